@@ -1,0 +1,461 @@
+"""The aggregator: folds each site's feed streams into live state.
+
+One consumer of the ``agg`` group per process. For each site it holds a lease
+(so one process folds a site at a time and incident ops apply in stream order),
+reclaims the pending entries of a consumer that died (XAUTOCLAIM), reads a
+batch, validates it, and writes the effect together with the XACK in one
+MULTI/EXEC guarded by WATCH — at-least-once delivery, exactly-once effect.
+Rejected entries go to the site's dead-letter stream with their reason. After
+a change it publishes a new snapshot, at most every ``snapshot_interval_ms``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from data import snapshot as snapshots
+from data.contract import (
+    CrowdEntry,
+    GateEntry,
+    IncidentOp,
+    IncidentReport,
+    ParkingEntry,
+    Rejected,
+    report_grid,
+    validate,
+)
+from data.fold import Fold
+from data.incidents import (
+    DONE,
+    OPEN,
+    SYSTEM_ACTOR,
+    Refused,
+    apply_op,
+    authorize,
+    escalation_due,
+    new_incident,
+)
+from data.keys import FEED_STREAMS, GROUP, Keys
+from data.redis_conn import RETRY_ERRORS, Backoff
+from data.site import Site
+
+log = logging.getLogger(__name__)
+
+BATCH = 2000
+BLOCK_MS = 250  # far below the client's 3 s socket timeout
+LEASE_MS = 10_000
+RECLAIM_IDLE_MS = 15_000  # a consumer silent this long is taken for dead
+DEAD_MAXLEN = 10_000
+DEAD_VALUE_BYTES = 1024
+STREAM_KEEP_MS = {"crowd": 120_000, "traffic": 120_000, "incident": 90 * 86_400_000}
+MAINTAIN_EVERY_S = 5.0
+SEP = "\x1f"
+
+_LEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+return redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0
+"""
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def ensure_groups(r: redis.Redis, keys: Keys) -> None:
+    """Create the consumer group on every feed stream (and the stream)."""
+    for name in FEED_STREAMS:
+        try:
+            r.xgroup_create(keys.stream(name), GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+
+@dataclass
+class SiteState:
+    site: Site
+    keys: Keys
+    dirty: bool = True
+    last_snapshot_ms: int = 0
+    last_maintain: float = 0.0
+    owned: bool = False
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+def _dead_fields(stream: str, entry_id: str, raw: dict, reason: str) -> dict:
+    """The rejected entry, shortened, plus why it was rejected."""
+    out: dict[bytes | str, bytes | str] = {}
+    for i, (key, value) in enumerate(raw.items()):
+        if i >= 24:
+            out["truncated"] = "more fields dropped"
+            break
+        if len(value) > DEAD_VALUE_BYTES:
+            value = value[:DEAD_VALUE_BYTES]
+            out["truncated"] = "values cut to 1024 bytes"
+        out[key[:64]] = value
+    out.update(reason=reason, stream=stream, entry_id=entry_id)
+    return out
+
+
+class Aggregator:
+    """Folds the feeds of ``sites`` until :meth:`stop` is called."""
+
+    def __init__(self, client: redis.Redis, sites: dict[str, Site], prefix: str,
+                 *, dedup_seconds: int = 3600, snapshot_interval_ms: int = 200,
+                 consumer: str | None = None) -> None:
+        # Raw bytes: a producer may write anything, validation decides.
+        self.r = client
+        self.prefix = prefix
+        self.states = {s: SiteState(site, Keys(prefix, s)) for s, site in sites.items()}
+        self.dedup_seconds = dedup_seconds
+        self.snapshot_interval_ms = snapshot_interval_ms
+        self.consumer = consumer or f"agg-{uuid.uuid4().hex[:12]}"
+        self._stop = threading.Event()
+        self._lease = self.r.register_script(_LEASE)
+        self._ready = False
+
+    # --- loop -----------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        """Fold until stopped; survive Redis going away and coming back."""
+        backoff = Backoff()
+        while not self._stop.is_set():
+            try:
+                self.step()
+                backoff.reset()
+            except RETRY_ERRORS + (redis.BusyLoadingError,) as exc:
+                self._ready = False
+                pause = backoff.failed()
+                log.warning("aggregator: redis unavailable (%s); retry in %.1f s",
+                            exc, pause)
+                self._stop.wait(pause)
+            except Exception:  # a bug must not stop the folding of other sites
+                log.exception("aggregator: unexpected error")
+                self._stop.wait(backoff.failed())
+
+    def setup(self) -> None:
+        for state in self.states.values():
+            ensure_groups(self.r, state.keys)
+        self._ready = True
+
+    def step(self, block_ms: int = BLOCK_MS) -> int:
+        """One round over all sites; returns the number of entries handled."""
+        if not self._ready:
+            self.setup()
+        handled = 0
+        owned = [s for s in self.states.values() if self._hold(s)]
+        for state in owned:
+            handled += self._fold_pending(state)
+        if not handled and owned:
+            handled += self._fold_new(owned, block_ms)
+        for state in owned:
+            self._maybe_publish(state)
+            if time.monotonic() - state.last_maintain > MAINTAIN_EVERY_S:
+                self._maintain(state)
+        if not owned:
+            self._stop.wait(block_ms / 1000)
+        return handled
+
+    def _hold(self, state: SiteState) -> bool:
+        owned = bool(self._lease(keys=[state.keys.lease],
+                                 args=[self.consumer, LEASE_MS]))
+        if owned and not state.owned:
+            log.info("aggregator %s folds site %s", self.consumer, state.site.id)
+            state.last_maintain = 0.0  # reclaim a dead owner's entries at once
+        state.owned = owned
+        return owned
+
+    def _fold_pending(self, state: SiteState) -> int:
+        """Entries delivered to this consumer but not acknowledged (retries)."""
+        streams = {state.keys.stream(n): "0" for n in FEED_STREAMS}
+        reply = self.r.xreadgroup(GROUP, self.consumer, streams, count=BATCH)
+        batch = {k: v for k, v in _by_stream(reply).items() if v}
+        return self._fold(state, batch) if batch else 0
+
+    def _fold_new(self, owned: list[SiteState], block_ms: int) -> int:
+        streams = {st.keys.stream(n): ">" for st in owned for n in FEED_STREAMS}
+        reply = self.r.xreadgroup(GROUP, self.consumer, streams, count=BATCH,
+                                  block=block_ms)
+        batches = _by_stream(reply)
+        handled = 0
+        for state in owned:
+            mine = {k: v for k, v in batches.items()
+                    if k.startswith(state.keys.base + ":") and v}
+            if mine:
+                handled += self._fold(state, mine)
+        return handled
+
+    # --- one batch ------------------------------------------------------
+
+    def _fold(self, state: SiteState, batch: dict[str, list]) -> int:
+        """Validate, de-duplicate, apply and ack ``batch`` atomically."""
+        keys, site = state.keys, state.site
+        now = now_ms()
+        checked: list[tuple[str, str, str, Any]] = []  # (key, name, id, event|reason)
+        for key, entries in batch.items():
+            name = key.rsplit(":", 1)[1]
+            for entry_id, raw in entries:
+                entry_id = _text(entry_id)
+                try:
+                    checked.append((key, name, entry_id,
+                                    validate(name, raw or {}, site, now)))
+                except Rejected as exc:
+                    checked.append((key, name, entry_id, exc))
+        raws = {(_text(i), k): raw for k, es in batch.items() for i, raw in es}
+        while True:
+            try:
+                with self.r.pipeline(transaction=True) as pipe:
+                    self._apply(pipe, state, checked, raws, now)
+                break
+            except redis.WatchError:
+                continue  # the state moved under us: read it again and redo
+        state.dirty = True
+        return len(checked)
+
+    def _apply(self, pipe, state: SiteState, checked: list, raws: dict,
+               now: int) -> None:
+        keys, site = state.keys, state.site
+        events = [c for c in checked if not isinstance(c[3], Exception)]
+        # de-duplication keys for every event that carries an eid
+        eid_of: dict[tuple[str, str], tuple[str, str]] = {}
+        for key, name, entry_id, ev in events:
+            if ev.eid is not None:
+                bucket = ev.ts // 1000 // self.dedup_seconds
+                eid_of[key, entry_id] = (keys.eids(name, bucket),
+                                         f"{ev.src}{SEP}{ev.eid}")
+        incident_ids = {ev.id for (_, _, _, ev) in events
+                        if isinstance(ev, IncidentReport | IncidentOp)}
+        watch = [keys.present, keys.parking, *{k for k, _ in eid_of.values()},
+                 *(keys.incident(i) for i in incident_ids)]
+        pipe.watch(*watch)
+        seen = self._seen(pipe, eid_of)
+        present = _decode_map(pipe.hgetall(keys.present))
+        parking = _decode_map(pipe.hgetall(keys.parking))
+        records = _load_records(pipe, keys, incident_ids)
+        feeds = _decode_map(pipe.hgetall(keys.feeds))
+
+        fold = Fold(site, keys, present, parking, now)
+        fold.rebaseline()
+        dead: list[tuple[str, str, str]] = []  # (stream name, id, reason)
+        newest: dict[str, int] = {}
+        folded = {n: 0 for n in FEED_STREAMS}
+        fresh_eids: dict[str, set[str]] = {}
+        changed: dict[str, dict] = {}
+        month_deltas: list[tuple[dict, int]] = []
+        for key, name, entry_id, ev in checked:
+            if isinstance(ev, Exception):
+                dead.append((name, entry_id, str(ev)))
+                continue
+            if (key, entry_id) in eid_of:
+                set_key, member = eid_of[key, entry_id]
+                if member in seen or member in fresh_eids.get(set_key, ()):
+                    continue  # a producer's retry: counted once already
+                fresh_eids.setdefault(set_key, set()).add(member)
+            newest[name] = max(newest.get(name, 0), ev.ts)
+            folded[name] += 1
+            if isinstance(ev, CrowdEntry):
+                fold.crowd(ev)
+            elif isinstance(ev, GateEntry):
+                fold.gate(ev)
+            elif isinstance(ev, ParkingEntry):
+                fold.parking_reading(ev)
+            else:
+                reason = self._incident(pipe, state, ev, records, changed,
+                                        month_deltas)
+                if reason:
+                    dead.append((name, entry_id, reason))
+
+        pipe.multi()
+        for set_key, members in fresh_eids.items():
+            pipe.sadd(set_key, *members)
+            pipe.expire(set_key, self.dedup_seconds * 2 + 60)
+        for (key, fld), amount in fold.incr.items():
+            pipe.hincrby(key, fld, amount)
+        for key, at in fold.expire_at.items():
+            pipe.expireat(key, at)
+        if fold.present_changed:
+            pipe.delete(keys.present)
+            pipe.hset(keys.present, mapping={**fold.present,
+                                             "site": fold.present_total()})
+        if fold.parking_changed:
+            pipe.hset(keys.parking, mapping=fold.parking)
+        for incident_id, record in changed.items():
+            _store_record(pipe, keys, record)
+        for record, sign in month_deltas:
+            snapshots.count_closure(pipe, keys, site, record, sign)
+        for name, ts in newest.items():
+            if ts > int(feeds.get(f"{name}:ts", 0)):
+                pipe.hset(keys.feeds, f"{name}:ts", ts)
+        for name, count in folded.items():
+            if count:
+                pipe.hincrby(keys.stats, f"folded:{name}", count)
+        for name, entry_id, reason in dead:
+            raw = raws.get((entry_id, keys.stream(name)), {})
+            pipe.xadd(keys.dead, _dead_fields(name, entry_id, raw, reason),
+                      maxlen=DEAD_MAXLEN, approximate=True)
+        if dead:
+            pipe.hincrby(keys.stats, "dead", len(dead))
+        by_stream: dict[str, list[str]] = {}
+        for key, _, entry_id, _ in checked:
+            by_stream.setdefault(key, []).append(entry_id)
+        for key, ids in by_stream.items():
+            pipe.xack(key, GROUP, *ids)
+        pipe.execute()
+        if dead:
+            log.info("site %s: %d entries to the dead-letter stream, e.g. %s",
+                     site.id, len(dead), dead[0][2])
+
+    def _seen(self, pipe, eid_of: dict) -> set[str]:
+        by_key: dict[str, list[str]] = {}
+        for set_key, member in eid_of.values():
+            by_key.setdefault(set_key, []).append(member)
+        seen: set[str] = set()
+        for set_key, members in by_key.items():
+            flags = pipe.smismember(set_key, members)
+            seen.update(m for m, hit in zip(members, flags, strict=True) if hit)
+        return seen
+
+    def _incident(self, pipe, state: SiteState, ev, records: dict,
+                  changed: dict, month_deltas: list) -> str | None:
+        """Apply one report or op in stream order; the reason if refused."""
+        site, keys = state.site, state.keys
+        record = records.get(ev.id)
+        if isinstance(ev, IncidentReport):
+            if record is not None:
+                return None  # the same report again: nothing changes
+            if ev.actor is not None:
+                try:
+                    authorize(site.users.get(ev.actor), "report", None, site)
+                except Refused as exc:
+                    return f"report by {ev.actor} refused: {exc}"
+            record = new_incident(ev, report_grid(ev, site), site, ev.actor)
+        else:
+            if record is None:
+                return f"incident {ev.id} does not exist in site {site.id}"
+
+            def lookup(other: str) -> dict | None:
+                if other not in records:
+                    pipe.watch(keys.incident(other))
+                    records.update(_load_records(pipe, keys, {other}))
+                return records.get(other)
+
+            try:
+                before = record
+                record = apply_op(record, ev, site, lookup)
+            except Refused as exc:
+                return f"{ev.op} of incident {ev.id} by {ev.actor} refused: {exc}"
+            if before["status"] == "closed" and record["status"] != "closed":
+                month_deltas.append((before, -1))
+        if record["status"] == "closed" and (
+                record["id"] not in records or records[record["id"]]["status"]
+                != "closed"):
+            month_deltas.append((record, 1))
+        records[record["id"]] = changed[record["id"]] = record
+        return None
+
+    # --- snapshot and housekeeping ---------------------------------------
+
+    def _maybe_publish(self, state: SiteState) -> None:
+        now = now_ms()
+        due = now - state.last_snapshot_ms >= self.snapshot_interval_ms
+        heartbeat = now - state.last_snapshot_ms >= snapshots.HEARTBEAT_MS
+        if (state.dirty and due) or heartbeat:
+            snapshots.publish(self.r, state.keys, state.site, now)
+            state.dirty = False
+            state.last_snapshot_ms = now
+
+    def _maintain(self, state: SiteState) -> None:
+        """Reclaim a dead consumer's entries, trim streams, escalate overdue."""
+        state.last_maintain = time.monotonic()
+        keys = state.keys
+        for name in FEED_STREAMS:
+            self.r.xautoclaim(keys.stream(name), GROUP, self.consumer,
+                              min_idle_time=RECLAIM_IDLE_MS, start_id="0-0",
+                              count=BATCH)
+            trim_stream(self.r, keys.stream(name), STREAM_KEEP_MS[name], now_ms())
+        self._escalate_overdue(state)
+
+    def _escalate_overdue(self, state: SiteState) -> None:
+        """Write an ``escalate`` op for each incident overdue past the grace."""
+        site, keys = state.site, state.keys
+        now = now_ms()
+        grace_ms = int(site.escalate_grace_min * 60_000)
+        ids = self.r.zrangebyscore(keys.incidents_open, "-inf", now - grace_ms)
+        for record in _load_records(self.r, keys, {_text(i) for i in ids}).values():
+            if escalation_due(record, now, grace_ms):
+                nxt = record["escalations"] + 1
+                self.r.xadd(keys.stream("incident"), {
+                    "v": "1", "src": "sla-watchdog", "op": "escalate",
+                    "id": record["id"], "ts": str(now), "actor": SYSTEM_ACTOR,
+                    "eid": f"sla-{record['id']}-{nxt}",
+                    "note": "overdue: escalated automatically (超期自动升级)",
+                })
+
+
+def trim_stream(r: redis.Redis, key: str, keep_ms: int, now: int) -> None:
+    """Drop entries older than ``keep_ms`` that the group has acknowledged."""
+    floor = now - keep_ms
+    try:
+        pending = r.xpending(key, GROUP)
+        groups = r.xinfo_groups(key)
+    except redis.ResponseError:
+        return
+    if pending and pending.get("pending"):
+        floor = min(floor, int(_text(pending["min"]).split("-")[0]))
+    for group in groups:
+        last = _text(group.get("last-delivered-id") or group.get(b"last-delivered-id"))
+        floor = min(floor, int(last.split("-")[0]))
+    if floor > 0:
+        r.xtrim(key, minid=f"{floor}-0", approximate=True)
+
+
+def _by_stream(reply: Any) -> dict[str, list]:
+    if not reply:
+        return {}
+    if isinstance(reply, dict):  # RESP3
+        return {_text(k): v[0] if v and isinstance(v[0], list) else v
+                for k, v in reply.items()}
+    return {_text(k): v for k, v in reply}
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _decode_map(raw: dict) -> dict[str, Any]:
+    return {_text(k): _text(v) for k, v in raw.items()}
+
+
+def _load_records(pipe, keys: Keys, ids: Iterable[str]) -> dict[str, dict]:
+    ids = sorted(ids)
+    if not ids:
+        return {}
+    values = pipe.mget([keys.incident(i) for i in ids])
+    return {i: json.loads(v) for i, v in zip(ids, values, strict=True) if v}
+
+
+def _store_record(pipe, keys: Keys, record: dict) -> None:
+    incident_id = record["id"]
+    pipe.set(keys.incident(incident_id),
+             json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+    pipe.zadd(keys.incidents_all, {incident_id: record["reported_at"]})
+    if record["status"] in OPEN:
+        pipe.zadd(keys.incidents_open, {incident_id: record["deadline"]})
+        pipe.zrem(keys.incidents_closed, incident_id)
+    elif record["status"] in DONE:
+        pipe.zrem(keys.incidents_open, incident_id)
+        pipe.zadd(keys.incidents_closed, {incident_id: record["closed_at"]})

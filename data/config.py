@@ -1,0 +1,150 @@
+"""Configuration from environment variables.
+
+Every setting has one place: :class:`Config`. :func:`load_config` reads the
+environment, checks each value and raises :class:`ConfigError` with one line
+naming the variable when a value is wrong, so start-up stops with a message a
+person can act on.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SITES_ROOT = PROJECT_ROOT / "data" / "sites"
+
+_PREFIX_RE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """The settings one process runs with (see README, "Configuration")."""
+
+    redis_url: str | None
+    prefix: str
+    sites: tuple[str, ...]
+    demo: bool
+    host: str
+    port: int
+    data_dir: Path
+    sites_root: Path = SITES_ROOT
+    demo_rate: float = 1.0
+    dedup_seconds: int = 3600
+    snapshot_interval_ms: int = 200
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def default_site(self) -> str:
+        return self.sites[0]
+
+    @property
+    def embedded(self) -> bool:
+        """True when this process starts its own redis-server."""
+        return not self.redis_url
+
+
+def _available_sites(root: Path) -> list[str]:
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "site.yaml").is_file())
+
+
+def _flag(name: str, raw: str) -> bool:
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={raw!r}: expected 1 or 0")
+
+
+def _int(name: str, raw: str, low: int, high: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: expected a whole number") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={raw!r}: expected a number from {low} to {high}")
+    return value
+
+
+def _float(name: str, raw: str, low: float, high: float) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: expected a number") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={raw!r}: expected a number from {low} to {high}")
+    return value
+
+
+def load_config(env: Mapping[str, str] | None = None) -> Config:
+    """Read the configuration from ``env`` (default: ``os.environ``)."""
+    env = os.environ if env is None else env
+    get = lambda name, default="": env.get(name, default).strip()  # noqa: E731
+
+    redis_url = get("REDIS_URL") or None
+    if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(
+            f"REDIS_URL={redis_url!r}: expected redis://host:port/db, rediss:// "
+            "or unix://path"
+        )
+
+    prefix = get("GOV_PREFIX", "gov")
+    if not _PREFIX_RE.match(prefix):
+        raise ConfigError(
+            f"GOV_PREFIX={prefix!r}: expected 1-32 letters, digits, '_', '.' or '-'"
+        )
+
+    sites_root = Path(get("GOV_SITES_DIR") or SITES_ROOT)
+    available = _available_sites(sites_root)
+    raw_sites = get("GOV_SITES")
+    if raw_sites:
+        sites = tuple(s.strip() for s in raw_sites.split(",") if s.strip())
+        unknown = [s for s in sites if s not in available]
+        if not sites or unknown:
+            raise ConfigError(
+                f"GOV_SITES={raw_sites!r}: no site folder {', '.join(unknown)} "
+                f"under {sites_root} (available: {', '.join(available) or 'none'})"
+            )
+    else:
+        sites = tuple(available)
+        if not sites:
+            raise ConfigError(f"GOV_SITES: no site folders under {sites_root}")
+
+    demo_raw = get("GOV_DEMO")
+    demo = _flag("GOV_DEMO", demo_raw) if demo_raw else redis_url is None
+
+    host = get("HOST", "127.0.0.1")
+    if not host or any(c.isspace() for c in host):
+        raise ConfigError(f"HOST={host!r}: expected a host name or address")
+    port = _int("PORT", get("PORT", "8050"), 1, 65535)
+
+    data_dir = Path(get("GOV_DATA_DIR", "./var")).expanduser()
+    if data_dir.exists() and not data_dir.is_dir():
+        raise ConfigError(f"GOV_DATA_DIR={str(data_dir)!r}: not a directory")
+
+    return Config(
+        redis_url=redis_url,
+        prefix=prefix,
+        sites=sites,
+        demo=demo,
+        host=host,
+        port=port,
+        data_dir=data_dir.resolve(),
+        sites_root=sites_root,
+        demo_rate=_float("GOV_DEMO_RATE", get("GOV_DEMO_RATE", "1"), 0.01, 1000),
+        dedup_seconds=_int(
+            "GOV_DEDUP_SECONDS", get("GOV_DEDUP_SECONDS", "3600"), 60, 7 * 86400
+        ),
+        snapshot_interval_ms=_int(
+            "GOV_SNAPSHOT_MS", get("GOV_SNAPSHOT_MS", "200"), 50, 10_000
+        ),
+    )

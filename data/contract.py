@@ -1,0 +1,303 @@
+"""Feed contract, version 1: what producers may write, checked field by field.
+
+:func:`validate` turns one raw stream entry (bytes from Redis) into a typed
+event, or raises :class:`Rejected` with a reason a person can act on
+("entrance E99 is not in site yaozhai"). Structure is checked by pydantic
+models; what depends on the site (entrance, grid, category ids) and on the
+clock (no timestamps from the future) is checked after.
+
+The contract is public: see README, "Feed contract".
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from data.site import LEVELS, Site
+
+MAX_VALUE_BYTES = 4096
+MAX_FIELDS = 24
+MAX_COUNT = 100_000  # people or vehicles in one entry: more is a broken counter
+FUTURE_LIMIT_MS = 5 * 60 * 1000
+MIN_TS_MS = 946_684_800_000  # 2000-01-01: anything earlier is not epoch ms
+CHANNELS = ("patrol", "camera", "hotline", "resident", "property", "upper", "app")
+WORKFLOW_OPS = (
+    "accept", "reject", "dispatch", "start", "resolve", "verify", "reopen",
+    "escalate", "merge", "comment",
+)
+OPS = ("report", *WORKFLOW_OPS)
+
+_IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}$")
+_DIGITS = re.compile(r"^[0-9]{1,16}$")
+
+
+class Rejected(ValueError):
+    """An entry breaks the contract; ``str(exc)`` is the reason for people."""
+
+
+def _ident(value: Any) -> str:
+    if not isinstance(value, str) or not _IDENT.match(value):
+        raise ValueError(
+            f"{_show(value)} is not an id (letters, digits, '_.:@/-', at most 128)"
+        )
+    return value
+
+
+def _count(value: Any) -> int:
+    if not isinstance(value, str) or not _DIGITS.match(value):
+        raise ValueError(f"{_show(value)} is not a whole number >= 0")
+    number = int(value)
+    if number > MAX_COUNT:
+        raise ValueError(f"{number} is implausible for one entry (at most {MAX_COUNT})")
+    return number
+
+
+def _timestamp(value: Any) -> int:
+    if not isinstance(value, str) or not _DIGITS.match(value):
+        raise ValueError(f"{_show(value)} is not epoch milliseconds")
+    number = int(value)
+    if number < MIN_TS_MS:
+        raise ValueError(f"{number} is not epoch milliseconds (before 2000)")
+    return number
+
+
+def _coordinate(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{_show(value)} is not a number") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{_show(value)} is not a finite number")
+    return number
+
+
+def _text(limit: int):
+    def check(value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError("must be text")
+        text = value.strip()
+        if len(text) > limit:
+            raise ValueError(f"is {len(text)} characters long (at most {limit})")
+        if any(ord(c) < 32 and c not in "\n\t" for c in text):
+            raise ValueError("contains control characters")
+        return text
+    return check
+
+
+def _show(value: Any, limit: int = 24) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "…'"
+
+
+Ident = Annotated[str, BeforeValidator(_ident)]
+Count = Annotated[int, BeforeValidator(_count)]
+Timestamp = Annotated[int, BeforeValidator(_timestamp)]
+Coordinate = Annotated[float, BeforeValidator(_coordinate)]
+Title = Annotated[str, BeforeValidator(_text(120))]
+Detail = Annotated[str, BeforeValidator(_text(2000))]
+Short = Annotated[str, BeforeValidator(_text(64))]
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    v: Literal["1"]
+    src: Ident
+    ts: Timestamp
+    eid: Ident | None = None
+
+
+class CrowdEntry(_Entry):
+    entrance: Ident
+    people_in: Count = Field(alias="in")
+    people_out: Count = Field(alias="out")
+
+
+class GateEntry(_Entry):
+    entrance: Ident
+    vehicles_in: Count = Field(alias="in")
+    vehicles_out: Count = Field(alias="out")
+
+
+class ParkingEntry(_Entry):
+    lot: Ident
+    occupied: Count
+
+
+class IncidentReport(_Entry):
+    op: Literal["report"]
+    id: Ident
+    category: Ident
+    level: Literal["1", "2", "3"]
+    title: Title
+    grid: Ident | None = None
+    lat: Coordinate | None = None
+    lon: Coordinate | None = None
+    detail: Detail = ""
+    channel: Literal[CHANNELS] = "resident"  # type: ignore[valid-type]
+    reporter: Short = ""
+    phone: Short = ""
+    actor: Ident | None = None
+    photo: Ident | None = None
+
+    @model_validator(mode="after")
+    def _where(self) -> IncidentReport:
+        if self.grid is None and (self.lat is None or self.lon is None):
+            raise ValueError("needs 'grid', or both 'lat' and 'lon'")
+        if not self.title:
+            raise ValueError("'title' is empty")
+        return self
+
+
+class IncidentOp(_Entry):
+    op: Literal[WORKFLOW_OPS]  # type: ignore[valid-type]
+    id: Ident
+    actor: Ident
+    reason: Detail = ""
+    note: Detail = ""
+    assignee: Ident | None = None
+    deadline: Timestamp | None = None
+    passed: Literal["0", "1"] | None = None
+    level: Ident | None = None
+    into: Ident | None = None
+    photo: Ident | None = None
+
+    @model_validator(mode="after")
+    def _per_op(self) -> IncidentOp:
+        need = {
+            "reject": ("reason",), "dispatch": ("assignee",),
+            "verify": ("passed",), "merge": ("into",), "comment": ("note",),
+        }.get(self.op, ())
+        for name in need:
+            if not getattr(self, name):
+                raise ValueError(f"op {self.op} needs '{name}'")
+        return self
+
+
+Event = CrowdEntry | GateEntry | ParkingEntry | IncidentReport | IncidentOp
+
+
+def decode_fields(raw: dict) -> dict[str, str]:
+    """Bytes from Redis to text, refusing what no producer should send."""
+    if len(raw) > MAX_FIELDS:
+        raise Rejected(f"entry has {len(raw)} fields (at most {MAX_FIELDS})")
+    fields: dict[str, str] = {}
+    for key, value in raw.items():
+        try:
+            name = key.decode() if isinstance(key, bytes) else str(key)
+        except UnicodeDecodeError:
+            raise Rejected("a field name is not valid UTF-8 text") from None
+        if len(value) > MAX_VALUE_BYTES:
+            raise Rejected(
+                f"field '{name[:40]}' is {len(value)} bytes long "
+                f"(at most {MAX_VALUE_BYTES})"
+            )
+        try:
+            fields[name] = value.decode() if isinstance(value, bytes) else str(value)
+        except UnicodeDecodeError:
+            raise Rejected(f"field '{name[:40]}' is not valid UTF-8 text") from None
+        if "\x00" in fields[name]:
+            raise Rejected(f"field '{name[:40]}' contains a NUL byte")
+    return fields
+
+
+def _reason(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False)[:3]:
+        loc = ".".join(str(p) for p in err["loc"])
+        kind = err["type"]
+        if kind == "missing":
+            parts.append(f"missing field '{loc}'")
+        elif kind == "extra_forbidden":
+            parts.append(f"unknown field '{loc[:40]}'")
+        elif kind == "literal_error":
+            parts.append(f"field '{loc}' is {_show(err['input'])}, expected "
+                         f"{err['ctx']['expected']}")
+        elif kind == "value_error":
+            message = str(err["ctx"]["error"])
+            parts.append(f"field '{loc}' {message}" if loc else message)
+        else:
+            parts.append(f"field '{loc}': {err['msg']}" if loc else err["msg"])
+    return "; ".join(parts)
+
+
+def _model_for(stream: str, fields: dict[str, str]) -> type[_Entry]:
+    if stream == "crowd":
+        return CrowdEntry
+    if stream == "traffic":
+        return ParkingEntry if "lot" in fields else GateEntry
+    if stream == "incident":
+        return IncidentReport if fields.get("op") == "report" else IncidentOp
+    raise Rejected(f"unknown stream {stream!r}")
+
+
+def _check_site(event: Event, site: Site) -> None:
+    if isinstance(event, CrowdEntry | GateEntry):
+        entrance = site.entrances.get(event.entrance)
+        if entrance is None:
+            raise Rejected(f"entrance {event.entrance} is not in site {site.id}")
+        if isinstance(event, GateEntry) and entrance.kind != "vehicle":
+            raise Rejected(
+                f"entrance {event.entrance} of site {site.id} is a pedestrian "
+                "entrance, not a vehicle gate"
+            )
+    elif isinstance(event, ParkingEntry):
+        lot = site.parking.get(event.lot)
+        if lot is None:
+            raise Rejected(f"parking lot {event.lot} is not in site {site.id}")
+        if event.occupied > lot.capacity:
+            raise Rejected(
+                f"parking lot {event.lot} has {lot.capacity} spaces, "
+                f"occupied={event.occupied}"
+            )
+    elif isinstance(event, IncidentReport):
+        if event.category not in site.categories:
+            raise Rejected(f"category {event.category} is not in site {site.id}")
+        if event.grid is not None and event.grid not in site.grids:
+            raise Rejected(f"grid {event.grid} is not in site {site.id}")
+        if event.grid is None and site.grid_at(event.lon, event.lat) is None:
+            raise Rejected(
+                f"point lat={event.lat} lon={event.lon} is outside every grid "
+                f"of site {site.id}"
+            )
+
+
+def validate(stream: str, raw: dict, site: Site, now_ms: int) -> Event:
+    """Check one entry of ``stream`` against contract v1 and ``site``."""
+    fields = decode_fields(raw)
+    model = _model_for(stream, fields)
+    try:
+        event = model.model_validate(fields)
+    except ValidationError as exc:
+        raise Rejected(_reason(exc)) from None
+    if event.ts > now_ms + FUTURE_LIMIT_MS:
+        ahead = (event.ts - now_ms) / 1000
+        raise Rejected(f"ts is {ahead:.0f} s in the future (at most 300 s)")
+    _check_site(event, site)
+    return event
+
+
+def report_grid(event: IncidentReport, site: Site) -> str:
+    """The grid a report belongs to: given, or found from its coordinates."""
+    if event.grid is not None:
+        return event.grid
+    grid = site.grid_at(event.lon, event.lat)
+    assert grid is not None  # validate() rejected points outside the site
+    return grid
+
+
+def level_of(event: IncidentReport) -> int:
+    level = int(event.level)
+    assert level in LEVELS
+    return level

@@ -1,0 +1,136 @@
+"""Folding a batch of validated feed events into counter increments.
+
+Pure Python, no Redis: :class:`Fold` collects, for one site and one batch, the
+increments of every time-bucketed counter, the new people-present figures and
+parking readings. The aggregator reads the current state, folds, and writes the
+result together with the XACK in one MULTI/EXEC.
+
+Counter hashes (fields; ``i`` in, ``o`` out):
+``e:<entrance>:i|o`` people at an entrance, ``g:<grid>:i|o`` people into a
+grid, ``s:i|o`` people into the site, ``v:<gate>:i|o`` vehicles at a gate,
+``vs:i|o`` vehicles into the site.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from data.contract import CrowdEntry, GateEntry, ParkingEntry
+from data.keys import Keys
+from data.site import Site
+
+MINUTE_KEEP_S = 25 * 3600  # 24 h of minute buckets, plus an hour of slack
+TENS_KEEP_S = 16 * 60  # 15 minutes of 10-second buckets, plus slack
+DAY_KEEP_S = 8 * 86400  # today and the same day a week ago
+
+
+def local_day(ts_ms: int, tz: ZoneInfo) -> str:
+    return datetime.fromtimestamp(ts_ms / 1000, tz).strftime("%Y%m%d")
+
+
+def baseline_day(ts_ms: int, tz: ZoneInfo, hour: int) -> str:
+    """The day whose people-present baseline applies at ``ts_ms``.
+
+    People present is in − out since the last baseline hour (a quiet hour of
+    the night), so counter drift never lasts more than a day.
+    """
+    moment = datetime.fromtimestamp(ts_ms / 1000, tz) - timedelta(hours=hour)
+    return moment.strftime("%Y%m%d")
+
+
+class Fold:
+    """Increments for one site and one batch."""
+
+    def __init__(self, site: Site, keys: Keys, present: dict[str, int],
+                 parking: dict[str, str], now_ms: int) -> None:
+        self.site, self.keys, self.now_ms = site, keys, now_ms
+        self.tz = ZoneInfo(site.timezone)
+        self.incr: Counter[tuple[str, str]] = Counter()
+        self.expire_at: dict[str, int] = {}
+        self.present = present  # "g:<grid>" -> people; changed in place
+        self.parking = parking  # "<lot>" -> occupied, "<lot>:ts" -> ts
+        self.parking_changed = False
+        self.present_changed = False
+        self._days: dict[int, str] = {}  # hour -> day, a cache for the hot path
+        self._minutes: dict[int, tuple[str, int]] = {}  # minute -> local day, minute
+
+    def _day(self, ts: int) -> str:
+        hour = ts // 3_600_000
+        day = self._days.get(hour)
+        if day is None:
+            day = self._days[hour] = local_day(ts, self.tz)
+        return day
+
+    def _buckets(self, ts: int) -> list[str]:
+        """The counter hashes an event at ``ts`` adds to (those still kept)."""
+        now_s = self.now_ms // 1000
+        minute, tens = ts // 60_000, ts // 10_000
+        out = []
+        for key, end_s, keep in (
+            (self.keys.minute(minute), (minute + 1) * 60, MINUTE_KEEP_S),
+            (self.keys.tens(tens), (tens + 1) * 10, TENS_KEEP_S),
+            (self.keys.day(self._day(ts)), (ts // 1000) + 86400, DAY_KEEP_S),
+        ):
+            if end_s + keep > now_s:
+                out.append(key)
+                self.expire_at.setdefault(key, end_s + keep)
+        return out
+
+    def _add(self, ts: int, name: str, people_in: int, people_out: int) -> None:
+        for key in self._buckets(ts):
+            if people_in:
+                self.incr[key, f"{name}:i"] += people_in
+            if people_out:
+                self.incr[key, f"{name}:o"] += people_out
+
+    def _site_minute(self, ts: int, people_in: int, people_out: int) -> None:
+        """Per-minute site totals kept 8 days, for the week-ago curve."""
+        minute = ts // 60_000
+        local = self._minutes.get(minute)
+        if local is None:
+            moment = datetime.fromtimestamp(minute * 60, self.tz)
+            local = self._minutes[minute] = (
+                moment.strftime("%Y%m%d"), moment.hour * 60 + moment.minute)
+        day, minute_of_day = local
+        key = self.keys.site_minutes(day)
+        if people_in:
+            self.incr[key, f"{minute_of_day}:i"] += people_in
+        if people_out:
+            self.incr[key, f"{minute_of_day}:o"] += people_out
+        self.expire_at.setdefault(key, ts // 1000 + DAY_KEEP_S + 86400)
+
+    def rebaseline(self) -> None:
+        """Reset people present if the baseline hour has passed since last time."""
+        day = baseline_day(self.now_ms, self.tz, self.site.baseline_hour)
+        if self.present.get("baseline") != day:
+            self.present.clear()
+            self.present["baseline"] = day
+            self.present_changed = True
+
+    def crowd(self, event: CrowdEntry) -> None:
+        entrance = self.site.entrances[event.entrance]
+        n_in, n_out = event.people_in, event.people_out
+        ts = event.ts
+        self._add(ts, f"e:{entrance.id}", n_in, n_out)
+        self._add(ts, f"g:{entrance.grid}", n_in, n_out)
+        self._add(ts, "s", n_in, n_out)
+        self._site_minute(ts, n_in, n_out)
+        field = f"g:{entrance.grid}"
+        self.present[field] = max(0, int(self.present.get(field, 0)) + n_in - n_out)
+        self.present_changed = True
+
+    def gate(self, event: GateEntry) -> None:
+        self._add(event.ts, f"v:{event.entrance}", event.vehicles_in,
+                  event.vehicles_out)
+        self._add(event.ts, "vs", event.vehicles_in, event.vehicles_out)
+
+    def parking_reading(self, event: ParkingEntry) -> None:
+        if int(self.parking.get(f"{event.lot}:ts", 0)) <= event.ts:
+            self.parking[event.lot] = str(event.occupied)
+            self.parking[f"{event.lot}:ts"] = str(event.ts)
+            self.parking_changed = True
+
+    def present_total(self) -> int:
+        return sum(int(v) for k, v in self.present.items() if k.startswith("g:"))

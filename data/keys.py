@@ -1,0 +1,114 @@
+"""Redis key names, in one place.
+
+Every key of a site carries the hash tag ``{site}`` so that one site's keys live
+on one Redis Cluster shard and one MULTI/EXEC can touch them all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FEED_STREAMS = ("crowd", "traffic", "incident")
+GROUP = "agg"
+
+
+@dataclass(frozen=True)
+class Keys:
+    """The keys of one site under one prefix."""
+
+    prefix: str
+    site: str
+
+    @property
+    def base(self) -> str:
+        return f"{self.prefix}:{{{self.site}}}"
+
+    def stream(self, name: str) -> str:
+        """A feed stream (``crowd``, ``traffic``, ``incident``) or ``dead``."""
+        return f"{self.base}:{name}"
+
+    @property
+    def dead(self) -> str:
+        return self.stream("dead")
+
+    def eids(self, stream: str, bucket: int) -> str:
+        """Set of ``src\\x1feid`` seen in one time bucket, for de-duplication."""
+        return f"{self.base}:eid:{stream}:{bucket}"
+
+    def minute(self, minute: int) -> str:
+        """Hash of counters for one minute (epoch minutes)."""
+        return f"{self.base}:m:{minute}"
+
+    def tens(self, slot: int) -> str:
+        """Hash of counters for one 10-second slot (epoch seconds // 10)."""
+        return f"{self.base}:s:{slot}"
+
+    def day(self, day: str) -> str:
+        """Hash of counters for one local day (YYYYMMDD)."""
+        return f"{self.base}:d:{day}"
+
+    def site_minutes(self, day: str) -> str:
+        """Hash minute-of-day -> site in/out, kept 8 days for week-ago curves."""
+        return f"{self.base}:sm:{day}"
+
+    @property
+    def present(self) -> str:
+        """Hash: ``site`` and ``g:<grid>`` -> people present now."""
+        return f"{self.base}:present"
+
+    @property
+    def parking(self) -> str:
+        """Hash: lot id -> occupied spaces."""
+        return f"{self.base}:parking"
+
+    @property
+    def feeds(self) -> str:
+        """Hash: ``<stream>:ts`` newest measurement time, ``<stream>:n`` count."""
+        return f"{self.base}:feeds"
+
+    def incident(self, incident_id: str) -> str:
+        """JSON record of one incident, history included."""
+        return f"{self.base}:inc:{incident_id}"
+
+    @property
+    def incidents_all(self) -> str:
+        """Sorted set of incident ids by report time (ms)."""
+        return f"{self.base}:inc:all"
+
+    @property
+    def incidents_open(self) -> str:
+        """Sorted set of open incident ids by SLA deadline (ms)."""
+        return f"{self.base}:inc:open"
+
+    @property
+    def incidents_closed(self) -> str:
+        """Sorted set of closed incident ids by close time (ms)."""
+        return f"{self.base}:inc:closed"
+
+    @property
+    def stats(self) -> str:
+        """Hash of running counters: dead letters, entries folded, …"""
+        return f"{self.base}:stats"
+
+    @property
+    def snapshot(self) -> str:
+        return f"{self.base}:snapshot"
+
+    @property
+    def version(self) -> str:
+        return f"{self.base}:version"
+
+    @property
+    def channel(self) -> str:
+        """Pub/sub channel carrying each new snapshot version."""
+        return f"{self.base}:updates"
+
+    @property
+    def lease(self) -> str:
+        """Which aggregator folds this site now (SET NX PX)."""
+        return f"{self.base}:lease"
+
+    @property
+    def cast(self) -> str:
+        """What a supervisor has cast onto the site's walls."""
+        return f"{self.base}:cast"

@@ -1,0 +1,254 @@
+"""The per-site snapshot: everything a screen shows, built once per version.
+
+The aggregator calls :func:`publish` after a change (and every few seconds as a
+heartbeat, since ages and overdue counts move with the clock): it reads the
+folded state with one pipelined round trip, stores the snapshot as JSON with a
+new version number and publishes the version on the site's channel. Screens
+read it with :func:`read_snapshot`; they never scan raw streams.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import redis
+
+from data.incidents import public_view
+from data.keys import FEED_STREAMS, Keys
+from data.site import Site
+
+HEARTBEAT_MS = 5_000
+FLOW_MINUTES = 120
+HOUR_MINUTES = 60
+RECENT_FLOW_MINUTES = 5  # "current flow" at an entrance
+TICKER = 20
+MAP_INCIDENTS = 200
+MONTH_KEEP_S = 400 * 86400
+
+
+def _t(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _ints(raw: dict) -> dict[str, int]:
+    return {_t(k): int(v) for k, v in raw.items()}
+
+
+def month_key(keys: Keys, month: str) -> str:
+    return f"{keys.base}:inc:month:{month}"
+
+
+def count_closure(pipe: Any, keys: Keys, site: Site, record: dict,
+                  sign: int) -> None:
+    """Add (sign=1) or take back (sign=-1, a reopen) one closure to its month."""
+    tz = ZoneInfo(site.timezone)
+    month = datetime.fromtimestamp(record["closed_at"] / 1000, tz).strftime("%Y%m")
+    key = month_key(keys, month)
+    pipe.hincrby(key, "closed", sign)
+    if record["closed_at"] <= record["deadline"]:
+        pipe.hincrby(key, "on_time", sign)
+    pipe.hincrby(key, f"level:{record['solved_level']}", sign)
+    pipe.expire(key, MONTH_KEEP_S)
+
+
+def _local(ms: int, tz: ZoneInfo) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz)
+
+
+def build(r: redis.Redis, keys: Keys, site: Site, now_ms: int) -> dict[str, Any]:
+    """Read the folded state of ``site`` and shape it into the snapshot."""
+    tz = ZoneInfo(site.timezone)
+    now_local = _local(now_ms, tz)
+    today = now_local.strftime("%Y%m%d")
+    day_start = now_local.replace(hour=0, minute=0, second=0, microsecond=0)
+    now_min = now_ms // 60_000
+    minutes = list(range(now_min - FLOW_MINUTES + 1, now_min + 1))
+
+    week_ago: dict[str, list[tuple[int, int]]] = defaultdict(list)  # day -> slots
+    for n, minute in enumerate(minutes):
+        then = _local(minute * 60_000, tz) - timedelta(days=7)
+        week_ago[then.strftime("%Y%m%d")].append((n, then.hour * 60 + then.minute))
+
+    pipe = r.pipeline(transaction=False)
+    for minute in minutes[-HOUR_MINUTES:]:
+        pipe.hgetall(keys.minute(minute))
+    for minute in minutes[:-HOUR_MINUTES]:
+        pipe.hmget(keys.minute(minute), "s:i", "s:o")
+    for day, slots in week_ago.items():
+        fields = [f"{m}:{d}" for _, m in slots for d in "io"]
+        pipe.hmget(keys.site_minutes(day), fields)
+    pipe.hgetall(keys.day(today))
+    pipe.hgetall(keys.present)
+    pipe.hgetall(keys.parking)
+    pipe.hgetall(keys.feeds)
+    pipe.hgetall(keys.stats)
+    pipe.zcard(keys.incidents_open)
+    pipe.zcount(keys.incidents_open, "-inf", now_ms)
+    pipe.zcount(keys.incidents_closed, int(day_start.timestamp() * 1000), "+inf")
+    pipe.hgetall(month_key(keys, now_local.strftime("%Y%m")))
+    pipe.zrevrange(keys.incidents_all, 0, TICKER - 1)
+    pipe.zrange(keys.incidents_open, 0, MAP_INCIDENTS - 1)
+    replies = pipe.execute()
+
+    hour = [_ints(h) for h in replies[:HOUR_MINUTES]]
+    pos = HOUR_MINUTES
+    early = replies[pos: pos + FLOW_MINUTES - HOUR_MINUTES]
+    pos += len(early)
+    week = replies[pos: pos + len(week_ago)]
+    pos += len(week)
+    (day_counts, present, parking, feeds, stats, n_open, n_overdue, n_closed_today,
+     month, recent_ids, open_ids) = replies[pos:]
+    day_counts, present, stats = _ints(day_counts), _ints(present_fix(present)), \
+        _ints(stats)
+    parking, feeds, month = ({_t(k): _t(v) for k, v in d.items()}
+                             for d in (parking, feeds, month))
+
+    flow_in = [int(a or 0) for a, _ in early] + [h.get("s:i", 0) for h in hour]
+    flow_out = [int(b or 0) for _, b in early] + [h.get("s:o", 0) for h in hour]
+    week_in: list[int | None] = [None] * FLOW_MINUTES
+    week_out: list[int | None] = [None] * FLOW_MINUTES
+    for (_day, slots), values in zip(week_ago.items(), week, strict=True):
+        for k, (n, _) in enumerate(slots):
+            week_in[n] = int(values[2 * k]) if values[2 * k] is not None else None
+            week_out[n] = (int(values[2 * k + 1])
+                           if values[2 * k + 1] is not None else None)
+    has_week = any(v is not None for v in week_in)
+
+    def hour_sum(fld: str, buckets: list[dict[str, int]] = hour) -> int:
+        return sum(h.get(fld, 0) for h in buckets)
+
+    recent = hour[-RECENT_FLOW_MINUTES:]
+    entrances = {
+        e.id: {
+            "name": e.name, "name_en": e.name_en, "kind": e.kind, "grid": e.grid,
+            "lon": e.lon, "lat": e.lat,
+            "people_in_1h": hour_sum(f"e:{e.id}:i"),
+            "people_out_1h": hour_sum(f"e:{e.id}:o"),
+            "vehicles_in_1h": hour_sum(f"v:{e.id}:i"),
+            "vehicles_out_1h": hour_sum(f"v:{e.id}:o"),
+            "flow_5m": hour_sum(f"e:{e.id}:i", recent) + hour_sum(f"e:{e.id}:o", recent)
+            + hour_sum(f"v:{e.id}:i", recent) + hour_sum(f"v:{e.id}:o", recent),
+        }
+        for e in site.entrances.values()
+    }
+    grids = {}
+    for g in site.grids.values():
+        people = present.get(f"g:{g.id}", 0)
+        grids[g.id] = {
+            "name": g.name, "name_en": g.name_en, "people_present": people,
+            "capacity": g.capacity, "load": round(people / g.capacity, 3),
+            "density_level": g.density_level(people),
+            "people_in_1h": hour_sum(f"g:{g.id}:i"),
+            "people_out_1h": hour_sum(f"g:{g.id}:o"),
+        }
+    lots = {
+        p.id: {"name": p.name, "name_en": p.name_en, "capacity": p.capacity,
+               "occupied": int(parking.get(p.id, 0)),
+               "ts": int(parking[f"{p.id}:ts"]) if f"{p.id}:ts" in parking else None}
+        for p in site.parking.values()
+    }
+
+    records = _records(r, keys, {_t(i) for i in recent_ids} | {_t(i) for i in open_ids})
+    ticker = [public_view(records[_t(i)], now_ms) for i in recent_ids
+              if _t(i) in records]
+    open_marks = [
+        {k: v[k] for k in ("id", "grid", "level", "lat", "lon", "status", "sla",
+                           "category", "title", "owner_level")}
+        for v in (public_view(records[_t(i)], now_ms) for i in open_ids
+                  if _t(i) in records)
+    ]
+    closed_month = int(month.get("closed", 0))
+    alerts = [{"kind": "density", "grid": gid, "level": g["density_level"]}
+              for gid, g in grids.items() if g["density_level"] >= 2]
+    alerts += [{"kind": "urgent", "id": v["id"], "grid": v["grid"],
+                "title": v["title"], "category": v["category"]}
+               for v in ticker if v["level"] == 1
+               and v["status"] in ("reported", "accepted", "escalated")
+               and now_ms - v["reported_at"] < 30 * 60_000]
+
+    return {
+        "site": site.id, "name": site.name, "name_en": site.name_en,
+        "version": None,
+        "generated_at": now_local.isoformat(timespec="milliseconds"),
+        "generated_ms": now_ms,
+        "people_present": present.get("site", 0),
+        "people_in_1h": hour_sum("s:i"), "people_out_1h": hour_sum("s:o"),
+        "people_in_today": day_counts.get("s:i", 0),
+        "people_out_today": day_counts.get("s:o", 0),
+        "vehicles_in_1h": hour_sum("vs:i"), "vehicles_out_1h": hour_sum("vs:o"),
+        "vehicles_in_today": day_counts.get("vs:i", 0),
+        "vehicles_out_today": day_counts.get("vs:o", 0),
+        "parking": lots,
+        "parking_occupied": sum(lot["occupied"] for lot in lots.values()),
+        "parking_capacity": sum(lot["capacity"] for lot in lots.values()),
+        "entrances": entrances,
+        "grids": grids,
+        "incidents": {
+            "open": int(n_open), "overdue": int(n_overdue),
+            "closed_today": int(n_closed_today), "closed_month": closed_month,
+            "on_time_rate": (round(int(month.get("on_time", 0)) / closed_month, 3)
+                             if closed_month else None),
+            "solved_in_grid_share": (
+                round(int(month.get("level:grid", 0)) / closed_month, 3)
+                if closed_month else None),
+            "solved_by_level": {lvl: int(month.get(f"level:{lvl}", 0))
+                                for lvl in ("grid", "community", "street",
+                                            "district")},
+        },
+        "recent_incidents": ticker,
+        "open_incidents": open_marks,
+        "flow": {"start_ms": minutes[0] * 60_000, "step_ms": 60_000,
+                 "in": flow_in, "out": flow_out,
+                 "in_week_ago": week_in if has_week else None,
+                 "out_week_ago": week_out if has_week else None},
+        "feeds": {
+            name: {"last_ts": int(feeds[f"{name}:ts"]),
+                   "lag_ms": max(0, now_ms - int(feeds[f"{name}:ts"]))}
+            if f"{name}:ts" in feeds else {"last_ts": None, "lag_ms": None}
+            for name in FEED_STREAMS
+        },
+        "dead_letters": stats.get("dead", 0),
+        "folded": {name: stats.get(f"folded:{name}", 0) for name in FEED_STREAMS},
+        "alerts": alerts,
+    }
+
+
+def present_fix(raw: dict) -> dict:
+    """Drop the non-numeric ``baseline`` marker from the present hash."""
+    return {k: v for k, v in raw.items() if _t(k) != "baseline"}
+
+
+def _records(r: redis.Redis, keys: Keys, ids: set[str]) -> dict[str, dict]:
+    ids_list = sorted(ids)
+    if not ids_list:
+        return {}
+    values = r.mget([keys.incident(i) for i in ids_list])
+    return {i: json.loads(v) for i, v in zip(ids_list, values, strict=True) if v}
+
+
+def publish(r: redis.Redis, keys: Keys, site: Site, now_ms: int) -> int:
+    """Build, store and announce a new snapshot; returns its version."""
+    snap = build(r, keys, site, now_ms)
+    version = int(r.incr(keys.version))
+    snap["version"] = version
+    pipe = r.pipeline(transaction=True)
+    pipe.set(keys.snapshot, json.dumps(snap, ensure_ascii=False,
+                                       separators=(",", ":")))
+    pipe.publish(keys.channel, version)
+    pipe.execute()
+    return version
+
+
+def read_snapshot(r: redis.Redis, keys: Keys) -> dict[str, Any] | None:
+    """The site's current snapshot, or None before the first one."""
+    raw = r.get(keys.snapshot)
+    return json.loads(raw) if raw else None
+
+
+def read_version(r: redis.Redis, keys: Keys) -> int:
+    raw = r.get(keys.version)
+    return int(raw) if raw else 0

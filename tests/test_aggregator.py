@@ -1,0 +1,161 @@
+"""The aggregator against a real Redis: figures computed by hand on ``tiny``."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from data.aggregator import Aggregator
+from data.keys import Keys
+from data.snapshot import read_snapshot
+from tests.conftest import PREFIX
+
+
+def ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def xadd(r, stream: str, **fields) -> str:
+    return r.xadd(Keys(PREFIX, "tiny").stream(stream),
+                  {k: str(v) for k, v in fields.items()})
+
+
+def crowd(r, entrance: str, n_in: int, n_out: int, ts: int | None = None,
+          **extra) -> str:
+    fields = {"v": 1, "src": "cam-1", "entrance": entrance, "ts": ts or ms(),
+              "in": n_in, "out": n_out, **extra}
+    return xadd(r, "crowd", **fields)
+
+
+@pytest.fixture
+def agg(raw, tiny):
+    aggregator = Aggregator(raw, {"tiny": tiny}, PREFIX, snapshot_interval_ms=50,
+                            consumer="agg-test")
+    aggregator.setup()
+    return aggregator
+
+
+def drain(agg, rounds: int = 5) -> None:
+    """Fold until nothing is left, then publish a snapshot."""
+    for _ in range(rounds):
+        if not agg.step(block_ms=20):
+            break
+    for state in agg.states.values():
+        state.last_snapshot_ms = 0
+    agg.step(block_ms=1)
+
+
+def snap(r) -> dict:
+    return read_snapshot(r, Keys(PREFIX, "tiny"))
+
+
+def test_people_present_per_grid_and_site(r, agg):
+    crowd(r, "E1", 30, 5)   # G1: 25
+    crowd(r, "E2", 70, 10)  # G2: 60
+    crowd(r, "E1", 0, 40)   # G1 would go to -15: clamps at 0
+    drain(agg)
+    s = snap(r)
+    assert s["grids"]["G1"]["people_present"] == 0
+    assert s["grids"]["G2"]["people_present"] == 60
+    assert s["people_present"] == 60
+    assert s["people_in_1h"] == 100 and s["people_out_1h"] == 55
+    assert s["entrances"]["E1"]["people_in_1h"] == 30
+    assert s["entrances"]["E1"]["people_out_1h"] == 45
+    assert s["people_in_today"] == 100
+    # G2 holds 200 with thresholds 0.6/0.8/0.95: 60 is 0.3 -> green
+    assert s["grids"]["G2"]["density_level"] == 0
+
+
+def test_density_levels_follow_grid_thresholds(r, agg):
+    crowd(r, "E1", 75, 0)  # G1 capacity 100, thresholds 0.5/0.75/0.9 -> orange
+    crowd(r, "E2", 190, 0)  # G2 capacity 200, 0.95 -> red
+    drain(agg)
+    s = snap(r)
+    assert s["grids"]["G1"]["density_level"] == 2
+    assert s["grids"]["G2"]["density_level"] == 3
+    assert {a["grid"] for a in s["alerts"] if a["kind"] == "density"} == {"G1", "G2"}
+
+
+def test_vehicles_and_parking(r, agg):
+    xadd(r, "traffic", v=1, src="gate", entrance="V1", ts=ms(), **{"in": 4, "out": 1})
+    xadd(r, "traffic", v=1, src="lot", lot="P1", ts=ms(), occupied=31)
+    xadd(r, "traffic", v=1, src="lot", lot="P1", ts=ms() - 60_000, occupied=5)  # older
+    drain(agg)
+    s = snap(r)
+    assert s["vehicles_in_today"] == 4 and s["vehicles_out_today"] == 1
+    assert s["entrances"]["V1"]["vehicles_in_1h"] == 4
+    assert s["parking"]["P1"]["occupied"] == 31
+    assert s["parking_occupied"] == 31 and s["parking_capacity"] == 50
+
+
+def test_repeated_eid_counts_once(r, agg):
+    t = ms()
+    for _ in range(3):
+        crowd(r, "E1", 10, 0, ts=t, eid="evt-1")
+    crowd(r, "E1", 10, 0, ts=t, eid="evt-2")
+    drain(agg)
+    crowd(r, "E1", 10, 0, ts=t, eid="evt-1")  # a retry in a later batch
+    drain(agg)
+    assert snap(r)["people_in_1h"] == 20
+
+
+def test_bad_entries_go_to_dead_letters_and_do_not_block(r, agg):
+    crowd(r, "E99", 1, 0)
+    crowd(r, "E1", -3, 0)
+    xadd(r, "crowd", v=1, src="x", entrance="E1", ts=ms(), out=0)  # no "in"
+    crowd(r, "E1", 5, 0)
+    drain(agg)
+    s = snap(r)
+    assert s["dead_letters"] == 3
+    assert s["people_in_1h"] == 5
+    dead = r.xrange(Keys(PREFIX, "tiny").dead)
+    reasons = [fields["reason"] for _, fields in dead]
+    assert "entrance E99 is not in site tiny" in reasons
+    assert any("'in'" in reason and "-3" in reason for reason in reasons)
+    assert any("missing field 'in'" in reason for reason in reasons)
+    assert all(fields["stream"] == "crowd" for _, fields in dead)
+
+
+def test_incident_report_and_lifecycle(r, agg):
+    t = ms()
+    xadd(r, "incident", v=1, src="phone", op="report", id="inc-1", ts=t,
+         category="sanitation", level=2, title="垃圾堆积", grid="G1",
+         reporter="张三丰", phone="13812345678", actor="w1")
+    xadd(r, "incident", v=1, src="app", op="accept", id="inc-1", ts=t + 1,
+         actor="sup")
+    xadd(r, "incident", v=1, src="app", op="dispatch", id="inc-1", ts=t + 2,
+         actor="sup", assignee="w1")
+    xadd(r, "incident", v=1, src="app", op="start", id="inc-1", ts=t + 3, actor="w1")
+    xadd(r, "incident", v=1, src="app", op="resolve", id="inc-1", ts=t + 4,
+         actor="w1", note="已清理")
+    drain(agg)
+    s = snap(r)
+    assert s["incidents"]["open"] == 1
+    assert s["recent_incidents"][0]["status"] == "resolved"
+    assert s["recent_incidents"][0]["reporter"] == "张**"
+    assert s["recent_incidents"][0]["phone"] == "138****5678"
+    xadd(r, "incident", v=1, src="app", op="verify", id="inc-1", ts=t + 5,
+         actor="sup", passed=1)
+    drain(agg)
+    s = snap(r)
+    assert s["incidents"]["open"] == 0
+    assert s["incidents"]["closed_today"] == 1
+    assert s["incidents"]["on_time_rate"] == 1.0
+    assert s["incidents"]["solved_in_grid_share"] == 1.0
+
+
+def test_refused_op_goes_to_dead_letters_and_changes_nothing(r, agg):
+    t = ms()
+    xadd(r, "incident", v=1, src="phone", op="report", id="inc-2", ts=t,
+         category="sanitation", level=3, title="路灯不亮", grid="G2")
+    xadd(r, "incident", v=1, src="app", op="resolve", id="inc-2", ts=t + 1,
+         actor="w2")  # not dispatched yet
+    xadd(r, "incident", v=1, src="app", op="accept", id="inc-2", ts=t + 2,
+         actor="w1")  # w1's scope is G1
+    drain(agg)
+    s = snap(r)
+    assert s["recent_incidents"][0]["status"] == "reported"
+    reasons = [f["reason"] for _, f in r.xrange(Keys(PREFIX, "tiny").dead)]
+    assert any("cannot resolve an incident that is reported" in x for x in reasons)
+    assert any("outside w1's scope" in x for x in reasons)
