@@ -58,6 +58,7 @@ DEAD_MAXLEN = 10_000
 DEAD_VALUE_BYTES = 1024
 STREAM_KEEP_MS = {"crowd": 120_000, "traffic": 120_000, "incident": 90 * 86_400_000}
 MAINTAIN_EVERY_S = 5.0
+CONSUMER_FORGET_MS = 3_600_000
 SEP = "\x1f"
 
 _LEASE = """
@@ -146,6 +147,16 @@ class Aggregator:
             except Exception:  # a bug must not stop the folding of other sites
                 log.exception("aggregator: unexpected error")
                 self._stop.wait(backoff.failed())
+        self.release()
+
+    def release(self) -> None:
+        """Give up this consumer's leases so another process takes over at once."""
+        for state in self.states.values():
+            try:
+                if _text(self.r.get(state.keys.lease) or b"") == self.consumer:
+                    self.r.delete(state.keys.lease)
+            except RETRY_ERRORS:
+                return
 
     def setup(self) -> None:
         for state in self.states.values():
@@ -203,7 +214,7 @@ class Aggregator:
 
     def _fold(self, state: SiteState, batch: dict[str, list]) -> int:
         """Validate, de-duplicate, apply and ack ``batch`` atomically."""
-        keys, site = state.keys, state.site
+        site = state.site
         now = now_ms()
         checked: list[tuple[str, str, str, Any]] = []  # (key, name, id, event|reason)
         for key, entries in batch.items():
@@ -293,7 +304,7 @@ class Aggregator:
                                              "site": fold.present_total()})
         if fold.parking_changed:
             pipe.hset(keys.parking, mapping=fold.parking)
-        for incident_id, record in changed.items():
+        for record in changed.values():
             _store_record(pipe, keys, record)
         for record, sign in month_deltas:
             snapshots.count_closure(pipe, keys, site, record, sign)
@@ -387,7 +398,17 @@ class Aggregator:
                               min_idle_time=RECLAIM_IDLE_MS, start_id="0-0",
                               count=BATCH)
             trim_stream(self.r, keys.stream(name), STREAM_KEEP_MS[name], now_ms())
+            self._forget_idle_consumers(keys.stream(name))
         self._escalate_overdue(state)
+
+    def _forget_idle_consumers(self, key: str) -> None:
+        """Drop consumers gone for an hour with nothing pending (old processes)."""
+        for info in self.r.xinfo_consumers(key, GROUP):
+            info = {_text(k): v for k, v in info.items()}
+            if (int(info.get("pending", 0)) == 0
+                    and int(info.get("idle", 0)) > CONSUMER_FORGET_MS
+                    and _text(info.get("name")) != self.consumer):
+                self.r.xgroup_delconsumer(key, GROUP, _text(info["name"]))
 
     def _escalate_overdue(self, state: SiteState) -> None:
         """Write an ``escalate`` op for each incident overdue past the grace."""

@@ -50,7 +50,7 @@ def connect(url: str, *, decode: bool = True, **kwargs: object) -> redis.Redis:
 
 
 class Backoff:
-    """Sleep times for a loop that lost Redis: 0.1 s doubling to 5 s, reset on success."""
+    """Pauses for a loop that lost Redis: 0.1 s doubling to 5 s; reset on success."""
 
     def __init__(self, base: float = 0.1, cap: float = 5.0) -> None:
         self.base, self.cap, self.failures = base, cap, 0
@@ -133,7 +133,8 @@ class EmbeddedRedis:
                     ) from None
             if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"embedded redis-server did not answer in {timeout} s")
+                raise RuntimeError(
+                    f"embedded redis-server did not answer in {timeout} s")
             time.sleep(0.05)
         client.close()
         log.info("embedded redis-server on port %s, data in %s", self.port,

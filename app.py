@@ -1,0 +1,134 @@
+"""Grid governance command center: the entry point.
+
+``python app.py`` runs everything in one process: the embedded redis-server
+(unless ``REDIS_URL`` is set), the aggregator, the demo feed (``GOV_DEMO``) and
+the web server on ``HOST:PORT``. The parts also run on their own::
+
+    gunicorn -k gthread --threads 32 app:server   # web tier
+    python app.py aggregator                       # folds the feeds
+    python app.py simulator --rate 1               # demo producer
+
+``app`` and ``server`` are built on first access, so importing this module
+(as gunicorn does) starts nothing but the web app.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+
+import click
+
+from data.config import Config, ConfigError, load_config
+from data.site import SiteError
+
+log = logging.getLogger("gov")
+
+
+def _config_or_exit() -> Config:
+    try:
+        return load_config()
+    except (ConfigError, SiteError) as exc:
+        click.echo(f"configuration error: {exc}", err=True)
+        sys.exit(2)
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+def build(config: Config):
+    from web.factory import create_app
+
+    try:
+        return create_app(config)
+    except SiteError as exc:
+        click.echo(f"site error: {exc}", err=True)
+        sys.exit(2)
+
+
+def __getattr__(name: str):
+    """``app`` and ``server`` for gunicorn, built from the environment."""
+    if name in ("app", "server"):
+        config = _config_or_exit()
+        if config.redis_url is None:
+            click.echo("configuration error: REDIS_URL must be set when the web "
+                       "tier runs on its own (gunicorn app:server)", err=True)
+            sys.exit(2)
+        dash_app = build(config)
+        globals().update(app=dash_app, server=dash_app.server)
+        return globals()[name]
+    raise AttributeError(name)
+
+
+@click.group(invoke_without_command=True)
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Run the command center (all parts), or one part with a subcommand."""
+    _logging()
+    if ctx.invoked_subcommand is None:
+        run_all()
+
+
+def run_all() -> None:
+    from werkzeug.serving import make_server
+
+    from web.runtime import Runtime
+
+    config = _config_or_exit()
+    runtime = Runtime(config)
+    try:
+        config = runtime.start_redis()
+        dash_app = build(config)
+        runtime.start_aggregator()
+        if config.demo:
+            runtime.start_simulator()
+        http = make_server(config.host, config.port, dash_app.server, threaded=True)
+    except BaseException:
+        runtime.stop()
+        raise
+    threading.Thread(target=http.serve_forever, name="web", daemon=True).start()
+    where = "embedded Redis in " + str(config.data_dir / "redis") \
+        if runtime.embedded else config.redis_url
+    click.echo(f"Command center on http://{config.host}:{config.port}/  "
+               f"(sites: {', '.join(config.sites)}; data: {where}; "
+               f"demo feed: {'on' if config.demo else 'off'}). Ctrl-C stops.")
+    try:
+        runtime.wait()
+    finally:
+        click.echo("stopping…")
+        http.shutdown()
+        runtime.stop()
+
+
+@cli.command()
+def aggregator() -> None:
+    """Fold the feeds of GOV_SITES on REDIS_URL until stopped."""
+    from web.runtime import Runtime
+
+    config = _config_or_exit()
+    runtime = Runtime(config)
+    runtime.start_redis()
+    runtime.start_aggregator()
+    click.echo(f"aggregator folding {', '.join(config.sites)}. Ctrl-C stops.")
+    try:
+        runtime.wait()
+    finally:
+        runtime.stop()
+
+
+@cli.command(context_settings={"ignore_unknown_options": True,
+                               "allow_extra_args": True})
+@click.pass_context
+def simulator(ctx: click.Context) -> None:
+    """The demo feed producer (options: python -m data.simulator --help)."""
+    from data import simulator as sim
+
+    sys.exit(sim.main(ctx.args))
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,54 @@
+"""The app factory: one Dash app (on its Flask server) from a configuration.
+
+Builds the pages, wires each screen's callbacks with ``register(app, state)``
+(never the global ``@dash.callback`` list, so a second app in the same process
+still gets its callbacks), mounts the JSON API and serves every asset locally.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dash
+import redis
+from dash import Dash, html
+
+from callbacks import home as home_callbacks
+from data.config import PROJECT_ROOT, Config
+from data.redis_conn import connect
+from data.site import load_sites
+from layouts import home
+from layouts.i18n import t
+from web.api import api
+from web.state import AppState
+
+ASSETS = PROJECT_ROOT / "assets"
+
+
+def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
+    """A ready Dash app for ``config``; ``client`` overrides the connection."""
+    if config.redis_url is None and client is None:
+        raise ValueError("create_app needs config.redis_url or a client")
+    sites = load_sites(config.sites_root, config.sites)
+    state = AppState(config=config, sites=sites,
+                     redis=client or connect(config.redis_url))
+
+    app = Dash(
+        __name__,
+        title=t("app.title"),
+        use_pages=True,
+        pages_folder="",
+        assets_folder=str(Path(ASSETS)),
+        serve_locally=True,
+        suppress_callback_exceptions=True,
+        update_title=None,
+    )
+    app.server.extensions["gov"] = state
+    app.server.register_blueprint(api)
+    app.server.config["JSON_AS_ASCII"] = False
+    app.server.json.ensure_ascii = False
+
+    dash.register_page("home", path="/", layout=home.layout, title=t("app.title"))
+    app.layout = html.Div([dash.page_container])
+    home_callbacks.register(app, state)
+    return app

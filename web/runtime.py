@@ -1,0 +1,81 @@
+"""Running the parts: embedded Redis, aggregator, simulator, web server.
+
+``python app.py`` runs all of them in one process for a demo or a small site;
+in production each runs on its own (``gunicorn app:server``, ``python app.py
+aggregator``, ``python app.py simulator``) against one ``REDIS_URL``. Ctrl-C or
+SIGTERM stops every part, embedded Redis last so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+
+from data.aggregator import Aggregator
+from data.config import Config
+from data.redis_conn import EmbeddedRedis, connect
+from data.site import load_sites
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """Starts and stops the background parts around the web server."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.embedded: EmbeddedRedis | None = None
+        self.stop_event = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.aggregator: Aggregator | None = None
+
+    def start_redis(self) -> Config:
+        """Start the embedded redis-server if no REDIS_URL is set."""
+        if self.config.redis_url:
+            return self.config
+        self.embedded = EmbeddedRedis(self.config.data_dir / "redis").start()
+        self.config = replace(self.config, redis_url=self.embedded.url)
+        return self.config
+
+    def start_aggregator(self) -> None:
+        sites = load_sites(self.config.sites_root, self.config.sites)
+        self.aggregator = Aggregator(
+            connect(self.config.redis_url, decode=False), sites, self.config.prefix,
+            dedup_seconds=self.config.dedup_seconds,
+            snapshot_interval_ms=self.config.snapshot_interval_ms,
+        )
+        self._thread("aggregator", self.aggregator.run)
+
+    def start_simulator(self) -> None:
+        from data import simulator
+
+        sites = load_sites(self.config.sites_root, self.config.sites)
+        client = connect(self.config.redis_url)
+        self._thread("simulator", lambda: simulator.run(
+            client, sites, self.config.prefix, self.stop_event,
+            rate=self.config.demo_rate))
+
+    def _thread(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.aggregator is not None:
+            self.aggregator.stop()
+        for thread in self.threads:
+            thread.join(timeout=5)
+        if self.embedded is not None:
+            self.embedded.stop()
+            log.info("embedded redis-server stopped; data kept in %s",
+                     self.embedded.directory)
+
+    def wait(self) -> None:
+        """Block until SIGINT/SIGTERM, then stop everything."""
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: self.stop_event.set())
+        self.stop_event.wait()

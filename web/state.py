@@ -1,0 +1,32 @@
+"""What every request handler needs, built once per web process.
+
+Held in ``flask_app.extensions["gov"]``; nothing in it is state that another
+worker would miss (Redis is the only shared state), only the configuration,
+the loaded sites and a connection pool.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+from flask import current_app
+
+from data.config import Config
+from data.keys import Keys
+from data.site import Site
+
+
+@dataclass(frozen=True)
+class AppState:
+    config: Config
+    sites: dict[str, Site]
+    redis: redis.Redis
+
+    def keys(self, site: str) -> Keys:
+        return Keys(self.config.prefix, site)
+
+
+def app_state() -> AppState:
+    """The state of the Flask app handling the current request."""
+    return current_app.extensions["gov"]
