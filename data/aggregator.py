@@ -109,12 +109,17 @@ def _dead_fields(stream: str, entry_id: str, raw: dict, reason: str) -> dict:
     return out
 
 
+class LostLease(RuntimeError):
+    """Another aggregator took the site over; this batch must not be applied."""
+
+
 class Aggregator:
     """Folds the feeds of ``sites`` until :meth:`stop` is called."""
 
     def __init__(self, client: redis.Redis, sites: dict[str, Site], prefix: str,
                  *, dedup_seconds: int = 3600, snapshot_interval_ms: int = 200,
-                 consumer: str | None = None) -> None:
+                 consumer: str | None = None, lease_ms: int = LEASE_MS,
+                 reclaim_idle_ms: int = RECLAIM_IDLE_MS) -> None:
         # Raw bytes: a producer may write anything, validation decides.
         self.r = client
         self.prefix = prefix
@@ -122,6 +127,7 @@ class Aggregator:
         self.dedup_seconds = dedup_seconds
         self.snapshot_interval_ms = snapshot_interval_ms
         self.consumer = consumer or f"agg-{uuid.uuid4().hex[:12]}"
+        self.lease_ms, self.reclaim_idle_ms = lease_ms, reclaim_idle_ms
         self._stop = threading.Event()
         self._lease = self.r.register_script(_LEASE)
         self._ready = False
@@ -183,12 +189,26 @@ class Aggregator:
 
     def _hold(self, state: SiteState) -> bool:
         owned = bool(self._lease(keys=[state.keys.lease],
-                                 args=[self.consumer, LEASE_MS]))
+                                 args=[self.consumer, self.lease_ms]))
         if owned and not state.owned:
             log.info("aggregator %s folds site %s", self.consumer, state.site.id)
-            state.last_maintain = 0.0  # reclaim a dead owner's entries at once
+            # Whoever held the lease before can no longer commit (every fold
+            # WATCHes the lease), so its unacknowledged entries are ours now,
+            # and they come before anything new: stream order is kept.
+            self._claim(state, min_idle_ms=0)
         state.owned = owned
         return owned
+
+    def _claim(self, state: SiteState, min_idle_ms: int) -> None:
+        for name in FEED_STREAMS:
+            start = "0-0"
+            while True:
+                reply = self.r.xautoclaim(
+                    state.keys.stream(name), GROUP, self.consumer,
+                    min_idle_time=min_idle_ms, start_id=start, count=BATCH)
+                start = _text(reply[0])
+                if start == "0-0":
+                    break
 
     def _fold_pending(self, state: SiteState) -> int:
         """Entries delivered to this consumer but not acknowledged (retries)."""
@@ -234,6 +254,11 @@ class Aggregator:
                 break
             except redis.WatchError:
                 continue  # the state moved under us: read it again and redo
+            except LostLease:
+                log.warning("aggregator %s lost site %s mid-batch; another "
+                            "process folds it now", self.consumer, site.id)
+                state.owned = False
+                return 0
         state.dirty = True
         return len(checked)
 
@@ -250,9 +275,12 @@ class Aggregator:
                                          f"{ev.src}{SEP}{ev.eid}")
         incident_ids = {ev.id for (_, _, _, ev) in events
                         if isinstance(ev, IncidentReport | IncidentOp)}
-        watch = [keys.present, keys.parking, *{k for k, _ in eid_of.values()},
+        watch = [keys.lease, keys.present, keys.parking,
+                 *{k for k, _ in eid_of.values()},
                  *(keys.incident(i) for i in incident_ids)]
         pipe.watch(*watch)
+        if _text(pipe.get(keys.lease) or b"") != self.consumer:
+            raise LostLease(site.id)
         seen = self._seen(pipe, eid_of)
         present = _decode_map(pipe.hgetall(keys.present))
         parking = _decode_map(pipe.hgetall(keys.parking))
@@ -393,10 +421,8 @@ class Aggregator:
         """Reclaim a dead consumer's entries, trim streams, escalate overdue."""
         state.last_maintain = time.monotonic()
         keys = state.keys
+        self._claim(state, self.reclaim_idle_ms)
         for name in FEED_STREAMS:
-            self.r.xautoclaim(keys.stream(name), GROUP, self.consumer,
-                              min_idle_time=RECLAIM_IDLE_MS, start_id="0-0",
-                              count=BATCH)
             trim_stream(self.r, keys.stream(name), STREAM_KEEP_MS[name], now_ms())
             self._forget_idle_consumers(keys.stream(name))
         self._escalate_overdue(state)
