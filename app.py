@@ -21,17 +21,25 @@ import threading
 import click
 
 from data.config import Config, ConfigError, load_config
-from data.site import SiteError
+from data.site import SiteError, load_sites
 
 log = logging.getLogger("gov")
 
 
-def _config_or_exit() -> Config:
+def _config_or_exit(check_sites: bool = True) -> Config:
+    """The configuration, its sites checked; one clear line and exit 2 if wrong."""
     try:
-        return load_config()
-    except (ConfigError, SiteError) as exc:
+        config = load_config()
+    except ConfigError as exc:
         click.echo(f"configuration error: {exc}", err=True)
         sys.exit(2)
+    if check_sites:
+        try:
+            load_sites(config.sites_root, config.sites)
+        except SiteError as exc:
+            click.echo(f"site error: {exc}", err=True)
+            sys.exit(2)
+    return config
 
 
 def _logging() -> None:
@@ -53,7 +61,7 @@ def build(config: Config):
 def __getattr__(name: str):
     """``app`` and ``server`` for gunicorn, built from the environment."""
     if name in ("app", "server"):
-        config = _config_or_exit()
+        config = _config_or_exit(check_sites=False)
         if config.redis_url is None:
             click.echo("configuration error: REDIS_URL must be set when the web "
                        "tier runs on its own (gunicorn app:server)", err=True)
