@@ -251,7 +251,7 @@ def _thresholds(raw: Any, what: str) -> tuple[float, float, float]:
     if len(values) != 3 or not 0 < values[0] < values[1] < values[2]:
         raise SiteError(
             f"{what}: thresholds must be three rising shares of capacity, "
-            f"e.g. [0.6, 0.8, 0.95]; got {raw!r}"
+            f"e.g. [0.6, 0.8, 0.95]; got {list(values) if values else raw!r}"
         )
     return values  # type: ignore[return-value]
 
@@ -269,6 +269,8 @@ def _load_units(doc: dict, path: Path) -> dict[str, Unit]:
             name_en=str(raw.get("name_en") or raw["name"]),
             parent=raw.get("parent"),
         )
+        if unit.id in units:
+            raise SiteError(f"{where}: duplicate id {unit.id}")
         units[unit.id] = unit
     for unit in units.values():
         if unit.parent is not None and unit.parent not in units:
@@ -293,6 +295,8 @@ def _load_categories(doc: dict, path: Path) -> dict[str, Category]:
             id=str(_need(raw, "id", where)), name=str(_need(raw, "name", where)),
             name_en=str(raw.get("name_en") or raw["name"]), deadlines_h=hours,
         )
+        if cat.id in categories:
+            raise SiteError(f"{where}: duplicate id {cat.id}")
         categories[cat.id] = cat
     if not categories:
         raise SiteError(f"{path}: 'categories' is empty")
@@ -319,6 +323,8 @@ def _load_users(doc: dict, path: Path, grids: Iterable[str]) -> dict[str, User]:
             role=role, grids=scope, duty=str(raw.get("duty") or role),
             phone=str(raw.get("phone") or ""), max_level=max_level,
         )
+        if user.id in users:
+            raise SiteError(f"{where}: duplicate id {user.id}")
         users[user.id] = user
     return users
 
@@ -359,7 +365,8 @@ def _load_points(path: Path, grids: dict[str, Grid], what: str) -> list[dict]:
     for _, row in frame.iterrows():
         grid = str(_prop(row, "grid", path))
         if grid not in grids:
-            raise SiteError(f"{path}: {what} {row['id']}: grid {grid} is not in the site")
+            raise SiteError(
+                f"{path}: {what} {row['id']}: grid {grid} is not in the site")
         rows.append({
             "id": row["id"], "name": str(_prop(row, "name", path)),
             "name_en": str(_prop(row, "name_en", path, default=row["name"])),
@@ -375,7 +382,8 @@ def load_site(folder: Path) -> Site:
     doc = _read_yaml(meta_path)
     site_id = str(_need(doc, "id", str(meta_path)))
     if site_id != folder.name:
-        raise SiteError(f"{meta_path}: id {site_id!r} differs from folder {folder.name!r}")
+        raise SiteError(
+            f"{meta_path}: id {site_id!r} differs from folder {folder.name!r}")
     units = _load_units(doc, meta_path)
     default_t = _thresholds(doc.get("thresholds", DEFAULT_THRESHOLDS), str(meta_path))
     grids, frame = _load_grids(folder / "grids.geojson", units, default_t)

@@ -47,20 +47,27 @@ def folded(r) -> int:
 
 
 def test_killed_aggregator_mid_batch_counts_every_entry_once(r, raw, redis_url, tiny):
-    total = 60_000
+    total = 100_000
     fill(r, total)
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, redis_url,
-         str(FIXTURES / "sites" / "tiny"), PREFIX],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    deadline = time.monotonic() + 60
-    while folded(r) < 5_000 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    child.send_signal(signal.SIGKILL)
-    child.wait()
-    done_at_kill = folded(r)
     stream = Keys(PREFIX, "tiny").stream("crowd")
-    pending_at_kill = r.xpending(stream, GROUP)["pending"]
+    pending_at_kill = 0
+    for _attempt in range(5):  # the kill may land between two batches: retry
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, redis_url,
+             str(FIXTURES / "sites" / "tiny"), PREFIX],
+            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        start = folded(r)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (
+                folded(r) >= start + 3_000 and r.xpending(stream, GROUP)["pending"]):
+            time.sleep(0.005)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        pending_at_kill = r.xpending(stream, GROUP)["pending"]
+        if pending_at_kill:
+            break
+        time.sleep(1.1)  # let the dead child's lease expire before the next one
+    done_at_kill = folded(r)
     assert 0 < done_at_kill < total, "the child must die mid-run"
     assert pending_at_kill > 0, "the child must die holding a read, unacked batch"
 
