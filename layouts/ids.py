@@ -11,3 +11,34 @@ HOME_TICK = "home-tick"
 HOME_SITE = "home-site"
 HOME_LANG = "home-lang"
 HOME_LIVE = "home-live"
+
+# wall
+WALL_ROOT = "wall-root"
+WALL_CANVAS = "wall-canvas"
+WALL_CLOCK = "wall-clock"
+WALL_FRESH = "wall-fresh"
+WALL_ALERT = "wall-alert"
+WALL_STALE = "wall-stale"
+WALL_PEOPLE = "wall-people"
+WALL_RANKING = "wall-ranking"
+WALL_VEHICLES = "wall-vehicles"
+WALL_PARKING = "wall-parking"
+WALL_MAP = "wall-map"
+WALL_FLOW = "wall-flow"
+WALL_TICKER = "wall-ticker"
+WALL_SPOTLIGHT = "wall-spotlight"
+WALL_REQUEST = "wall-request"  # set by assets/wall.js when a new version is pushed
+WALL_APPLIED = "wall-applied"  # what the page shows now: version, cast
+WALL_STATUS = "wall-status"  # data times, read by the stale check in the browser
+WALL_TICK = "wall-tick"  # 1 s: clock, data age, stale banner (in the browser)
+WALL_POLL = "wall-poll"  # slow fallback when the event stream is down
+WALL_SPOT_TICK = "wall-spot-tick"  # spotlight rotation
+WALL_CAST = "wall-cast"  # the cast sequence number, set by assets/wall.js
+WALL_ACK = "wall-ack"  # a dummy output: tells assets/wall.js an update landed
+WALL_SITE = "wall-site"
+WALL_LANG = "wall-lang"
+
+
+def wall_kpi(name: str) -> dict[str, str]:
+    """A KPI tile of the wall (people_in_1h, open, on_time_rate, …)."""
+    return {"type": "wall-kpi", "name": name}

@@ -12,14 +12,17 @@ from pathlib import Path
 import dash
 import redis
 from dash import Dash, html
+from flask_caching import Cache
 
 from callbacks import home as home_callbacks
+from callbacks import wall as wall_callbacks
 from data.config import PROJECT_ROOT, Config
 from data.redis_conn import connect
 from data.site import load_sites
-from layouts import home
+from layouts import home, wall
 from layouts.i18n import t
 from web.api import api
+from web.push import push
 from web.state import AppState
 
 ASSETS = PROJECT_ROOT / "assets"
@@ -45,10 +48,19 @@ def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
     )
     app.server.extensions["gov"] = state
     app.server.register_blueprint(api)
+    app.server.register_blueprint(push)
+    # In-process cache keyed on the snapshot version: never flask-caching's
+    # Redis backend on a Redis producers can write to (it unpickles).
+    cache = Cache(app.server, config={"CACHE_TYPE": "SimpleCache",
+                                      "CACHE_THRESHOLD": 256,
+                                      "CACHE_DEFAULT_TIMEOUT": 600})
     app.server.config["JSON_AS_ASCII"] = False
     app.server.json.ensure_ascii = False
 
     dash.register_page("home", path="/", layout=home.layout, title=t("app.title"))
+    dash.register_page("wall", path="/wall", layout=wall.layout,
+                       title=t("wall.title"))
     app.layout = html.Div([dash.page_container])
     home_callbacks.register(app, state)
+    wall_callbacks.register(app, state, cache)
     return app

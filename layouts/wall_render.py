@@ -1,0 +1,172 @@
+"""Dash components of the wall's live panels, from plain shaped values.
+
+Everything people typed (titles, names) goes in as text children, never as
+HTML, so it renders as text whatever it contains.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from dash import html
+
+from layouts.i18n import t
+
+
+def kpi_text(name: str, value: Any) -> str:
+    if value is None:
+        return "—"
+    if name in ("on_time_rate", "solved_in_grid_share"):
+        return f"{round(100 * value)}%"
+    if name == "parking_rate":
+        return f"{value}%"
+    if isinstance(value, tuple):
+        return " / ".join(f"{v:,}" for v in value)
+    return f"{value:,}"
+
+
+def render_ranking(rows: list[dict], lang: str) -> list[html.Li]:
+    if not rows:
+        return [html.Li(t("no_data", lang), className="empty")]
+    top = max(1, rows[0]["total"])
+    return [
+        html.Li(className="rank", children=[
+            html.Span(str(n), className=f"rank-no rank-{n}"),
+            html.Span(row["name"], className="rank-name"),
+            html.Span(className="rank-bar", children=html.I(
+                style={"width": f"{max(2, round(100 * row['total'] / top))}%"})),
+            html.Span(f"{row['in']:,}", className="rank-in"),
+            html.Span(f"{row['out']:,}", className="rank-out"),
+        ])
+        for n, row in enumerate(rows, start=1)
+    ]
+
+
+def render_parking(rows: list[dict], lang: str) -> list[html.Div]:
+    out = []
+    for row in rows:
+        share = row["occupied"] / row["capacity"] if row["capacity"] else 0
+        level = "hi" if share >= 0.9 else "mid" if share >= 0.7 else "lo"
+        out.append(html.Div(className="lot", children=[
+            html.Span(row["name"], className="lot-name"),
+            html.Span(className=f"lot-bar {level}", children=html.I(
+                style={"width": f"{round(100 * share)}%"})),
+            html.Span(f"{row['occupied']}/{row['capacity']}", className="lot-num"),
+        ]))
+    return out or [html.Div(t("no_data", lang), className="empty")]
+
+
+def _clock(ms: int, tz: ZoneInfo) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz).strftime("%H:%M")
+
+
+def render_ticker(rows: list[dict], lang: str, tz: ZoneInfo) -> list[html.Li]:
+    if not rows:
+        return [html.Li(t("wall.no_incidents", lang), className="empty")]
+    items = []
+    for row in rows:
+        who = " ".join(x for x in (row["reporter"], row["phone"]) if x)
+        items.append(html.Li(className=f"tick lvl{row['level']}", children=[
+            html.Span(className=f"sla sla-{row['sla']}",
+                      title=t(f"sla.{row['sla']}", lang)),
+            html.Span(t(f"level.{row['level']}", lang),
+                      className=f"badge lvl{row['level']}"),
+            html.Span(_clock(row["reported_at"], tz), className="tick-time"),
+            html.Span(row["title"], className="tick-title"),
+            html.Span(t(f"status.{row['status']}", lang), className="tick-status"),
+            html.Span(" · ".join(x for x in (row["category"], row["grid"], who) if x),
+                      className="tick-meta"),
+        ]))
+    return items
+
+
+def render_gates(rows: list[dict], lang: str) -> list[html.Div]:
+    """Vehicles in and out per gate in the last hour, busiest first."""
+    if not rows:
+        return [html.Div(t("no_data", lang), className="empty")]
+    top = max(1, max(r["in"] + r["out"] for r in rows))
+    return [
+        html.Div(className="gate", children=[
+            html.Span(row["name"], className="gate-name"),
+            html.Span(className="gate-bar", children=[
+                html.I(className="in", style={"width": f"{100 * row['in'] / top}%"}),
+                html.I(className="out", style={"width": f"{100 * row['out'] / top}%"}),
+            ]),
+            html.Span(f"↓{row['in']}", className="gate-in"),
+            html.Span(f"↑{row['out']}", className="gate-out"),
+        ])
+        for row in rows
+    ]
+
+
+def render_alerts(alerts: list[dict], lang: str) -> list[html.Div]:
+    return [html.Div(a["text"], className=f"alert-item alert-{a['kind']}")
+            for a in alerts]
+
+
+def alert_texts(snap: dict, site, lang: str) -> list[dict]:
+    """The alert banner's lines: grids over a threshold, new urgent incidents."""
+    out = []
+    for alert in snap.get("alerts", []):
+        grid = site.grids.get(alert["grid"])
+        grid_name = (grid.name_en if lang == "en" else grid.name) if grid else ""
+        if alert["kind"] == "density":
+            live = snap["grids"].get(alert["grid"], {})
+            out.append({"kind": f"density{alert['level']}", "text": t(
+                "wall.alert_density", lang, grid=grid_name,
+                level=t(f"wall.density.{alert['level']}", lang),
+                people=live.get("people_present", 0),
+                load=round(100 * live.get("load", 0)))})
+        elif alert["kind"] == "urgent":
+            cat = site.categories.get(alert["category"])
+            out.append({"kind": "urgent", "text": t(
+                "wall.alert_urgent", lang, grid=grid_name,
+                category=(cat.name_en if lang == "en" else cat.name) if cat else "",
+                title=alert["title"])})
+    return out
+
+
+def _fact(label_key: str, value: Any, lang: str) -> html.Div:
+    return html.Div(className="fact", children=[
+        html.Span(t(label_key, lang), className="fact-label"),
+        html.Span(str(value), className="fact-value")])
+
+
+def render_grid_spotlight(grid, live: dict, n_open: int, worker_name: str,
+                          cast: bool, lang: str) -> html.Div:
+    return html.Div(className="spot", children=[
+        html.Div(t("wall.spot_cast" if cast else "wall.spot_rotating", lang),
+                 className="spot-kind cast" if cast else "spot-kind"),
+        html.H3(grid.name_en if lang == "en" else grid.name, className="spot-title"),
+        html.Div(className="spot-facts", children=[
+            _fact("wall.spot_people", f"{live.get('people_present', 0):,}", lang),
+            _fact("wall.spot_load", f"{round(100 * live.get('load', 0))}%", lang),
+            _fact("wall.spot_flow", f"{live.get('people_in_1h', 0):,} / "
+                                    f"{live.get('people_out_1h', 0):,}", lang),
+            _fact("wall.spot_open", n_open, lang),
+            _fact("wall.spot_branch", grid.party_branch, lang),
+            _fact("wall.spot_secretary", grid.party_secretary, lang),
+            _fact("wall.spot_worker", worker_name, lang),
+        ]),
+    ])
+
+
+def render_incident_spotlight(view: dict, category: str, grid_name: str,
+                              lang: str) -> html.Div:
+    return html.Div(className="spot", children=[
+        html.Div(t("wall.spot_cast", lang), className="spot-kind cast"),
+        html.H3([html.Span(t(f"level.{view['level']}", lang),
+                           className=f"badge lvl{view['level']}"),
+                 " ", view["title"]], className="spot-title"),
+        html.Div(className="spot-facts", children=[
+            _fact("wall.spot_status", t(f"status.{view['status']}", lang), lang),
+            _fact("wall.spot_owner", t(f"owner.{view['owner_level']}", lang), lang),
+            _fact("wall.spot_incident", f"{category} · {grid_name}", lang),
+            _fact("wall.spot_reporter",
+                  " ".join(x for x in (view["reporter"], view["phone"]) if x) or "—",
+                  lang),
+        ]),
+        html.P(view.get("detail") or "", className="spot-detail"),
+    ])

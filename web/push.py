@@ -1,0 +1,188 @@
+"""Push: new snapshot versions to browsers over server-sent events.
+
+One Redis subscriber per web process (:class:`Hub`, a thread started on the
+first event stream), fanned out inside the process to every open stream, so a
+hundred walls cost one Redis connection, not a hundred. Each stream carries
+small JSON events: ``hello`` (the server's build id, so a wall reloads after a
+deploy), ``version`` (a new snapshot version of its site, or a cast change) and
+``ping`` every few seconds with the subscriber's health, so a wall can tell
+"Redis is down" from "nothing happened".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+
+import redis
+from flask import Blueprint, Response, stream_with_context
+
+from data.config import PROJECT_ROOT
+from data.redis_conn import Backoff
+from web.state import app_state
+
+log = logging.getLogger(__name__)
+
+PING_S = 3.0
+RETRY_MS = 2000
+
+push = Blueprint("push", __name__)
+
+
+def build_id() -> str:
+    """A digest of the code and assets this process serves."""
+    digest = hashlib.sha1()
+    for folder in ("data", "web", "layouts", "callbacks", "assets"):
+        for path in sorted((PROJECT_ROOT / folder).rglob("*")):
+            if path.suffix in (".py", ".js", ".css") and path.is_file():
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+class Hub:
+    """Latest version per site, from one pub/sub connection, with waiters."""
+
+    def __init__(self, client: redis.Redis, channels: dict[str, str]) -> None:
+        self.client = client
+        self.channels = channels  # channel -> site
+        self.versions: dict[str, int] = dict.fromkeys(channels.values(), 0)
+        self.casts: dict[str, int] = dict.fromkeys(channels.values(), 0)
+        self.connected = False
+        self.changed = threading.Condition()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Hub:
+        self._thread = threading.Thread(target=self._run, name="push-hub",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        backoff = Backoff()
+        while not self._stop.is_set():
+            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.subscribe(*self.channels)
+                self._catch_up()
+                self._set_connected(True)
+                backoff.reset()
+                while not self._stop.is_set():
+                    message = pubsub.get_message(timeout=1.0)
+                    if message and message["type"] == "message":
+                        self._publish(message["channel"], message["data"])
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                self._set_connected(False)
+                pause = backoff.failed()
+                log.warning("push hub: redis unavailable (%s); retry in %.1f s",
+                            exc, pause)
+                self._stop.wait(pause)
+            finally:
+                try:
+                    pubsub.close()
+                except redis.RedisError:
+                    pass
+
+    def _catch_up(self) -> None:
+        """Versions published while we were not listening (start, reconnect)."""
+        for channel in self.channels:
+            raw = self.client.get(channel.removesuffix(":updates") + ":version")
+            if raw is not None:
+                self._publish(channel, raw)
+
+    def _set_connected(self, value: bool) -> None:
+        with self.changed:
+            self.connected = value
+            self.changed.notify_all()
+
+    def _publish(self, channel: bytes | str, data: bytes | str) -> None:
+        """``<n>`` is a snapshot version, ``cast:<n>`` a change of the cast."""
+        channel = channel.decode() if isinstance(channel, bytes) else channel
+        text = data.decode() if isinstance(data, bytes) else str(data)
+        site = self.channels.get(channel)
+        table = self.casts if text.startswith("cast:") else self.versions
+        try:
+            number = int(text.removeprefix("cast:"))
+        except ValueError:
+            return
+        if site is None:
+            return
+        with self.changed:
+            table[site] = max(table[site], number)
+            self.changed.notify_all()
+
+    def wait(self, site: str, seen: tuple[int, int], connected: bool,
+             timeout: float) -> tuple[tuple[int, int], bool]:
+        """Block until ``site``'s (version, cast) moves past ``seen``, the
+        subscriber's health changes, or ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while (self.current(site) == seen and self.connected == connected
+                   and not self._stop.is_set()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.changed.wait(left)
+            return self.current(site), self.connected
+
+    def current(self, site: str) -> tuple[int, int]:
+        return self.versions[site], self.casts[site]
+
+
+_hub: Hub | None = None
+_hub_lock = threading.Lock()
+
+
+def hub() -> Hub:
+    """This process's hub, started on first use (after any fork)."""
+    global _hub
+    with _hub_lock:
+        if _hub is None:
+            state = app_state()
+            channels = {state.keys(s).channel: s for s in state.sites}
+            _hub = Hub(state.redis, channels).start()
+        return _hub
+
+
+def _event(kind: str, body: dict) -> str:
+    return f"event: {kind}\ndata: {json.dumps(body, separators=(',', ':'))}\n\n"
+
+
+def event_stream(the_hub: Hub, site: str, build: str,
+                 ping_s: float = PING_S) -> Iterator[str]:
+    """The events of one browser's stream for ``site``."""
+    connected = the_hub.connected
+    seen = the_hub.current(site)
+    yield f"retry: {RETRY_MS}\n\n"
+    yield _event("hello", {"build": build, "site": site, "v": seen[0],
+                           "cast": seen[1], "redis": connected})
+    while True:
+        now, connected = the_hub.wait(site, seen, connected, ping_s)
+        kind = "version" if now != seen else "ping"
+        seen = now
+        yield _event(kind, {"v": now[0], "cast": now[1], "redis": connected,
+                            "t": int(time.time() * 1000)})
+
+
+@push.get("/events/<site_id>")
+def events(site_id: str):
+    state = app_state()
+    if site_id not in state.sites:
+        return {"error": f"site {site_id!r} is not served here"}, 404
+    the_hub = hub()
+    response = Response(
+        stream_with_context(event_stream(the_hub, site_id, BUILD)),
+        mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Accel-Buffering"] = "no"  # let proxies pass it through
+    return response
+
+
+BUILD = build_id()
