@@ -64,9 +64,13 @@ def panel(title_key: str, lang: str, body, *, class_name: str = "",
     ], **attrs)
 
 
+TEST_IDS = {"open": "kpi-incidents-open", "overdue": "kpi-incidents-overdue"}
+
+
 def kpi_tile(name: str, lang: str, extra: str = "") -> html.Div:
+    hook = {"data-testid": TEST_IDS[name]} if name in TEST_IDS else {}
     return html.Div(className=f"kpi {extra}".strip(), children=[
-        html.Div("—", id=ids.wall_kpi(name), className="kpi-value"),
+        html.Div("—", id=ids.wall_kpi(name), className="kpi-value", **hook),
         html.Div(t(KPI_LABELS[name], lang), className="kpi-label"),
     ])
 

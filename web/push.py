@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 
 import redis
-from flask import Blueprint, Response, stream_with_context
+from flask import Blueprint, Response, current_app, stream_with_context
 
 from data.config import PROJECT_ROOT
 from data.redis_conn import Backoff
@@ -136,19 +136,18 @@ class Hub:
         return self.versions[site], self.casts[site]
 
 
-_hub: Hub | None = None
 _hub_lock = threading.Lock()
 
 
 def hub() -> Hub:
-    """This process's hub, started on first use (after any fork)."""
-    global _hub
+    """This app's hub in this process, started on first use (after any fork)."""
+    extensions = current_app.extensions
     with _hub_lock:
-        if _hub is None:
+        if "gov_hub" not in extensions:
             state = app_state()
             channels = {state.keys(s).channel: s for s in state.sites}
-            _hub = Hub(state.redis, channels).start()
-        return _hub
+            extensions["gov_hub"] = Hub(state.redis, channels).start()
+        return extensions["gov_hub"]
 
 
 def _event(kind: str, body: dict) -> str:

@@ -1,0 +1,98 @@
+"""The charts of the analyst's workspace: one registry for the page and the exports.
+
+A :class:`Chart` ties a view's numbers (:mod:`data.analytics`) to its figure
+builder (:mod:`layouts.analysis_figures`) and its title. :func:`build` reads
+nothing: it shapes a :class:`Dataset` already read, adds display names in the
+page's language (grid and category names, levels, channels), and draws.
+The frame it returns is the data under the chart, as exported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from data import analytics
+from data.history import Dataset
+from data.site import Site
+from layouts import analysis_figures as figures
+from layouts.i18n import t
+from layouts.theme import LIGHT, Theme
+
+FORMATS = ("png", "svg", "pdf", "csv", "xlsx")
+
+
+@dataclass(frozen=True)
+class Chart:
+    name: str
+    title: str  # message key
+    frame: Callable[[Dataset, Site], pd.DataFrame]
+    figure: Callable[..., go.Figure]
+    height: int = 420
+
+
+CHARTS: dict[str, Chart] = {c.name: c for c in (
+    Chart("flow_heatmap", "analysis.chart.flow_heatmap", analytics.flow_heatmap,
+          figures.flow_heatmap_figure, 360),
+    Chart("daily_trend", "analysis.chart.daily_trend", analytics.daily_trend,
+          figures.daily_trend_figure, 420),
+    Chart("incident_breakdown", "analysis.chart.incident_breakdown",
+          analytics.incident_breakdown, figures.incident_breakdown_figure, 560),
+    Chart("resolve_time", "analysis.chart.resolve_time", analytics.resolve_times,
+          figures.resolve_time_figure, 380),
+    Chart("sla", "analysis.chart.sla", analytics.sla_compliance, figures.sla_figure,
+          420),
+    Chart("solved_in_grid", "analysis.chart.solved_in_grid",
+          analytics.solved_in_grid, figures.solved_in_grid_figure, 360),
+    Chart("escalation", "analysis.chart.escalation", analytics.escalation_flow,
+          figures.escalation_figure, 380),
+    Chart("repeats", "analysis.chart.repeats", analytics.repeat_incidents,
+          figures.repeats_figure, 360),
+)}
+
+
+def _name(site: Site, column: str, key: object, lang: str) -> str:
+    key = str(key)
+    if column == "grid" and key in site.grids:
+        grid = site.grids[key]
+        return grid.name_en if lang == "en" else grid.name
+    if column == "category" and key in site.categories:
+        cat = site.categories[key]
+        return cat.name_en if lang == "en" else cat.name
+    if column == "level" and key in ("1", "2", "3"):
+        return t(f"level.{key}", lang)
+    if column == "channel" and key:
+        return t(f"channel.{key}", lang)
+    if column in ("source", "target"):
+        return t(f"analysis.node.{key}", lang)
+    return key
+
+
+def with_names(frame: pd.DataFrame, site: Site, lang: str) -> pd.DataFrame:
+    """``frame`` with a ``<column>_name`` beside each id column (or ``label``
+    for the long breakdown frame), in ``lang``."""
+    out = frame.copy()
+    if "dimension" in out.columns:
+        out["label"] = [_name(site, d, k, lang)
+                        for d, k in zip(out["dimension"], out["key"], strict=True)]
+        return out
+    for column in ("grid", "category", "level", "channel", "source", "target"):
+        if column in out.columns:
+            out.insert(out.columns.get_loc(column) + 1, f"{column}_name",
+                       [_name(site, column, k, lang) for k in out[column]])
+    return out
+
+
+def build(name: str, data: Dataset, site: Site, *, lang: str = "zh",
+          theme: Theme = LIGHT) -> tuple[pd.DataFrame, go.Figure]:
+    """The data under chart ``name`` and its figure (no title)."""
+    chart = CHARTS[name]
+    frame = with_names(chart.frame(data, site), site, lang)
+    return frame, chart.figure(frame, theme=theme, lang=lang)
+
+
+def title(name: str, lang: str = "zh") -> str:
+    return t(CHARTS[name].title, lang)

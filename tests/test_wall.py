@@ -1,0 +1,116 @@
+"""The wall's pieces without a browser: builders, shaping, masking, diffing."""
+
+from __future__ import annotations
+
+import pandas as pd
+from dash import Patch, no_update
+
+from callbacks.wall import map_patch, shape
+from data.incidents import mask_name, mask_phone
+from layouts.theme import DARK
+from layouts.wall import flip_digits
+from layouts.wall_data import grid_outlines, map_frames, ranking
+from layouts.wall_figures import (
+    MAP_ENTRANCES,
+    MAP_INCIDENTS,
+    entrance_size,
+    flow_figure,
+    grid_map_figure,
+)
+
+
+def snapshot(**over) -> dict:
+    base = {
+        "version": 3, "generated_ms": 1_700_000_000_000, "people_present": 12,
+        "people_in_1h": 20, "people_out_1h": 8, "people_in_today": 50,
+        "people_out_today": 38, "vehicles_in_today": 4, "vehicles_out_today": 1,
+        "parking_occupied": 10, "parking_capacity": 50,
+        "parking": {"P1": {"name": "一号停车场", "name_en": "Lot 1", "capacity": 50,
+                           "occupied": 10, "ts": None}},
+        "entrances": {
+            "E1": {"name": "西门", "name_en": "West gate", "people_in_1h": 5,
+                   "people_out_1h": 1, "vehicles_in_1h": 0, "vehicles_out_1h": 0,
+                   "flow_5m": 6},
+            "E2": {"name": "东门", "name_en": "East gate", "people_in_1h": 15,
+                   "people_out_1h": 7, "vehicles_in_1h": 0, "vehicles_out_1h": 0,
+                   "flow_5m": 0},
+            "V1": {"name": "车辆门", "name_en": "Vehicle gate", "people_in_1h": 0,
+                   "people_out_1h": 0, "vehicles_in_1h": 4, "vehicles_out_1h": 1,
+                   "flow_5m": 5}},
+        "grids": {"G1": {"people_present": 4, "density_level": 0, "load": 0.04},
+                  "G2": {"people_present": 190, "density_level": 3, "load": 0.95}},
+        "incidents": {"open": 1, "overdue": 0, "closed_today": 2,
+                      "on_time_rate": 0.5, "solved_in_grid_share": 1.0},
+        "open_incidents": [{"id": "a", "grid": "G1", "level": 1, "lat": None,
+                            "lon": None, "title": "井盖缺失"}],
+        "recent_incidents": [],
+        "flow": {"start_ms": 1_700_000_000_000, "step_ms": 60_000,
+                 "in": [1, 2], "out": [0, 1], "in_week_ago": None,
+                 "out_week_ago": None},
+        "feeds": {"crowd": {"last_ts": 1, "lag_ms": 0}},
+        "alerts": [{"kind": "density", "grid": "G2", "level": 3}],
+    }
+    base.update(over)
+    return base
+
+
+def test_masking_keeps_nothing_identifying():
+    assert mask_name("张三丰") == "张**"
+    assert mask_name("李四") == "李*"
+    assert mask_phone("13812345678") == "138****5678"
+    assert mask_phone("12345") == "***45"
+    assert mask_name("") == "" and mask_phone("") == ""
+
+
+def test_flip_digits_dims_leading_zeros():
+    tiles = flip_digits(305)
+    assert "".join(t.children for t in tiles) == "000305"
+    assert [t.className for t in tiles] == ["flip dim"] * 3 + ["flip"] * 3
+    assert flip_digits(0)[-1].className == "flip"
+
+
+def test_entrance_marker_grows_with_flow_but_is_capped():
+    assert entrance_size(0) < entrance_size(10) < entrance_size(100)
+    assert entrance_size(10**9) == 46.0
+
+
+def test_map_draws_every_grid_entrance_and_incident(tiny):
+    outlines = grid_outlines(tiny)
+    grids, entrances, incidents = map_frames(snapshot(), tiny, outlines, "zh")
+    fig = grid_map_figure(grids, entrances, incidents, theme=DARK)
+    n = len(tiny.grids)
+    assert [tr.name for tr in fig.data[:n]] == ["G1", "G2"]
+    assert fig.data[1].line.color == DARK.density[3]  # G2 is red
+    assert len(fig.data[n + MAP_ENTRANCES].x) == 3
+    assert list(fig.data[n + MAP_INCIDENTS].marker.color) == [DARK.levels[1]]
+    assert fig.layout.uirevision == "wall-map"
+
+
+def test_empty_frames_give_a_readable_no_data_figure():
+    fig = flow_figure(pd.DataFrame(), theme=DARK, lang="en")
+    assert fig.layout.annotations[0].text == "No data yet"
+    assert len(fig.data) == 0
+
+
+def test_ranking_busiest_pedestrian_entrances_first(tiny):
+    rows = ranking(snapshot(), tiny, "zh")
+    assert [r["id"] for r in rows] == ["E2", "E1"]  # V1 is a vehicle gate
+
+
+def test_shape_and_patch_send_only_what_changed(tiny):
+    outlines = grid_outlines(tiny)
+    old = shape(snapshot(), tiny, outlines, "zh")
+    same = shape(snapshot(version=4), tiny, outlines, "zh")
+    assert map_patch(old, same, len(tiny.grids)) is no_update
+    grids = {**snapshot()["grids"], "G1": {"people_present": 90,
+                                          "density_level": 2, "load": 0.9}}
+    new = shape(snapshot(version=5, grids=grids), tiny, outlines, "zh")
+    patch = map_patch(old, new, len(tiny.grids))
+    assert isinstance(patch, Patch)
+    ops = patch.to_plotly_json()["operations"]
+    touched = {tuple(op["location"]) for op in ops}
+    assert ("data", 0, "fillcolor") in touched
+    assert ("data", 1, "fillcolor") not in touched  # G2 did not change
+    assert old["kpi"]["on_time_rate"] == "50%"
+    assert old["kpi"]["vehicles_today"] == "4 / 1"
+    assert old["alerts"][0]["kind"] == "density3"

@@ -1,0 +1,123 @@
+"""The wall in headless Chromium against the real app and a real Redis."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import pytest
+
+from tests.conftest import FIXTURES
+from tests.live import LiveApp, now_ms
+
+SITES = FIXTURES / "sites"
+
+
+@pytest.fixture
+def live(tmp_path):
+    app = LiveApp(tmp_path, SITES, producer="tiny")
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def wall(browser, live):
+    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    page.goto(f"{live.url}/wall?site=tiny")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=kpi-people-present]')"
+        " && /[1-9]|^0+$/.test(document.querySelector("
+        "'[data-testid=kpi-people-present]').innerText.replace(/\\s/g, ''))")
+    yield page
+    page.close()
+
+
+def people_present(page) -> int:
+    text = page.inner_text("[data-testid=kpi-people-present]")
+    return int(re.sub(r"\D", "", text) or 0)
+
+
+def wait_until(predicate, timeout: float = 10.0, step: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"not true within {timeout} s")
+
+
+def test_feed_entries_and_a_report_show_on_the_wall(live, wall):
+    before = people_present(wall)
+    live.xadd("tiny", "crowd", {"v": 1, "src": "cam-x", "entrance": "E2",
+                                "ts": now_ms(), "in": 37, "out": 0})
+    wait_until(lambda: people_present(wall) == before + 37)
+    assert wall.inner_text("[data-testid=kpi-incidents-open]") == "0"
+    live.xadd("tiny", "incident", {
+        "v": 1, "src": "phone", "op": "report", "id": str(uuid.uuid4()),
+        "ts": now_ms(), "category": "sanitation", "level": 2,
+        "title": "楼道堆放杂物", "grid": "G1", "reporter": "张三丰",
+        "phone": "13812345678"})
+    ticker_hook = "[data-testid=incident-ticker]"
+    wait_until(lambda: "楼道堆放杂物" in wall.inner_text(ticker_hook))
+    ticker = wall.inner_text(ticker_hook)
+    assert "张**" in ticker and "138****5678" in ticker
+    assert "13812345678" not in wall.content() and "张三丰" not in wall.content()
+    wait_until(lambda: wall.inner_text("[data-testid=kpi-incidents-open]") == "1")
+
+
+def test_alert_banner_follows_a_grid_over_its_threshold(live, wall):
+    banner = "[data-testid=alert-banner]"
+    assert not wall.is_visible(banner)
+    live.xadd("tiny", "crowd", {"v": 1, "src": "cam-x", "entrance": "E1",
+                                "ts": now_ms(), "in": 95, "out": 0})
+    wait_until(lambda: wall.is_visible(banner))
+    assert "一网格" in wall.inner_text(banner)
+    live.xadd("tiny", "crowd", {"v": 1, "src": "cam-x", "entrance": "E1",
+                                "ts": now_ms(), "in": 0, "out": 90})
+    wait_until(lambda: not wall.is_visible(banner))
+
+
+def test_stale_banner_when_redis_stops_and_leaves_when_it_returns(live, wall):
+    stale = "[data-testid=stale-banner]"
+    wait_until(lambda: not wall.is_visible(stale))
+    live.stop_redis()
+    started = time.monotonic()
+    wait_until(lambda: wall.is_visible(stale), timeout=10)  # 2 x the 5 s heartbeat
+    appeared = time.monotonic() - started
+    assert "数据已停止更新" in wall.inner_text(stale)
+    live.start_redis()
+    wait_until(lambda: not wall.is_visible(stale), timeout=30)
+    assert appeared <= 10
+
+
+@pytest.mark.parametrize(("width", "height"), [(1920, 1080), (3840, 2160)])
+def test_no_scrollbars_and_a_screenshot(browser, live, artifacts, width, height):
+    live.xadd("tiny", "incident", {
+        "v": 1, "src": "hotline", "op": "report", "id": str(uuid.uuid4()),
+        "ts": now_ms(), "category": "parking", "level": 1, "title": "消防通道被占",
+        "grid": "G2", "reporter": "李四", "phone": "13900001111"})
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(f"{live.url}/wall?site=tiny")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=incident-ticker]')"
+        " && document.querySelector('[data-testid=incident-ticker]')"
+        ".innerText.includes('消防通道被占')")
+    overflow = page.evaluate(
+        "[document.documentElement.scrollWidth - window.innerWidth,"
+        " document.documentElement.scrollHeight - window.innerHeight]")
+    assert overflow[0] <= 0 and overflow[1] <= 0
+    canvas = page.locator("#wall-canvas").bounding_box()
+    assert abs(canvas["width"] - width) < 2 and abs(canvas["height"] - height) < 2
+    time.sleep(1)
+    page.screenshot(path=str(artifacts / f"wall-{width}x{height}.png"))
+    page.close()
+
+
+def test_english_by_query(browser, live):
+    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    page.goto(f"{live.url}/wall?site=tiny&lang=en")
+    page.wait_for_selector("text=People inside now")
+    assert "Grid Governance Command Center" in page.inner_text("header")
+    page.close()
