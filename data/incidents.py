@@ -116,7 +116,8 @@ def new_incident(event: IncidentReport, grid: str, site: Site,
     level = int(event.level)
     hours = site.deadline_hours(event.category, level)
     entry = {"op": "report", "actor": reporter_id or event.src, "ts": event.ts,
-             "src": event.src, "to": "reported", "note": event.title}
+             "src": event.src, "to": "reported", "note": event.title,
+             "eid": event.eid}
     return {
         "id": event.id, "site": site.id, "category": event.category,
         "level": level, "title": event.title, "detail": event.detail,
@@ -157,7 +158,7 @@ def apply_op(
         authorize(site.users.get(op.actor), op.op, record, site)
     new = dict(record, updated_at=max(record["updated_at"], op.ts))
     entry: dict[str, Any] = {"op": op.op, "actor": op.actor, "ts": op.ts,
-                             "src": op.src, "from": status}
+                             "src": op.src, "from": status, "eid": op.eid}
     if op.op == "accept":
         new["status"] = "accepted"
     elif op.op == "reject":

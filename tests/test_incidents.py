@@ -1,0 +1,203 @@
+"""The incident lifecycle: every transition, rights, SLA light, escalation."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import pytest
+
+from data.aggregator import Aggregator
+from data.contract import IncidentOp, IncidentReport
+from data.incidents import (
+    DONE,
+    OPEN,
+    SOURCES,
+    Refused,
+    apply_op,
+    escalation_due,
+    new_incident,
+    sla_light,
+)
+from data.keys import Keys
+from data.ops import allowed_ops, read_incident, submit_op, submit_report, wait_applied
+from tests.conftest import PREFIX
+
+T0 = 1_800_000_000_000
+HOUR = 3_600_000
+STATES = OPEN + DONE
+
+
+def report(**over) -> IncidentReport:
+    fields = {"v": "1", "src": "phone", "op": "report", "id": "i-1", "ts": str(T0),
+              "category": "sanitation", "level": "2", "title": "垃圾", "grid": "G1"}
+    return IncidentReport.model_validate({**fields, **over})
+
+
+def op(name: str, actor: str = "adm", **over) -> IncidentOp:
+    extra = {"reject": {"reason": "重复"}, "dispatch": {"assignee": "w1"},
+             "verify": {"passed": "1"}, "merge": {"into": "i-2"},
+             "comment": {"note": "已联系"}}.get(name, {})
+    fields = {"v": "1", "src": "app", "op": name, "id": "i-1", "ts": str(T0 + 1),
+              "actor": actor, **extra, **over}
+    return IncidentOp.model_validate(fields)
+
+
+def in_state(tiny, status: str, **over) -> dict:
+    record = new_incident(report(), "G1", tiny)
+    record.update(status=status, **over)
+    return record
+
+
+OTHER = {"id": "i-2", "status": "reported"}
+
+
+@pytest.mark.parametrize(("status", "name"), itertools.product(STATES, SOURCES))
+def test_every_transition_is_legal_exactly_where_the_lifecycle_says(tiny, status,
+                                                                     name):
+    record = in_state(tiny, status)
+    if status in SOURCES[name]:
+        after = apply_op(record, op(name), tiny, lambda _id: OTHER)
+        assert after["history"][-1]["op"] == name
+        assert after["history"][-1]["from"] == status
+    else:
+        with pytest.raises(Refused, match=f"cannot {name} an incident that is"):
+            apply_op(record, op(name), tiny, lambda _id: OTHER)
+
+
+def test_the_happy_path_and_rework(tiny):
+    record = new_incident(report(), "G1", tiny)
+    for name, actor, expected in [
+        ("accept", "sup", "accepted"), ("dispatch", "sup", "dispatched"),
+        ("start", "w1", "in_progress"), ("resolve", "w1", "resolved"),
+    ]:
+        record = apply_op(record, op(name, actor), tiny)
+        assert record["status"] == expected
+    record = apply_op(record, op("verify", "sup", passed="0"), tiny)
+    assert (record["status"], record["rework"]) == ("dispatched", 1)
+    record = apply_op(record, op("resolve", "w1", note="再次清理"), tiny)
+    record = apply_op(record, op("verify", "sup"), tiny)
+    assert record["status"] == "closed" and record["solved_level"] == "grid"
+    record = apply_op(record, op("reopen", "sup"), tiny)
+    assert (record["status"], record["rework"]) == ("dispatched", 2)
+    assert [h["op"] for h in record["history"]] == [
+        "report", "accept", "dispatch", "start", "resolve", "verify", "resolve",
+        "verify", "reopen"]
+
+
+@pytest.mark.parametrize(("actor", "name", "status", "reason"), [
+    ("w2", "accept", "reported", "outside w2's scope"),
+    ("vol", "accept", "reported", "role volunteer may not accept"),
+    ("ana", "comment", "reported", "role analyst may not comment"),
+    ("w1", "dispatch", "accepted", "role worker may not dispatch"),
+    ("w2", "start", "dispatched", "outside w2's scope"),
+    ("nobody", "accept", "reported", "unknown user"),
+])
+def test_ops_a_user_may_not_make_are_refused(tiny, actor, name, status, reason):
+    record = in_state(tiny, status, assignee="w1")
+    with pytest.raises(Refused, match=reason):
+        apply_op(record, op(name, actor), tiny)
+
+
+def test_escalation_climbs_the_chain_and_scopes_follow(tiny):
+    record = in_state(tiny, "reported")
+    record = apply_op(record, op("escalate", "w1"), tiny)
+    assert (record["status"], record["owner_level"]) == ("escalated", "community")
+    with pytest.raises(Refused, match="owned at community level"):
+        apply_op(record, op("accept", "w1"), tiny)
+    record = apply_op(record, op("escalate", "sup"), tiny)
+    assert record["owner_level"] == "street"
+    with pytest.raises(Refused, match="above sup's community level"):
+        apply_op(record, op("dispatch", "sup"), tiny)
+    record = apply_op(record, op("dispatch", "sup_street"), tiny)
+    assert record["status"] == "dispatched"
+    record = apply_op(record, op("escalate", "adm", level="district"), tiny)
+    with pytest.raises(Refused, match="already owned at district"):
+        apply_op(record, op("escalate", "adm"), tiny)
+
+
+def test_allowed_ops_are_what_the_buttons_offer(tiny):
+    record = in_state(tiny, "reported")
+    assert allowed_ops(tiny.users["w1"], record, tiny) == ["accept", "escalate",
+                                                           "comment"]
+    assert allowed_ops(tiny.users["w2"], record, tiny) == []
+    assert "dispatch" not in allowed_ops(tiny.users["sup"], record, tiny)
+    assert "dispatch" in allowed_ops(tiny.users["sup"],
+                                     in_state(tiny, "accepted"), tiny)
+
+
+@pytest.mark.parametrize(("share", "light"), [
+    (0.79, "green"), (0.80, "yellow"), (1.00, "yellow"), (1.01, "red")])
+def test_sla_light_at_the_edges(tiny, share, light):
+    record = new_incident(report(), "G1", tiny)  # level 2 sanitation: 8 h
+    deadline = record["deadline"] - record["reported_at"]
+    assert deadline == 8 * HOUR
+    assert sla_light(record, T0 + round(share * deadline)) == light
+
+
+def test_escalation_is_due_after_the_grace_one_level_at_a_time(tiny):
+    record = new_incident(report(), "G1", tiny)
+    grace = 30 * 60_000
+    assert not escalation_due(record, record["deadline"] + grace - 1, grace)
+    assert escalation_due(record, record["deadline"] + grace, grace)
+    stepped = dict(record, auto_escalated_at=record["deadline"] + grace,
+                   owner_level="community")
+    assert not escalation_due(stepped, record["deadline"] + grace + 1, grace)
+    assert escalation_due(stepped, record["deadline"] + 2 * grace, grace)
+
+
+def _fold(agg, rounds: int = 6) -> None:
+    for _ in range(rounds):
+        agg.step(block_ms=20)
+
+
+def test_overdue_incident_is_escalated_automatically(r, raw, tiny):
+    keys = Keys(PREFIX, "tiny")
+    agg = Aggregator(raw, {"tiny": tiny}, PREFIX, consumer="a")
+    agg.setup()
+    long_ago = time.time_ns() // 1_000_000 - 3 * HOUR  # level 1 parking: 1 h
+    r.xadd(keys.stream("incident"), {
+        "v": "1", "src": "hotline", "op": "report", "id": "late", "ts": str(long_ago),
+        "category": "parking", "level": "1", "title": "占道", "grid": "G2"})
+    _fold(agg)
+    agg._escalate_overdue(agg.states["tiny"])
+    _fold(agg)
+    record = read_incident(r, keys, "late")
+    assert (record["status"], record["owner_level"]) == ("escalated", "community")
+    assert record["history"][-1]["actor"] == "system"
+    agg._escalate_overdue(agg.states["tiny"])  # not again within the grace
+    _fold(agg)
+    assert read_incident(r, keys, "late")["owner_level"] == "community"
+
+
+def test_a_retried_report_creates_one_incident(r, raw, tiny):
+    keys = Keys(PREFIX, "tiny")
+    agg = Aggregator(raw, {"tiny": tiny}, PREFIX, consumer="a")
+    agg.setup()
+    values = {"id": "3f1c7e0a-phone-made", "category": "sanitation", "level": "3",
+              "title": "路面坑洼", "grid": "G1"}
+    for _ in range(3):  # the phone retries after a lost answer
+        submit_report(r, keys, tiny, tiny.users["w1"], values)
+    _fold(agg)
+    assert r.zcard(keys.incidents_all) == 1
+    assert r.hget(keys.stats, "dead") is None
+
+
+def test_app_ops_are_checked_before_writing_and_after(r, raw, tiny):
+    keys = Keys(PREFIX, "tiny")
+    agg = Aggregator(raw, {"tiny": tiny}, PREFIX, consumer="a")
+    agg.setup()
+    submit_report(r, keys, tiny, tiny.users["w1"], {
+        "id": "i-9", "category": "sanitation", "level": "2", "title": "积水",
+        "grid": "G1"})
+    _fold(agg)
+    with pytest.raises(Refused, match="outside w2's scope"):
+        submit_op(r, keys, tiny, tiny.users["w2"], "accept", "i-9")
+    assert r.xlen(keys.stream("incident")) == 1  # nothing was written
+    first = submit_op(r, keys, tiny, tiny.users["sup"], "accept", "i-9")
+    second = submit_op(r, keys, tiny, tiny.users["adm"], "accept", "i-9")  # a race
+    _fold(agg)
+    assert wait_applied(r, keys, "i-9", first) is None
+    refusal = wait_applied(r, keys, "i-9", second)
+    assert "cannot accept an incident that is accepted" in refusal
+    assert read_incident(r, keys, "i-9")["status"] == "accepted"
