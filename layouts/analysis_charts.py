@@ -65,7 +65,7 @@ def _name(site: Site, column: str, key: object, lang: str) -> str:
     if column == "level" and key in ("1", "2", "3"):
         return t(f"level.{key}", lang)
     if column == "channel" and key:
-        return t(f"channel.{key}", lang)
+        return t(f"analysis.channel.{key}", lang)
     if column in ("source", "target"):
         return t(f"analysis.node.{key}", lang)
     return key

@@ -28,14 +28,15 @@ LEVEL_COLOURS = {"grid": "#2563eb", "community": "#7c3aed", "street": "#db2777",
 
 
 def base_layout(theme: Theme, **extra) -> dict:
-    return dict(
+    layout = dict(
         paper_bgcolor=theme.panel, plot_bgcolor=theme.panel,
         font={"family": theme.font, "color": theme.text, "size": 13},
         margin={"l": 56, "r": 20, "t": 16, "b": 44},
         hoverlabel={"font": {"family": theme.font}},
         legend={"orientation": "h", "y": -0.14, "x": 0},
-        **extra,
     )
+    layout.update(extra)
+    return layout
 
 
 def _axes(fig: go.Figure, theme: Theme) -> go.Figure:
@@ -63,7 +64,7 @@ def flow_heatmap_figure(frame: pd.DataFrame, *, theme: Theme,
     grid = grid.reindex(index=range(7), columns=range(24))
     fig = go.Figure(go.Heatmap(
         z=grid.to_numpy(), x=[f"{h:02d}" for h in range(24)],
-        y=[t(f"weekday.{d}", lang) for d in range(7)], colorscale=HEAT,
+        y=[t(f"analysis.weekday.{d}", lang) for d in range(7)], colorscale=HEAT,
         xgap=1, ygap=1, hoverongaps=False,
         colorbar={"title": {"text": t("analysis.per_hour", lang)}, "thickness": 12},
         hovertemplate="%{y} %{x}:00 · %{z:,.0f}<extra></extra>"))
