@@ -40,6 +40,7 @@ class Config:
     dedup_seconds: int = 3600
     snapshot_interval_ms: int = 200
     wall_reload_hour: int = 4
+    secret_key: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -148,6 +149,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         snapshot_interval_ms=_int(
             "GOV_SNAPSHOT_MS", get("GOV_SNAPSHOT_MS", "200"), 50, 10_000
         ),
+        secret_key=get("GOV_SECRET_KEY") or None,
         wall_reload_hour=_int(
             "GOV_WALL_RELOAD_HOUR", get("GOV_WALL_RELOAD_HOUR", "4"), -1, 23
         ),

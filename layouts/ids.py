@@ -42,3 +42,35 @@ WALL_LANG = "wall-lang"
 def wall_kpi(name: str) -> dict[str, str]:
     """A KPI tile of the wall (people_in_1h, open, on_time_rate, …)."""
     return {"type": "wall-kpi", "name": name}
+
+# phone (/m)
+M_ROOT = "m-root"
+M_SITE = "m-site"
+M_LANG = "m-lang"
+M_PUSH = "m-push"  # set by assets/push.js on every new version
+M_ACK = "m-ack"
+M_USER = "m-user"
+M_TASKS = "m-tasks"
+M_FLASH = "m-flash"
+M_CATEGORY = "m-category"
+M_LEVEL = "m-level"
+M_TITLE = "m-title"
+M_DETAIL = "m-detail"
+M_GRID = "m-grid"
+M_LOCATE = "m-locate"
+M_POSITION = "m-position"
+M_POSITION_TEXT = "m-position-text"
+M_PHOTO = "m-photo"
+M_PHOTO_NAME = "m-photo-name"
+M_SUBMIT = "m-submit"
+M_QUEUE = "m-queue"
+
+
+def m_action(op: str, incident_id: str) -> dict[str, str]:
+    """A task's action button on the phone (accept, start, resolve)."""
+    return {"type": "m-act", "op": op, "id": incident_id}
+
+
+def m_note(incident_id: str) -> dict[str, str]:
+    """The note field of a task on the phone (needed to resolve)."""
+    return {"type": "m-note", "id": incident_id}

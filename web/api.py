@@ -6,12 +6,16 @@ Unknown sites answer 404 and an unreachable Redis 503, both as JSON with an
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import redis
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 
 from data.aggregator import now_ms
+from data.incidents import DONE, OPEN, public_view
 from data.snapshot import read_snapshot
 from web.state import app_state
 
@@ -91,3 +95,97 @@ def health():
     fresh = all(s["snapshot_age_ms"] is not None and s["snapshot_age_ms"] < 15_000
                 for s in sites.values())
     return jsonify({"ok": fresh, "sites": sites}), 200 if fresh else 503
+
+
+def _iso(ms: int | None, tz: str) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, ZoneInfo(tz)).isoformat(
+        timespec="seconds")
+
+
+def open311(record: dict, site, now: int, with_history: bool = False) -> dict:
+    """An incident in Open311-like fields, personal data masked."""
+    view = public_view(record, now)
+    category = site.categories.get(record["category"])
+    chain = site.grids[record["grid"]]
+    owner = record["owner_level"]
+    agency = (site.grids[record["grid"]].name if owner == "grid"
+              else site.units[getattr(chain, owner)].name)
+    body = {
+        "service_request_id": record["id"],
+        "status": "closed" if record["status"] in DONE else "open",
+        "status_detail": record["status"],
+        "service_code": record["category"],
+        "service_name": category.name if category else record["category"],
+        "title": record["title"], "description": record["detail"],
+        "level": record["level"], "grid": record["grid"], "channel": record["channel"],
+        "lat": record["lat"], "long": record["lon"],
+        "requested_datetime": _iso(record["reported_at"], site.timezone),
+        "updated_datetime": _iso(record["updated_at"], site.timezone),
+        "expected_datetime": _iso(record["deadline"], site.timezone),
+        "closed_datetime": _iso(record["closed_at"], site.timezone),
+        "agency_responsible": agency, "owner_level": owner,
+        "assignee": record["assignee"], "rework": record["rework"],
+        "sla": view["sla"], "overdue": view["overdue"],
+        "reporter": view["reporter"], "phone": view["phone"],
+        "merged_into": record["merged_into"],
+    }
+    if with_history:
+        body["history"] = [
+            {k: v for k, v in {**h, "datetime": _iso(h["ts"], site.timezone)}.items()
+             if k not in ("eid", "src")}
+            for h in record["history"]]
+    return body
+
+
+@api.get("/sites/<site_id>/incidents")
+def list_incidents(site_id: str):
+    site, failure = _site_or_404(site_id)
+    if failure:
+        return failure
+    status, grid, level = (request.args.get(k) for k in ("status", "grid", "level"))
+    statuses = {"open": set(OPEN), "closed": set(DONE)}.get(
+        status or "", {status} if status else None)
+    if status and not statuses <= set(OPEN + DONE):
+        return error(400, f"status {status!r} is not one of open, closed, "
+                          f"{', '.join(OPEN + DONE)}")
+    if grid and grid not in site.grids:
+        return error(400, f"grid {grid!r} is not in site {site_id}")
+    if level and level not in ("1", "2", "3"):
+        return error(400, f"level {level!r} is not 1, 2 or 3")
+    try:
+        limit = min(1000, max(1, int(request.args.get("limit", "200"))))
+    except ValueError:
+        return error(400, "limit must be a whole number")
+    state = app_state()
+    keys = state.keys(site_id)
+    ids = state.redis.zrevrange(keys.incidents_all, 0, 4999)
+    now = now_ms()
+    out = []
+    for chunk in range(0, len(ids), 500):
+        part = ids[chunk:chunk + 500]
+        for raw in state.redis.mget([keys.incident(i) for i in part]):
+            if not raw:
+                continue
+            record = json.loads(raw)
+            if ((statuses and record["status"] not in statuses)
+                    or (grid and record["grid"] != grid)
+                    or (level and str(record["level"]) != level)):
+                continue
+            out.append(open311(record, site, now))
+            if len(out) >= limit:
+                return jsonify({"site": site_id, "incidents": out})
+    return jsonify({"site": site_id, "incidents": out})
+
+
+@api.get("/sites/<site_id>/incidents/<incident_id>")
+def one_incident(site_id: str, incident_id: str):
+    site, failure = _site_or_404(site_id)
+    if failure:
+        return failure
+    state = app_state()
+    raw = state.redis.get(state.keys(site_id).incident(incident_id))
+    if not raw:
+        return error(404, f"incident {incident_id!r} is not in site {site_id}")
+    return jsonify(open311(json.loads(raw), site, now_ms(), with_history=True))

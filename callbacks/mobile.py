@@ -1,0 +1,138 @@
+"""Callbacks of the phone: my tasks, and accept/start/resolve on them.
+
+Reports do not pass through here: ``assets/mobile.js`` posts them to
+``web/reports.py`` so that they survive a lost connection.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
+
+from data.incidents import Refused, sla_light
+from data.ops import allowed_ops, submit_op, wait_applied
+from data.queries import open_incidents, recent_incidents
+from data.site import Site, User
+from layouts import ids
+from layouts.i18n import t
+from layouts.mobile_render import task_cards
+from web.identity import act_as, current_user
+from web.state import AppState
+
+PHONE_OPS = ("accept", "start", "resolve")
+MAX_TASKS = 30
+
+
+def my_tasks(user: User | None, site: Site, open_records: list[dict],
+             recent: list[dict]) -> list[dict]:
+    """What this user should act on, most urgent first."""
+    if user is None:
+        return []
+    if user.role == "volunteer":
+        mine = [r for r in recent if r.get("reporter_id") == user.id]
+        return mine[:MAX_TASKS]
+    in_scope = [r for r in open_records if not user.grids or r["grid"] in user.grids]
+    if user.role == "worker":
+        in_scope = [r for r in in_scope if r.get("assignee") == user.id or (
+            r.get("assignee") is None and r["owner_level"] == "grid")]
+    return sorted(in_scope, key=lambda r: (r["deadline"], r["level"]))[:MAX_TASKS]
+
+
+def update_tasks(_push: Any, user_id: str | None, site_id: str, lang: str,
+                 state: AppState, now: int) -> tuple[list, dict]:
+    site = state.sites[site_id]
+    user = act_as(site, user_id) if user_id else current_user(site)
+    keys = state.keys(site_id)
+    records = my_tasks(user, site, open_incidents(state.redis, keys),
+                       recent_incidents(state.redis, keys, 300)
+                       if user and user.role == "volunteer" else [])
+    cards = [(r, sla_light(r, now),
+              [op for op in allowed_ops(user, r, site) if op in PHONE_OPS])
+             for r in records]
+    return task_cards(cards, site, lang), {"n": now}
+
+
+def act(clicks: list, notes: list, site_id: str, lang: str,
+        state: AppState) -> Any:
+    trigger = ctx.triggered_id
+    if not trigger or not any(clicks):
+        return no_update
+    fired = next((c for c, spec in zip(clicks, ctx.inputs_list[0], strict=True)
+                  if spec["id"] == trigger), None)
+    if not fired:
+        return no_update
+    site = state.sites[site_id]
+    user = current_user(site)  # from the session, never from the page
+    note = next((v for v, spec in zip(notes, ctx.states_list[0], strict=True)
+                 if spec["id"]["id"] == trigger["id"]), None)
+    op = trigger["op"]
+    if op == "resolve" and not (note or "").strip():
+        return html.Span(t("m.note_needed", lang), className="err")
+    try:
+        written = submit_op(state.redis, state.keys(site_id), site, user, op,
+                            trigger["id"], note=(note or "").strip() or None)
+        refusal = wait_applied(state.redis, state.keys(site_id), trigger["id"],
+                               written, timeout=1.5)
+    except Refused as exc:
+        return html.Span(t("m.refused", lang, reason=str(exc)), className="err")
+    except TimeoutError:
+        return html.Span(t("m.pending", lang))
+    if refusal:
+        return html.Span(t("m.refused", lang, reason=refusal), className="err")
+    return html.Span(t("m.done", lang, op=t(f"op.{op}", lang)), className="ok")
+
+
+def register(app: Dash, state: AppState) -> None:
+    from data.aggregator import now_ms
+
+    app.callback(
+        Output(ids.M_TASKS, "children"),
+        Output(ids.M_ACK, "data"),
+        Input(ids.M_PUSH, "data"),
+        Input(ids.M_USER, "value"),
+        State(ids.M_SITE, "data"),
+        State(ids.M_LANG, "data"),
+    )(lambda push, user, site, lang: update_tasks(push, user, site, lang, state,
+                                                   now_ms()))
+    app.callback(
+        Output(ids.M_FLASH, "children"),
+        Input({"type": "m-act", "op": ALL, "id": ALL}, "n_clicks"),
+        State({"type": "m-note", "id": ALL}, "value"),
+        State(ids.M_SITE, "data"),
+        State(ids.M_LANG, "data"),
+        prevent_initial_call=True,
+    )(lambda clicks, notes, site, lang: act(clicks, notes, site, lang, state))
+    app.clientside_callback(
+        "function(a) { return window.govPush ? window.govPush.ack('m-push')"
+        " : window.dash_clientside.no_update; }",
+        Output(ids.M_PUSH, "data"),  # no_update: only tells push.js we are done
+        Input(ids.M_ACK, "data"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        "function(n, cat, level, title, detail, grid, pos, photo) {"
+        " return window.govMobile.submit(n, {category: cat, level: level,"
+        " title: title, detail: detail, grid: grid, position: pos, photo: photo});}",
+        Output(ids.M_QUEUE, "children"),
+        Input(ids.M_SUBMIT, "n_clicks"),
+        State(ids.M_CATEGORY, "value"), State(ids.M_LEVEL, "value"),
+        State(ids.M_TITLE, "value"), State(ids.M_DETAIL, "value"),
+        State(ids.M_GRID, "value"), State(ids.M_POSITION, "data"),
+        State(ids.M_PHOTO, "contents"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        "function(n) { return window.govMobile.locate(n); }",
+        Output(ids.M_POSITION_TEXT, "children"),
+        Input(ids.M_LOCATE, "n_clicks"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        "function(contents, name) { return window.govMobile.photoName(contents, name);"
+        " }",
+        Output(ids.M_PHOTO_NAME, "children"),
+        Input(ids.M_PHOTO, "contents"),
+        State(ids.M_PHOTO, "filename"),
+        prevent_initial_call=True,
+    )

@@ -1,0 +1,98 @@
+"""The grid worker's phone (小屏) at ``/m``: my tasks, and report an incident.
+
+Made for one hand on a 360×740 screen: large touch targets, the report form
+a thumb's reach away. Reports go through ``assets/mobile.js``, which keeps
+them in the phone until the server has them (offline-safe, exactly once).
+"""
+
+from __future__ import annotations
+
+import json
+
+from dash import dcc, html
+
+from layouts import ids
+from layouts.i18n import duty_text, lang_of, t
+from web.identity import current_user
+from web.push import BUILD
+from web.reports import MAX_PHOTO_BYTES
+from web.state import app_state
+
+REPORTING_ROLES = ("worker", "volunteer", "supervisor", "admin")
+BROWSER_TEXT = ("m.queued", "m.sent", "m.failed", "m.need", "m.locating",
+                "m.located", "m.locate_failed", "m.photo_too_big", "m.category",
+                "m.title_label", "m.grid", "m.online", "m.offline", "m.choose")
+
+
+def _name(item, lang: str) -> str:
+    return item.name_en if lang == "en" else item.name
+
+
+def layout(site: str | None = None, lang: str | None = None, **_: str) -> html.Div:
+    state = app_state()
+    lang = lang_of(lang)
+    site_id = site if site in state.sites else state.config.default_site
+    the_site = state.sites[site_id]
+    user = current_user(the_site)
+    people = [u for u in the_site.users.values() if u.role in REPORTING_ROLES]
+    form = html.Section(className="m-card m-report", children=[
+        html.H2(t("m.report", lang)),
+        html.Label(t("m.category", lang), htmlFor=ids.M_CATEGORY),
+        dcc.Dropdown(id=ids.M_CATEGORY, searchable=False, clearable=False,
+                     options=[{"label": _name(c, lang), "value": c.id}
+                              for c in the_site.categories.values()]),
+        html.Label(t("m.level", lang)),
+        dcc.RadioItems(id=ids.M_LEVEL, value="3", className="m-levels",
+                       inputClassName="m-radio", labelClassName="m-level",
+                       options=[{"label": t(f"level.{n}", lang), "value": str(n)}
+                                for n in (1, 2, 3)]),
+        html.Label(t("m.title_label", lang), htmlFor=ids.M_TITLE),
+        dcc.Input(id=ids.M_TITLE, type="text", maxLength=120, debounce=False,
+                  placeholder=t("m.title_hint", lang), className="m-input"),
+        html.Label(t("m.detail", lang), htmlFor=ids.M_DETAIL),
+        dcc.Textarea(id=ids.M_DETAIL, maxLength=2000, className="m-input m-detail"),
+        html.Label(t("m.grid", lang), htmlFor=ids.M_GRID),
+        html.Div(className="m-where", children=[
+            dcc.Dropdown(id=ids.M_GRID, searchable=False, className="m-grid",
+                         value=user.grids[0] if user and user.grids else None,
+                         options=[{"label": _name(g, lang), "value": g.id}
+                                  for g in the_site.grids.values()]),
+            html.Button(t("m.locate", lang), id=ids.M_LOCATE, className="m-btn-2"),
+        ]),
+        html.Div(id=ids.M_POSITION_TEXT, className="m-hint"),
+        dcc.Upload(id=ids.M_PHOTO, accept="image/jpeg,image/png,image/webp",
+                   max_size=MAX_PHOTO_BYTES, className="m-photo",
+                   children=html.Div(t("m.photo", lang), id=ids.M_PHOTO_NAME)),
+        html.Button(t("m.submit", lang), id=ids.M_SUBMIT, className="m-btn-main",
+                    **{"data-testid": "m-submit"}),
+        html.Div(id=ids.M_QUEUE, className="m-queue", **{"data-testid": "m-queue"}),
+    ])
+    return html.Div(
+        id=ids.M_ROOT, className="m",
+        **{"data-push-site": site_id, "data-push-store": ids.M_PUSH,
+           "data-build": BUILD, "data-site": site_id,
+           "data-i18n": json.dumps({k: t(k, lang) for k in BROWSER_TEXT},
+                                   ensure_ascii=False)},
+        children=[
+            html.Header(className="m-top", children=[
+                html.Div(_name(the_site, lang), className="m-site"),
+                html.Div(t("m.title", lang), className="m-sub"),
+                dcc.Dropdown(id=ids.M_USER, searchable=False, clearable=False,
+                             placeholder=t("m.choose", lang),
+                             value=user.id if user else None, className="m-user",
+                             options=[{"label": f"{u.name} · {duty_text(u.duty, lang)}",
+                                       "value": u.id} for u in people]),
+            ]),
+            html.Div(id=ids.M_FLASH, className="m-flash",
+                     **{"data-testid": "m-flash"}),
+            html.Section(className="m-card", children=[
+                html.H2(t("m.tasks", lang)),
+                html.Div(id=ids.M_TASKS, **{"data-testid": "m-tasks"}),
+            ]),
+            form,
+            dcc.Store(id=ids.M_SITE, data=site_id),
+            dcc.Store(id=ids.M_LANG, data=lang),
+            dcc.Store(id=ids.M_PUSH),
+            dcc.Store(id=ids.M_ACK),
+            dcc.Store(id=ids.M_POSITION),
+        ])
