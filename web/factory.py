@@ -7,6 +7,8 @@ still gets its callbacks), mounts the JSON API and serves every asset locally.
 
 from __future__ import annotations
 
+import os
+import secrets
 from pathlib import Path
 
 import dash
@@ -15,17 +17,32 @@ from dash import Dash, html
 from flask_caching import Cache
 
 from callbacks import home as home_callbacks
+from callbacks import mobile as mobile_callbacks
 from callbacks import wall as wall_callbacks
 from data.config import PROJECT_ROOT, Config
 from data.redis_conn import connect
 from data.site import load_sites
-from layouts import home, wall
+from layouts import home, mobile, wall
 from layouts.i18n import t
 from web.api import api
 from web.push import push
+from web.reports import reports
 from web.state import AppState
 
 ASSETS = PROJECT_ROOT / "assets"
+
+
+def secret_key(config: Config) -> bytes:
+    """GOV_SECRET_KEY, or a random key kept in the data directory (mode 600)."""
+    if config.secret_key:
+        return config.secret_key.encode()
+    path = config.data_dir / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secrets.token_bytes(32))
+    return path.read_bytes()
 
 
 def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
@@ -49,6 +66,11 @@ def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
     app.server.extensions["gov"] = state
     app.server.register_blueprint(api)
     app.server.register_blueprint(push)
+    app.server.register_blueprint(reports)
+    app.server.secret_key = secret_key(config)
+    app.server.config.update(SESSION_COOKIE_HTTPONLY=True,
+                             SESSION_COOKIE_SAMESITE="Lax",
+                             MAX_CONTENT_LENGTH=8 * 1024 * 1024)
     # In-process cache keyed on the snapshot version: never flask-caching's
     # Redis backend on a Redis producers can write to (it unpickles).
     cache = Cache(app.server, config={"CACHE_TYPE": "SimpleCache",
@@ -60,7 +82,10 @@ def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
     dash.register_page("home", path="/", layout=home.layout, title=t("app.title"))
     dash.register_page("wall", path="/wall", layout=wall.layout,
                        title=t("wall.title"))
+    dash.register_page("mobile", path="/m", layout=mobile.layout,
+                       title=t("m.title"))
     app.layout = html.Div([dash.page_container])
     home_callbacks.register(app, state)
+    mobile_callbacks.register(app, state)
     wall_callbacks.register(app, state, cache)
     return app
