@@ -39,8 +39,11 @@ def my_tasks(user: User | None, site: Site, open_records: list[dict],
     return sorted(in_scope, key=lambda r: (r["deadline"], r["level"]))[:MAX_TASKS]
 
 
-def update_tasks(_push: Any, user_id: str | None, site_id: str, lang: str,
-                 state: AppState, now: int) -> tuple[list, dict]:
+def update_tasks(_push: Any, user_id: str | None, signature: list | None,
+                 site_id: str, lang: str, state: AppState,
+                 now: int) -> tuple[Any, dict, Any]:
+    """The task cards, redrawn only when they would change (a note being
+    typed must survive the live updates)."""
     site = state.sites[site_id]
     user = act_as(site, user_id) if user_id else current_user(site)
     keys = state.keys(site_id)
@@ -50,7 +53,11 @@ def update_tasks(_push: Any, user_id: str | None, site_id: str, lang: str,
     cards = [(r, sla_light(r, now),
               [op for op in allowed_ops(user, r, site) if op in PHONE_OPS])
              for r in records]
-    return task_cards(cards, site, lang), {"n": now}
+    sig = [lang, user.id if user else None,
+           *([r["id"], len(r["history"]), light, ops] for r, light, ops in cards)]
+    if sig == signature:
+        return no_update, {"n": now}, no_update
+    return task_cards(cards, site, lang), {"n": now}, sig
 
 
 def act(clicks: list, notes: list, site_id: str, lang: str,
@@ -83,18 +90,34 @@ def act(clicks: list, notes: list, site_id: str, lang: str,
     return html.Span(t("m.done", lang, op=t(f"op.{op}", lang)), className="ok")
 
 
+def default_grid(user_id: str | None, current: str | None, site_id: str,
+                 state: AppState) -> Any:
+    """Pre-fill the report's grid with the worker's own grid."""
+    user = state.sites[site_id].users.get(user_id or "")
+    if current or user is None or not user.grids:
+        return no_update
+    return user.grids[0]
+
+
 def register(app: Dash, state: AppState) -> None:
     from data.aggregator import now_ms
 
     app.callback(
         Output(ids.M_TASKS, "children"),
         Output(ids.M_ACK, "data"),
+        Output(ids.M_TASKS_SIG, "data"),
         Input(ids.M_PUSH, "data"),
         Input(ids.M_USER, "value"),
+        State(ids.M_TASKS_SIG, "data"),
         State(ids.M_SITE, "data"),
         State(ids.M_LANG, "data"),
-    )(lambda push, user, site, lang: update_tasks(push, user, site, lang, state,
-                                                   now_ms()))
+    )(lambda push, user, sig, site, lang: update_tasks(push, user, sig, site, lang,
+                                                        state, now_ms()))
+    app.callback(
+        Output(ids.M_GRID, "value"),
+        Input(ids.M_USER, "value"),
+        State(ids.M_GRID, "value"), State(ids.M_SITE, "data"),
+    )(lambda user, grid, site: default_grid(user, grid, site, state))
     app.callback(
         Output(ids.M_FLASH, "children"),
         Input({"type": "m-act", "op": ALL, "id": ALL}, "n_clicks"),

@@ -18,6 +18,7 @@ from dash import Dash, Input, Output, Patch, State, no_update
 from flask_caching import Cache
 
 from data.aggregator import now_ms
+from data.cast import read_cast
 from data.incidents import public_view
 from data.snapshot import read_snapshot, read_version
 from layouts import ids
@@ -200,21 +201,13 @@ def update_wall(request: dict | None, applied: dict | None, site_id: str,
     )
 
 
-def read_cast(state: AppState, site_id: str) -> dict | None:
-    raw = state.redis.get(state.keys(site_id).cast)
-    try:
-        return json.loads(raw) if raw else None
-    except ValueError:
-        return None
-
-
 def update_spotlight(tick: int | None, _cast_seq: Any, site_id: str, lang: str,
                      data: WallData) -> tuple:
     """The spotlight: what a supervisor cast, else the busiest grids in turn."""
     state = data.state
     site = state.sites[site_id]
     parts = data.latest(site_id, lang) or {"grids": {}, "open_by_grid": {}}
-    cast = read_cast(state, site_id)
+    cast = read_cast(state.redis, state.keys(site_id))
     outlines = data.outlines[site_id, lang].set_index("id")
     patch = Patch()
     spot_trace = patch["data"][len(site.grids) + MAP_SPOTLIGHT]

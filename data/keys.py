@@ -112,3 +112,8 @@ class Keys:
     def cast(self) -> str:
         """What a supervisor has cast onto the site's walls."""
         return f"{self.base}:cast"
+
+    @property
+    def cast_seq(self) -> str:
+        """Counts cast changes; each is published as ``cast:<n>``."""
+        return f"{self.base}:cast:seq"

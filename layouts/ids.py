@@ -51,6 +51,7 @@ M_PUSH = "m-push"  # set by assets/push.js on every new version
 M_ACK = "m-ack"
 M_USER = "m-user"
 M_TASKS = "m-tasks"
+M_TASKS_SIG = "m-tasks-sig"  # what the task list shows, to redraw on change
 M_FLASH = "m-flash"
 M_CATEGORY = "m-category"
 M_LEVEL = "m-level"
@@ -74,3 +75,44 @@ def m_action(op: str, incident_id: str) -> dict[str, str]:
 def m_note(incident_id: str) -> dict[str, str]:
     """The note field of a task on the phone (needed to resolve)."""
     return {"type": "m-note", "id": incident_id}
+
+# supervisor console (/console)
+C_ROOT = "c-root"
+C_SITE = "c-site"
+C_LANG = "c-lang"
+C_PUSH = "c-push"
+C_ACK = "c-ack"
+C_USER = "c-user"
+C_CAST_STATUS = "c-cast-status"
+C_CLEAR_WALL = "c-clear-wall"
+C_GRID = "c-grid"  # the selected grid id
+C_GRID_LIST = "c-grid-list"
+C_GRID_MAP = "c-grid-map"
+C_PROFILE = "c-profile"
+C_PROFILE_SIG = "c-profile-sig"
+C_CAST_GRID = "c-cast-grid"
+C_F_STATUS = "c-f-status"
+C_F_LEVEL = "c-f-level"
+C_F_CATEGORY = "c-f-category"
+C_F_OVERDUE = "c-f-overdue"
+C_F_MINE = "c-f-grid-only"
+C_TABLE = "c-table"
+C_INCIDENT = "c-incident"  # the selected incident id
+C_DETAIL = "c-detail"
+C_DETAIL_SIG = "c-detail-sig"  # what the detail panel shows, to redraw on change
+C_FLASH = "c-flash"
+C_CAST_INCIDENT = "c-cast-incident"
+C_REASON = "c-reason"
+C_NOTE = "c-note"
+C_ASSIGNEE = "c-assignee"
+C_DEADLINE_H = "c-deadline-h"
+C_INTO = "c-into"
+
+
+def c_grid_button(grid_id: str) -> dict[str, str]:
+    return {"type": "c-grid-btn", "id": grid_id}
+
+
+def c_action(op: str) -> dict[str, str]:
+    """An action button of the selected incident; verify carries passed 1/0."""
+    return {"type": "c-act", "op": op}

@@ -16,13 +16,14 @@ import redis
 from dash import Dash, html
 from flask_caching import Cache
 
+from callbacks import console as console_callbacks
 from callbacks import home as home_callbacks
 from callbacks import mobile as mobile_callbacks
 from callbacks import wall as wall_callbacks
 from data.config import PROJECT_ROOT, Config
 from data.redis_conn import connect
 from data.site import load_sites
-from layouts import home, mobile, wall
+from layouts import console, home, mobile, wall
 from layouts.i18n import t
 from web.api import api
 from web.push import push
@@ -84,8 +85,11 @@ def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
                        title=t("wall.title"))
     dash.register_page("mobile", path="/m", layout=mobile.layout,
                        title=t("m.title"))
+    dash.register_page("console", path="/console", layout=console.layout,
+                       title=t("c.title"))
     app.layout = html.Div([dash.page_container])
     home_callbacks.register(app, state)
     mobile_callbacks.register(app, state)
+    console_callbacks.register(app, state)
     wall_callbacks.register(app, state, cache)
     return app

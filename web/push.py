@@ -93,9 +93,13 @@ class Hub:
     def _catch_up(self) -> None:
         """Versions published while we were not listening (start, reconnect)."""
         for channel in self.channels:
-            raw = self.client.get(channel.removesuffix(":updates") + ":version")
-            if raw is not None:
-                self._publish(channel, raw)
+            base = channel.removesuffix(":updates")
+            version, cast = self.client.mget(f"{base}:version", f"{base}:cast:seq")
+            if version is not None:
+                self._publish(channel, version)
+            if cast is not None:
+                self._publish(channel, b"cast:" + (cast if isinstance(cast, bytes)
+                                                   else str(cast).encode()))
 
     def _set_connected(self, value: bool) -> None:
         with self.changed:

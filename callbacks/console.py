@@ -1,0 +1,250 @@
+"""Callbacks of the supervisor console: table, grid profile, incident, actions.
+
+Who acts is the session's user (``web/identity.py``), looked up on the server;
+the buttons offered are :func:`data.ops.allowed_ops`, and every op is checked
+again when written and when applied.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
+
+from data.aggregator import now_ms
+from data.cast import cast, clear_cast, read_cast
+from data.incidents import DONE, OPEN, Refused, is_overdue, sla_light
+from data.ops import allowed_ops, read_incident, submit_op, wait_applied
+from data.queries import grid_flow, open_incidents, recent_incidents
+from data.snapshot import read_snapshot
+from layouts import console_render as render
+from layouts import ids
+from layouts.i18n import t
+from web.identity import act_as, current_user
+from web.state import AppState
+
+UNMASKED_ROLES = ("supervisor", "admin")
+TABLE_LIMIT = 500
+
+
+def _user(site, user_id: str | None):
+    return act_as(site, user_id) if user_id else current_user(site)
+
+
+def refresh_table(statuses, levels, categories, overdue, grid_only, grid_id,
+                  user_id, site_id, lang, state: AppState) -> tuple:
+    site = state.sites[site_id]
+    user = _user(site, user_id)
+    keys = state.keys(site_id)
+    now = now_ms()
+    wanted = set()
+    for status in statuses or []:
+        wanted |= set(OPEN) if status == "open" else {status}
+    records = (open_incidents(state.redis, keys, TABLE_LIMIT)
+               if wanted and wanted <= set(OPEN)
+               else recent_incidents(state.redis, keys, TABLE_LIMIT))
+    rows = [
+        (r, sla_light(r, now)) for r in records
+        if (not wanted or r["status"] in wanted)
+        and (not levels or r["level"] in levels)
+        and (not categories or r["category"] in categories)
+        and (not overdue or is_overdue(r, now))
+        and (not grid_only or r["grid"] == grid_id)
+        and (user is None or not user.grids or r["grid"] in user.grids)
+    ]
+    rows.sort(key=lambda pair: (pair[0]["status"] in DONE, pair[0]["deadline"]))
+    snap = read_snapshot(state.redis, keys) or {}
+    open_by_grid: dict[str, int] = {}
+    for inc in snap.get("open_incidents", []):
+        open_by_grid[inc["grid"]] = open_by_grid.get(inc["grid"], 0) + 1
+    shown = read_cast(state.redis, keys)
+    cast_text = t("c.wall_rotates", lang)
+    if shown:
+        what = shown["id"]
+        if shown["kind"] == "grid" and shown["id"] in site.grids:
+            grid = site.grids[shown["id"]]
+            what = grid.name_en if lang == "en" else grid.name
+        elif shown["kind"] == "incident":
+            record = read_incident(state.redis, keys, shown["id"])
+            what = record["title"] if record else what
+        cast_text = t("c.wall_shows", lang, what=what)
+    return (render.table_rows(rows, site, lang),
+            render.grid_buttons(site, snap.get("grids", {}), open_by_grid, grid_id,
+                                lang),
+            cast_text, {"n": now})
+
+
+def refresh_profile(_push, grid_id, signature, site_id, lang,
+                    state: AppState) -> tuple:
+    """The grid's profile, redrawn only when its figures change."""
+    site = state.sites[site_id]
+    keys = state.keys(site_id)
+    snap = read_snapshot(state.redis, keys) or {}
+    live = snap.get("grids", {}).get(grid_id, {})
+    n_open = sum(1 for i in snap.get("open_incidents", []) if i["grid"] == grid_id)
+    flow = grid_flow(state.redis, keys, grid_id, now_ms())
+    sig = [grid_id, lang, n_open, live, flow[-1]]
+    if sig == signature:
+        return no_update, no_update
+    return render.grid_profile(site, grid_id, live, n_open, flow, lang), sig
+
+
+def refresh_detail(_push, incident_id, user_id, signature, site_id, lang,
+                   state: AppState) -> tuple:
+    """The incident panel, redrawn only when the incident or the user changed
+    (so a note being typed survives the live updates)."""
+    site = state.sites[site_id]
+    user = _user(site, user_id)
+    keys = state.keys(site_id)
+    record = read_incident(state.redis, keys, incident_id) if incident_id else None
+    if record is not None and user and user.grids and record["grid"] not in user.grids:
+        record = None  # outside this user's scope: show nothing of it
+    sig = [incident_id, user.id if user else None,
+           len(record["history"]) if record else 0, lang]
+    if sig == signature:
+        return no_update, no_update
+    now = now_ms()
+    ops = allowed_ops(user, record, site) if record else []
+    open_ids = [(r["id"], r["title"]) for r in open_incidents(state.redis, keys, 200)]
+    return (render.detail(record, ops, site, lang, now,
+                          sla_light(record, now) if record else "green",
+                          bool(user and user.role in UNMASKED_ROLES), open_ids), sig)
+
+
+def pick_grid(_clicks, click_data, current, site_id, state: AppState) -> Any:
+    site = state.sites[site_id]
+    trigger = ctx.triggered_id
+    if isinstance(trigger, dict) and trigger.get("type") == "c-grid-btn":
+        if not any(_clicks or []):
+            return no_update
+        return trigger["id"]
+    if trigger == ids.C_GRID_MAP and click_data:
+        number = click_data["points"][0].get("curveNumber", -1)
+        grids = list(site.grids)
+        if 0 <= number < len(grids):
+            return grids[number]
+    return no_update
+
+
+def act(clicks, reason, note, assignee, hours, into, incident_id, site_id, lang,
+        state: AppState) -> Any:
+    trigger = ctx.triggered_id
+    if not trigger or not any(clicks or []) or not incident_id:
+        return no_update
+    site = state.sites[site_id]
+    user = current_user(site)  # the session's user, looked up on the server
+    op = trigger["op"]
+    values: dict[str, Any] = {}
+    if op in ("verify_pass", "verify_fail"):
+        values["passed"] = "1" if op == "verify_pass" else "0"
+        op = "verify"
+    need = {"reject": (reason, "c.reason"), "dispatch": (assignee, "c.assignee"),
+            "merge": (into, "c.into"), "comment": (note, "c.note")}.get(op)
+    if need and not (need[0] or "").strip():
+        return html.Span(t("c.need", lang, what=t(need[1], lang)), className="err")
+    if op == "dispatch":
+        values.update(assignee=assignee,
+                      deadline=now_ms() + int(float(hours or 4) * 3_600_000))
+    values.update(reason=(reason or "").strip() or None if op == "reject" else None,
+                  note=(note or "").strip() or None, into=into if op == "merge"
+                  else None)
+    keys = state.keys(site_id)
+    try:
+        written = submit_op(state.redis, keys, site, user, op, incident_id, **values)
+        refusal = wait_applied(state.redis, keys, incident_id, written, timeout=1.5)
+    except Refused as exc:
+        return html.Span(t("m.refused", lang, reason=str(exc)), className="err")
+    except TimeoutError:
+        return html.Span(t("m.pending", lang))
+    if refusal:
+        return html.Span(t("m.refused", lang, reason=refusal), className="err")
+    return html.Span(t("m.done", lang, op=t(f"op.{trigger['op']}", lang)),
+                     className="ok")
+
+
+def cast_or_clear(clicks, grid_id, incident_id, site_id, lang, state: AppState,
+                  what: str) -> Any:
+    if not clicks:
+        return no_update
+    site = state.sites[site_id]
+    user = current_user(site)
+    if user is None or user.role not in ("supervisor", "admin"):
+        return html.Span(t("m.refused", lang,
+                           reason=t("m.choose", lang) if user is None else
+                           f"role {user.role} may not cast"), className="err")
+    keys = state.keys(site_id)
+    if what == "clear":
+        clear_cast(state.redis, keys)
+        return html.Span(t("c.cleared", lang), className="ok")
+    if what == "grid":
+        cast(state.redis, keys, "grid", grid_id, user.id)
+    elif incident_id:
+        cast(state.redis, keys, "incident", incident_id, user.id)
+    return html.Span(t("c.cast_done", lang), className="ok")
+
+
+def register(app: Dash, state: AppState) -> None:
+    app.callback(
+        Output(ids.C_TABLE, "rowData"),
+        Output(ids.C_GRID_LIST, "children"),
+        Output(ids.C_CAST_STATUS, "children"),
+        Output(ids.C_ACK, "data"),
+        Input(ids.C_PUSH, "data"),
+        Input(ids.C_F_STATUS, "value"), Input(ids.C_F_LEVEL, "value"),
+        Input(ids.C_F_CATEGORY, "value"), Input(ids.C_F_OVERDUE, "value"),
+        Input(ids.C_F_MINE, "value"), Input(ids.C_GRID, "data"),
+        Input(ids.C_USER, "value"),
+        State(ids.C_SITE, "data"), State(ids.C_LANG, "data"),
+    )(lambda _p, *args: refresh_table(*args, state=state))
+    app.callback(
+        Output(ids.C_PROFILE, "children"),
+        Output(ids.C_PROFILE_SIG, "data"),
+        Input(ids.C_PUSH, "data"), Input(ids.C_GRID, "data"),
+        State(ids.C_PROFILE_SIG, "data"),
+        State(ids.C_SITE, "data"), State(ids.C_LANG, "data"),
+    )(lambda *args: refresh_profile(*args, state=state))
+    app.callback(
+        Output(ids.C_DETAIL, "children"),
+        Output(ids.C_DETAIL_SIG, "data"),
+        Input(ids.C_PUSH, "data"), Input(ids.C_INCIDENT, "data"),
+        Input(ids.C_USER, "value"), State(ids.C_DETAIL_SIG, "data"),
+        State(ids.C_SITE, "data"), State(ids.C_LANG, "data"),
+    )(lambda *args: refresh_detail(*args, state=state))
+    app.callback(
+        Output(ids.C_GRID, "data"),
+        Input({"type": "c-grid-btn", "id": ALL}, "n_clicks"),
+        Input(ids.C_GRID_MAP, "clickData"),
+        State(ids.C_GRID, "data"), State(ids.C_SITE, "data"),
+        prevent_initial_call=True,
+    )(lambda *args: pick_grid(*args, state=state))
+    app.callback(
+        Output(ids.C_INCIDENT, "data"),
+        Input(ids.C_TABLE, "selectedRows"),
+        prevent_initial_call=True,
+    )(lambda rows: rows[0]["id"] if rows else no_update)
+    app.callback(
+        Output(ids.C_FLASH, "children"),
+        Input({"type": "c-act", "op": ALL}, "n_clicks"),
+        State(ids.C_REASON, "value"), State(ids.C_NOTE, "value"),
+        State(ids.C_ASSIGNEE, "value"), State(ids.C_DEADLINE_H, "value"),
+        State(ids.C_INTO, "value"), State(ids.C_INCIDENT, "data"),
+        State(ids.C_SITE, "data"), State(ids.C_LANG, "data"),
+        prevent_initial_call=True,
+    )(lambda *args: act(*args, state=state))
+    for button, what in ((ids.C_CAST_GRID, "grid"),
+                         (ids.C_CAST_INCIDENT, "incident"),
+                         (ids.C_CLEAR_WALL, "clear")):
+        app.callback(
+            Output(ids.C_FLASH, "children", allow_duplicate=True),
+            Input(button, "n_clicks"),
+            State(ids.C_GRID, "data"), State(ids.C_INCIDENT, "data"),
+            State(ids.C_SITE, "data"), State(ids.C_LANG, "data"),
+            prevent_initial_call=True,
+        )(lambda *args, what=what: cast_or_clear(*args, state=state, what=what))
+    app.clientside_callback(
+        "function(a) { return window.govPush ? window.govPush.ack('c-push')"
+        " : window.dash_clientside.no_update; }",
+        Output(ids.C_PUSH, "data"),
+        Input(ids.C_ACK, "data"),
+        prevent_initial_call=True,
+    )

@@ -1,0 +1,132 @@
+"""Three-screen linkage in headless Chromium: phone, console and wall together."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.conftest import FIXTURES
+from tests.live import LiveApp
+
+SITES = FIXTURES / "sites"
+
+
+@pytest.fixture
+def live(tmp_path):
+    app = LiveApp(tmp_path, SITES, producer="tiny")
+    yield app
+    app.close()
+
+
+def wait_for(page, predicate_js: str, timeout: float = 20.0) -> None:
+    page.wait_for_function(predicate_js, timeout=timeout * 1000)
+
+
+def text_in(selector: str, text: str) -> str:
+    return (f"(() => {{ const el = document.querySelector('{selector}');"
+            f" return !!el && el.innerText.includes('{text}'); }})()")
+
+
+def choose(page, dropdown: str, option: str) -> None:
+    page.click(dropdown)
+    page.click(f"text={option}")
+
+
+def open_phone(browser, live, user: str, **context):
+    ctx = browser.new_context(viewport={"width": 360, "height": 740}, **context)
+    page = ctx.new_page()
+    page.goto(f"{live.url}/m?site=tiny")
+    choose(page, "#m-user", user)
+    page.wait_for_selector("[data-testid=m-tasks]")
+    return ctx, page
+
+
+def open_console(browser, live):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = ctx.new_page()
+    page.goto(f"{live.url}/console?site=tiny")
+    choose(page, "#c-user", "王五 · 值班长")
+    page.wait_for_selector(".ag-root")
+    return ctx, page
+
+
+def report(page, title: str) -> None:
+    choose(page, "#m-category", "环境卫生")
+    page.fill("#m-title", title)
+    page.click("[data-testid=m-submit]")
+
+
+def test_report_dispatch_resolve_verify_and_cast(browser, live, artifacts):
+    phone_ctx, phone = open_phone(browser, live, "张三 · 网格员")
+    console_ctx, console = open_console(browser, live)
+    wall = browser.new_page(viewport={"width": 1920, "height": 1080})
+    wall.goto(f"{live.url}/wall?site=tiny")
+    wait_for(wall, text_in("[data-testid=kpi-incidents-open]", "0"))
+
+    # report on the phone -> console table and wall ticker
+    report(phone, "井盖松动")
+    wait_for(phone, text_in("[data-testid=m-queue]", "井盖松动"))
+    wait_for(console, text_in(".ag-center-cols-container", "井盖松动"))
+    wait_for(wall, text_in("[data-testid=incident-ticker]", "井盖松动"))
+    wait_for(wall, text_in("[data-testid=kpi-incidents-open]", "1"))
+
+    # accept and dispatch on the console -> the worker's phone
+    console.click("text=井盖松动")
+    console.click("[data-testid=c-actions] >> text=受理")
+    wait_for(console, text_in("[data-testid=c-flash]", "受理"))
+    console.click("[data-testid=c-actions] >> text=派遣")
+    wait_for(console, text_in("[data-testid=c-flash]", "派遣"))
+    wait_for(phone, text_in("[data-testid=m-tasks]", "已派遣"))
+    phone.screenshot(path=str(artifacts / "mobile-360x740.png"))
+
+    # start and resolve on the phone, verify on the console -> wall KPIs
+    phone.click("[data-testid=m-tasks] >> text=开始处置")
+    wait_for(phone, text_in("[data-testid=m-tasks]", "处置中"))
+    phone.fill("[data-testid=m-tasks] textarea", "已更换井盖")
+    phone.click("[data-testid=m-tasks] >> text=处置完成")
+    wait_for(phone, text_in("[data-testid=m-flash]", "处置完成"))
+    wait_for(console, text_in("[data-testid=c-actions]", "核查通过"))
+    console.click("text=核查通过")
+    wait_for(console, text_in("[data-testid=c-flash]", "核查通过"))
+    wait_for(wall, text_in("[data-testid=kpi-incidents-open]", "0"))
+    closed = wall.locator('[id*="closed_today"]').first.inner_text()
+    assert closed == "1"
+
+    # cast a grid from the console -> the wall's spotlight
+    console.click("text=推送网格到大屏")
+    wait_for(console, text_in("[data-testid=c-flash]", "已推送"))
+    wait_for(wall, text_in("[data-testid=spotlight]", "值班长推送"))
+    assert "一网格" in wall.inner_text("[data-testid=spotlight]")
+    console.screenshot(path=str(artifacts / "console-1280x800.png"))
+    console.click("text=清除大屏推送")
+    wait_for(wall, "!document.querySelector('[data-testid=spotlight]')"
+                   ".innerText.includes('值班长推送')")
+    for ctx in (phone_ctx, console_ctx):
+        ctx.close()
+    wall.close()
+
+
+def test_a_report_made_offline_is_sent_once_when_back_online(browser, live):
+    phone_ctx, phone = open_phone(browser, live, "张三 · 网格员")
+    phone_ctx.set_offline(True)
+    report(phone, "路灯不亮")
+    wait_for(phone, text_in("[data-testid=m-queue]", "1条待发送"))
+    time.sleep(3.5)  # the queue tries again while offline: nothing may be lost
+    assert live.client.zcard(live.keys("tiny").incidents_all) == 0
+    phone_ctx.set_offline(False)
+    wait_for(phone, text_in("[data-testid=m-queue]", "已上报"), timeout=15)
+    time.sleep(1)
+    ids = live.client.zrange(live.keys("tiny").incidents_all, 0, -1)
+    assert len(ids) == 1
+    record = live.client.get(live.keys("tiny").incident(ids[0]))
+    assert "路灯不亮" in record
+    phone_ctx.close()
+
+
+def test_a_bad_field_is_named_to_the_user(browser, live):
+    phone_ctx, phone = open_phone(browser, live, "张三 · 网格员")
+    phone.fill("#m-title", "没有选类别")
+    phone.click("[data-testid=m-submit]")
+    wait_for(phone, text_in("[data-testid=m-queue]", "事件类别"))
+    phone_ctx.close()
