@@ -92,6 +92,7 @@ def run_all() -> None:
         config = runtime.start_redis()
         dash_app = build(config)
         runtime.start_aggregator()
+        runtime.start_archiver()
         if config.demo:
             runtime.start_simulator()
         http = make_server(config.host, config.port, dash_app.server, threaded=True)
@@ -122,6 +123,25 @@ def aggregator() -> None:
     runtime.start_redis()
     runtime.start_aggregator()
     click.echo(f"aggregator folding {', '.join(config.sites)}. Ctrl-C stops.")
+    try:
+        runtime.wait()
+    finally:
+        runtime.stop()
+
+
+@cli.command()
+@click.option("--every", default=60.0, show_default=True,
+              help="seconds between two archive passes")
+def archiver(every: float) -> None:
+    """Write the history of GOV_SITES (Parquet under GOV_DATA_DIR/history)."""
+    from web.runtime import Runtime
+
+    config = _config_or_exit()
+    runtime = Runtime(config)
+    runtime.start_redis()
+    runtime.start_archiver(every)
+    click.echo(f"archiver writing {config.data_dir / 'history'} every {every:g} s. "
+               "Ctrl-C stops.")
     try:
         runtime.wait()
     finally:

@@ -92,7 +92,7 @@ def daily_trend_figure(frame: pd.DataFrame, *, theme: Theme,
                     + t("analysis.wow", lang) + " %{customdata:+.1f}%<extra></extra>")
         fig.add_scatter(x=days, y=frame[f"{name}_in_week_ago"], mode="lines+markers",
                         line={"color": theme.week_ago, "dash": "dot", "width": 2},
-                        marker={"size": 4}, row=row, col=1,
+                        marker={"size": 7}, row=row, col=1,
                         name=t("analysis.week_ago", lang), showlegend=row == 1,
                         hovertemplate="%{y:,}<extra></extra>")
     fig.update_layout(base_layout(theme, bargap=0.25, hovermode="x unified"))
@@ -240,19 +240,30 @@ def _no_repeats(theme: Theme, lang: str) -> go.Figure:
     return fig
 
 
-def stamp(fig: go.Figure, title: str, lines: list[str], *, theme: Theme
-          ) -> go.Figure:
-    """A copy of ``fig`` with a title and a provenance footer, for export."""
+def stamp(fig: go.Figure, title: str, lines: list[str], *, theme: Theme,
+          height: int) -> go.Figure:
+    """A copy of ``fig`` for export: a title on top and a provenance footer
+    (``lines``) at the bottom of an image ``height`` pixels high."""
     out = go.Figure(fig)
-    margin = out.layout.margin
+    old = out.layout.margin
+    footer = 16 * len(lines) + 10
+    bottom = (old.b or 0) + footer + 12
+    top = 84
+    plot = max(1, height - top - bottom)
     out.update_layout(
-        title={"text": f"<b>{title}</b>", "x": 0.01, "xanchor": "left", "y": 0.98,
-               "yanchor": "top", "font": {"size": 20, "color": theme.text}},
-        margin={"l": max(margin.l or 0, 56), "r": max(margin.r or 0, 24),
-                "t": 72, "b": (margin.b or 0) + 26 + 16 * len(lines)},
+        title={"text": f"<b>{title}</b>", "x": 0.012, "xanchor": "left",
+               "y": 1 - 14 / height, "yanchor": "top",
+               "font": {"size": 20, "color": theme.text}},
+        legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.0,
+                "yanchor": "bottom"},
+        margin={"l": max(old.l or 0, 56), "r": max(old.r or 0, 24), "t": top,
+                "b": bottom},
         paper_bgcolor="#ffffff")
+    out.add_shape(type="line", xref="paper", yref="paper", x0=0, x1=1,
+                  y0=-(bottom - footer) / plot, y1=-(bottom - footer) / plot,
+                  line={"color": theme.grid_line, "width": 1})
     out.add_annotation(
         text="<br>".join(lines), showarrow=False, xref="paper", yref="paper",
-        x=0, y=0, xanchor="left", yanchor="top", align="left",
-        yshift=-(margin.b or 0) - 4, font={"size": 11, "color": theme.muted})
+        x=0, y=-(bottom - footer + 4) / plot, xanchor="left", yanchor="top",
+        align="left", font={"size": 11, "color": theme.muted})
     return out

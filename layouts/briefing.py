@@ -71,7 +71,8 @@ def hourly_figure(frame, *, theme: Theme, lang: str = "zh") -> go.Figure:
 
 
 def briefing_pages(history: History, site: Site, day: date, lang: str,
-                   exported_by: str, *, theme: Theme = LIGHT) -> list[go.Figure]:
+                   exported_by: str, *, height: int,
+                   theme: Theme = LIGHT) -> list[go.Figure]:
     """The stamped figures of the briefing of ``day``, one per page."""
     name = site.name_en if lang == "en" else site.name
 
@@ -94,7 +95,8 @@ def briefing_pages(history: History, site: Site, day: date, lang: str,
               f"{t('analysis.source', lang)}: {t('analysis.source_text', lang)}"]
 
     def page(fig: go.Figure, title: str) -> go.Figure:
-        return stamp(fig, f"{name} · {title} · {day}", footer, theme=theme)
+        return stamp(fig, f"{name} · {title} · {day}", footer, theme=theme,
+                     height=height)
 
     rows = [(t(f"analysis.kpi.{k}", lang), *(kpi_text(k, s[k]) for s in summaries))
             for k in KPIS]

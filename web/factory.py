@@ -16,6 +16,7 @@ import redis
 from dash import Dash, html
 from flask_caching import Cache
 
+from callbacks import analysis as analysis_callbacks
 from callbacks import console as console_callbacks
 from callbacks import home as home_callbacks
 from callbacks import mobile as mobile_callbacks
@@ -23,9 +24,10 @@ from callbacks import wall as wall_callbacks
 from data.config import PROJECT_ROOT, Config
 from data.redis_conn import connect
 from data.site import load_sites
-from layouts import console, home, mobile, wall
+from layouts import analysis, console, home, mobile, wall
 from layouts.i18n import t
 from web.api import api
+from web.export import export
 from web.push import push
 from web.reports import reports
 from web.state import AppState
@@ -72,6 +74,7 @@ def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
     app.server.config.update(SESSION_COOKIE_HTTPONLY=True,
                              SESSION_COOKIE_SAMESITE="Lax",
                              MAX_CONTENT_LENGTH=8 * 1024 * 1024)
+    app.server.register_blueprint(export)
     # In-process cache keyed on the snapshot version: never flask-caching's
     # Redis backend on a Redis producers can write to (it unpickles).
     cache = Cache(app.server, config={"CACHE_TYPE": "SimpleCache",
@@ -83,6 +86,8 @@ def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
     dash.register_page("home", path="/", layout=home.layout, title=t("app.title"))
     dash.register_page("wall", path="/wall", layout=wall.layout,
                        title=t("wall.title"))
+    dash.register_page("analysis", path="/analysis", layout=analysis.layout,
+                       title=t("analysis.title"))
     dash.register_page("mobile", path="/m", layout=mobile.layout,
                        title=t("m.title"))
     dash.register_page("console", path="/console", layout=console.layout,
@@ -92,4 +97,5 @@ def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
     mobile_callbacks.register(app, state)
     console_callbacks.register(app, state)
     wall_callbacks.register(app, state, cache)
+    analysis_callbacks.register(app, state)
     return app

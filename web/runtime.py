@@ -31,6 +31,7 @@ class Runtime:
         self.stop_event = threading.Event()
         self.threads: list[threading.Thread] = []
         self.aggregator: Aggregator | None = None
+        self.archiver = None
 
     def start_redis(self) -> Config:
         """Start the embedded redis-server if no REDIS_URL is set."""
@@ -48,6 +49,16 @@ class Runtime:
             snapshot_interval_ms=self.config.snapshot_interval_ms,
         )
         self._thread("aggregator", self.aggregator.run)
+
+    def start_archiver(self, every_s: float | None = None) -> None:
+        """Write the history (minute counts, incidents) to Parquet every minute."""
+        from data.archive import EVERY_S, Archiver
+
+        sites = load_sites(self.config.sites_root, self.config.sites)
+        self.archiver = Archiver(connect(self.config.redis_url), sites,
+                                 self.config.prefix, self.config.data_dir / "history",
+                                 every_s=every_s or EVERY_S)
+        self._thread("archiver", self.archiver.run)
 
     def start_simulator(self) -> None:
         from data import simulator
@@ -67,6 +78,8 @@ class Runtime:
         self.stop_event.set()
         if self.aggregator is not None:
             self.aggregator.stop()
+        if self.archiver is not None:
+            self.archiver.stop()
         for thread in self.threads:
             thread.join(timeout=5)
         if self.embedded is not None:
