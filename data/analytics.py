@@ -227,8 +227,10 @@ def repeat_incidents(data: Dataset, site: Site) -> pd.DataFrame:
     f, inc = data.filters, data.incidents
     columns = ["id", "title", "category", "grid", "reported_at", "previous_id",
                "previous_title", "previous_closed_at", "days_after", "distance_m"]
-    later = incidents_in_range(data)
-    earlier = inc[inc["status"] == "closed"]
+    keep = ["id", "title", "category", "grid", "lat", "lon", "reported_at",
+            "closed_at"]
+    later = incidents_in_range(data)[keep]
+    earlier = inc[inc["status"] == "closed"][keep]
     if later.empty or earlier.empty:
         return pd.DataFrame(columns=columns)
     pairs = later.merge(earlier, on=["category", "grid"], suffixes=("", "_prev"))
