@@ -143,6 +143,9 @@
       var now = Date.now();
       var serverNow = now + s.offset;
       var reasons = [];
+      if (!status && now - s.started < 2 * PING_MS + 1000) {
+        return [clock(el), "", "", "wall-stale"];  // still connecting: no alarm yet
+      }
       var serverDown = !s.connected || now - s.lastEvent > 2 * PING_MS + 1000;
       if (serverDown) { reasons.push(text("wall.stale.server")); }
       else if (!s.redis) { reasons.push(text("wall.stale.redis")); }

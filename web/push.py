@@ -165,7 +165,8 @@ def event_stream(the_hub: Hub, site: str, build: str,
     seen = the_hub.current(site)
     yield f"retry: {RETRY_MS}\n\n"
     yield _event("hello", {"build": build, "site": site, "v": seen[0],
-                           "cast": seen[1], "redis": connected})
+                           "cast": seen[1], "redis": connected,
+                           "t": int(time.time() * 1000)})
     while True:
         now, connected = the_hub.wait(site, seen, connected, ping_s)
         kind = "version" if now != seen else "ping"
