@@ -24,14 +24,12 @@ import redis
 
 from data import snapshot as snapshots
 from data.contract import (
-    CrowdEntry,
-    GateEntry,
-    IncidentOp,
     IncidentReport,
     ParkingEntry,
     Rejected,
+    Tally,
+    check,
     report_grid,
-    validate,
 )
 from data.fold import Fold
 from data.incidents import (
@@ -237,16 +235,20 @@ class Aggregator:
         site = state.site
         now = now_ms()
         checked: list[tuple[str, str, str, Any]] = []  # (key, name, id, event|reason)
+        raws: dict[tuple[str, str], dict] = {}  # what a dead letter may need to copy
         for key, entries in batch.items():
             name = key.rsplit(":", 1)[1]
             for entry_id, raw in entries:
                 entry_id = _text(entry_id)
                 try:
                     checked.append((key, name, entry_id,
-                                    validate(name, raw or {}, site, now)))
+                                    check(name, raw or {}, site, now)))
                 except Rejected as exc:
                     checked.append((key, name, entry_id, exc))
-        raws = {(_text(i), k): raw for k, es in batch.items() for i, raw in es}
+                    raws[entry_id, key] = raw or {}
+                else:
+                    if name == "incident":  # an op may still be refused
+                        raws[entry_id, key] = raw or {}
         while True:
             try:
                 with self.r.pipeline(transaction=True) as pipe:
@@ -265,16 +267,18 @@ class Aggregator:
     def _apply(self, pipe, state: SiteState, checked: list, raws: dict,
                now: int) -> None:
         keys, site = state.keys, state.site
-        events = [c for c in checked if not isinstance(c[3], Exception)]
         # de-duplication keys for every event that carries an eid
         eid_of: dict[tuple[str, str], tuple[str, str]] = {}
-        for key, name, entry_id, ev in events:
+        incident_ids: set[str] = set()
+        dedup = self.dedup_seconds * 1000
+        for key, name, entry_id, ev in checked:
+            if isinstance(ev, Exception):
+                continue
             if ev.eid is not None:
-                bucket = ev.ts // 1000 // self.dedup_seconds
-                eid_of[key, entry_id] = (keys.eids(name, bucket),
+                eid_of[key, entry_id] = (keys.eids(name, ev.ts // dedup),
                                          f"{ev.src}{SEP}{ev.eid}")
-        incident_ids = {ev.id for (_, _, _, ev) in events
-                        if isinstance(ev, IncidentReport | IncidentOp)}
+            if name == "incident":
+                incident_ids.add(ev.id)
         watch = [keys.lease, keys.present, keys.parking,
                  *{k for k, _ in eid_of.values()},
                  *(keys.incident(i) for i in incident_ids)]
@@ -296,21 +300,26 @@ class Aggregator:
         changed: dict[str, dict] = {}
         month_deltas: list[tuple[dict, int]] = []
         for key, name, entry_id, ev in checked:
-            if isinstance(ev, Exception):
+            kind = type(ev)
+            if kind is Rejected:
                 dead.append((name, entry_id, str(ev)))
                 continue
-            if (key, entry_id) in eid_of:
-                set_key, member = eid_of[key, entry_id]
-                if member in seen or member in fresh_eids.get(set_key, ()):
+            found = eid_of.get((key, entry_id))
+            if found is not None:
+                set_key, member = found
+                fresh = fresh_eids.setdefault(set_key, set())
+                if member in seen or member in fresh:
                     continue  # a producer's retry: counted once already
-                fresh_eids.setdefault(set_key, set()).add(member)
-            newest[name] = max(newest.get(name, 0), ev.ts)
+                fresh.add(member)
+            if ev.ts > newest.get(name, 0):
+                newest[name] = ev.ts
             folded[name] += 1
-            if isinstance(ev, CrowdEntry):
-                fold.crowd(ev)
-            elif isinstance(ev, GateEntry):
-                fold.gate(ev)
-            elif isinstance(ev, ParkingEntry):
+            if kind is Tally:
+                if ev.kind == "crowd":
+                    fold.crowd(ev)
+                else:
+                    fold.gate(ev)
+            elif kind is ParkingEntry:
                 fold.parking_reading(ev)
             else:
                 reason = self._incident(pipe, state, ev, records, changed,
@@ -318,8 +327,11 @@ class Aggregator:
                 if reason:
                     dead.append((name, entry_id, reason))
 
+        fold.finish()
         pipe.multi()
         for set_key, members in fresh_eids.items():
+            if not members:
+                continue
             pipe.sadd(set_key, *members)
             pipe.expire(set_key, self.dedup_seconds * 2 + 60)
         for (key, fld), amount in fold.incr.items():

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from data.contract import CrowdEntry, GateEntry, ParkingEntry
+from data.contract import ParkingEntry, Tally
 from data.keys import Keys
 from data.site import Site
 
@@ -40,6 +41,19 @@ def baseline_day(ts_ms: int, tz: ZoneInfo, hour: int) -> str:
     return moment.strftime("%Y%m%d")
 
 
+SITE_FIELDS = ("s:i", "s:o")
+VEHICLE_FIELDS = ("vs:i", "vs:o")
+
+
+@lru_cache(maxsize=4096)
+def _fields(site: Site, entrance_id: str) -> tuple[tuple[str, str], tuple[str, str],
+                                                   str]:
+    """Counter field names of an entrance and its grid, made once."""
+    grid = site.entrances[entrance_id].grid
+    return ((f"e:{entrance_id}:i", f"e:{entrance_id}:o"),
+            (f"g:{grid}:i", f"g:{grid}:o"), f"g:{grid}")
+
+
 class Fold:
     """Increments for one site and one batch."""
 
@@ -55,6 +69,9 @@ class Fold:
         self.present_changed = False
         self._days: dict[int, str] = {}  # hour -> day, a cache for the hot path
         self._minutes: dict[int, tuple[str, int]] = {}  # minute -> local day, minute
+        self._bucket_cache: dict[int, list[str]] = {}  # 10-s slot -> its buckets
+        self._crowd: dict[tuple[int, str], list[int]] = {}  # (slot, entrance) -> in/out
+        self._gates: dict[tuple[int, str], list[int]] = {}
 
     def _day(self, ts: int) -> str:
         hour = ts // 3_600_000
@@ -65,6 +82,13 @@ class Fold:
 
     def _buckets(self, ts: int) -> list[str]:
         """The counter hashes an event at ``ts`` adds to (those still kept)."""
+        tens = ts // 10_000
+        found = self._bucket_cache.get(tens)
+        if found is None:
+            found = self._bucket_cache[tens] = self._buckets_of(ts)
+        return found
+
+    def _buckets_of(self, ts: int) -> list[str]:
         now_s = self.now_ms // 1000
         minute, tens = ts // 60_000, ts // 10_000
         out = []
@@ -78,12 +102,14 @@ class Fold:
                 self.expire_at.setdefault(key, end_s + keep)
         return out
 
-    def _add(self, ts: int, name: str, people_in: int, people_out: int) -> None:
-        for key in self._buckets(ts):
+    def _add(self, buckets: list[str], fields: tuple[str, str], people_in: int,
+             people_out: int) -> None:
+        incr = self.incr
+        for key in buckets:
             if people_in:
-                self.incr[key, f"{name}:i"] += people_in
+                incr[key, fields[0]] += people_in
             if people_out:
-                self.incr[key, f"{name}:o"] += people_out
+                incr[key, fields[1]] += people_out
 
     def _site_minute(self, ts: int, people_in: int, people_out: int) -> None:
         """Per-minute site totals kept 8 days, for the week-ago curve."""
@@ -109,22 +135,44 @@ class Fold:
             self.present["baseline"] = day
             self.present_changed = True
 
-    def crowd(self, event: CrowdEntry) -> None:
-        entrance = self.site.entrances[event.entrance]
-        n_in, n_out = event.people_in, event.people_out
-        ts = event.ts
-        self._add(ts, f"e:{entrance.id}", n_in, n_out)
-        self._add(ts, f"g:{entrance.grid}", n_in, n_out)
-        self._add(ts, "s", n_in, n_out)
-        self._site_minute(ts, n_in, n_out)
-        field = f"g:{entrance.grid}"
-        self.present[field] = max(0, int(self.present.get(field, 0)) + n_in - n_out)
+    def crowd(self, tally: Tally) -> None:
+        """People at an entrance: summed per 10-second slot, spread at finish."""
+        key = (tally.ts // 10_000, tally.entrance)
+        acc = self._crowd.get(key)
+        if acc is None:
+            self._crowd[key] = [tally.n_in, tally.n_out]
+        else:
+            acc[0] += tally.n_in
+            acc[1] += tally.n_out
+        grid = _fields(self.site, tally.entrance)[2]
+        present = self.present
+        present[grid] = max(0, int(present.get(grid, 0)) + tally.n_in - tally.n_out)
         self.present_changed = True
 
-    def gate(self, event: GateEntry) -> None:
-        self._add(event.ts, f"v:{event.entrance}", event.vehicles_in,
-                  event.vehicles_out)
-        self._add(event.ts, "vs", event.vehicles_in, event.vehicles_out)
+    def gate(self, tally: Tally) -> None:
+        key = (tally.ts // 10_000, tally.entrance)
+        acc = self._gates.get(key)
+        if acc is None:
+            self._gates[key] = [tally.n_in, tally.n_out]
+        else:
+            acc[0] += tally.n_in
+            acc[1] += tally.n_out
+
+    def finish(self) -> None:
+        """Spread the per-slot sums over every counter hash they belong to."""
+        for (tens, entrance), (n_in, n_out) in self._crowd.items():
+            entrance_fields, grid_fields, _ = _fields(self.site, entrance)
+            buckets = self._buckets(tens * 10_000)
+            self._add(buckets, entrance_fields, n_in, n_out)
+            self._add(buckets, grid_fields, n_in, n_out)
+            self._add(buckets, SITE_FIELDS, n_in, n_out)
+            self._site_minute(tens * 10_000, n_in, n_out)
+        for (tens, entrance), (n_in, n_out) in self._gates.items():
+            buckets = self._buckets(tens * 10_000)
+            self._add(buckets, (f"v:{entrance}:i", f"v:{entrance}:o"), n_in, n_out)
+            self._add(buckets, VEHICLE_FIELDS, n_in, n_out)
+        self._crowd.clear()
+        self._gates.clear()
 
     def parking_reading(self, event: ParkingEntry) -> None:
         if int(self.parking.get(f"{event.lot}:ts", 0)) <= event.ts:

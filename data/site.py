@@ -106,7 +106,7 @@ class User:
     max_level: str = "grid"  # highest chain level a supervisor may act for
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one object per loaded site: hash by identity
 class Site:
     id: str
     name: str

@@ -10,7 +10,7 @@ read it with :func:`read_snapshot`; they never scan raw streams.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -118,10 +118,16 @@ def build(r: redis.Redis, keys: Keys, site: Site, now_ms: int) -> dict[str, Any]
                            if values[2 * k + 1] is not None else None)
     has_week = any(v is not None for v in week_in)
 
-    def hour_sum(fld: str, buckets: list[dict[str, int]] = hour) -> int:
-        return sum(h.get(fld, 0) for h in buckets)
+    hour_total: Counter[str] = Counter()
+    for bucket in hour:
+        hour_total.update(bucket)
+    recent: Counter[str] = Counter()
+    for bucket in hour[-RECENT_FLOW_MINUTES:]:
+        recent.update(bucket)
 
-    recent = hour[-RECENT_FLOW_MINUTES:]
+    def hour_sum(fld: str, totals: Counter[str] = hour_total) -> int:
+        return totals.get(fld, 0)
+
     entrances = {
         e.id: {
             "name": e.name, "name_en": e.name_en, "kind": e.kind, "grid": e.grid,

@@ -33,6 +33,20 @@ def reason(stream: str, fields: dict, site) -> str:
     return str(info.value)
 
 
+def test_counts_reach_the_aggregator_as_small_records(tiny):
+    from data.contract import Tally, check
+
+    raw = {k.encode(): v.encode() for k, v in good_crowd().items()}
+    assert check("crowd", raw, tiny, NOW) == Tally("crowd", "cam-7", NOW, "e-1",
+                                                   "E1", 3, 1)
+    bad = {k.encode(): v.encode() for k, v in good_crowd(entrance="E99").items()}
+    with pytest.raises(Rejected, match="entrance E99 is not in site tiny"):
+        check("crowd", bad, tiny, NOW)
+    gate_at_door = {k.encode(): v.encode() for k, v in good_crowd().items()}
+    with pytest.raises(Rejected, match="not a vehicle gate"):
+        check("traffic", gate_at_door, tiny, NOW)
+
+
 def test_good_entries_of_each_kind(tiny):
     crowd = validate("crowd", good_crowd(), tiny, NOW)
     assert isinstance(crowd, CrowdEntry) and crowd.people_in == 3
@@ -138,3 +152,35 @@ def test_any_input_is_either_accepted_or_rejected_with_a_reason(tiny, stream,
         validate(stream, fields, tiny, NOW)
     except Rejected as exc:
         assert str(exc).strip()
+
+
+count_values = st.one_of(
+    st.sampled_from(["0", "1", "17", "100000", "100001", "-1", "1.0", " 1", "1\n",
+                     "", "NaN", "٣"]),
+    st.text(max_size=8))
+
+
+@settings(max_examples=400, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(stream=st.sampled_from(["crowd", "traffic"]),
+       values=st.fixed_dictionaries({
+           "v": st.sampled_from(["1", "2", "1 "]),
+           "src": st.sampled_from(["cam-1", "bad id", "x\n", "a" * 129]),
+           "entrance": st.sampled_from(["E1", "V1", "E99", "E1\n"]),
+           "ts": st.sampled_from([str(NOW), "12", str(NOW) + "\n", "abc"]),
+           "in": count_values, "out": count_values},
+           optional={"eid": st.sampled_from(["e-1", "e 1", ""]),
+                     "extra": st.just("1")}))
+def test_the_fast_path_for_counts_agrees_with_the_thorough_one(tiny, stream,
+                                                                values):
+    from pydantic import ValidationError
+
+    from data.contract import _as_count, _count_fast, _model_for
+
+    fast = _count_fast(stream, values)
+    try:
+        thorough = _as_count(_model_for(stream, values).model_validate(values))
+    except ValidationError:
+        thorough = None
+    if fast is not None:
+        assert thorough is not None and fast == thorough
