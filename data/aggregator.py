@@ -333,7 +333,10 @@ class Aggregator:
             if not members:
                 continue
             pipe.sadd(set_key, *members)
-            pipe.expire(set_key, self.dedup_seconds * 2 + 60)
+            # kept one window past the end of its own window of event time
+            bucket = int(set_key.rsplit(":", 1)[1])
+            pipe.expireat(set_key, max((bucket + 2) * self.dedup_seconds,
+                                       now // 1000 + 60))
         for (key, fld), amount in fold.incr.items():
             pipe.hincrby(key, fld, amount)
         for key, at in fold.expire_at.items():
@@ -448,9 +451,24 @@ class Aggregator:
                     and _text(info.get("name")) != self.consumer):
                 self.r.xgroup_delconsumer(key, GROUP, _text(info["name"]))
 
+    def _incidents_caught_up(self, keys: Keys) -> bool:
+        """True when every incident op on the stream has been applied, so
+        "overdue" is judged on the records' real state, not a backlog's."""
+        stream = keys.stream("incident")
+        try:
+            last = _text(self.r.xinfo_stream(stream)["last-generated-id"])
+            group = next(g for g in self.r.xinfo_groups(stream)
+                         if _text(g["name"]) == GROUP)
+        except (redis.ResponseError, StopIteration, KeyError):
+            return False
+        return (_text(group["last-delivered-id"]) == last
+                and int(group["pending"]) == 0)
+
     def _escalate_overdue(self, state: SiteState) -> None:
         """Write an ``escalate`` op for each incident overdue past the grace."""
         site, keys = state.site, state.keys
+        if not self._incidents_caught_up(keys):
+            return
         now = now_ms()
         grace_ms = int(site.escalate_grace_min * 60_000)
         ids = self.r.zrangebyscore(keys.incidents_open, "-inf", now - grace_ms)
@@ -479,7 +497,9 @@ def trim_stream(r: redis.Redis, key: str, keep_ms: int, now: int) -> None:
         last = _text(group.get("last-delivered-id") or group.get(b"last-delivered-id"))
         floor = min(floor, int(last.split("-")[0]))
     if floor > 0:
-        r.xtrim(key, minid=f"{floor}-0", approximate=True)
+        # LIMIT 0: an approximate trim may otherwise stop after 10,000 entries,
+        # and a fast feed would outgrow one pass every few seconds.
+        r.xtrim(key, minid=f"{floor}-0", approximate=True, limit=0)
 
 
 def _by_stream(reply: Any) -> dict[str, list]:

@@ -210,8 +210,9 @@ def apply_op(
 
 def escalation_due(record: dict[str, Any], now_ms: int, grace_ms: int) -> bool:
     """Overdue past the grace since the deadline or the last automatic step."""
-    if not is_overdue(record, now_ms) or record["owner_level"] == CHAIN[-1]:
-        return False
+    if (not is_overdue(record, now_ms) or record["owner_level"] == CHAIN[-1]
+            or record["status"] not in SOURCES["escalate"]):
+        return False  # e.g. resolved and waiting for verification
     since = max(record["deadline"], record.get("auto_escalated_at") or 0)
     return now_ms >= since + grace_ms
 

@@ -201,3 +201,8 @@ def test_app_ops_are_checked_before_writing_and_after(r, raw, tiny):
     refusal = wait_applied(r, keys, "i-9", second)
     assert "cannot accept an incident that is accepted" in refusal
     assert read_incident(r, keys, "i-9")["status"] == "accepted"
+
+
+def test_a_resolved_incident_waiting_for_verification_is_not_escalated(tiny):
+    record = dict(new_incident(report(), "G1", tiny), status="resolved")
+    assert not escalation_due(record, record["deadline"] + 10 * HOUR, 60_000)
