@@ -73,7 +73,11 @@
     if (typeof d.v === "number" && (s.latest === null || d.v > s.latest)) {
       s.latest = d.v;
     }
-    if (typeof d.cast === "number") { s.cast = d.cast; }
+    if (typeof d.cast === "number" && d.cast !== s.cast) {
+      s.cast = d.cast;
+      s.castShown = d.cast;  // the spotlight has its own callback: no need to wait
+      setProps("wall-cast", {data: d.cast});
+    }
     request();
   }
 

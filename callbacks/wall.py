@@ -25,12 +25,11 @@ from layouts import ids
 from layouts.theme import DARK
 from layouts.wall import INCIDENT_KPIS, PEOPLE_KPIS, flip_digits
 from layouts.wall_data import (
-    flow_frame,
+    flow_values,
     gates,
     grid_outlines,
     kpis,
-    map_frames,
-    map_patch_values,
+    map_values,
     ranking,
     ticker,
 )
@@ -60,12 +59,14 @@ N_LIVE_OUTPUTS = 10 + len(KPI_NAMES)  # every output of update_wall but the last
 
 
 def shape(snap: dict, site, outlines, lang: str) -> dict[str, Any]:
-    """Every part of the wall for one snapshot (JSON-ready, comparable)."""
+    """Every part of the wall for one snapshot (JSON-ready, comparable).
+
+    Plain Python rather than pandas: this runs for every version, and frames
+    of a dozen rows cost more to build than to use.
+    """
     k = kpis(snap)
     values = {name: k.get(name) for name in KPI_NAMES}
     values["vehicles_today"] = (k["vehicles_in_today"], k["vehicles_out_today"])
-    grids, entrances, incidents = map_frames(snap, site, outlines, lang)
-    flow = flow_frame(snap, ZoneInfo(site.timezone))
     return {
         "version": snap["version"],
         "people": k["people_present"],
@@ -75,11 +76,8 @@ def shape(snap: dict, site, outlines, lang: str) -> dict[str, Any]:
         "parking": [{"name": p["name_en"] if lang == "en" else p["name"],
                      "occupied": p["occupied"], "capacity": p["capacity"]}
                     for p in snap.get("parking", {}).values()],
-        "map": map_patch_values(grids, entrances, incidents, DARK),
-        "flow": {"x": [x.isoformat() for x in flow["time"]] if not flow.empty else [],
-                 "y": [list(flow[c].astype(object).where(flow[c].notna(), None))
-                       for c in ("people_in", "people_out", "in_week_ago",
-                                 "out_week_ago")] if not flow.empty else []},
+        "map": map_values(snap, site, outlines, lang, DARK),
+        "flow": flow_values(snap, ZoneInfo(site.timezone)),
         "ticker": ticker(snap, site, lang),
         "alerts": alert_texts(snap, site, lang),
         "grids": snap.get("grids", {}),
@@ -176,12 +174,15 @@ def update_wall(request: dict | None, applied: dict | None, site_id: str,
     alert children, alert class, status store, applied store."""
     new = data.latest(site_id, lang)
     cast = (request or {}).get("cast", 0)
+    # the request number makes every answer new, so the page always hears back
+    done = (request or {}).get("n", 0)
     if new is None:
-        return (*([no_update] * N_LIVE_OUTPUTS), {"v": 0, "cast": cast})
+        return (*([no_update] * N_LIVE_OUTPUTS), {"v": 0, "cast": cast, "n": done})
     seen = (applied or {}).get("v")
     old = data.parts(site_id, seen, lang) if seen else None
     if old is not None and old["version"] == new["version"]:
-        return (*([no_update] * N_LIVE_OUTPUTS), {"v": new["version"], "cast": cast})
+        return (*([no_update] * N_LIVE_OUTPUTS),
+                {"v": new["version"], "cast": cast, "n": done})
     site, tz = data.state.sites[site_id], ZoneInfo(data.state.sites[site_id].timezone)
     keep = lambda name, value: value if _changed(old, new, name) else no_update  # noqa: E731
     return (
@@ -197,7 +198,7 @@ def update_wall(request: dict | None, applied: dict | None, site_id: str,
         keep("alerts", render_alerts(new["alerts"], lang)),
         keep("alerts", "wall-alert on" if new["alerts"] else "wall-alert"),
         new["status"],
-        {"v": new["version"], "cast": cast},
+        {"v": new["version"], "cast": cast, "n": done},
     )
 
 

@@ -157,6 +157,56 @@ def ticker(snap: dict, site: Site, lang: str) -> list[dict[str, Any]]:
     return rows
 
 
+def map_values(snap: dict, site: Site, outlines: pd.DataFrame, lang: str,
+               theme: Theme) -> dict[str, Any]:
+    """The map properties that change with the data, straight from a snapshot
+    (the same values :func:`map_frames` gives the figure builder)."""
+    live = snap.get("grids", {})
+    rows = outlines[["id", "name", "cx", "cy", "bounds"]].to_dict("records")
+    levels, labels, hovers = [], [], []
+    for row in rows:
+        g = live.get(row["id"], {})
+        people = g.get("people_present", 0)
+        levels.append(int(g.get("density_level", 0)))
+        labels.append(f"{row['name']}<br>{people}")
+        hovers.append(f"{row['name']}: {people} {t('unit.people', lang)} · "
+                      f"{round(100 * g.get('load', 0))}%")
+    flows = snap.get("entrances", {})
+    sizes, entrance_hover = [], []
+    for e in site.entrances.values():
+        flow = flows.get(e.id, {}).get("flow_5m", 0)
+        sizes.append(entrance_size(flow))
+        name = e.name_en if lang == "en" else e.name
+        entrance_hover.append(f"{name}: {flow} / 5 min")
+    points = incident_points(snap, outlines, lang)
+    inc_levels = [int(v) for v in points["level"]]
+    return {
+        "fill": [rgba(theme.density[lv], 0.38) for lv in levels],
+        "line": [theme.density[lv] for lv in levels],
+        "labels": labels, "grid_hover": hovers, "sizes": sizes,
+        "entrance_hover": entrance_hover,
+        "incidents": {
+            "x": list(points["lon"]), "y": list(points["lat"]),
+            "text": list(points["hover"]),
+            "color": [theme.levels[lv] for lv in inc_levels],
+            "symbol": [INCIDENT_SYMBOLS[lv] for lv in inc_levels],
+        },
+    }
+
+
+def flow_values(snap: dict, tz: ZoneInfo) -> dict[str, Any]:
+    """The flow chart's x (local ISO times) and four y series, as lists."""
+    flow = snap.get("flow")
+    if not flow:
+        return {"x": [], "y": []}
+    n = len(flow["in"])
+    x = [datetime.fromtimestamp((flow["start_ms"] + k * flow["step_ms"]) / 1000, tz)
+         .replace(tzinfo=None).isoformat() for k in range(n)]
+    return {"x": x, "y": [flow["in"], flow["out"],
+                          flow["in_week_ago"] or [None] * n,
+                          flow["out_week_ago"] or [None] * n]}
+
+
 def map_patch_values(grids: pd.DataFrame, entrances: pd.DataFrame,
                      incidents: pd.DataFrame, theme: Theme) -> dict[str, Any]:
     """The map properties that change with the data (compared between versions)."""

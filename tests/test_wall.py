@@ -114,3 +114,13 @@ def test_shape_and_patch_send_only_what_changed(tiny):
     assert old["kpi"]["on_time_rate"] == "50%"
     assert old["kpi"]["vehicles_today"] == "4 / 1"
     assert old["alerts"][0]["kind"] == "density3"
+
+
+def test_patch_values_match_what_the_figure_builder_draws(tiny):
+    from layouts.wall_data import map_patch_values, map_values
+
+    outlines = grid_outlines(tiny)
+    snap = snapshot()
+    frames = map_frames(snap, tiny, outlines, "zh")
+    assert map_values(snap, tiny, outlines, "zh", DARK) == map_patch_values(
+        *frames, DARK)
