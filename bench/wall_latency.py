@@ -479,6 +479,8 @@ class Trace:
                                                   ensure_ascii=False).encode())
                                 for k, v in response.items()}
                 u["applied"] = response.get("wall-applied", {}).get("data", {}).get("v")
+                flow = response.get("wall-flow", {}).get("figure")
+                u["full"] = isinstance(flow, dict) and "__dash_patch_update" not in flow
         return sorted((u for u in list(self.updates.values()) if u.get("body_bytes")),
                       key=lambda u: u["sent"])
 
@@ -674,6 +676,7 @@ def bytes_summary(walls: Walls, since: float) -> dict:
         "sse_version_event": med([e["bytes"] for e in events]),
         "sse_chunk_wire": med(walls.trace.sse_chunks),
         "updates": len(steady), "sse_versions": len(events),
+        "full_figure_resends": sum(1 for u in steady if u.get("full")),
         "outputs_median_bytes_when_sent": {
             k: {"median": med(v), "share_of_updates": round(len(v) / len(steady), 2)}
             for k, v in sorted(outputs.items())} if steady else {},
