@@ -11,10 +11,11 @@ from typing import Any
 
 from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
 
+from callbacks.feedback import run_op
 from data.aggregator import now_ms
 from data.cast import cast, clear_cast, read_cast
-from data.incidents import DONE, OPEN, Refused, is_overdue, sla_light
-from data.ops import allowed_ops, read_incident, submit_op, wait_applied
+from data.incidents import DONE, OPEN, is_overdue, sla_light
+from data.ops import allowed_ops, read_incident
 from data.queries import grid_flow, open_incidents, recent_incidents
 from data.snapshot import read_snapshot
 from layouts import console_render as render
@@ -148,18 +149,8 @@ def act(clicks, reason, note, assignee, hours, into, incident_id, site_id, lang,
     values.update(reason=(reason or "").strip() or None if op == "reject" else None,
                   note=(note or "").strip() or None, into=into if op == "merge"
                   else None)
-    keys = state.keys(site_id)
-    try:
-        written = submit_op(state.redis, keys, site, user, op, incident_id, **values)
-        refusal = wait_applied(state.redis, keys, incident_id, written, timeout=1.5)
-    except Refused as exc:
-        return html.Span(t("m.refused", lang, reason=str(exc)), className="err")
-    except TimeoutError:
-        return html.Span(t("m.pending", lang))
-    if refusal:
-        return html.Span(t("m.refused", lang, reason=refusal), className="err")
-    return html.Span(t("m.done", lang, op=t(f"op.{trigger['op']}", lang)),
-                     className="ok")
+    return run_op(state, site_id, user, op, incident_id, lang,
+                  label=trigger["op"], **values)
 
 
 def cast_or_clear(clicks, grid_id, incident_id, site_id, lang, state: AppState,

@@ -10,8 +10,9 @@ from typing import Any
 
 from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
 
-from data.incidents import Refused, sla_light
-from data.ops import allowed_ops, submit_op, wait_applied
+from callbacks.feedback import run_op
+from data.incidents import sla_light
+from data.ops import allowed_ops
 from data.queries import open_incidents, recent_incidents
 from data.site import Site, User
 from layouts import ids
@@ -76,18 +77,8 @@ def act(clicks: list, notes: list, site_id: str, lang: str,
     op = trigger["op"]
     if op == "resolve" and not (note or "").strip():
         return html.Span(t("m.note_needed", lang), className="err")
-    try:
-        written = submit_op(state.redis, state.keys(site_id), site, user, op,
-                            trigger["id"], note=(note or "").strip() or None)
-        refusal = wait_applied(state.redis, state.keys(site_id), trigger["id"],
-                               written, timeout=1.5)
-    except Refused as exc:
-        return html.Span(t("m.refused", lang, reason=str(exc)), className="err")
-    except TimeoutError:
-        return html.Span(t("m.pending", lang))
-    if refusal:
-        return html.Span(t("m.refused", lang, reason=refusal), className="err")
-    return html.Span(t("m.done", lang, op=t(f"op.{op}", lang)), className="ok")
+    return run_op(state, site_id, user, op, trigger["id"], lang,
+                  note=(note or "").strip() or None)
 
 
 def default_grid(user_id: str | None, current: str | None, site_id: str,

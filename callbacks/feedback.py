@@ -1,0 +1,34 @@
+"""Making an op on a user's behalf and telling them, in words, how it went.
+
+Shared by the console and the phone: check and write the op, wait briefly for
+the aggregator, and answer "done", "refused: why" or "sent, being applied".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import html
+
+from data.incidents import Refused
+from data.ops import submit_op, wait_applied
+from data.site import User
+from layouts.i18n import t
+from web.state import AppState
+
+
+def run_op(state: AppState, site_id: str, user: User | None, op: str,
+           incident_id: str, lang: str, label: str | None = None,
+           **values: Any) -> html.Span:
+    site, keys = state.sites[site_id], state.keys(site_id)
+    try:
+        written = submit_op(state.redis, keys, site, user, op, incident_id, **values)
+        refusal = wait_applied(state.redis, keys, incident_id, written, timeout=1.5)
+    except Refused as exc:
+        return html.Span(t("m.refused", lang, reason=str(exc)), className="err")
+    except TimeoutError:
+        return html.Span(t("m.pending", lang))
+    if refusal:
+        return html.Span(t("m.refused", lang, reason=refusal), className="err")
+    return html.Span(t("m.done", lang, op=t(f"op.{label or op}", lang)),
+                     className="ok")
