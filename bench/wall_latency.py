@@ -730,7 +730,7 @@ def run_config(n: int, walls: Walls, stack: Stack, feed: Feed, versions: Version
     windows, fed, idle, load = [], [], [], defaultdict(list)
     for r in range(args.repeats):
         feed.on.set()
-        waited = wait_quiet(stack, args.quiet_cores)
+        waited = wait_quiet(stack, args.quiet_cores, args.patience)
         windows.append({**cpu_window(walls, stack, versions, args.window,
                                      spy and r == args.repeats - 1),
                         "waited_for_quiet_s": waited})
@@ -739,7 +739,7 @@ def run_config(n: int, walls: Walls, stack: Stack, feed: Feed, versions: Version
         for name, block in (("feed", fed), ("idle", idle)):
             if name == "idle":
                 feed.on.clear()
-            waited = wait_quiet(stack, args.quiet_cores)
+            waited = wait_quiet(stack, args.quiet_cores, args.patience)
             before, start = stack.cpu(), time.monotonic()
             block.append(latency_block(walls, stack, quiet, args.samples, rng))
             used = cpu_delta(before, stack.cpu())
@@ -755,7 +755,8 @@ def run_config(n: int, walls: Walls, stack: Stack, feed: Feed, versions: Version
                       "cpu_during_blocks": load[name]}
                for name, blocks in (("feed", fed), ("idle", idle))}
     web = [w["cpu_s_per_min"].get("web", 0.0) for w in windows]
-    result = {"walls": len(walls.pages), "latency": latency,
+    result = {"walls": len(walls.pages), "measured": time.strftime("%Y-%m-%d %H:%M"),
+              "latency": latency,
               "cpu": {"web_s_per_min": med(web), "repeats": windows},
               "bytes": bytes_summary(walls, since)}
     if args.profile:
@@ -849,6 +850,10 @@ def main() -> int:
                         help="niceness of the other walls' Chromium (0: none)")
     parser.add_argument("--quiet-cores", type=float, default=0.2,
                         help="wait until other processes use fewer cores")
+    parser.add_argument("--patience", type=float, default=300,
+                        help="longest wait for quiet before a block, s")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the wall counts already in --output")
     parser.add_argument("--output", type=Path, default=RESULTS / "wall_latency.json")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up on TERM
@@ -870,6 +875,7 @@ def main() -> int:
         "repeats": args.repeats, "cpu_window_s": args.window,
         "measured_wall": BIG, "other_walls": SMALL,
         "other_walls_nice": args.nice, "quiet_cores": args.quiet_cores,
+        "quiet_patience_s": args.patience,
         "profile": args.profile}
     feed = Feed(stack.redis.url, stack.keys, pedestrian[1:], args.feed_rate)
     versions = Versions(stack.redis.url, stack.keys)
@@ -879,6 +885,8 @@ def main() -> int:
 
     args.output.parent.mkdir(parents=True, exist_ok=True)
     out["results"] = results = {}
+    if args.resume and args.output.exists():
+        results.update(json.loads(args.output.read_text())["results"])
     try:
         with sync_playwright() as pw:
             browser = launch(pw, stack, False)
@@ -886,6 +894,9 @@ def main() -> int:
             out["machine"] = machine(browser, stack)
             walls = Walls(browser, others, f"{stack.url}/wall?site={args.site}")
             for n in counts:
+                if str(n) in results:
+                    walls.grow(n)
+                    continue
                 results[str(n)] = run_config(n, walls, stack, feed, versions, args,
                                              pedestrian[0],
                                              args.profile and n == counts[-1])
