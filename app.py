@@ -7,6 +7,9 @@ the web server on ``HOST:PORT``. The parts also run on their own::
     gunicorn -k gthread --threads 32 app:server   # web tier
     python app.py aggregator                       # folds the feeds
     python app.py simulator --rate 1               # demo producer
+    python app.py users add NAME --role admin --password-stdin
+    python app.py api-keys add PRODUCER --site SITE --scope ingest
+    python app.py kiosk-tokens add SITE
 
 ``app`` and ``server`` are built on first access, so importing this module
 (as gunicorn does) starts nothing but the web app.
@@ -95,6 +98,7 @@ def run_all() -> None:
         runtime.start_archiver()
         if config.demo:
             runtime.start_simulator()
+            demo_accounts = runtime.demo_users()
         http = make_server(config.host, config.port, dash_app.server, threaded=True)
     except BaseException:
         runtime.stop()
@@ -105,12 +109,26 @@ def run_all() -> None:
     click.echo(f"Command center on http://{config.host}:{config.port}/  "
                f"(sites: {', '.join(config.sites)}; data: {where}; "
                f"demo feed: {'on' if config.demo else 'off'}). Ctrl-C stops.")
+    if config.demo:
+        _print_demo_users(demo_accounts)
     try:
         runtime.wait()
     finally:
         click.echo("stopping…")
         http.shutdown()
         runtime.stop()
+
+
+def _print_demo_users(made: list) -> None:
+    """Demo accounts and their passwords: made anew at each demo start."""
+    click.echo("Demo sign-in (passwords made for this run only; "
+               "GOV_DEMO=0 makes none):")
+    by_site: dict[str, list[str]] = {}
+    for account, password in made:
+        by_site.setdefault(account.site, []).append(
+            f"{account.name} ({account.role}) {password}")
+    for site, lines in by_site.items():
+        click.echo(f"  {site}: " + "; ".join(lines))
 
 
 @cli.command()
@@ -157,6 +175,15 @@ def simulator(ctx: click.Context) -> None:
 
     sys.exit(sim.main(ctx.args))
 
+
+def _account_commands() -> None:
+    from web.cli import api_keys, kiosk_tokens, users
+
+    for group in (users, api_keys, kiosk_tokens):
+        cli.add_command(group)
+
+
+_account_commands()
 
 if __name__ == "__main__":
     cli()

@@ -1,6 +1,6 @@
 """Callbacks of the supervisor console: table, grid profile, incident, actions.
 
-Who acts is the session's user (``web/identity.py``), looked up on the server;
+Who acts is the signed-in user (``web/identity.py``), looked up on the server;
 the buttons offered are :func:`data.ops.allowed_ops`, and every op is checked
 again when written and when applied.
 """
@@ -21,21 +21,19 @@ from data.snapshot import read_snapshot
 from layouts import console_render as render
 from layouts import ids
 from layouts.i18n import t
-from web.identity import act_as, current_user
+from web.auth import log
+from web.identity import current_user, sees_personal_data
 from web.state import AppState
 
-UNMASKED_ROLES = ("supervisor", "admin")
 TABLE_LIMIT = 500
 
 
-def _user(site, user_id: str | None):
-    return act_as(site, user_id) if user_id else current_user(site)
-
-
 def refresh_table(statuses, levels, categories, overdue, grid_only, grid_id,
-                  user_id, site_id, lang, state: AppState) -> tuple:
+                  site_id, lang, state: AppState) -> tuple:
     site = state.sites[site_id]
-    user = _user(site, user_id)
+    user = current_user(site)
+    if user is None:
+        return [], [], "", {"n": now_ms()}
     keys = state.keys(site_id)
     now = now_ms()
     wanted = set()
@@ -51,7 +49,7 @@ def refresh_table(statuses, levels, categories, overdue, grid_only, grid_id,
         and (not categories or r["category"] in categories)
         and (not overdue or is_overdue(r, now))
         and (not grid_only or r["grid"] == grid_id)
-        and (user is None or not user.grids or r["grid"] in user.grids)
+        and (not user.grids or r["grid"] in user.grids)
     ]
     rows.sort(key=lambda pair: (pair[0]["status"] in DONE, pair[0]["deadline"]))
     snap = read_snapshot(state.redis, keys) or {}
@@ -90,15 +88,16 @@ def refresh_profile(_push, grid_id, signature, site_id, lang,
     return render.grid_profile(site, grid_id, live, n_open, flow, lang), sig
 
 
-def refresh_detail(_push, incident_id, user_id, signature, site_id, lang,
+def refresh_detail(_push, incident_id, signature, site_id, lang,
                    state: AppState) -> tuple:
     """The incident panel, redrawn only when the incident or the user changed
     (so a note being typed survives the live updates)."""
     site = state.sites[site_id]
-    user = _user(site, user_id)
+    user = current_user(site)
     keys = state.keys(site_id)
     record = read_incident(state.redis, keys, incident_id) if incident_id else None
-    if record is not None and user and user.grids and record["grid"] not in user.grids:
+    if record is not None and (user is None or (user.grids and record["grid"]
+                                                 not in user.grids)):
         record = None  # outside this user's scope: show nothing of it
     sig = [incident_id, user.id if user else None,
            len(record["history"]) if record else 0, lang]
@@ -109,7 +108,7 @@ def refresh_detail(_push, incident_id, user_id, signature, site_id, lang,
     open_ids = [(r["id"], r["title"]) for r in open_incidents(state.redis, keys, 200)]
     return (render.detail(record, ops, site, lang, now,
                           sla_light(record, now) if record else "green",
-                          bool(user and user.role in UNMASKED_ROLES), open_ids), sig)
+                          sees_personal_data(), open_ids), sig)
 
 
 def pick_grid(_clicks, click_data, current, site_id, state: AppState) -> Any:
@@ -160,10 +159,12 @@ def cast_or_clear(clicks, grid_id, incident_id, site_id, lang, state: AppState,
     site = state.sites[site_id]
     user = current_user(site)
     if user is None or user.role not in ("supervisor", "admin"):
+        log(f"cast:{what}", site_id, "refused", "role")
         return html.Span(t("m.refused", lang,
                            reason=t("m.choose", lang) if user is None else
                            f"role {user.role} may not cast"), className="err")
     keys = state.keys(site_id)
+    log(f"cast:{what}", f"{site_id}/{grid_id if what == 'grid' else incident_id}")
     if what == "clear":
         clear_cast(state.redis, keys)
         return html.Span(t("c.cleared", lang), className="ok")
@@ -184,7 +185,6 @@ def register(app: Dash, state: AppState) -> None:
         Input(ids.C_F_STATUS, "value"), Input(ids.C_F_LEVEL, "value"),
         Input(ids.C_F_CATEGORY, "value"), Input(ids.C_F_OVERDUE, "value"),
         Input(ids.C_F_MINE, "value"), Input(ids.C_GRID, "data"),
-        Input(ids.C_USER, "value"),
         State(ids.C_SITE, "data"), State(ids.C_LANG, "data"),
     )(lambda _p, *args: refresh_table(*args, state=state))
     app.callback(
@@ -198,7 +198,7 @@ def register(app: Dash, state: AppState) -> None:
         Output(ids.C_DETAIL, "children"),
         Output(ids.C_DETAIL_SIG, "data"),
         Input(ids.C_PUSH, "data"), Input(ids.C_INCIDENT, "data"),
-        Input(ids.C_USER, "value"), State(ids.C_DETAIL_SIG, "data"),
+        State(ids.C_DETAIL_SIG, "data"),
         State(ids.C_SITE, "data"), State(ids.C_LANG, "data"),
     )(lambda *args: refresh_detail(*args, state=state))
     app.callback(

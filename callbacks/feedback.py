@@ -14,6 +14,7 @@ from data.incidents import Refused
 from data.ops import submit_op, wait_applied
 from data.site import User
 from layouts.i18n import t
+from web.auth import log
 from web.state import AppState
 
 
@@ -21,14 +22,19 @@ def run_op(state: AppState, site_id: str, user: User | None, op: str,
            incident_id: str, lang: str, label: str | None = None,
            **values: Any) -> html.Span:
     site, keys = state.sites[site_id], state.keys(site_id)
+    target = f"{site_id}/{incident_id}"
     try:
         written = submit_op(state.redis, keys, site, user, op, incident_id, **values)
         refusal = wait_applied(state.redis, keys, incident_id, written, timeout=1.5)
     except Refused as exc:
+        log(f"op:{op}", target, "refused", str(exc))
         return html.Span(t("m.refused", lang, reason=str(exc)), className="err")
     except TimeoutError:
+        log(f"op:{op}", target, "ok", "written, not applied yet")
         return html.Span(t("m.pending", lang))
     if refusal:
+        log(f"op:{op}", target, "refused", refusal)
         return html.Span(t("m.refused", lang, reason=refusal), className="err")
+    log(f"op:{op}", target)
     return html.Span(t("m.done", lang, op=t(f"op.{label or op}", lang)),
                      className="ok")

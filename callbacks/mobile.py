@@ -18,7 +18,7 @@ from data.site import Site, User
 from layouts import ids
 from layouts.i18n import t
 from layouts.mobile_render import task_cards
-from web.identity import act_as, current_user
+from web.identity import current_user
 from web.state import AppState
 
 PHONE_OPS = ("accept", "start", "resolve")
@@ -40,13 +40,12 @@ def my_tasks(user: User | None, site: Site, open_records: list[dict],
     return sorted(in_scope, key=lambda r: (r["deadline"], r["level"]))[:MAX_TASKS]
 
 
-def update_tasks(_push: Any, user_id: str | None, signature: list | None,
-                 site_id: str, lang: str, state: AppState,
-                 now: int) -> tuple[Any, dict, Any]:
+def update_tasks(_push: Any, signature: list | None, site_id: str, lang: str,
+                 state: AppState, now: int) -> tuple[Any, dict, Any]:
     """The task cards, redrawn only when they would change (a note being
     typed must survive the live updates)."""
     site = state.sites[site_id]
-    user = act_as(site, user_id) if user_id else current_user(site)
+    user = current_user(site)
     keys = state.keys(site_id)
     records = my_tasks(user, site, open_incidents(state.redis, keys),
                        recent_incidents(state.redis, keys, 300)
@@ -81,15 +80,6 @@ def act(clicks: list, notes: list, site_id: str, lang: str,
                   note=(note or "").strip() or None)
 
 
-def default_grid(user_id: str | None, current: str | None, site_id: str,
-                 state: AppState) -> Any:
-    """Pre-fill the report's grid with the worker's own grid."""
-    user = state.sites[site_id].users.get(user_id or "")
-    if current or user is None or not user.grids:
-        return no_update
-    return user.grids[0]
-
-
 def register(app: Dash, state: AppState) -> None:
     from data.aggregator import now_ms
 
@@ -98,17 +88,11 @@ def register(app: Dash, state: AppState) -> None:
         Output(ids.M_ACK, "data"),
         Output(ids.M_TASKS_SIG, "data"),
         Input(ids.M_PUSH, "data"),
-        Input(ids.M_USER, "value"),
         State(ids.M_TASKS_SIG, "data"),
         State(ids.M_SITE, "data"),
         State(ids.M_LANG, "data"),
-    )(lambda push, user, sig, site, lang: update_tasks(push, user, sig, site, lang,
-                                                        state, now_ms()))
-    app.callback(
-        Output(ids.M_GRID, "value"),
-        Input(ids.M_USER, "value"),
-        State(ids.M_GRID, "value"), State(ids.M_SITE, "data"),
-    )(lambda user, grid, site: default_grid(user, grid, site, state))
+    )(lambda push, sig, site, lang: update_tasks(push, sig, site, lang, state,
+                                                  now_ms()))
     app.callback(
         Output(ids.M_FLASH, "children"),
         Input({"type": "m-act", "op": ALL, "id": ALL}, "n_clicks"),

@@ -22,7 +22,9 @@ from typing import Any
 
 import redis
 
+from data import accounts
 from data import snapshot as snapshots
+from data.accounts import AuthKeys
 from data.contract import (
     IncidentReport,
     ParkingEntry,
@@ -44,7 +46,7 @@ from data.incidents import (
 )
 from data.keys import FEED_STREAMS, GROUP, Keys
 from data.redis_conn import RETRY_ERRORS, Backoff
-from data.site import Site
+from data.site import Site, User
 
 log = logging.getLogger(__name__)
 
@@ -383,6 +385,10 @@ class Aggregator:
             seen.update(m for m, hit in zip(members, flags, strict=True) if hit)
         return seen
 
+    def _actor(self, site: Site, actor_id: str) -> User | None:
+        """Accounts decide who an actor is (revoked ones act for nobody)."""
+        return accounts.actor(self.r, AuthKeys(self.prefix), site, actor_id)
+
     def _incident(self, pipe, state: SiteState, ev, records: dict,
                   changed: dict, month_deltas: list) -> str | None:
         """Apply one report or op in stream order; the reason if refused."""
@@ -393,7 +399,7 @@ class Aggregator:
                 return None  # the same report again: nothing changes
             if ev.actor is not None:
                 try:
-                    authorize(site.users.get(ev.actor), "report", None, site)
+                    authorize(self._actor(site, ev.actor), "report", None, site)
                 except Refused as exc:
                     return f"report by {ev.actor} refused: {exc}"
             record = new_incident(ev, report_grid(ev, site), site, ev.actor)
@@ -409,7 +415,8 @@ class Aggregator:
 
             try:
                 before = record
-                record = apply_op(record, ev, site, lookup)
+                record = apply_op(record, ev, site, lookup,
+                                  lambda who: self._actor(site, who))
             except Refused as exc:
                 return f"{ev.op} of incident {ev.id} by {ev.actor} refused: {exc}"
             if before["status"] == "closed" and record["status"] != "closed":

@@ -41,6 +41,8 @@ class Config:
     snapshot_interval_ms: int = 200
     wall_reload_hour: int = 4
     secret_key: str | None = None
+    session_hours: int = 12
+    cookie_secure: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -150,6 +152,9 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
             "GOV_SNAPSHOT_MS", get("GOV_SNAPSHOT_MS", "200"), 50, 10_000
         ),
         secret_key=get("GOV_SECRET_KEY") or None,
+        session_hours=_int("GOV_SESSION_HOURS", get("GOV_SESSION_HOURS", "12"),
+                           1, 24 * 30),
+        cookie_secure=_flag("GOV_COOKIE_SECURE", get("GOV_COOKIE_SECURE", "0")),
         wall_reload_hour=_int(
             "GOV_WALL_RELOAD_HOUR", get("GOV_WALL_RELOAD_HOUR", "4"), -1, 23
         ),

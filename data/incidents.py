@@ -149,13 +149,19 @@ def _next_level(record: dict[str, Any], wanted: str | None) -> str:
 def apply_op(
     record: dict[str, Any], op: IncidentOp, site: Site,
     exists: Callable[[str], dict[str, Any] | None] = lambda _id: None,
+    actors: Callable[[str], User | None] | None = None,
 ) -> dict[str, Any]:
-    """The record after ``op``; raises :class:`Refused` and changes nothing."""
+    """The record after ``op``; raises :class:`Refused` and changes nothing.
+
+    ``actors`` finds the user an id names (default: the site's own list;
+    the aggregator passes :func:`data.accounts.actor`, which knows accounts).
+    """
+    actors = actors or site.users.get
     status = record["status"]
     if status not in SOURCES[op.op]:
         raise Refused(f"cannot {op.op} an incident that is {status}")
     if op.actor != SYSTEM_ACTOR:
-        authorize(site.users.get(op.actor), op.op, record, site)
+        authorize(actors(op.actor), op.op, record, site)
     new = dict(record, updated_at=max(record["updated_at"], op.ts))
     entry: dict[str, Any] = {"op": op.op, "actor": op.actor, "ts": op.ts,
                              "src": op.src, "from": status, "eid": op.eid}
@@ -166,7 +172,7 @@ def apply_op(
         entry["reason"] = op.reason
     elif op.op == "dispatch":
         assignee = op.assignee
-        if assignee not in site.users:
+        if actors(assignee) is None:
             raise Refused(f"assignee {assignee} is not a user of site {site.id}")
         new.update(status="dispatched", assignee=assignee, task_deadline=op.deadline)
         entry.update(assignee=assignee, deadline=op.deadline)

@@ -17,6 +17,8 @@ from typing import Any
 
 import redis
 
+from data import accounts
+from data.accounts import AuthKeys
 from data.contract import Rejected, validate
 from data.incidents import SOURCES, Refused, apply_op, authorize
 from data.keys import Keys
@@ -77,7 +79,9 @@ def submit_op(r: redis.Redis, keys: Keys, site: Site, user: User | None, op: str
     def lookup(other: str) -> dict | None:
         return read_incident(r, keys, other)
 
-    apply_op(record, event, site, lookup)  # raises Refused; the result is dropped
+    apply_op(record, event, site, lookup,  # raises Refused; the result is dropped
+             actors=lambda who: user if user and who == user.id
+             else accounts.actor(r, AuthKeys(keys.prefix), site, who))
     entry_id = r.xadd(keys.stream("incident"), fields)
     return Written(_text(entry_id), eid)
 

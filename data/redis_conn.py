@@ -137,15 +137,31 @@ class EmbeddedRedis:
                     f"embedded redis-server did not answer in {timeout} s")
             time.sleep(0.05)
         client.close()
+        (self.directory / "port").write_text(str(self.port))
         log.info("embedded redis-server on port %s, data in %s", self.port,
                  self.directory)
         return self
+
+    @staticmethod
+    def running_url(directory: Path) -> str | None:
+        """The URL of an embedded server already running on ``directory``
+        (started by ``python app.py``), or None."""
+        try:
+            port = int((Path(directory) / "port").read_text())
+            client = redis.Redis(port=port, socket_connect_timeout=0.5)
+            found = client.config_get("dir").get(b"dir", b"").decode()
+            client.close()
+        except (OSError, ValueError, redis.RedisError):
+            return None
+        same = Path(found).resolve() == Path(directory).resolve()
+        return f"redis://127.0.0.1:{port}/0" if same else None
 
     def stop(self, timeout: float = 10.0) -> None:
         """Shut down cleanly (flushes the append-only file); kill if it hangs."""
         proc, self.process = self.process, None
         if proc is None or proc.poll() is not None:
             return
+        (self.directory / "port").unlink(missing_ok=True)
         proc.send_signal(signal.SIGTERM)  # redis-server shuts down cleanly on TERM
         try:
             proc.wait(timeout)

@@ -428,5 +428,18 @@ def load_site(folder: Path) -> Site:
 
 
 def load_sites(root: Path, names: Iterable[str]) -> dict[str, Site]:
-    """Load every named site under ``root``; the first error stops it."""
-    return {name: load_site(root / name) for name in names}
+    """Load every named site under ``root``; the first error stops it.
+
+    A user id names one person across all sites served together: it is the
+    name they sign in with and the actor of their ops.
+    """
+    sites = {name: load_site(root / name) for name in names}
+    owner: dict[str, str] = {}
+    for site in sites.values():
+        for user_id in site.users:
+            if user_id in owner:
+                raise SiteError(f"{site.path / 'site.yaml'}: user {user_id} is also "
+                                f"in site {owner[user_id]}; user ids must be "
+                                "unique across the sites served together")
+            owner[user_id] = site.id
+    return sites

@@ -13,10 +13,11 @@ from dash import dcc, html
 
 from data.incidents import DONE, OPEN
 from layouts import ids
-from layouts.i18n import duty_text, lang_of, t
+from layouts.i18n import lang_of, t
 from layouts.theme import LIGHT
 from layouts.wall_data import grid_outlines, map_frames
 from layouts.wall_figures import MAP_LABELS, grid_map_figure
+from layouts.who import who_badge
 from web.identity import current_user
 from web.push import BUILD
 from web.state import app_state
@@ -87,13 +88,7 @@ def layout(site: str | None = None, lang: str | None = None, **_: str) -> html.D
                 html.Div(id=ids.C_CAST_STATUS, className="c-cast"),
                 html.Button(t("c.clear_wall", lang), id=ids.C_CLEAR_WALL,
                             className="c-btn c-btn-ghost"),
-                dcc.Dropdown(id=ids.C_USER, clearable=False, searchable=False,
-                             className="c-user", placeholder=t("m.choose", lang),
-                             value=user.id if user else None,
-                             options=[{"label": f"{u.name} · "
-                                                f"{duty_text(u.duty, lang)}",
-                                       "value": u.id}
-                                      for u in the_site.users.values()]),
+                who_badge(ids.C_USER, user, lang, "c-user"),
             ]),
             html.Div(id=ids.C_FLASH, className="c-flash",
                      **{"data-testid": "c-flash"}),

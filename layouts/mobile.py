@@ -12,13 +12,13 @@ import json
 from dash import dcc, html
 
 from layouts import ids
-from layouts.i18n import duty_text, lang_of, t
+from layouts.i18n import lang_of, t
+from layouts.who import who_badge
 from web.identity import current_user
 from web.push import BUILD
 from web.reports import MAX_PHOTO_BYTES
 from web.state import app_state
 
-REPORTING_ROLES = ("worker", "volunteer", "supervisor", "admin")
 BROWSER_TEXT = ("m.queued", "m.sent", "m.failed", "m.need", "m.locating",
                 "m.located", "m.locate_failed", "m.photo_too_big", "m.category",
                 "m.title_label", "m.grid", "m.online", "m.offline", "m.choose")
@@ -34,7 +34,6 @@ def layout(site: str | None = None, lang: str | None = None, **_: str) -> html.D
     site_id = site if site in state.sites else state.config.default_site
     the_site = state.sites[site_id]
     user = current_user(the_site)
-    people = [u for u in the_site.users.values() if u.role in REPORTING_ROLES]
     form = html.Section(className="m-card m-report", children=[
         html.H2(t("m.report", lang)),
         html.Label(t("m.category", lang), htmlFor=ids.M_CATEGORY),
@@ -77,11 +76,7 @@ def layout(site: str | None = None, lang: str | None = None, **_: str) -> html.D
             html.Header(className="m-top", children=[
                 html.Div(_name(the_site, lang), className="m-site"),
                 html.Div(t("m.title", lang), className="m-sub"),
-                dcc.Dropdown(id=ids.M_USER, searchable=False, clearable=False,
-                             placeholder=t("m.choose", lang),
-                             value=user.id if user else None, className="m-user",
-                             options=[{"label": f"{u.name} · {duty_text(u.duty, lang)}",
-                                       "value": u.id} for u in people]),
+                who_badge(ids.M_USER, user, lang, "m-user"),
             ]),
             html.Div(id=ids.M_FLASH, className="m-flash",
                      **{"data-testid": "m-flash"}),

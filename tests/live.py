@@ -20,6 +20,7 @@ from data.config import load_config
 from data.keys import Keys
 from data.redis_conn import EmbeddedRedis, connect, free_port
 from data.site import load_sites
+from tests.auth import add_roster, kiosk_token, sign_in_page
 from web.factory import create_app
 
 CHROMIUM = "/usr/bin/chromium"
@@ -51,6 +52,10 @@ class LiveApp:
             connect(self.redis.url, decode=False), self.sites, prefix,
             snapshot_interval_ms=50, lease_ms=3000)
         self.app = create_app(self.config)
+        self.kiosk = {}
+        for site in self.sites.values():  # everyone signs in with tests.auth
+            add_roster(self.client, prefix, site)
+            self.kiosk[site.id] = kiosk_token(self.client, prefix, site.id)
         self.port = free_port()
         self.http = make_server("127.0.0.1", self.port, self.app.server,
                                 threaded=True)
@@ -67,6 +72,15 @@ class LiveApp:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def wall_url(self, site: str, **query: str) -> str:
+        """A wall's first address: the kiosk token, kept as a cookie after."""
+        extra = "".join(f"&{k}={v}" for k, v in query.items())
+        return f"{self.url}/wall?site={site}&kiosk={self.kiosk[site]}{extra}"
+
+    def sign_in(self, page, name: str, path: str) -> None:
+        """Sign ``page`` in as ``name`` through the form and open ``path``."""
+        sign_in_page(page, self.url, name, path)
 
     def keys(self, site: str) -> Keys:
         return Keys(self.config.prefix, site)

@@ -27,6 +27,7 @@ def live(tmp_path_factory, tiny):
 def page(browser, live):
     page = browser.new_page(viewport={"width": 1600, "height": 1000},
                             accept_downloads=True)
+    live.sign_in(page, "ana", "/")
     yield page
     page.close()
 

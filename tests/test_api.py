@@ -12,6 +12,7 @@ import pytest
 from data.aggregator import Aggregator
 from data.config import ConfigError, load_config
 from data.keys import Keys
+from tests.auth import add_account, sign_in_client
 from tests.conftest import FIXTURES, PREFIX
 from web.factory import create_app
 
@@ -26,7 +27,11 @@ def config_for(redis_url: str, **env):
 
 @pytest.fixture
 def client(r, redis_url):
-    return create_app(config_for(redis_url)).server.test_client()
+    """A client signed in as an analyst of every site."""
+    test_client = create_app(config_for(redis_url)).server.test_client()
+    add_account(r, PREFIX, "ana_all", "analyst")
+    sign_in_client(test_client, "ana_all")
+    return test_client
 
 
 def test_snapshot_api_fields(client, r, raw, tiny):
@@ -90,7 +95,8 @@ def test_no_snapshot_yet_is_a_json_503(client):
 
 def test_redis_down_is_a_json_503(r):
     app = create_app(config_for("redis://127.0.0.1:1/0"))
-    response = app.server.test_client().get("/api/v1/sites/tiny/snapshot")
+    response = app.server.test_client().get(
+        "/api/v1/sites/tiny/snapshot", headers={"Authorization": "Bearer gk_x_y"})
     assert response.status_code == 503
     assert "Redis" in response.get_json()["error"]
 

@@ -15,6 +15,7 @@ from pypdf import PdfReader
 
 from data.config import load_config
 from tests import analysis_data as hand
+from tests.auth import add_account, sign_in_client
 from tests.conftest import FIXTURES, PREFIX
 from web.factory import create_app
 from web.render import renderer
@@ -34,7 +35,10 @@ def client(r, redis_url, data_dir):
     config = load_config({"REDIS_URL": redis_url, "GOV_PREFIX": PREFIX,
                           "GOV_SITES_DIR": str(FIXTURES / "sites"),
                           "GOV_DATA_DIR": str(data_dir)})
-    return create_app(config).server.test_client()
+    test_client = create_app(config).server.test_client()
+    add_account(r, PREFIX, "ana", "analyst", display="孙八")
+    sign_in_client(test_client, "ana")
+    return test_client
 
 
 def get(client, path: str):
@@ -92,7 +96,7 @@ def test_excel_has_the_data_and_where_it_came_from(client):
     assert about["时间范围"] == "2024-05-07 – 2024-05-13"
     assert about["网格"] == "一网格"
     assert about["数据截至"] == "2024-05-13 12:00"
-    assert about["导出人"].startswith("anonymous")
+    assert about["导出人"] == "孙八 (ana)"
     english = get(client, f"/api/v1/sites/tiny/export/sla.xlsx?{QUERY}&lang=en")
     assert openpyxl.load_workbook(io.BytesIO(english.data)).sheetnames == [
         "data", "about"]
@@ -113,7 +117,7 @@ def test_png_svg_pdf_are_valid_and_stamped(client, warm):
     text = "".join(root.itertext())
     assert "小测试社区 · 按时办结率（网格 × 等级）" in text  # the title, in Chinese
     assert "一网格" in text and "2024-05-07 – 2024-05-13" in text
-    assert "数据截至: 2024-05-13 12:00" in text and "导出人: anonymous" in text
+    assert "数据截至: 2024-05-13 12:00" in text and "导出人: 孙八 (ana)" in text
     pdf = get(client, f"/api/v1/sites/tiny/export/escalation.pdf?{QUERY}")
     reader = PdfReader(io.BytesIO(pdf.data))
     assert len(reader.pages) == 1

@@ -24,9 +24,9 @@ def live(tmp_path):
 @pytest.fixture
 def wall(browser, live):
     page = browser.new_page(viewport={"width": 1920, "height": 1080})
-    page.goto(f"{live.url}/wall?site=tiny")
+    page.goto(live.wall_url("tiny"))
     page.wait_for_function(
-        "document.querySelector('[data-testid=kpi-people-present]')"
+        "() => document.querySelector('[data-testid=kpi-people-present]')"
         " && /[1-9]|^0+$/.test(document.querySelector("
         "'[data-testid=kpi-people-present]').innerText.replace(/\\s/g, ''))")
     yield page
@@ -99,9 +99,9 @@ def test_no_scrollbars_and_a_screenshot(browser, live, artifacts, width, height)
         "ts": now_ms(), "category": "parking", "level": 1, "title": "消防通道被占",
         "grid": "G2", "reporter": "李四", "phone": "13900001111"})
     page = browser.new_page(viewport={"width": width, "height": height})
-    page.goto(f"{live.url}/wall?site=tiny")
+    page.goto(live.wall_url("tiny"))
     page.wait_for_function(
-        "document.querySelector('[data-testid=incident-ticker]')"
+        "() => document.querySelector('[data-testid=incident-ticker]')"
         " && document.querySelector('[data-testid=incident-ticker]')"
         ".innerText.includes('消防通道被占')")
     overflow = page.evaluate(
@@ -117,7 +117,7 @@ def test_no_scrollbars_and_a_screenshot(browser, live, artifacts, width, height)
 
 def test_english_by_query(browser, live):
     page = browser.new_page(viewport={"width": 1920, "height": 1080})
-    page.goto(f"{live.url}/wall?site=tiny&lang=en")
+    page.goto(live.wall_url("tiny", lang="en"))
     page.wait_for_selector("text=People inside now")
     assert "Grid Governance Command Center" in page.inner_text("header")
     page.close()

@@ -449,7 +449,7 @@ def build_erqi() -> SiteData:
             props["thresholds"] = limits
         props |= {"community": comm, "street": street, "district": district,
                   "party_branch": f"{comm_name}{name}党支部",
-                  "party_secretary": people.name(), "worker": f"w_{gid.lower()}"}
+                  "party_secretary": people.name(), "worker": f"eq_w_{gid.lower()}"}
         grids.append(feature(props, local.polygon(poly)))
 
     taken: list[Point] = []
@@ -519,6 +519,8 @@ def build_erqi() -> SiteData:
                                      u["level"]))
     users += [people.user("analyst", "analyst", "analyst", everywhere),
               people.user("admin", "admin", "admin", everywhere)]
+    for user in users:  # user ids are sign-in names: unique across sites
+        user["id"] = "eq_" + user["id"]
     meta = site_meta("erqi", "二七商圈", "Erqi Business District", "business") | {
         "units": ERQI_UNITS,
         "categories": categories([

@@ -21,7 +21,7 @@ from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from data.history import Dataset, FilterError, History, parse_filters, site_today
 from data.site import Site
@@ -52,11 +52,15 @@ def history() -> History:
 
 
 def exported_by() -> str:
-    """Who asked for the export: the signed-in user once sign-in exists."""
-    user = getattr(g, "user", None)
-    if user is not None:
-        return str(getattr(user, "id", user))
-    return f"anonymous ({request.remote_addr or '?'})"
+    """Who asked for the export: the signed-in person or the API key's producer."""
+    from web.auth import api_caller, principal
+
+    caller = api_caller() or principal()
+    if caller is None:
+        return f"anonymous ({request.remote_addr or '?'})"
+    if caller.account is not None:
+        return f"{caller.account.display} ({caller.name})"
+    return caller.name
 
 
 def provenance(site: Site, data: Dataset, lang: str) -> list[tuple[str, str]]:

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dash
 import redis
 from dash import Dash, html
+from flask import request
 from flask_caching import Cache
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_talisman import Talisman
 
 from callbacks import analysis as analysis_callbacks
 from callbacks import console as console_callbacks
@@ -26,6 +33,8 @@ from data.redis_conn import connect
 from data.site import load_sites
 from layouts import analysis, console, home, mobile, wall
 from layouts.i18n import t
+from web import auth, signin
+from web.admin import admin
 from web.api import api
 from web.export import export
 from web.push import push
@@ -33,6 +42,7 @@ from web.reports import reports
 from web.state import AppState
 
 ASSETS = PROJECT_ROOT / "assets"
+REPORT_LIMIT = "30 per minute;300 per hour"  # per signed-in user
 
 
 def secret_key(config: Config) -> bytes:
@@ -83,19 +93,95 @@ def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
     app.server.config["JSON_AS_ASCII"] = False
     app.server.json.ensure_ascii = False
 
-    dash.register_page("home", path="/", layout=home.layout, title=t("app.title"))
-    dash.register_page("wall", path="/wall", layout=wall.layout,
+    dash.register_page("home", path="/", layout=guarded("home", home.layout),
+                       title=t("app.title"))
+    dash.register_page("wall", path="/wall", layout=guarded("wall", wall.layout),
                        title=t("wall.title"))
-    dash.register_page("analysis", path="/analysis", layout=analysis.layout,
+    dash.register_page("analysis", path="/analysis",
+                       layout=guarded("analysis", analysis.layout),
                        title=t("analysis.title"))
-    dash.register_page("mobile", path="/m", layout=mobile.layout,
+    dash.register_page("mobile", path="/m", layout=guarded("mobile", mobile.layout),
                        title=t("m.title"))
-    dash.register_page("console", path="/console", layout=console.layout,
-                       title=t("c.title"))
+    dash.register_page("console", path="/console",
+                       layout=guarded("console", console.layout), title=t("c.title"))
     app.layout = html.Div([dash.page_container])
-    home_callbacks.register(app, state)
-    mobile_callbacks.register(app, state)
-    console_callbacks.register(app, state)
-    wall_callbacks.register(app, state, cache)
-    analysis_callbacks.register(app, state)
+    screens: dict[str, str] = {}
+    for screen, wire in (
+            ("home", lambda: home_callbacks.register(app, state)),
+            ("mobile", lambda: mobile_callbacks.register(app, state)),
+            ("console", lambda: console_callbacks.register(app, state)),
+            ("wall", lambda: wall_callbacks.register(app, state, cache)),
+            ("analysis", lambda: analysis_callbacks.register(app, state))):
+        before = set(app.callback_map)
+        wire()
+        auth.callbacks_by_screen(app.callback_map, before, screen, screens)
+    secure(app, config, screens)
     return app
+
+
+def guarded(screen: str, layout: Callable[..., Any]) -> Callable[..., Any]:
+    """A page layout that only a caller allowed on ``screen`` gets (the gate
+    already refused the page load; this covers Dash's in-page navigation)."""
+    def page(**query: Any) -> Any:
+        caller = auth.principal()
+        if caller is None or not caller.may(screen) or (
+                query.get("site") and not caller.on_site(query["site"])):
+            return html.P(t("auth.forbidden"), className="auth-error")
+        return layout(**query)
+    return page
+
+
+def secure(app: Dash, config: Config, screens: dict[str, str]) -> None:
+    """Sign-in, the request gate, rate limits and security headers."""
+    server = app.server
+    server.register_blueprint(signin.signin)
+    server.register_blueprint(admin)
+    server.config.update(
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=config.session_hours),
+        SESSION_COOKIE_SECURE=config.cookie_secure,
+        SESSION_COOKIE_NAME="gov_session")
+    auth.install(server, screens)
+    limiter = Limiter(get_remote_address, app=server,
+                      storage_uri=config.redis_url or "memory://",
+                      key_prefix=f"{config.prefix}:limits",
+                      strategy="moving-window", headers_enabled=True)
+    server.view_functions["signin.login"] = limiter.limit(
+        ";".join(signin.LOGIN_LIMITS))(limiter.limit(
+            signin.NAME_LIMIT,
+            key_func=lambda: "name:" + request.form.get("name", "")[:40])(
+            server.view_functions["signin.login"]))
+    server.view_functions["reports.report"] = limiter.limit(
+        REPORT_LIMIT, key_func=auth.caller_key)(server.view_functions["reports.report"])
+    server.register_error_handler(429, signin.too_many)
+    talisman = Talisman(server, force_https=False,
+                        session_cookie_secure=config.cookie_secure,
+                        frame_options="DENY", referrer_policy="same-origin",
+                        content_security_policy=csp(app),
+                        strict_transport_security=False)
+    hashed = []
+
+    def hash_late_scripts() -> None:
+        """Dash adds its pages' inline script at its first-request set-up
+        (which runs before this hook): hash again once it has."""
+        if not hashed:
+            talisman.content_security_policy = csp(app)
+            hashed.append(True)
+    server.before_request(hash_late_scripts)
+
+
+def csp(app: Dash) -> dict[str, Any]:
+    """No inline script but Dash's own (by hash), nothing from elsewhere."""
+    return {
+        "default-src": "'self'",
+        "script-src": ["'self'", *app.csp_hashes()],
+        "style-src": ["'self'", "'unsafe-inline'"],  # plotly and Dash set styles
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'", "data:"],
+        "worker-src": ["'self'", "blob:"],  # the map's renderer uses a worker
+        "child-src": ["'self'", "blob:"],
+        "connect-src": "'self'",
+        "object-src": "'none'",
+        "base-uri": "'self'",
+        "form-action": "'self'",
+        "frame-ancestors": "'none'",
+    }

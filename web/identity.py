@@ -1,32 +1,28 @@
-"""Who is acting: the user of a site chosen for this browser session.
+"""Who is acting on a site: the signed-in account, as a user of that site.
 
-Until sign-in lands (access-control issue), a person picks themselves from the
-site's user list; the choice lives in Flask's signed session cookie, and the
-server looks the user up in the site's own list on every request, so a
-browser can name a user but never a role or a scope. Every op still passes
-through :func:`data.incidents.authorize`.
+The browser names nothing here: the session cookie carries a random session
+id, the server looks the account up in Redis on every request
+(``web/auth.py``) and :func:`data.accounts.site_user` gives its role and
+grid scope on the site asked about — None if the account is not on it. Every
+op still passes through :func:`data.incidents.authorize`.
 """
 
 from __future__ import annotations
 
-from flask import session
-
+from data.accounts import site_user
 from data.site import Site, User
+from web.auth import principal
 
 
 def current_user(site: Site) -> User | None:
-    """The user this session acts as on ``site``, or None."""
-    chosen = session.get("acting_as") or {}
-    return site.users.get(chosen.get(site.id, ""))
+    """The signed-in person acting on ``site``, or None (kiosk walls too)."""
+    caller = principal()
+    if caller is None or caller.account is None:
+        return None
+    return site_user(caller.account, site)
 
 
-def act_as(site: Site, user_id: str | None) -> User | None:
-    """Remember that this session acts as ``user_id`` on ``site``."""
-    user = site.users.get(user_id or "")
-    chosen = dict(session.get("acting_as") or {})
-    if user is None:
-        chosen.pop(site.id, None)
-    else:
-        chosen[site.id] = user.id
-    session["acting_as"] = chosen
-    return user
+def sees_personal_data() -> bool:
+    """True for callers whose role needs reporters' names and phone numbers."""
+    caller = principal()
+    return bool(caller and caller.sees_personal_data)

@@ -21,6 +21,7 @@ from flask import Blueprint, jsonify, request, send_from_directory
 from data.contract import Rejected
 from data.incidents import Refused
 from data.ops import submit_report
+from web.auth import log
 from web.identity import current_user
 from web.state import app_state
 
@@ -84,7 +85,7 @@ def report(site_id: str):
         return _error(404, f"site {site_id!r} is not served here")
     user = current_user(site)
     if user is None:
-        return _error(401, "choose who you are first")
+        return _error(401, "sign in first")
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return _error(400, "expected a JSON object")
@@ -104,8 +105,10 @@ def report(site_id: str):
     try:
         submit_report(state.redis, state.keys(site_id), site, user, values)
     except (Rejected, Refused) as exc:
+        log("report", f"{site_id}/{incident_id}", "refused", str(exc))
         match = re.search(r"field '(\w+)'", str(exc))
         return _error(400, str(exc), match.group(1) if match else None)
+    log("report", f"{site_id}/{incident_id}", detail=values.get("title", ""))
     return jsonify({"id": incident_id, "accepted": True}), 202
 
 

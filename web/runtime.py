@@ -69,6 +69,14 @@ class Runtime:
             client, sites, self.config.prefix, self.stop_event,
             rate=self.config.demo_rate))
 
+    def demo_users(self) -> list:
+        """Accounts with fresh passwords for the sample sites' users (demo)."""
+        from data.accounts import AuthKeys, demo_users
+
+        sites = load_sites(self.config.sites_root, self.config.sites)
+        return demo_users(connect(self.config.redis_url),
+                          AuthKeys(self.config.prefix), sites)
+
     def _thread(self, name: str, target: Callable[[], None]) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
         thread.start()

@@ -1,0 +1,73 @@
+"""The audit log: who did what, when, from where — append-only.
+
+One Redis stream, ``<prefix>:audit``, never trimmed by the app: every sign-in
+(and failed sign-in), sign-out, workflow op (made or refused), cast, report,
+ingest batch and admin action. The incident stream already records every
+applied op; this log adds the refused ones, the reads that need a trace and
+the account changes, with the address they came from.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import redis
+
+from data.accounts import AuthKeys
+
+FIELDS = ("ts", "who", "action", "target", "outcome", "where", "detail")
+
+
+def record(r: redis.Redis, keys: AuthKeys, who: str, action: str,
+           target: str = "", outcome: str = "ok", where: str = "",
+           detail: str = "") -> None:
+    """Append one line. ``outcome`` is ``ok``, ``refused`` or ``failed``."""
+    r.xadd(keys.audit, {"ts": str(int(time.time() * 1000)), "who": who or "-",
+                        "action": action, "target": target[:200],
+                        "outcome": outcome, "where": where[:100],
+                        "detail": detail[:500]})
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def read(r: redis.Redis, keys: AuthKeys, count: int = 200,
+         before: str = "+") -> list[dict[str, str]]:
+    """The newest ``count`` lines before entry id ``before``, newest first."""
+    return [{"id": _text(entry_id), **{_text(k): _text(v) for k, v in f.items()}}
+            for entry_id, f in r.xrevrange(keys.audit, max=before, count=count)]
+
+
+def all_lines(r: redis.Redis, keys: AuthKeys, batch: int = 1000
+              ) -> Iterable[dict[str, str]]:
+    """Every line, oldest first, read in batches."""
+    start = "-"
+    while True:
+        chunk = r.xrange(keys.audit, min=start, count=batch)
+        for entry_id, f in chunk:
+            yield {"id": _text(entry_id), **{_text(k): _text(v)
+                                              for k, v in f.items()}}
+        if len(chunk) < batch:
+            return
+        start = "(" + _text(chunk[-1][0])
+
+
+def _cell(value: str) -> str:
+    """Keep a spreadsheet from reading typed text as a formula."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def to_csv(lines: Iterable[dict[str, str]]) -> str:
+    """CSV with a BOM so that Excel reads the Chinese text right."""
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.DictWriter(out, fieldnames=("id", *FIELDS), extrasaction="ignore")
+    writer.writeheader()
+    for line in lines:
+        writer.writerow({k: _cell(v) for k, v in line.items()})
+    return out.getvalue()

@@ -1,0 +1,310 @@
+"""Who is asking, and the gate every request passes.
+
+Three kinds of caller: a person signed in (flask-login over a server-side
+session, see ``data/accounts.py``), a wall with a kiosk token (shown once in
+the URL, then kept as a device cookie), and another system with an API key
+(``Authorization: Bearer …``, JSON API only). :func:`gate` runs before every
+request and decides from the path alone what the caller must be; Dash
+callbacks are checked by the screen they belong to and by the site they ask
+about, so a forged ``/_dash-update-component`` post is refused before any
+callback runs — and logged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import redis
+from flask import Flask, Response, g, jsonify, redirect, request
+from flask_login import LoginManager, UserMixin, current_user
+
+from data import accounts, audit
+from data.accounts import Account, AuthKeys, Credential
+from web.state import app_state
+
+SCREEN_ROLES: dict[str, frozenset[str]] = {
+    "home": frozenset({"admin", "supervisor", "worker", "volunteer", "analyst"}),
+    "wall": frozenset({"wall", "admin", "supervisor", "analyst"}),
+    "console": frozenset({"admin", "supervisor"}),
+    "mobile": frozenset({"admin", "supervisor", "worker", "volunteer"}),
+    "analysis": frozenset({"admin", "supervisor", "analyst"}),
+    "admin": frozenset({"admin"}),
+}
+PAGE_SCREENS = {"/": "home", "/wall": "wall", "/console": "console", "/m": "mobile",
+                "/analysis": "analysis"}
+# Component ids whose value names the site a callback reads: checked against
+# the caller's site before the callback runs.
+SITE_IDS = frozenset({"home-site", "wall-site", "m-site", "c-site", "analysis-site",
+                      "analysis-site-pick"})
+OPEN_PREFIXES = ("/assets/", "/_dash-component-suites/", "/login", "/logout")
+OPEN_PATHS = frozenset({"/_favicon.ico", "/api/v1/openapi.json", "/favicon.ico"})
+KIOSK_COOKIE = "gov_kiosk"
+KIOSK_DAYS = 400
+PAGES_CALLBACK = "_pages_"  # Dash's own page routing: any caller
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller of one request."""
+
+    kind: str  # "user", "kiosk" or "key"
+    name: str
+    role: str  # an account's role, "wall" for a kiosk, "key:<scope>"
+    site: str | None  # None: every site
+    account: Account | None = None
+    credential: Credential | None = None
+
+    def on_site(self, site_id: str | None) -> bool:
+        return self.site is None or self.site == site_id
+
+    def may(self, screen: str) -> bool:
+        return self.role in SCREEN_ROLES.get(screen, ())
+
+    @property
+    def sees_personal_data(self) -> bool:
+        return self.kind == "user" and self.role in ("supervisor", "admin")
+
+
+class SessionUser(UserMixin):
+    """flask-login's user: the session id is the id the cookie carries."""
+
+    def __init__(self, sid: str, account: Account) -> None:
+        self.sid, self.account = sid, account
+
+    def get_id(self) -> str:
+        return self.sid
+
+
+def auth_keys() -> AuthKeys:
+    return AuthKeys(app_state().config.prefix)
+
+
+def client_address() -> str:
+    return request.remote_addr or "-"
+
+
+def principal() -> Principal | None:
+    """The signed-in person or the kiosk wall of this request (not API keys)."""
+    if "gov_principal" in g:
+        return g.gov_principal
+    found = None
+    if current_user.is_authenticated:
+        account = current_user.account
+        found = Principal("user", account.name, account.role, account.site,
+                          account=account)
+    else:
+        token = request.cookies.get(KIOSK_COOKIE)
+        cred = accounts.find_kiosk_token(app_state().redis, auth_keys(), token) \
+            if token else None
+        if cred is not None:
+            found = Principal("kiosk", f"kiosk:{cred.id}", "wall", cred.site,
+                              credential=cred)
+    g.gov_principal = found
+    return found
+
+
+def api_principal() -> Principal | None:
+    """The caller of a JSON API request: a session, or a Bearer API key."""
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        cred = accounts.find_api_key(app_state().redis, auth_keys(),
+                                     header[7:].strip())
+        if cred is None:
+            return None
+        return Principal("key", f"key:{cred.producer}", f"key:{cred.scope}",
+                         cred.site, credential=cred)
+    found = principal()
+    return found if found is not None and found.kind == "user" else None
+
+
+def log(action: str, target: str = "", outcome: str = "ok", detail: str = "",
+        who: str | None = None) -> None:
+    caller = (g.get("gov_api_caller") or principal()) if who is None else None
+    audit.record(app_state().redis, auth_keys(),
+                 who or (caller.name if caller else "-"), action, target,
+                 outcome, client_address(), detail)
+
+
+def _json_refusal(status: int, message: str) -> tuple[Response, int]:
+    return jsonify({"error": message, "status": status}), status
+
+
+def _flatten(items: Any) -> list[dict]:
+    out: list[dict] = []
+    for item in items or []:
+        out.extend(_flatten(item) if isinstance(item, list) else [item])
+    return out
+
+
+def _callback_gate(callback_screens: dict[str, str]):
+    body = request.get_json(silent=True) or {}
+    output = str(body.get("output", ""))
+    caller = principal()
+    screen = callback_screens.get(output)
+    if caller is None:
+        log("callback", output[:120], "refused", "no session")
+        return _json_refusal(401, "sign in first")
+    if screen is None and PAGES_CALLBACK not in output:
+        log("callback", output[:120], "refused", "unknown callback")
+        return _json_refusal(403, "unknown callback")
+    if screen is not None and not caller.may(screen):
+        log("callback", output[:120], "refused", f"role {caller.role} on {screen}")
+        return _json_refusal(403, f"role {caller.role} may not use the {screen} "
+                                  "screen")
+    for item in _flatten(body.get("inputs")) + _flatten(body.get("state")):
+        if (isinstance(item, dict) and isinstance(item.get("id"), str)
+                and item["id"] in SITE_IDS
+                and isinstance(item.get("value"), str)
+                and not caller.on_site(item["value"])):
+            log("callback", output[:120], "refused", f"site {item['value']}")
+            return _json_refusal(403, "that site is outside your scope")
+    return None
+
+
+API_READERS = frozenset({"admin", "supervisor", "analyst", "worker", "key:read"})
+REPORTERS = frozenset({"admin", "supervisor", "worker", "volunteer"})
+OPEN_API = frozenset({"/api/v1/openapi.json", "/api/v1/health"})
+
+
+def _api_gate(path: str):
+    """Session or Bearer key; ``read`` for data, ``ingest`` for feeds."""
+    if path in OPEN_API:
+        return None
+    caller = api_principal()
+    g.gov_api_caller = caller
+    if caller is None:
+        if request.headers.get("Authorization"):
+            log("api", path, "refused", "unknown or revoked key", who="-")
+        response, status = _json_refusal(
+            401, "sign in, or send an API key: Authorization: Bearer KEY")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="gov"'
+        return response, status
+    parts = path.split("/")  # "", "api", "v1", "sites", site, what, ...
+    site = parts[4] if len(parts) > 4 and parts[3] == "sites" else None
+    what = parts[5] if len(parts) > 5 else ""
+    if site is not None and not caller.on_site(site):
+        return _json_refusal(403, f"site {site} is outside this caller's scope")
+    if what == "feeds":
+        need, allowed = "ingest", caller.role == "key:ingest"
+    elif what == "reports":
+        need, allowed = "report", caller.kind == "user" and caller.role in REPORTERS
+    else:
+        need, allowed = "read", caller.role in API_READERS
+    if not allowed:
+        log("api", path, "refused", f"{caller.role} lacks {need}")
+        return _json_refusal(403, f"this caller lacks the {need} right")
+    return None
+
+
+def api_caller() -> Principal | None:
+    """The caller the gate let through on this API request."""
+    return g.get("gov_api_caller")
+
+
+def _sign_in_redirect() -> Response:
+    target = request.full_path if request.query_string else request.path
+    return redirect("/login?" + urlencode({"next": target}))
+
+
+def _kiosk_arrival() -> Response | None:
+    """``/wall?kiosk=TOKEN``: check it, keep it as a device cookie, drop it
+    from the address bar (so it is not left in history or screenshots)."""
+    token = request.args.get("kiosk")
+    if not token:
+        return None
+    cred = accounts.find_kiosk_token(app_state().redis, auth_keys(), token)
+    if cred is None:
+        log("kiosk", request.path, "refused", "unknown or revoked token", who="-")
+        return Response("kiosk token not valid (revoked?)", 403,
+                        mimetype="text/plain")
+    args = {k: v for k, v in request.args.items() if k != "kiosk"}
+    args.setdefault("site", cred.site)
+    response = redirect(request.path + "?" + urlencode(args))
+    response.set_cookie(KIOSK_COOKIE, token, max_age=KIOSK_DAYS * 86400,
+                        httponly=True, samesite="Lax",
+                        secure=app_state().config.cookie_secure)
+    log("kiosk", cred.site, "ok", f"wall {cred.id} {cred.label}",
+        who=f"kiosk:{cred.id}")
+    return response
+
+
+def gate() -> Any:
+    """Run before every request: None lets it through, else the refusal."""
+    path = request.path
+    if path.startswith(OPEN_PREFIXES) or path in OPEN_PATHS:
+        return None
+    if path.startswith("/api/"):
+        return _api_gate(path)
+    if path == "/_dash-update-component":
+        from flask import current_app
+
+        return _callback_gate(current_app.extensions["gov_callbacks"])
+    arrival = _kiosk_arrival() if path == "/wall" else None
+    if arrival is not None:
+        return arrival
+    caller = principal()
+    if path.startswith(("/_dash-", "/_reload-hash", "/events/", "/photos/")):
+        if caller is None:
+            return _json_refusal(401, "sign in first")
+        if path.startswith(("/events/", "/photos/")):
+            site = path.split("/")[2]
+            if not caller.on_site(site) or (path.startswith("/photos/")
+                                            and caller.kind != "user"):
+                return _json_refusal(403, "that site is outside your scope")
+        return None
+    if caller is None:
+        return _sign_in_redirect()
+    screen = "admin" if path.startswith("/admin") else PAGE_SCREENS.get(path)
+    if screen is not None and not caller.may(screen):
+        return forbidden_page(screen)
+    site = request.args.get("site")
+    if site and not caller.on_site(site):
+        return forbidden_page(screen or "home")
+    return None
+
+
+def forbidden_page(screen: str) -> Response:
+    from web.signin import forbidden
+
+    return forbidden(screen)
+
+
+def install(server: Flask, callback_screens: dict[str, str]) -> None:
+    """Sessions, the gate and security headers for one app."""
+    manager = LoginManager()
+    manager.session_protection = "basic"
+    manager.init_app(server)
+
+    @manager.user_loader
+    def _load(sid: str) -> SessionUser | None:
+        account = accounts.session_user(app_state().redis, auth_keys(), sid)
+        return SessionUser(sid, account) if account is not None else None
+
+    server.extensions["gov_callbacks"] = callback_screens
+    server.before_request(gate)
+    server.register_error_handler(redis.RedisError, _redis_down)
+
+
+def _redis_down(exc: redis.RedisError):
+    """Sessions, tokens and keys live in Redis: without it nobody is known."""
+    message = "the data service (Redis) is unavailable; retry shortly"
+    if request.path.startswith(("/api/", "/_dash-", "/events/")):
+        return jsonify({"error": message, "status": 503,
+                        "detail": type(exc).__name__}), 503
+    return Response(message, 503, mimetype="text/plain",
+                    headers={"Retry-After": "5"})
+
+
+def callbacks_by_screen(callback_map: dict, before: set[str], screen: str,
+                        into: dict[str, str]) -> None:
+    """Remember which screen registered the callbacks added since ``before``."""
+    for output in set(callback_map) - before:
+        into[output] = screen
+
+
+def caller_key() -> str:
+    """Rate-limit key: the signed-in person, else the address."""
+    caller = principal()
+    return f"user:{caller.name}" if caller else f"ip:{client_address()}"

@@ -1,0 +1,213 @@
+"""Command line for accounts: ``python app.py users|api-keys|kiosk-tokens …``.
+
+Works against ``REDIS_URL``, or with no ``REDIS_URL`` against the embedded
+server: the one ``python app.py`` is running on the data directory if it is
+up, else one started for the command and stopped after it. Keys and tokens
+are printed once; passwords are read from standard input
+(``--password-stdin``) or asked for without echo, never taken as arguments.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import click
+import redis
+
+from data import accounts, audit
+from data.accounts import AccountError, AuthKeys
+from data.config import Config, ConfigError, load_config
+from data.redis_conn import EmbeddedRedis, connect
+
+
+@contextmanager
+def store() -> Iterator[tuple[redis.Redis, AuthKeys, Config]]:
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration error: {exc}") from None
+    embedded = None
+    url = config.redis_url or EmbeddedRedis.running_url(config.data_dir / "redis")
+    if url is None:
+        embedded = EmbeddedRedis(config.data_dir / "redis").start()
+        url = embedded.url
+    client = connect(url)
+    try:
+        yield client, AuthKeys(config.prefix), config
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        client.close()
+        if embedded is not None:
+            embedded.stop()
+
+
+def _when(ms: int | None) -> str:
+    return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M") if ms else ""
+
+
+def _table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
+    if not rows:
+        click.echo("(none)")
+        return
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows))
+              for c in columns}
+    click.echo("  ".join(c.ljust(widths[c]) for c in columns))
+    for row in rows:
+        click.echo("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns))
+
+
+def _audit(r: redis.Redis, keys: AuthKeys, action: str, target: str) -> None:
+    audit.record(r, keys, "cli", action, target, where="command line")
+
+
+def _site_check(config: Config, site: str | None) -> None:
+    if site is not None and site not in config.sites:
+        raise click.BadParameter(f"{site} is not one of {', '.join(config.sites)}",
+                                 param_hint="--site")
+
+
+@click.group()
+def users() -> None:
+    """People who sign in: add, list, revoke, set a new password."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(accounts.ROLES))
+@click.option("--site", default=None, help="the user's site (all sites if left out)")
+@click.option("--grids", default="", help="grid ids in scope, comma separated")
+@click.option("--max-level", type=click.Choice(accounts.LEVELS), default=None,
+              help="highest level a supervisor acts for (default community)")
+@click.option("--display", default="", help="full name shown on the screens")
+@click.option("--password-stdin", is_flag=True,
+              help="read the password from standard input")
+def add_user(name: str, role: str, site: str | None, grids: str,
+             max_level: str | None, display: str, password_stdin: bool) -> None:
+    """Add a user NAME."""
+    password = _password(password_stdin)
+    with store() as (r, keys, config):
+        _site_check(config, site)
+        scope = tuple(g.strip() for g in grids.split(",") if g.strip())
+        account = accounts.add_user(r, keys, name, role, password, site=site,
+                                    grids=scope, max_level=max_level,
+                                    display=display)
+        _audit(r, keys, "user:add", name)
+    click.echo(f"user {account.name} added: {account.role}, "
+               f"site {account.site or 'all'}, grids {','.join(scope) or 'all'}")
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = click.prompt("password", hide_input=True,
+                                confirmation_prompt=True)
+    else:
+        raise click.UsageError("no terminal to ask for a password: "
+                               "use --password-stdin")
+    try:
+        accounts.check_password(password)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    return password
+
+
+@users.command("list")
+def list_users() -> None:
+    """List users (revoked ones too)."""
+    with store() as (r, keys, _):
+        rows = [{**a.public(), "grids": ",".join(a.grids), "site": a.site or "all",
+                 "created": _when(a.created), "revoked": _when(a.revoked)}
+                for a in accounts.list_users(r, keys)]
+    _table(rows, ("name", "display", "role", "site", "grids", "created", "revoked"))
+
+
+@users.command("revoke")
+@click.argument("name")
+def revoke_user(name: str) -> None:
+    """Revoke user NAME: no more sign-in, open sessions end now."""
+    with store() as (r, keys, _):
+        accounts.revoke_user(r, keys, name)
+        _audit(r, keys, "user:revoke", name)
+    click.echo(f"user {name} revoked")
+
+
+@users.command("password")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True)
+def set_password(name: str, password_stdin: bool) -> None:
+    """Set a new password for NAME (open sessions end)."""
+    password = _password(password_stdin)
+    with store() as (r, keys, _):
+        accounts.set_password(r, keys, name, password)
+        _audit(r, keys, "user:password", name)
+    click.echo(f"password of {name} changed")
+
+
+def _credential_group(name: str, what: str, lister: Callable, revoker: Callable,
+                      columns: tuple[str, ...]) -> click.Group:
+    group = click.Group(name, help=f"{what}: add, list, revoke.")
+
+    @group.command("list")
+    def list_all() -> None:
+        """List them (revoked ones too); the secrets are never shown again."""
+        with store() as (r, keys, _):
+            rows = [{**c.public(), "created": _when(c.created),
+                     "revoked": _when(c.revoked)} for c in lister(r, keys)]
+        _table(rows, columns)
+
+    @group.command("revoke")
+    @click.argument("ident")
+    def revoke(ident: str) -> None:
+        """Revoke the one with id IDENT; it stops working at once."""
+        with store() as (r, keys, _):
+            revoker(r, keys, ident)
+            _audit(r, keys, f"{name}:revoke", ident)
+        click.echo(f"{ident} revoked")
+
+    return group
+
+
+api_keys = _credential_group("api-keys", "API keys of producers and other systems",
+                             accounts.list_api_keys, accounts.revoke_api_key,
+                             ("id", "producer", "site", "scope", "created",
+                              "revoked"))
+kiosk_tokens = _credential_group("kiosk-tokens", "Tokens of wall displays",
+                                 accounts.list_kiosk_tokens,
+                                 accounts.revoke_kiosk_token,
+                                 ("id", "site", "label", "created", "revoked"))
+
+
+@api_keys.command("add")
+@click.argument("producer")
+@click.option("--site", required=True)
+@click.option("--scope", required=True, type=click.Choice(accounts.SCOPES))
+def add_api_key(producer: str, site: str, scope: str) -> None:
+    """Make a key for PRODUCER; it is printed once."""
+    with store() as (r, keys, config):
+        _site_check(config, site)
+        cred, secret = accounts.add_api_key(r, keys, producer, site, scope)
+        _audit(r, keys, "api-keys:add", f"{producer}@{site} {cred.id}")
+    click.echo(f"key {cred.id} for {producer} on {site} ({scope}); "
+               "shown once, keep it now:", err=True)
+    click.echo(secret)
+
+
+@kiosk_tokens.command("add")
+@click.argument("site")
+@click.option("--label", default="", help="where the wall hangs")
+def add_kiosk_token(site: str, label: str) -> None:
+    """Make a token for a wall of SITE; it is printed once."""
+    with store() as (r, keys, config):
+        _site_check(config, site)
+        cred, secret = accounts.add_kiosk_token(r, keys, site, label)
+        _audit(r, keys, "kiosk-tokens:add", f"{site} {cred.id}")
+        address = f"http://{config.host}:{config.port}/wall?site={site}&kiosk="
+    click.echo(f"token {cred.id} for a wall of {site}; shown once, open the wall "
+               f"once at {address}<token>:", err=True)
+    click.echo(secret)
