@@ -17,6 +17,7 @@ from flask import Blueprint, Response, jsonify, request
 from data.aggregator import now_ms
 from data.incidents import DONE, OPEN, public_view
 from data.snapshot import read_snapshot
+from web.auth import api_caller
 from web.state import app_state
 
 api = Blueprint("api_v1", __name__, url_prefix="/api/v1")
@@ -104,9 +105,14 @@ def _iso(ms: int | None, tz: str) -> str | None:
         timespec="seconds")
 
 
-def open311(record: dict, site, now: int, with_history: bool = False) -> dict:
-    """An incident in Open311-like fields, personal data masked."""
+def open311(record: dict, site, now: int, with_history: bool = False,
+            unmasked: bool = False) -> dict:
+    """An incident in Open311-like fields, personal data masked unless
+    ``unmasked`` (a signed-in supervisor or admin)."""
     view = public_view(record, now)
+    if unmasked:
+        view = {**view, "reporter": record.get("reporter", ""),
+                "phone": record.get("phone", "")}
     category = site.categories.get(record["category"])
     chain = site.grids[record["grid"]]
     owner = record["owner_level"]
@@ -173,7 +179,7 @@ def list_incidents(site_id: str):
                     or (grid and record["grid"] != grid)
                     or (level and str(record["level"]) != level)):
                 continue
-            out.append(open311(record, site, now))
+            out.append(open311(record, site, now, unmasked=_unmasked()))
             if len(out) >= limit:
                 return jsonify({"site": site_id, "incidents": out})
     return jsonify({"site": site_id, "incidents": out})
@@ -188,4 +194,11 @@ def one_incident(site_id: str, incident_id: str):
     raw = state.redis.get(state.keys(site_id).incident(incident_id))
     if not raw:
         return error(404, f"incident {incident_id!r} is not in site {site_id}")
-    return jsonify(open311(json.loads(raw), site, now_ms(), with_history=True))
+    return jsonify(open311(json.loads(raw), site, now_ms(), with_history=True,
+                           unmasked=_unmasked()))
+
+
+def _unmasked() -> bool:
+    """Reporters' names and phones only for signed-in supervisors and admins."""
+    caller = api_caller()
+    return bool(caller and caller.sees_personal_data)

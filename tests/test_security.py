@@ -1,0 +1,390 @@
+"""Who may do what, tried over HTTP the way a hostile client would.
+
+Pages, JSON API and forged ``/_dash-update-component`` posts for every role,
+replayed sessions after sign-out, revoked keys and kiosk tokens, sign-in
+throttling, the audit trail and the account command line — against a real
+Redis and the real app.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+from click.testing import CliRunner
+
+from data import accounts, audit
+from data.accounts import AccountError, AuthKeys
+from data.aggregator import Aggregator
+from data.config import load_config
+from data.keys import Keys
+from tests.auth import (
+    PASSWORD,
+    add_roster,
+    api_key,
+    kiosk_token,
+    sign_in_client,
+    sign_out_client,
+)
+from tests.conftest import FIXTURES, PREFIX
+from web.factory import create_app
+
+SITES = FIXTURES / "sites"
+AUTH = AuthKeys(PREFIX)
+PHONE = "13912345678"
+
+
+@pytest.fixture
+def app(r, redis_url, tiny):
+    config = load_config({"REDIS_URL": redis_url, "GOV_PREFIX": PREFIX,
+                          "GOV_SITES_DIR": str(SITES), "GOV_SITES": "tiny"})
+    add_roster(r, PREFIX, tiny)
+    return create_app(config)
+
+
+def client_as(app, name: str | None):
+    client = app.server.test_client()
+    if name is not None:
+        assert sign_in_client(client, name).status_code == 302
+    return client
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@pytest.fixture
+def agg(raw, tiny):
+    return Aggregator(raw, {"tiny": tiny}, PREFIX, snapshot_interval_ms=1)
+
+
+def fold(agg) -> None:
+    agg.step(block_ms=50)
+    agg.step(block_ms=1)
+
+
+def report(r, agg, grid: str = "G2") -> str:
+    """An incident reported through the stream, folded by a real aggregator."""
+    incident = str(uuid.uuid4())
+    r.xadd(Keys(PREFIX, "tiny").stream("incident"), {
+        "v": "1", "src": "hotline", "op": "report", "id": incident,
+        "ts": str(now_ms()), "category": "sanitation", "level": "2",
+        "title": "楼道堆物", "grid": grid, "reporter": "张三丰", "phone": PHONE})
+    fold(agg)
+    return incident
+
+
+def status_of(r, incident: str) -> str:
+    return json.loads(r.get(Keys(PREFIX, "tiny").incident(incident)))["status"]
+
+
+# -- pages -------------------------------------------------------------------
+
+PAGES = ("/", "/wall", "/console", "/m", "/analysis", "/admin")
+ALLOWED = {
+    "adm": PAGES,
+    "sup": ("/", "/wall", "/console", "/m", "/analysis"),
+    "w1": ("/", "/m"),
+    "vol": ("/", "/m"),
+    "ana": ("/", "/wall", "/analysis"),
+}
+
+
+@pytest.mark.parametrize("user", sorted(ALLOWED))
+def test_each_role_opens_exactly_its_screens(app, user):
+    client = client_as(app, user)
+    for page in PAGES:
+        status = client.get(f"{page}?site=tiny").status_code
+        assert status == (200 if page in ALLOWED[user] else 403), (user, page)
+
+
+def test_without_a_session_every_page_asks_to_sign_in(app):
+    client = client_as(app, None)
+    for page in PAGES:
+        response = client.get(page)
+        assert response.status_code == 302
+        assert response.headers["Location"].startswith("/login?next=")
+    assert client.get("/_dash-layout").status_code == 401
+    assert client.get("/events/tiny").status_code == 401
+
+
+def test_sign_in_refuses_a_wrong_password_and_never_says_which_part(app):
+    client = client_as(app, None)
+    wrong_pw = sign_in_client(client, "sup", "not-the-password")
+    no_user = sign_in_client(client, "nobody", PASSWORD)
+    assert wrong_pw.status_code == no_user.status_code == 401
+    assert "用户名或密码错误" in wrong_pw.get_data(as_text=True)
+    assert "用户名或密码错误" in no_user.get_data(as_text=True)
+
+
+def test_sign_in_goes_only_to_a_path_on_this_server(app):
+    client = app.server.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    csrf = page.split('name="csrf" value="')[1].split('"')[0]
+    response = client.post("/login", data={
+        "name": "sup", "password": PASSWORD, "csrf": csrf,
+        "next": "https://evil.example/"})
+    assert response.headers["Location"] == "/"
+
+
+def test_sign_in_without_the_form_token_is_refused(app):
+    client = app.server.test_client()
+    response = client.post("/login", data={"name": "sup", "password": PASSWORD})
+    assert response.status_code == 400
+    assert client.get("/console?site=tiny").status_code == 302
+
+
+def test_sign_in_is_throttled_per_name(app):
+    client = client_as(app, None)
+    codes = [sign_in_client(client, "sup", f"guess-{n}-wrong").status_code
+             for n in range(7)]
+    assert codes[:5] == [401] * 5 and codes[5:] == [429, 429]
+    # the right password is refused too while the name is throttled
+    response = sign_in_client(client, "sup")
+    assert response.status_code == 429
+    assert "尝试次数过多" in response.get_data(as_text=True)
+
+
+def test_security_headers(app):
+    response = client_as(app, "sup").get("/console?site=tiny")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self' 'sha256-" in csp and "unsafe-inline" not in \
+        csp.split("script-src")[1].split(";")[0]
+    assert "frame-ancestors 'none'" in csp and "unsafe-eval" not in csp
+    assert response.headers["X-Frame-Options"] == "DENY"
+    cookie = client_as(app, None).post("/login").headers.get("Set-Cookie", "")
+    assert "HttpOnly" in cookie or cookie == ""
+
+
+# -- the JSON API ------------------------------------------------------------
+
+def test_api_needs_a_session_or_a_key_with_the_right_scope(app, r):
+    anonymous = app.server.test_client()
+    assert anonymous.get("/api/v1/sites/tiny/incidents").status_code == 401
+    read = api_key(r, PREFIX, "tiny", "read")
+    ingest = api_key(r, PREFIX, "tiny", "ingest")
+    get = lambda key: anonymous.get(  # noqa: E731
+        "/api/v1/sites/tiny/incidents", headers={"Authorization": f"Bearer {key}"})
+    assert get(read).status_code == 200
+    assert get(ingest).status_code == 403
+    assert get(read + "x").status_code == 401
+    accounts.revoke_api_key(r, AUTH, read.split("_")[1])
+    assert get(read).status_code == 401
+    assert client_as(app, "vol").get("/api/v1/sites/tiny/incidents").status_code \
+        == 403
+
+
+def test_api_masks_personal_data_unless_the_role_needs_it(app, r, agg):
+    incident = report(r, agg)
+    path = f"/api/v1/sites/tiny/incidents/{incident}"
+    key = api_key(r, PREFIX, "tiny", "read")
+    by_key = app.server.test_client().get(
+        path, headers={"Authorization": f"Bearer {key}"}).get_json()
+    by_analyst = client_as(app, "ana").get(path).get_json()
+    by_supervisor = client_as(app, "sup").get(path).get_json()
+    for body in (by_key, by_analyst):
+        assert body["reporter"] == "张**" and body["phone"] == "139****5678"
+    assert by_supervisor["reporter"] == "张三丰" and by_supervisor["phone"] == PHONE
+
+
+# -- forged callback posts ---------------------------------------------------
+
+def phone_op(incident: str, op: str = "accept") -> dict:
+    """What the phone's task button posts, written by hand."""
+    trigger = {"id": incident, "op": op, "type": "m-act"}
+    return {
+        "output": "m-flash.children",
+        "outputs": {"id": "m-flash", "property": "children"},
+        "inputs": [[{"id": trigger, "property": "n_clicks", "value": 1}]],
+        "changedPropIds": [json.dumps(trigger, separators=(",", ":"),
+                                      sort_keys=True) + ".n_clicks"],
+        "state": [[{"id": {"id": incident, "type": "m-note"}, "property": "value",
+                    "value": None}],
+                  {"id": "m-site", "property": "data", "value": "tiny"},
+                  {"id": "m-lang", "property": "data", "value": "en"}],
+    }
+
+
+def detail_read(incident: str, site: str = "tiny") -> dict:
+    """The console's incident panel, asked for by hand."""
+    return {
+        "output": "..c-detail.children...c-detail-sig.data..",
+        "outputs": [{"id": "c-detail", "property": "children"},
+                    {"id": "c-detail-sig", "property": "data"}],
+        "inputs": [{"id": "c-push", "property": "data", "value": None},
+                   {"id": "c-incident", "property": "data", "value": incident}],
+        "changedPropIds": ["c-incident.data"],
+        "state": [{"id": "c-detail-sig", "property": "data", "value": None},
+                  {"id": "c-site", "property": "data", "value": site},
+                  {"id": "c-lang", "property": "data", "value": "zh"}],
+    }
+
+
+def post(client, body: dict):
+    return client.post("/_dash-update-component", json=body)
+
+
+def refusals(r) -> list[dict]:
+    return [a for a in audit.read(r, AUTH, 50)
+            if a["action"] == "callback" and a["outcome"] == "refused"]
+
+
+def test_forged_callback_without_a_session_changes_nothing_and_is_logged(
+        app, r, agg):
+    incident = report(r, agg, grid="G1")
+    response = post(app.server.test_client(), phone_op(incident))
+    assert response.status_code == 401
+    assert status_of(r, incident) == "reported"
+    assert refusals(r)[0]["detail"] == "no session"
+
+
+def test_a_lower_role_cannot_use_the_console_callbacks(app, r, agg):
+    incident = report(r, agg, grid="G1")
+    response = post(client_as(app, "w1"), detail_read(incident))
+    assert response.status_code == 403
+    assert "张三丰" not in response.get_data(as_text=True)
+    assert refusals(r)[0]["detail"] == "role worker on console"
+
+
+def test_the_console_shows_reporters_to_a_supervisor(app, r, agg):
+    incident = report(r, agg, grid="G1")
+    response = post(client_as(app, "sup"), detail_read(incident))
+    assert response.status_code == 200 and PHONE in response.get_data(as_text=True)
+
+
+def test_a_callback_asking_about_another_site_is_refused(app, r, agg):
+    incident = report(r, agg)
+    response = post(client_as(app, "sup"), detail_read(incident, site="erqi"))
+    assert response.status_code == 403
+
+
+def test_a_worker_cannot_act_on_another_grids_incident(app, r, agg):
+    incident = report(r, agg, grid="G2")
+    response = post(client_as(app, "w1"), phone_op(incident))
+    assert response.status_code == 200
+    assert "outside" in response.get_data(as_text=True)  # refused, in words
+    assert status_of(r, incident) == "reported"
+    line = audit.read(r, AUTH, 5)[0]
+    assert (line["who"], line["action"], line["outcome"]) == \
+        ("w1", "op:accept", "refused")
+
+
+def test_a_replayed_request_after_sign_out_changes_nothing(app, r, agg):
+    incident = report(r, agg, grid="G1")
+    client = client_as(app, "w1")
+    cookie = client.get_cookie("gov_session")
+    sign_out_client(client)
+    thief = app.server.test_client()
+    thief.set_cookie("gov_session", cookie.value)
+    response = post(thief, phone_op(incident))
+    assert response.status_code == 401
+    assert status_of(r, incident) == "reported"
+
+
+def test_revoking_a_user_ends_their_sessions_at_once(app, r):
+    client = client_as(app, "sup")
+    assert client.get("/console?site=tiny").status_code == 200
+    accounts.revoke_user(r, AUTH, "sup")
+    assert client.get("/console?site=tiny").status_code == 302
+    assert sign_in_client(app.server.test_client(), "sup").status_code == 401
+
+
+def test_a_revoked_account_acts_for_nobody_on_the_stream(app, r, agg):
+    incident = report(r, agg, grid="G1")
+    accounts.revoke_user(r, AUTH, "sup")
+    r.xadd(Keys(PREFIX, "tiny").stream("incident"), {
+        "v": "1", "src": "app", "op": "accept", "id": incident,
+        "ts": str(now_ms()), "actor": "sup"})
+    fold(agg)
+    assert status_of(r, incident) == "reported"
+    dead = r.xrevrange(Keys(PREFIX, "tiny").dead, count=1)[0][1]
+    assert "unknown user" in dead["reason"]
+
+
+# -- walls -------------------------------------------------------------------
+
+def test_a_kiosk_token_opens_one_sites_wall_read_only(app, r):
+    token = kiosk_token(r, PREFIX, "tiny")
+    wall = app.server.test_client()
+    arrival = wall.get(f"/wall?site=tiny&kiosk={token}")
+    assert arrival.status_code == 302 and "kiosk" not in arrival.headers["Location"]
+    assert wall.get("/wall?site=tiny").status_code == 200
+    assert wall.get("/console?site=tiny").status_code == 403
+    assert wall.get("/api/v1/sites/tiny/incidents").status_code == 401
+    assert post(wall, detail_read("x")).status_code == 403
+    accounts.revoke_kiosk_token(r, AUTH, token.split("_")[1])
+    assert wall.get("/wall?site=tiny").status_code == 302
+    assert app.server.test_client().get(
+        f"/wall?kiosk={token}").status_code == 403
+
+
+# -- accounts ----------------------------------------------------------------
+
+def test_account_rules(r):
+    with pytest.raises(AccountError, match="at least 10"):
+        accounts.add_user(r, AUTH, "x1", "admin", "short")
+    with pytest.raises(AccountError, match="role"):
+        accounts.add_user(r, AUTH, "x1", "king", PASSWORD)
+    with pytest.raises(AccountError, match="worker works in named grids"):
+        accounts.add_user(r, AUTH, "x1", "worker", PASSWORD, site="tiny")
+    accounts.add_user(r, AUTH, "x1", "admin", PASSWORD)
+    with pytest.raises(AccountError, match="exists"):
+        accounts.add_user(r, AUTH, "x1", "admin", PASSWORD)
+    stored = r.hget(AUTH.users, "x1")
+    assert PASSWORD not in stored and "$argon2id$" in stored
+
+
+@pytest.fixture
+def cli_env(redis_url, r):
+    return {"REDIS_URL": redis_url, "GOV_PREFIX": PREFIX,
+            "GOV_SITES_DIR": str(SITES), "GOV_SITES": "tiny"}
+
+
+def test_command_line_manages_users_keys_and_tokens(cli_env, r):
+    from app import cli
+
+    run = CliRunner().invoke
+    made = run(cli, ["users", "add", "boss", "--role", "admin", "--password-stdin"],
+               input="a-long-password\n", env=cli_env)
+    assert made.exit_code == 0, made.output
+    assert accounts.verify_password(r, AUTH, "boss", "a-long-password")
+    listed = run(cli, ["users", "list"], env=cli_env)
+    assert "boss" in listed.output and "a-long-password" not in listed.output
+    key = run(cli, ["api-keys", "add", "hotline", "--site", "tiny", "--scope",
+                    "ingest"], env=cli_env)
+    secret = key.stdout.strip().splitlines()[-1]
+    assert accounts.find_api_key(r, AUTH, secret).producer == "hotline"
+    assert secret not in run(cli, ["api-keys", "list"], env=cli_env).output
+    token = run(cli, ["kiosk-tokens", "add", "tiny"], env=cli_env)
+    kiosk = token.stdout.strip().splitlines()[-1]
+    assert accounts.find_kiosk_token(r, AUTH, kiosk).site == "tiny"
+    revoked = run(cli, ["kiosk-tokens", "revoke", kiosk.split("_")[1]], env=cli_env)
+    assert revoked.exit_code == 0 and accounts.find_kiosk_token(r, AUTH, kiosk) \
+        is None
+    bad = run(cli, ["users", "add", "x", "--role", "admin", "--password-stdin"],
+              input="short\n", env=cli_env)
+    assert bad.exit_code != 0 and "at least 10" in bad.output
+    assert [a["action"] for a in audit.read(r, AUTH, 10)][::-1] == [
+        "user:add", "api-keys:add", "kiosk-tokens:add", "kiosk-tokens:revoke"]
+
+
+def test_admin_page_manages_accounts_and_exports_the_audit_log(app, r):
+    admin = client_as(app, "adm")
+    page = admin.get("/admin").get_data(as_text=True)
+    csrf = page.split('name="csrf" value="')[1].split('"')[0]
+    added = admin.post("/admin/users", data={
+        "csrf": csrf, "name": "newsup", "role": "supervisor", "site": "tiny",
+        "grids": "G1", "password": "another-password"})
+    assert added.status_code == 200
+    assert accounts.get_user(r, AUTH, "newsup").grids == ("G1",)
+    made = admin.post("/admin/kiosk-tokens", data={"csrf": csrf, "site": "tiny",
+                                                   "label": "大厅"})
+    assert "kiosk=kt_" in made.get_data(as_text=True)
+    forged = admin.post("/admin/users/newsup/revoke", data={"csrf": "nope"})
+    assert forged.status_code == 400 and accounts.get_user(r, AUTH, "newsup")
+    csv = admin.get("/admin/audit.csv")
+    text = csv.get_data().decode("utf-8-sig")
+    assert csv.mimetype == "text/csv" and "user:add" in text and "sign-in" in text
+    assert client_as(app, "sup").get("/admin/audit.csv").status_code == 403
