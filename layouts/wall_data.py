@@ -7,6 +7,7 @@ browser has with the new ones and sends only those that changed.
 
 from __future__ import annotations
 
+import html
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -79,8 +80,14 @@ def incident_points(snap: dict | None, outlines: pd.DataFrame,
                 y1 - y0)
         rows.append({"lon": lon, "lat": lat, "level": inc["level"],
                      "hover": f"{t('level.' + str(inc['level']), lang)} · "
-                              f"{inc['title']}"})
+                              f"{plain(inc['title'])}"})
     return pd.DataFrame(rows, columns=["lon", "lat", "level", "hover"])
+
+
+def plain(text: str) -> str:
+    """Typed text for a plotly label: plotly reads a few HTML tags in labels
+    (<a href>, <b>, <br>), so what people typed is escaped to stay text."""
+    return html.escape(text or "", quote=False)
 
 
 def flow_frame(snap: dict | None, tz: ZoneInfo) -> pd.DataFrame:
