@@ -12,6 +12,7 @@ from data.snapshot import read_snapshot
 from layouts import ids
 from layouts.home import SCREENS
 from layouts.i18n import age_text, t
+from web.auth import PAGE_SCREENS, principal
 from web.state import AppState
 
 
@@ -25,8 +26,10 @@ def figure(label: str, value: Any, testid: str | None = None) -> html.Div:
 
 def site_card(snap: dict[str, Any] | None, site_id: str, name: str,
               lang: str, now: int) -> html.Section:
+    caller = principal()
     links = [html.A(t(key, lang), href=f"{path}?site={site_id}&lang={lang}")
-             for key, path in SCREENS]
+             for key, path in SCREENS
+             if caller is not None and caller.may(PAGE_SCREENS[path])]
     links.append(html.A(t("screen.api", lang),
                         href=f"/api/v1/sites/{site_id}/snapshot"))
     if snap is None:
@@ -60,12 +63,17 @@ def site_card(snap: dict[str, Any] | None, site_id: str, name: str,
         html.H2(name), *body, html.Nav(links, className="home-links")])
 
 
+def caller_on(site_id: str) -> bool:
+    caller = principal()
+    return caller is not None and caller.on_site(site_id)
+
+
 def update_home(_tick: int, lang: str, state: AppState) -> list | html.P:
     try:
         now = now_ms()
         return [site_card(read_snapshot(state.redis, state.keys(s.id)), s.id,
                           s.name_en if lang == "en" else s.name, lang, now)
-                for s in state.sites.values()]
+                for s in state.sites.values() if caller_on(s.id)]
     except redis.RedisError:
         return html.P(t("home.redis_down", lang), className="home-error")
 

@@ -10,6 +10,7 @@ from dash import dcc, html
 
 from layouts import ids
 from layouts.i18n import lang_of, t
+from web.auth import principal
 
 SCREENS = (
     ("screen.wall", "/wall"),
@@ -20,6 +21,11 @@ SCREENS = (
 POLL_MS = 2000
 
 
+def is_admin() -> bool:
+    caller = principal()
+    return bool(caller and caller.role == "admin")
+
+
 def layout(site: str | None = None, lang: str | None = None, **_: str) -> html.Div:
     lang = lang_of(lang)
     other = "zh" if lang == "en" else "en"
@@ -27,8 +33,12 @@ def layout(site: str | None = None, lang: str | None = None, **_: str) -> html.D
         html.Header(className="home-header", children=[
             html.H1(t("app.title", lang)),
             html.P(t("home.subtitle", lang)),
-            html.A(t("lang.switch", lang), href=f"/?lang={other}",
-                   className="home-lang"),
+            html.Nav(className="home-lang", children=[
+                *([html.A(t("auth.admin", lang), href=f"/admin?lang={lang}"),
+                   " · "] if is_admin() else []),
+                html.A(t("auth.sign_out", lang), href=f"/logout?lang={lang}"),
+                " · ",
+                html.A(t("lang.switch", lang), href=f"/?lang={other}")]),
         ]),
         dcc.Store(id=ids.HOME_SITE, data=site),
         dcc.Store(id=ids.HOME_LANG, data=lang),

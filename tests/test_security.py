@@ -87,7 +87,7 @@ ALLOWED = {
     "adm": PAGES,
     "sup": ("/", "/wall", "/console", "/m", "/analysis"),
     "w1": ("/", "/m"),
-    "vol": ("/", "/m"),
+    "vol": ("/m",),
     "ana": ("/", "/wall", "/analysis"),
 }
 
@@ -126,7 +126,14 @@ def test_sign_in_goes_only_to_a_path_on_this_server(app):
     response = client.post("/login", data={
         "name": "sup", "password": PASSWORD, "csrf": csrf,
         "next": "https://evil.example/"})
-    assert response.headers["Location"] == "/"
+    assert response.headers["Location"] == "/console?site=tiny"  # the landing
+
+
+def test_each_role_lands_on_its_own_screen(app):
+    for name, place in (("w1", "/m?site=tiny"), ("vol", "/m?site=tiny"),
+                        ("ana", "/analysis?site=tiny"), ("adm", "/")):
+        response = sign_in_client(app.server.test_client(), name)
+        assert response.headers["Location"] == place, name
 
 
 def test_sign_in_without_the_form_token_is_refused(app):

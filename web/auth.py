@@ -25,7 +25,7 @@ from data.accounts import Account, AuthKeys, Credential
 from web.state import app_state
 
 SCREEN_ROLES: dict[str, frozenset[str]] = {
-    "home": frozenset({"admin", "supervisor", "worker", "volunteer", "analyst"}),
+    "home": frozenset({"admin", "supervisor", "worker", "analyst"}),
     "wall": frozenset({"wall", "admin", "supervisor", "analyst"}),
     "console": frozenset({"admin", "supervisor"}),
     "mobile": frozenset({"admin", "supervisor", "worker", "volunteer"}),
@@ -201,6 +201,16 @@ def _api_gate(path: str):
 def api_caller() -> Principal | None:
     """The caller the gate let through on this API request."""
     return g.get("gov_api_caller")
+
+
+LANDING = {"volunteer": "/m", "worker": "/m", "supervisor": "/console",
+           "analyst": "/analysis", "admin": "/"}
+
+
+def landing(account: Account) -> str:
+    """Where a person lands after signing in with no page asked for."""
+    path = LANDING.get(account.role, "/")
+    return f"{path}?site={account.site}" if account.site and path != "/" else path
 
 
 def _sign_in_redirect() -> Response:

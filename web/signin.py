@@ -17,7 +17,7 @@ from flask_login import current_user, login_user, logout_user
 
 from data import accounts
 from layouts.i18n import lang_of, t
-from web.auth import SessionUser, auth_keys, client_address, log
+from web.auth import SessionUser, auth_keys, client_address, landing, log
 from web.state import app_state
 
 signin = Blueprint("signin", __name__)
@@ -84,7 +84,8 @@ def login():
     session.permanent = True
     login_user(SessionUser(sid, account))
     log("sign-in", name, "ok", account.role, who=name)
-    return redirect(safe_next(request.form.get("next")))
+    target = safe_next(request.form.get("next"))
+    return redirect(landing(account) if target == "/" else target)
 
 
 @signin.get("/logout")
