@@ -121,14 +121,11 @@ def run_all() -> None:
 
 def _print_demo_users(made: list) -> None:
     """Demo accounts and their passwords: made anew at each demo start."""
-    click.echo("Demo sign-in (passwords made for this run only; "
+    click.echo("Demo sign-in at /login (passwords made for this run only; "
                "GOV_DEMO=0 makes none):")
-    by_site: dict[str, list[str]] = {}
     for account, password in made:
-        by_site.setdefault(account.site, []).append(
-            f"{account.name} ({account.role}) {password}")
-    for site, lines in by_site.items():
-        click.echo(f"  {site}: " + "; ".join(lines))
+        click.echo(f"  {account.site:<8} {account.role:<10} {account.name:<26} "
+                   f"{password}")
 
 
 @cli.command()
