@@ -23,11 +23,21 @@ def live(tmp_path_factory, tiny):
     app.close()
 
 
-@pytest.fixture
-def page(browser, live):
-    page = browser.new_page(viewport={"width": 1600, "height": 1000},
-                            accept_downloads=True)
+@pytest.fixture(scope="module")
+def signed_in(browser, live):
+    """The analyst's cookies, signed in once (sign-in is rate-limited per name)."""
+    context = browser.new_context()
+    page = context.new_page()
     live.sign_in(page, "ana", "/")
+    state = context.storage_state()
+    context.close()
+    return state
+
+
+@pytest.fixture
+def page(browser, signed_in):
+    page = browser.new_page(viewport={"width": 1600, "height": 1000},
+                            accept_downloads=True, storage_state=signed_in)
     yield page
     page.close()
 
