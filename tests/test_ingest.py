@@ -14,7 +14,7 @@ from schemathesis import GenerationMode
 from data.accounts import AuthKeys, revoke_api_key
 from data.aggregator import Aggregator
 from data.keys import Keys
-from tests.auth import api_key
+from tests.auth import add_account, api_key, sign_in_client
 from tests.conftest import PREFIX
 from tests.test_api import config_for
 from web.factory import create_app
@@ -203,6 +203,28 @@ def test_bad_bodies(client, key, r):
         assert says in response.get_json()["error"]
     assert r.exists(KEYS.stream("crowd")) == 0
 
+
+def test_too_deeply_nested_json_is_a_400_not_a_500_anywhere(client, r):
+    """Found while fuzzing ingest: json.loads raises RecursionError (not a
+    ValueError), which Flask's get_json let through as a 500."""
+    deep = b"[" * 100_000 + b"]" * 100_000
+    headers = {"Content-Type": "application/json"}
+    assert client.post("/_dash-update-component", data=deep, headers=headers
+                       ).status_code == 401
+    add_account(r, PREFIX, "w1", "worker", "tiny", ("G1",))
+    sign_in_client(client, "w1")
+    assert client.post("/api/v1/sites/tiny/reports", data=deep, headers=headers
+                       ).status_code == 400
+
+
+def test_ingest_is_rate_limited_per_key(r, redis_url, monkeypatch):
+    monkeypatch.setattr("web.factory.INGEST_LIMIT", "2 per minute")
+    client = create_app(config_for(redis_url)).server.test_client()
+    first, second = (api_key(r, PREFIX, "tiny", "ingest") for _ in range(2))
+    assert [post(client, first, crowd()).status_code for _ in range(3)] == [
+        202, 202, 429]
+    assert "slow down" in post(client, first, crowd()).get_json()["error"]
+    assert post(client, second, crowd()).status_code == 202
 
 def test_unknown_stream_or_site_is_404(client, key, r):
     assert post(client, key, crowd(), path="/api/v1/sites/tiny/feeds/dead"

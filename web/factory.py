@@ -38,6 +38,7 @@ from web.admin import admin
 from web.api import api
 from web.export import export
 from web.ingest import INGEST_LIMIT, ingest_api, rate_key
+from web.json_provider import BoundedJSONProvider
 from web.push import push
 from web.reports import reports
 from web.state import AppState
@@ -93,6 +94,7 @@ def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
                                       "CACHE_THRESHOLD": 256,
                                       "CACHE_DEFAULT_TIMEOUT": 600})
     app.server.config["JSON_AS_ASCII"] = False
+    app.server.json = BoundedJSONProvider(app.server)
     app.server.json.ensure_ascii = False
 
     dash.register_page("home", path="/", layout=guarded("home", home.layout),
