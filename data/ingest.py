@@ -158,7 +158,7 @@ def _write(pipe, keys: Keys, stream: str, checked: list[_Checked], now_ms: int,
     seen = _seen(pipe, eid_of)
 
     outcomes: list[Outcome | None] = []
-    fresh: dict[str, set[str]] = {}
+    fresh: dict[str, dict[str, int]] = {}  # HTTP set -> member -> first index
     writes: list[tuple[int, dict]] = []  # (position in outcomes, raw)
     dead: list[_Checked] = []
     for item in checked:
@@ -169,14 +169,16 @@ def _write(pipe, keys: Keys, stream: str, checked: list[_Checked], now_ms: int,
         found = eid_of.get(item.index)
         if found is not None:
             _, http_key, member = found
-            batch = fresh.setdefault(http_key, set())
-            if member in seen or member in batch:
+            batch = fresh.setdefault(http_key, {})
+            if (http_key, member) in seen or member in batch:
+                where = (f"at index {batch[member]} of this batch" if member in batch
+                         else "already")
                 outcomes.append(Outcome(
                     item.index, DUPLICATE,
                     reason=f"eid {item.event.eid} of src {item.event.src} "
-                           "was received already"))
+                           f"was received {where}"))
                 continue
-            batch.add(member)
+            batch[member] = item.index
         writes.append((len(outcomes), item.raw))
         outcomes.append(None)
 
@@ -202,16 +204,18 @@ def _write(pipe, keys: Keys, stream: str, checked: list[_Checked], now_ms: int,
     return [o for o in outcomes if o is not None]
 
 
-def _seen(pipe, eid_of: dict[int, tuple[str, str, str]]) -> set[str]:
-    """Members already in the aggregator's or the HTTP sets."""
-    by_key: dict[str, list[str]] = {}
+def _seen(pipe, eid_of: dict[int, tuple[str, str, str]]) -> set[tuple[str, str]]:
+    """(HTTP set, member) for each member already in the aggregator's or the
+    HTTP set of its time bucket (an eid is unique per bucket, as there)."""
+    by_key: dict[str, tuple[str, list[str]]] = {}
     for agg_key, http_key, member in eid_of.values():
-        by_key.setdefault(agg_key, []).append(member)
-        by_key.setdefault(http_key, []).append(member)
-    seen: set[str] = set()
-    for key, members in by_key.items():
+        by_key.setdefault(agg_key, (http_key, []))[1].append(member)
+        by_key.setdefault(http_key, (http_key, []))[1].append(member)
+    seen: set[tuple[str, str]] = set()
+    for key, (http_key, members) in by_key.items():
         flags = pipe.smismember(key, members)
-        seen.update(m for m, hit in zip(members, flags, strict=True) if hit)
+        seen.update((http_key, m) for m, hit in zip(members, flags, strict=True)
+                    if hit)
     return seen
 
 

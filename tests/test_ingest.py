@@ -130,6 +130,8 @@ def test_duplicates_inside_a_batch_and_across_batches(client, key, r, raw, tiny)
     assert [x["status"] for x in body["results"]] == ["accepted", "duplicate",
                                                       "accepted"]
     assert body["duplicates"] == 1
+    assert body["results"][1]["reason"] == ("eid x of src tests was received at "
+                                            "index 0 of this batch")
     # not folded yet: the HTTP side remembers what it wrote
     again = post(client, key, [crowd(eid="x"), crowd(eid="z")]).get_json()
     assert [x["status"] for x in again["results"]] == ["duplicate", "accepted"]
@@ -140,6 +142,18 @@ def test_duplicates_inside_a_batch_and_across_batches(client, key, r, raw, tiny)
     assert "eid y" in third["results"][0]["reason"]
     assert len(r.xrange(KEYS.stream("crowd"))) == 3
     assert dead_letters(r) == []
+
+
+def test_an_eid_is_unique_within_its_time_bucket_as_in_the_aggregator(
+        client, key, r, raw, tiny):
+    """The aggregator keeps eids per dedup window of event time; an eid used
+    again hours later is a new event there, so it is not a duplicate here."""
+    hours_ago = now_ms() - 2 * 3600 * 1000
+    body = post(client, key, [crowd(eid="x", ts=hours_ago), crowd(eid="x")]
+                ).get_json()
+    assert [x["status"] for x in body["results"]] == ["accepted", "accepted"]
+    fold(raw, tiny)
+    assert r.hget(KEYS.present, "site") == "8"
 
 
 def test_eid_folded_from_a_direct_producer_is_a_duplicate(client, key, r, raw,
