@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -101,10 +102,22 @@ def _show(value: Any, limit: int = 24) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "…'"
 
 
-Ident = Annotated[str, BeforeValidator(_ident)]
-Count = Annotated[int, BeforeValidator(_count)]
-Timestamp = Annotated[int, BeforeValidator(_timestamp)]
-Coordinate = Annotated[float, BeforeValidator(_coordinate)]
+# What each type looks like on the stream (text), for the JSON schema of the
+# models (the OpenAPI description of HTTP ingest is built from it).
+IDENT_SCHEMA = {"type": "string", "pattern": _IDENT.pattern}
+COUNT_SCHEMA = {"type": "string", "pattern": _DIGITS.pattern,
+                "description": f"a whole number, 0 to {MAX_COUNT}"}
+TIMESTAMP_SCHEMA = {"type": "string", "pattern": _DIGITS.pattern,
+                    "description": "epoch milliseconds, 2000 or later (an "
+                                   "entry's ts at most 5 minutes ahead)"}
+COORDINATE_SCHEMA = {"type": "string", "description": "decimal degrees"}
+
+Ident = Annotated[str, BeforeValidator(_ident), WithJsonSchema(IDENT_SCHEMA)]
+Count = Annotated[int, BeforeValidator(_count), WithJsonSchema(COUNT_SCHEMA)]
+Timestamp = Annotated[int, BeforeValidator(_timestamp),
+                      WithJsonSchema(TIMESTAMP_SCHEMA)]
+Coordinate = Annotated[float, BeforeValidator(_coordinate),
+                       WithJsonSchema(COORDINATE_SCHEMA)]
 Title = Annotated[str, BeforeValidator(_text(120))]
 Detail = Annotated[str, BeforeValidator(_text(2000))]
 Short = Annotated[str, BeforeValidator(_text(64))]

@@ -35,6 +35,12 @@ class Keys:
         """Set of ``src\\x1feid`` seen in one time bucket, for de-duplication."""
         return f"{self.base}:eid:{stream}:{bucket}"
 
+    def ingest_eids(self, stream: str, bucket: int) -> str:
+        """Set of ``src\x1feid`` written over HTTP in one time bucket: the
+        aggregator's set only knows what it has folded, this one also knows
+        what is still on its way through the stream."""
+        return f"{self.base}:ingest-eid:{stream}:{bucket}"
+
     def minute(self, minute: int) -> str:
         """Hash of counters for one minute (epoch minutes)."""
         return f"{self.base}:m:{minute}"

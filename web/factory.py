@@ -37,6 +37,8 @@ from web import auth, signin
 from web.admin import admin
 from web.api import api
 from web.export import export
+from web.ingest import INGEST_LIMIT, ingest_api, rate_key
+from web.json_provider import BoundedJSONProvider
 from web.push import push
 from web.reports import reports
 from web.state import AppState
@@ -80,6 +82,7 @@ def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
     app.server.register_blueprint(api)
     app.server.register_blueprint(push)
     app.server.register_blueprint(reports)
+    app.server.register_blueprint(ingest_api)
     app.server.secret_key = secret_key(config)
     app.server.config.update(SESSION_COOKIE_HTTPONLY=True,
                              SESSION_COOKIE_SAMESITE="Lax",
@@ -91,6 +94,7 @@ def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
                                       "CACHE_THRESHOLD": 256,
                                       "CACHE_DEFAULT_TIMEOUT": 600})
     app.server.config["JSON_AS_ASCII"] = False
+    app.server.json = BoundedJSONProvider(app.server)
     app.server.json.ensure_ascii = False
 
     dash.register_page("home", path="/", layout=guarded("home", home.layout),
@@ -152,6 +156,8 @@ def secure(app: Dash, config: Config, screens: dict[str, str]) -> None:
             server.view_functions["signin.login"]))
     server.view_functions["reports.report"] = limiter.limit(
         REPORT_LIMIT, key_func=auth.caller_key)(server.view_functions["reports.report"])
+    server.view_functions["ingest.feed"] = limiter.limit(
+        INGEST_LIMIT, key_func=rate_key)(server.view_functions["ingest.feed"])
     server.register_error_handler(429, signin.too_many)
     talisman = Talisman(server, force_https=False,
                         session_cookie_secure=config.cookie_secure,
