@@ -420,6 +420,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "auth.all_sites": ("全部站点", "All sites"),
     "auth.grids": ("网格（逗号分隔）", "Grids (comma separated)"),
     "auth.display": ("姓名", "Full name"),
+    "auth.max_level": ("最高处置层级", "Highest level"),
     "auth.created": ("创建时间", "Created"),
     "auth.revoked": ("已吊销", "Revoked"),
     "auth.active": ("有效", "Active"),

@@ -389,6 +389,10 @@ def test_admin_page_manages_accounts_and_exports_the_audit_log(app, r):
     made = admin.post("/admin/kiosk-tokens", data={"csrf": csrf, "site": "tiny",
                                                    "label": "大厅"})
     assert "kiosk=kt_" in made.get_data(as_text=True)
+    elsewhere = admin.post("/admin/users", data={
+        "csrf": csrf, "name": "boss2", "role": "admin", "password": "another-password"})
+    assert elsewhere.status_code == 400  # an admin of tiny makes tiny accounts only
+    assert "tiny only" in elsewhere.get_data(as_text=True)
     forged = admin.post("/admin/users/newsup/revoke", data={"csrf": "nope"})
     assert forged.status_code == 400 and accounts.get_user(r, AUTH, "newsup")
     csv = admin.get("/admin/audit.csv")

@@ -14,7 +14,7 @@ from flask import Blueprint, Response, render_template, request
 from data import accounts, audit
 from data.accounts import AccountError
 from layouts.i18n import lang_of, t
-from web.auth import auth_keys, log
+from web.auth import auth_keys, log, principal
 from web.signin import csrf_ok, csrf_token
 from web.state import app_state
 
@@ -38,6 +38,7 @@ def _page(message: str | None = None, error: str | None = None,
     return render_template(
         "admin.html", t=t, lang=_lang(), csrf=csrf_token(), when=when,
         message=message, error=error, roles=accounts.ROLES, scopes=accounts.SCOPES,
+        levels=accounts.LEVELS,
         sites=list(state.sites), users=accounts.list_users(state.redis, keys),
         api_keys=accounts.list_api_keys(state.redis, keys),
         kiosk_tokens=accounts.list_kiosk_tokens(state.redis, keys),
@@ -74,9 +75,13 @@ def add_user():
         site = _field("site") or None
         if site is not None and site not in app_state().sites:
             raise AccountError(f"site: {site} is not served here")
+        own = principal().site
+        if own is not None and site != own:
+            raise AccountError(f"site: an admin of {own} makes accounts of {own} only")
         grids = tuple(g.strip() for g in _field("grids").split(",") if g.strip())
         accounts.add_user(app_state().redis, auth_keys(), name, _field("role"),
                           request.form.get("password", ""), site=site, grids=grids,
+                          max_level=_field("max_level") or None,
                           display=_field("display"))
     return _act("user:add", name, work)
 
