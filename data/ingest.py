@@ -82,6 +82,15 @@ def entry_fields(entry: Any, producer: str) -> dict[str, str]:
     if src != producer:
         raise Rejected(f"src {src[:40]!r} is not this key's producer "
                        f"{producer!r}: leave src out, or send {producer!r}")
+    # A key acts as its producer's own account, never as a person it names:
+    # a workflow op is made by the account named like the producer (which an
+    # admin gives the role and scope it needs), or refused by the aggregator.
+    actor = fields.get("actor")
+    if actor is not None and actor != producer:
+        raise Rejected(f"actor {actor[:40]!r} is not this key's producer "
+                       f"{producer!r}: a key acts as its producer's account only")
+    if fields.get("op") not in (None, "report"):
+        fields["actor"] = producer
     return fields
 
 

@@ -107,21 +107,39 @@ def test_a_batch_is_answered_per_entry(client, key, r, raw, tiny):
 
 
 def test_incident_report_then_hotline_closes_its_case(client, r, raw, tiny):
-    key = api_key(r, PREFIX, "tiny", "ingest")
+    key = api_key(r, PREFIX, "tiny", "ingest")  # producer "tests"
+    add_account(r, PREFIX, "tests", "supervisor", "tiny")  # what it may do
     incident_id = str(uuid.uuid4())
     path = "/api/v1/sites/tiny/feeds/incident"
     report = {"v": "1", "op": "report", "id": incident_id, "ts": now_ms(),
               "category": "sanitation", "level": 2, "title": "楼道堆放杂物",
               "grid": "G1", "channel": "hotline", "eid": f"r-{incident_id}"}
     accept = {"v": "1", "op": "accept", "id": incident_id, "ts": now_ms(),
-              "actor": "sup", "eid": f"a-{incident_id}"}
-    body = post(client, key, [report, accept], path=path).get_json()
+              "eid": f"a-{incident_id}"}
+    as_someone = {**accept, "actor": "adm", "eid": f"b-{incident_id}"}
+    body = post(client, key, [report, accept, as_someone], path=path).get_json()
     assert body["accepted"] == 2, body
+    assert "acts as its producer's account only" in body["results"][2]["reason"]
     fold(raw, tiny)
     record = client.get(f"/api/v1/sites/tiny/incidents/{incident_id}", headers={
         "Authorization": f"Bearer {api_key(r, PREFIX, 'tiny', 'read')}"}).get_json()
     assert record["status_detail"] == "accepted"
     assert record["channel"] == "hotline"
+    assert record["history"][-1]["actor"] == "tests"
+
+
+def test_a_producer_without_an_account_makes_no_workflow_op(client, key, r, raw,
+                                                             tiny):
+    incident_id = str(uuid.uuid4())
+    path = "/api/v1/sites/tiny/feeds/incident"
+    post(client, key, {"v": "1", "op": "report", "id": incident_id, "ts": now_ms(),
+                       "category": "sanitation", "level": 2, "title": "井盖缺失",
+                       "grid": "G1"}, path=path)
+    post(client, key, {"v": "1", "op": "accept", "id": incident_id,
+                       "ts": now_ms()}, path=path)
+    fold(raw, tiny)
+    reason = dead_letters(r)[-1]["reason"]
+    assert "unknown user" in reason
 
 
 def test_duplicates_inside_a_batch_and_across_batches(client, key, r, raw, tiny):
