@@ -39,12 +39,11 @@ sys.path.insert(0, str(ROOT))
 from data import analytics, archive  # noqa: E402
 from data.config import load_config  # noqa: E402
 from data.contract import (  # noqa: E402
-    CrowdEntry,
-    GateEntry,
     IncidentReport,
     Rejected,
+    Tally,
+    check,
     report_grid,
-    validate,
 )
 from data.fold import Fold  # noqa: E402
 from data.history import Filters, History, clear_cache  # noqa: E402
@@ -67,13 +66,14 @@ def make_day(site: Site, day: date, sim: SiteSim, records: dict):
         ts = start + tick * int(TICK_S * 1000)
         for stream, fields in sim.step(ts, TICK_S):
             try:
-                event = validate(stream, fields, site, ts + 1)
+                event = check(stream, fields, site, ts + 1)
             except Rejected:
                 continue
-            if isinstance(event, CrowdEntry):
-                fold.crowd(event)
-            elif isinstance(event, GateEntry):
-                fold.gate(event)
+            if isinstance(event, Tally):
+                if event.kind == "crowd":
+                    fold.crowd(event)
+                else:
+                    fold.gate(event)
             elif isinstance(event, IncidentReport):
                 if event.id not in records:
                     records[event.id] = new_incident(
@@ -84,6 +84,7 @@ def make_day(site: Site, day: date, sim: SiteSim, records: dict):
                                                  records.get)
                 except Refused:
                     pass
+    fold.finish()
     buckets: dict[int, dict[str, int]] = {}
     prefix = keys.minute(0)[:-1]
     for (key, field), amount in fold.incr.items():
