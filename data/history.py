@@ -4,9 +4,11 @@
 ``categories``, ``entrance``, ``repeat_days``) into :class:`Filters` or raises
 :class:`FilterError` with a code and values the page and the export API turn
 into a message. :class:`History` reads the archive files written by
-:mod:`data.archive` for a site and a range of days, with a small cache keyed
-on each file's identity (path, size, mtime), so a file rewritten by the
-archiver is read again and an unchanged one is not.
+:mod:`data.archive` for a site and a range of days: all the files of a kind
+in one pyarrow dataset scan (threads, only the columns the views use, one
+conversion to pandas), cached in the process on the files' identities (path,
+size, mtime), so a rewritten or a new file is read again and unchanged ones
+are not.
 """
 
 from __future__ import annotations
@@ -23,16 +25,15 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.dataset as ds
 
 from data.archive import (
     FLOW,
     HOURLY,
     INCIDENTS,
     day_file,
-    flow_frame,
-    incident_frame,
-    read_meta,
+    flow_schema,
+    incident_schema,
 )
 from data.site import Site
 
@@ -152,25 +153,86 @@ def parse_filters(args: Mapping[str, Any], site: Site, today: date) -> Filters:
 
 # --- reading ---------------------------------------------------------------
 
+# What the views read of an incident: everything but the audit trail (most of
+# a file's bytes) and the masked personal data, which no view shows.
+VIEW_COLUMNS = tuple(name for name in incident_schema("UTC").names
+                     if name not in ("history", "reporter", "phone"))
 
-@functools.lru_cache(maxsize=2048)
-def _read_cached(path: str, size: int, mtime_ns: int) -> tuple[pd.DataFrame, str]:
-    frame = pq.read_table(path).to_pandas()
-    return frame, read_meta(Path(path)).get("gov.as_of", "")
+FileState = tuple[str, int, int]  # path, size, mtime_ns: a file's identity
 
 
-def read_file(path: Path) -> tuple[pd.DataFrame, int | None] | None:
-    """A file's rows and its ``as_of`` time, or None if it is missing or broken."""
+def file_states(paths: list[Path]) -> tuple[FileState, ...]:
+    """The identity of each file of ``paths`` that exists (a rewrite changes it)."""
+    states = []
+    for path in paths:
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            continue
+        states.append((str(path), stat.st_size, stat.st_mtime_ns))
+    return tuple(states)
+
+
+def _scan(paths: list[str], schema: pa.Schema, columns: tuple[str, ...] | None
+          ) -> tuple[pa.Table, list[int]]:
+    """The rows of ``paths`` as one table (one pass, threads, only ``columns``)
+    and each file's ``as_of``."""
+    dataset = ds.dataset(paths, schema=schema, format="parquet")
+    table = dataset.to_table(columns=list(columns) if columns else None)
+    stamps = []
+    for fragment in dataset.get_fragments():
+        as_of = (fragment.physical_schema.metadata or {}).get(b"gov.as_of")
+        if as_of:
+            stamps.append(int(as_of))
+    return table, stamps
+
+
+@dataclass(frozen=True)
+class Read:
+    """The rows of a set of archive files, as read once and cached."""
+
+    frame: pd.DataFrame
+    stamps: tuple[int, ...]  # each file's ``as_of``
+    paths: frozenset[str]  # the files read (a broken one is left out)
+
+
+@functools.lru_cache(maxsize=64)
+def _read_cached(states: tuple[FileState, ...], kind: str, tz: str,
+                 columns: tuple[str, ...] | None) -> Read:
+    schema = incident_schema(tz) if kind == INCIDENTS else flow_schema(tz)
+    paths = [path for path, _, _ in states]
     try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return None
-    try:
-        frame, as_of = _read_cached(str(path), stat.st_size, stat.st_mtime_ns)
-    except (OSError, pa.ArrowException) as exc:
-        log.warning("history: skipping unreadable %s (%s)", path, exc)
-        return None
-    return frame, int(as_of) if as_of else None
+        table, stamps = _scan(paths, schema, columns)
+    except (OSError, pa.ArrowException):  # find the broken file(s), keep the rest
+        tables, stamps, good = [], [], []
+        for path in paths:
+            try:
+                one, stamp = _scan([path], schema, columns)
+            except (OSError, pa.ArrowException) as exc:
+                log.warning("history: skipping unreadable %s (%s)", path, exc)
+                continue
+            tables.append(one)
+            stamps += stamp
+            good.append(path)
+        paths = good
+        table = (pa.concat_tables(tables) if tables else
+                 schema.empty_table().select(list(columns or schema.names)))
+    frame = table.to_pandas()
+    if kind != INCIDENTS:
+        frame = frame.astype({"scope": str, "id": str})
+    return Read(frame, tuple(stamps), frozenset(paths))
+
+
+def read_files(paths: list[Path], kind: str, tz: str,
+               columns: tuple[str, ...] | None = None) -> Read:
+    """The rows of the archive files of ``paths`` that exist, in one read.
+
+    Cached in the process on the files' identities (path, size, mtime): a file
+    the archiver rewrites, or a new day, is read again; unchanged files are not.
+    """
+    read = _read_cached(file_states(paths), kind, tz, columns)
+    # a shallow copy (copy-on-write) so that no caller can change the cache
+    return Read(read.frame.copy(deep=False), read.stamps, read.paths)
 
 
 @dataclass(frozen=True)
@@ -202,44 +264,34 @@ class History:
 
     root: Path
 
-    def _frames(self, site: Site, start: date, end: date, kind: str
-                ) -> tuple[list[pd.DataFrame], list[int], set[date]]:
-        frames, stamps, days = [], [], set()
-        day = start
-        while day <= end:
-            found = read_file(day_file(self.root, site.id, day, kind))
-            if found is not None:
-                frame, as_of = found
-                frames.append(frame)
-                days.add(day)
-                if as_of is not None:
-                    stamps.append(as_of)
-            day += timedelta(days=1)
-        return frames, stamps, days
+    def _read(self, site: Site, start: date, end: date, kind: str,
+              columns: tuple[str, ...] | None = None) -> tuple[Read, set[date]]:
+        files = {day_file(self.root, site.id, day, kind): day
+                 for day in (start + timedelta(days=n)
+                             for n in range((end - start).days + 1))}
+        read = read_files(list(files), kind, site.timezone, columns)
+        return read, {day for path, day in files.items() if str(path) in read.paths}
 
     def flow(self, site: Site, start: date, end: date, *, minutes: bool = False
              ) -> tuple[pd.DataFrame, list[int], set[date]]:
-        """Flow rows of ``start``..``end`` (hourly unless ``minutes``)."""
-        frames, stamps, days = self._frames(site, start, end,
-                                            FLOW if minutes else HOURLY)
-        frame = (pd.concat(frames, ignore_index=True) if frames
-                 else flow_frame([], site.timezone))
-        return frame.astype({"scope": str, "id": str}), stamps, days
+        """Flow rows of ``start``..``end`` (hourly unless ``minutes``), the
+        files' ``as_of`` times and the days that have a file."""
+        read, days = self._read(site, start, end, FLOW if minutes else HOURLY)
+        return read.frame, list(read.stamps), days
 
-    def incidents(self, site: Site, start: date, end: date
+    def incidents(self, site: Site, start: date, end: date,
+                  columns: tuple[str, ...] | None = None
                   ) -> tuple[pd.DataFrame, list[int]]:
-        frames, stamps, _ = self._frames(site, start, end, INCIDENTS)
-        frames = [f for f in frames if len(f)]
-        frame = (pd.concat(frames, ignore_index=True) if frames
-                 else incident_frame([], site.timezone))
-        return frame, stamps
+        """Incidents reported ``start``..``end`` (every column unless ``columns``)."""
+        read, _ = self._read(site, start, end, INCIDENTS, columns)
+        return read.frame, list(read.stamps)
 
     def load(self, site: Site, filters: Filters) -> Dataset:
         """Everything the views of ``filters`` need, in one read."""
         flow, flow_stamps, days = self.flow(site, filters.start - WEEK, filters.end)
         lookback = timedelta(days=filters.repeat_days) + REPEAT_LOOKBACK
         incidents, inc_stamps = self.incidents(site, filters.start - lookback,
-                                               filters.end)
+                                               filters.end, VIEW_COLUMNS)
         stamps = flow_stamps + inc_stamps
         as_of = (datetime.fromtimestamp(max(stamps) / 1000, ZoneInfo(site.timezone))
                  if stamps else None)
@@ -259,5 +311,5 @@ class History:
 
 
 def clear_cache() -> None:
-    """Forget every file read (benchmarks measure cold reads with it)."""
+    """Forget every file read (tests and benchmarks start cold with it)."""
     _read_cached.cache_clear()
