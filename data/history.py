@@ -3,17 +3,14 @@
 :func:`parse_filters` turns URL query values (``start``, ``end``, ``grids``,
 ``categories``, ``entrance``, ``repeat_days``) into :class:`Filters` or raises
 :class:`FilterError` with a code and values the page and the export API turn
-into a message. :class:`History` reads the archive files written by
-:mod:`data.archive` for a site and a range of days: all the files of a kind
-in one pyarrow dataset scan (threads, only the columns the views use, one
-conversion to pandas), cached in the process on the files' identities (path,
-size, mtime), so a rewritten or a new file is read again and unchanged ones
-are not.
+into a message. :class:`History` reads the archive written by
+:mod:`data.archive` for a site and a range of days, through
+:mod:`data.history_read` (one scan per kind, the month files where they
+hold the day files' rows, cached on the files' identities).
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 from collections.abc import Mapping
@@ -24,17 +21,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.dataset as ds
 
-from data.archive import (
-    FLOW,
-    HOURLY,
-    INCIDENTS,
-    day_file,
-    flow_schema,
-    incident_schema,
-)
+from data import history_read
+from data.archive import FLOW, HOURLY, INCIDENTS, incident_schema
+from data.history_read import read_range
 from data.site import Site
 
 log = logging.getLogger(__name__)
@@ -158,82 +148,6 @@ def parse_filters(args: Mapping[str, Any], site: Site, today: date) -> Filters:
 VIEW_COLUMNS = tuple(name for name in incident_schema("UTC").names
                      if name not in ("history", "reporter", "phone"))
 
-FileState = tuple[str, int, int]  # path, size, mtime_ns: a file's identity
-
-
-def file_states(paths: list[Path]) -> tuple[FileState, ...]:
-    """The identity of each file of ``paths`` that exists (a rewrite changes it)."""
-    states = []
-    for path in paths:
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            continue
-        states.append((str(path), stat.st_size, stat.st_mtime_ns))
-    return tuple(states)
-
-
-def _scan(paths: list[str], schema: pa.Schema, columns: tuple[str, ...] | None
-          ) -> tuple[pa.Table, list[int]]:
-    """The rows of ``paths`` as one table (one pass, threads, only ``columns``)
-    and each file's ``as_of``."""
-    dataset = ds.dataset(paths, schema=schema, format="parquet")
-    table = dataset.to_table(columns=list(columns) if columns else None)
-    stamps = []
-    for fragment in dataset.get_fragments():
-        as_of = (fragment.physical_schema.metadata or {}).get(b"gov.as_of")
-        if as_of:
-            stamps.append(int(as_of))
-    return table, stamps
-
-
-@dataclass(frozen=True)
-class Read:
-    """The rows of a set of archive files, as read once and cached."""
-
-    frame: pd.DataFrame
-    stamps: tuple[int, ...]  # each file's ``as_of``
-    paths: frozenset[str]  # the files read (a broken one is left out)
-
-
-@functools.lru_cache(maxsize=64)
-def _read_cached(states: tuple[FileState, ...], kind: str, tz: str,
-                 columns: tuple[str, ...] | None) -> Read:
-    schema = incident_schema(tz) if kind == INCIDENTS else flow_schema(tz)
-    paths = [path for path, _, _ in states]
-    try:
-        table, stamps = _scan(paths, schema, columns)
-    except (OSError, pa.ArrowException):  # find the broken file(s), keep the rest
-        tables, stamps, good = [], [], []
-        for path in paths:
-            try:
-                one, stamp = _scan([path], schema, columns)
-            except (OSError, pa.ArrowException) as exc:
-                log.warning("history: skipping unreadable %s (%s)", path, exc)
-                continue
-            tables.append(one)
-            stamps += stamp
-            good.append(path)
-        paths = good
-        table = (pa.concat_tables(tables) if tables else
-                 schema.empty_table().select(list(columns or schema.names)))
-    frame = table.to_pandas()
-    if kind != INCIDENTS:
-        frame = frame.astype({"scope": str, "id": str})
-    return Read(frame, tuple(stamps), frozenset(paths))
-
-
-def read_files(paths: list[Path], kind: str, tz: str,
-               columns: tuple[str, ...] | None = None) -> Read:
-    """The rows of the archive files of ``paths`` that exist, in one read.
-
-    Cached in the process on the files' identities (path, size, mtime): a file
-    the archiver rewrites, or a new day, is read again; unchanged files are not.
-    """
-    read = _read_cached(file_states(paths), kind, tz, columns)
-    # a shallow copy (copy-on-write) so that no caller can change the cache
-    return Read(read.frame.copy(deep=False), read.stamps, read.paths)
-
 
 @dataclass(frozen=True)
 class Dataset:
@@ -264,26 +178,20 @@ class History:
 
     root: Path
 
-    def _read(self, site: Site, start: date, end: date, kind: str,
-              columns: tuple[str, ...] | None = None) -> tuple[Read, set[date]]:
-        files = {day_file(self.root, site.id, day, kind): day
-                 for day in (start + timedelta(days=n)
-                             for n in range((end - start).days + 1))}
-        read = read_files(list(files), kind, site.timezone, columns)
-        return read, {day for path, day in files.items() if str(path) in read.paths}
-
     def flow(self, site: Site, start: date, end: date, *, minutes: bool = False
              ) -> tuple[pd.DataFrame, list[int], set[date]]:
         """Flow rows of ``start``..``end`` (hourly unless ``minutes``), the
         files' ``as_of`` times and the days that have a file."""
-        read, days = self._read(site, start, end, FLOW if minutes else HOURLY)
-        return read.frame, list(read.stamps), days
+        read = read_range(self.root, site.id, site.timezone, start, end,
+                          FLOW if minutes else HOURLY)
+        return read.frame, list(read.stamps), set(read.days)
 
     def incidents(self, site: Site, start: date, end: date,
                   columns: tuple[str, ...] | None = None
                   ) -> tuple[pd.DataFrame, list[int]]:
         """Incidents reported ``start``..``end`` (every column unless ``columns``)."""
-        read, _ = self._read(site, start, end, INCIDENTS, columns)
+        read = read_range(self.root, site.id, site.timezone, start, end, INCIDENTS,
+                          columns)
         return read.frame, list(read.stamps)
 
     def load(self, site: Site, filters: Filters) -> Dataset:
@@ -311,5 +219,5 @@ class History:
 
 
 def clear_cache() -> None:
-    """Forget every file read (tests and benchmarks start cold with it)."""
-    _read_cached.cache_clear()
+    """Forget every read (tests and benchmarks start cold with it)."""
+    history_read.clear_cache()
