@@ -24,7 +24,7 @@ from callbacks import wall as wall_callbacks
 from data.config import PROJECT_ROOT, Config
 from data.redis_conn import connect
 from data.site import load_sites
-from layouts import analysis, console, home, mobile, wall
+from layouts import analysis, analysis_charts, console, home, mobile, wall
 from layouts.i18n import t
 from web.api import api
 from web.export import export
@@ -98,4 +98,6 @@ def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
     console_callbacks.register(app, state)
     wall_callbacks.register(app, state, cache)
     analysis_callbacks.register(app, state)
+    for site in list(sites.values())[:1]:
+        analysis_charts.warm_up(site)  # plotly's first figure, paid at start-up
     return app
