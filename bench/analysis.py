@@ -11,21 +11,31 @@ of it written by the archiver's own writers (:mod:`data.archive`). Replaying
 90 days through Redis entry by entry (half a million entries a day) would
 take hours on this machine and measure the aggregator, not the views.
 
+After writing the days, the archiver's next pass makes the month copies
+(:mod:`data.compaction`); ``--no-compact`` leaves only the day files.
+
 Measured, medians of ``--runs`` runs:
 
-- each view: read the range from Parquet (cold file cache) and build its
-  numbers and figure, for the whole site and for two grids;
-- the whole page update (read once, eight charts, headline figures);
+- cold: each view (read the range and build its numbers and figure), the
+  whole page update (read once, eight charts, headline figures) and the read
+  alone, each in a fresh process that has built the app as a web worker does
+  at start-up and has read nothing yet, with the history files dropped from
+  the page cache (``posix_fadvise(DONTNEED)``), for the whole site and for
+  two grids;
+- warm: the same in one process whose history files have not changed since
+  its previous read;
 - each chart export in each format through the HTTP route, after one warm-up.
 
-    .venv/bin/python bench/analysis.py [--days 90] [--runs 5]
+    .venv/bin/python bench/analysis.py [--days 90] [--runs 5] [--data DIR --reuse]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,12 +49,11 @@ sys.path.insert(0, str(ROOT))
 from data import analytics, archive  # noqa: E402
 from data.config import load_config  # noqa: E402
 from data.contract import (  # noqa: E402
-    CrowdEntry,
-    GateEntry,
     IncidentReport,
     Rejected,
+    Tally,
+    check,
     report_grid,
-    validate,
 )
 from data.fold import Fold  # noqa: E402
 from data.history import Filters, History, clear_cache  # noqa: E402
@@ -67,13 +76,14 @@ def make_day(site: Site, day: date, sim: SiteSim, records: dict):
         ts = start + tick * int(TICK_S * 1000)
         for stream, fields in sim.step(ts, TICK_S):
             try:
-                event = validate(stream, fields, site, ts + 1)
+                event = check(stream, fields, site, ts + 1)
             except Rejected:
                 continue
-            if isinstance(event, CrowdEntry):
-                fold.crowd(event)
-            elif isinstance(event, GateEntry):
-                fold.gate(event)
+            if isinstance(event, Tally):
+                if event.kind == "crowd":
+                    fold.crowd(event)
+                else:
+                    fold.gate(event)
             elif isinstance(event, IncidentReport):
                 if event.id not in records:
                     records[event.id] = new_incident(
@@ -84,6 +94,7 @@ def make_day(site: Site, day: date, sim: SiteSim, records: dict):
                                                  records.get)
                 except Refused:
                     pass
+    fold.finish()
     buckets: dict[int, dict[str, int]] = {}
     prefix = keys.minute(0)[:-1]
     for (key, field), amount in fold.incr.items():
@@ -110,41 +121,92 @@ def generate(site: Site, root: Path, days: int, end: date) -> dict:
             "seconds": round(time.perf_counter() - started, 1)}
 
 
-def median_ms(fn, runs: int, cold: bool = True) -> float:
+def median_ms(fn, runs: int) -> float:
     times = []
     for _ in range(runs):
-        if cold:
-            clear_cache()
         started = time.perf_counter()
         fn()
         times.append((time.perf_counter() - started) * 1000)
     return round(statistics.median(times), 1)
 
 
-def bench_views(site: Site, history: History, filters: Filters, runs: int) -> dict:
-    out = {}
-    for name in charts.CHARTS:
-        out[name] = median_ms(
-            lambda n=name: charts.build(n, history.load(site, filters), site), runs)
+def app_config(site: Site, data_dir: Path):
+    return load_config({"REDIS_URL": "redis://127.0.0.1:1/0",
+                        "GOV_SITES": site.id, "GOV_DATA_DIR": str(data_dir),
+                        "GOV_SITES_DIR": str(site.path.parent)})
 
-    def page() -> None:
-        data = history.load(site, filters)
+
+def drop_page_cache(root: Path) -> None:
+    """Ask the kernel to forget the history files' pages (no root needed)."""
+    for path in root.rglob("*.parquet"):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def step(what: str, history: History, site: Site, filters: Filters) -> float:
+    """Read ``filters``' range and build ``what`` (a chart, "page" or "read");
+    returns the read time in ms."""
+    started = time.perf_counter()
+    data = history.load(site, filters)
+    read_ms = (time.perf_counter() - started) * 1000
+    if what == "page":
         for name in charts.CHARTS:
             charts.build(name, data, site)
         analytics.summary(data, site)
+    elif what != "read":
+        charts.build(what, data, site)
+    return read_ms
 
-    out["whole page (read + 8 charts + headline)"] = median_ms(page, runs)
-    out["read only"] = median_ms(lambda: history.load(site, filters), runs)
+
+def child(args, site: Site, filters: Filters) -> int:
+    """One cold measurement, in this fresh process; prints it as JSON."""
+    from web.factory import create_app
+
+    create_app(app_config(site, args.data))  # what a web worker does at start
+    drop_page_cache(args.data / "history")
+    started = time.perf_counter()
+    read_ms = step(args.child, History(args.data / "history"), site, filters)
+    total = (time.perf_counter() - started) * 1000
+    print(json.dumps({"total_ms": total, "read_ms": read_ms}))
+    return 0
+
+
+WHAT = (*charts.CHARTS, "page", "read")
+
+
+def bench_cold(args, scope: str) -> dict:
+    out = {}
+    for what in WHAT:
+        totals, reads = [], []
+        for _ in range(args.runs):
+            done = subprocess.run(
+                [sys.executable, __file__, "--child", what, "--scope", scope,
+                 "--data", str(args.data), "--site", args.site],
+                capture_output=True, text=True, check=True)
+            got = json.loads(done.stdout.strip().splitlines()[-1])
+            totals.append(got["total_ms"])
+            reads.append(got["read_ms"])
+        out[what] = {"total": round(statistics.median(totals), 1),
+                     "read": round(statistics.median(reads), 1),
+                     "max": round(max(totals), 1)}
+    return out
+
+
+def bench_warm(site: Site, history: History, filters: Filters, runs: int) -> dict:
+    out = {}
+    for what in WHAT:
+        step(what, history, site, filters)  # the previous read, same files
+        out[what] = median_ms(lambda w=what: step(w, history, site, filters), runs)
     return out
 
 
 def bench_exports(site: Site, data_dir: Path, filters: Filters, runs: int) -> dict:
     from web.factory import create_app
 
-    config = load_config({"REDIS_URL": "redis://127.0.0.1:1/0",
-                          "GOV_SITES": site.id, "GOV_DATA_DIR": str(data_dir),
-                          "GOV_SITES_DIR": str(site.path.parent)})
-    client = create_app(config).server.test_client()
+    client = create_app(app_config(site, data_dir)).server.test_client()
     query = f"start={filters.start}&end={filters.end}"
     started = time.perf_counter()
     assert client.get(f"/api/v1/sites/{site.id}/export/sla.png?{query}").status_code \
@@ -159,12 +221,36 @@ def bench_exports(site: Site, data_dir: Path, filters: Filters, runs: int) -> di
                 assert client.get(u).status_code == 200
 
             one()
-            out[f"{name}.{fmt}"] = median_ms(one, runs, cold=False)
+            out[f"{name}.{fmt}"] = median_ms(one, runs)
     day = filters.end.isoformat()
     out["briefing.pdf (8 pages)"] = median_ms(
-        lambda: client.get(f"/api/v1/sites/{site.id}/briefing/{day}.pdf"), runs,
-        cold=False)
+        lambda: client.get(f"/api/v1/sites/{site.id}/briefing/{day}.pdf"), runs)
     return out
+
+
+def scoped(site: Site, made: dict, scope: str) -> Filters:
+    end = date.fromisoformat(made["end"])
+    start = end - timedelta(days=made["days"] - 1)
+    grids = tuple(list(site.grids)[:2]) if scope == "two_grids" else ()
+    return Filters(site=site.id, start=start, end=end, grids=grids)
+
+
+def prepare(args, site: Site) -> dict:
+    """The history under ``args.data``: made now, or the one made before."""
+    root, about = args.data / "history", args.data / "bench-history.json"
+    if args.reuse and about.is_file():
+        made = json.loads(about.read_text())
+    else:
+        end = date.today() - timedelta(days=1)
+        made = {**generate(site, root, args.days, end), "end": end.isoformat()}
+        about.write_text(json.dumps(made))
+    if not args.no_compact:
+        from data.compaction import closed_before, compact_site
+
+        compact_site(root, site.id, site.timezone,
+                     closed_before(date.fromisoformat(made["end"])
+                                   + timedelta(days=1)))
+    return made
 
 
 def main() -> int:
@@ -173,29 +259,45 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--data", type=Path, help="keep the history here")
+    parser.add_argument("--reuse", action="store_true",
+                        help="use the history already under --data")
+    parser.add_argument("--no-compact", action="store_true",
+                        help="day files only, no month copies")
+    parser.add_argument("--no-exports", action="store_true")
+    parser.add_argument("--out", type=Path,
+                        default=ROOT / "bench" / "results" / "analysis.json")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--scope", default="site", help=argparse.SUPPRESS)
     args = parser.parse_args()
     site = load_site(ROOT / "data" / "sites" / args.site)
-    data_dir = args.data or Path(tempfile.mkdtemp(prefix="bench-analysis-"))
-    root = data_dir / "history"
-    end = date.today() - timedelta(days=1)
-    made = generate(site, root, args.days, end)
-    print(f"history: {made['days']} days, {made['incidents']} incidents, "
-          f"made in {made['seconds']} s under {root}")
-    history = History(root)
-    whole = Filters(site=site.id, start=end - timedelta(days=args.days - 1), end=end)
-    two = Filters(site=site.id, start=whole.start, end=end,
-                  grids=tuple(list(site.grids)[:2]))
-    results = {"site": site.id, "history": made, "runs": args.runs,
-               "views_ms": bench_views(site, history, whole, args.runs),
-               "views_two_grids_ms": bench_views(site, history, two, args.runs),
-               "exports_ms": bench_exports(site, data_dir, whole, args.runs)}
-    for section in ("views_ms", "views_two_grids_ms", "exports_ms"):
-        print(f"\n{section} (median of {args.runs})")
-        for name, value in results[section].items():
-            print(f"  {name:<44} {value:>8}")
-    out = ROOT / "bench" / "results" / "analysis.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    if args.child:
+        made = json.loads((args.data / "bench-history.json").read_text())
+        return child(args, site, scoped(site, made, args.scope))
+    args.data = args.data or Path(tempfile.mkdtemp(prefix="bench-analysis-"))
+    made = prepare(args, site)
+    print(f"history: {made['days']} days to {made['end']}, {made['incidents']} "
+          f"incidents, under {args.data / 'history'}")
+    history = History(args.data / "history")
+    results: dict = {"site": site.id, "history": made, "runs": args.runs,
+                     "month_copies": not args.no_compact,
+                     "started": datetime.now().isoformat(timespec="seconds"),
+                     "load_avg_before": os.getloadavg()}
+    for scope in ("site", "two_grids"):
+        results[f"views_cold_ms_{scope}"] = bench_cold(args, scope)
+        clear_cache()
+        results[f"views_warm_ms_{scope}"] = bench_warm(
+            site, history, scoped(site, made, scope), args.runs)
+    if not args.no_exports:
+        results["exports_ms"] = bench_exports(site, args.data,
+                                              scoped(site, made, "site"), args.runs)
+    results["load_avg_after"] = os.getloadavg()
+    for section, values in results.items():
+        if isinstance(values, dict) and section != "history":
+            print(f"\n{section} (median of {args.runs})")
+            for name, value in values.items():
+                print(f"  {name:<44} {value}")
+    args.out.parent.mkdir(exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False))
     return 0
 
 

@@ -227,26 +227,40 @@ def repeat_incidents(data: Dataset, site: Site) -> pd.DataFrame:
     f, inc = data.filters, data.incidents
     columns = ["id", "title", "category", "grid", "reported_at", "previous_id",
                "previous_title", "previous_closed_at", "days_after", "distance_m"]
-    keep = ["id", "title", "category", "grid", "lat", "lon", "reported_at",
-            "closed_at"]
-    later = incidents_in_range(data)[keep]
-    earlier = inc[inc["status"] == "closed"][keep]
+    later = incidents_in_range(data).reset_index(drop=True)
+    earlier = inc[inc["status"] == "closed"].reset_index(drop=True)
     if later.empty or earlier.empty:
         return pd.DataFrame(columns=columns)
-    pairs = later.merge(earlier, on=["category", "grid"], suffixes=("", "_prev"))
+    # pair on integer codes and row numbers only; the text is looked up for the
+    # few pairs that remain (merging the text columns was most of the time)
+    codes = pd.factorize(pd.concat([later["category"] + "\x1f" + later["grid"],
+                                    earlier["category"] + "\x1f" + earlier["grid"]],
+                                   ignore_index=True))[0]
+    ids = pd.factorize(pd.concat([later["id"], earlier["id"]], ignore_index=True))[0]
+    n = len(later)
+    left = pd.DataFrame({"place": codes[:n], "row": np.arange(n), "key": ids[:n],
+                         "reported_at": later["reported_at"],
+                         "lat": later["lat"], "lon": later["lon"]})
+    right = pd.DataFrame({"place": codes[n:], "row_prev": np.arange(len(earlier)),
+                          "key_prev": ids[n:], "closed_at_prev": earlier["closed_at"],
+                          "lat_prev": earlier["lat"], "lon_prev": earlier["lon"]})
+    pairs = left.merge(right, on="place")
     gap = pairs["reported_at"] - pairs["closed_at_prev"]
-    pairs = pairs[(pairs["id"] != pairs["id_prev"]) & (gap >= pd.Timedelta(0))
+    pairs = pairs[(pairs["key"] != pairs["key_prev"]) & (gap >= pd.Timedelta(0))
                   & (gap <= pd.Timedelta(days=f.repeat_days))]
     distance = _distance_m(pairs["lat"], pairs["lon"], pairs["lat_prev"],
                            pairs["lon_prev"])
     pairs = pairs.assign(distance_m=distance.round(0))
     pairs = pairs[pairs["distance_m"].isna() | (pairs["distance_m"] <= SAME_PLACE_M)]
-    pairs = pairs.sort_values("closed_at_prev").drop_duplicates("id", keep="last")
+    pairs = pairs.sort_values("closed_at_prev").drop_duplicates("key", keep="last")
+    pairs = pairs.reset_index(drop=True)
+    now = later.iloc[pairs["row"].to_numpy()].reset_index(drop=True)
+    before = earlier.iloc[pairs["row_prev"].to_numpy()].reset_index(drop=True)
     out = pd.DataFrame({
-        "id": pairs["id"], "title": pairs["title"], "category": pairs["category"],
-        "grid": pairs["grid"], "reported_at": pairs["reported_at"],
-        "previous_id": pairs["id_prev"], "previous_title": pairs["title_prev"],
-        "previous_closed_at": pairs["closed_at_prev"],
+        "id": now["id"], "title": now["title"], "category": now["category"],
+        "grid": now["grid"], "reported_at": now["reported_at"],
+        "previous_id": before["id"], "previous_title": before["title"],
+        "previous_closed_at": before["closed_at"],
         "days_after": ((pairs["reported_at"] - pairs["closed_at_prev"])
                        .dt.total_seconds() / 86400).round(2),
         "distance_m": pairs["distance_m"],

@@ -9,7 +9,9 @@ pass (every :data:`EVERY_S`) the archiver reads, for every site:
   hourly roll-up beside it (``flow_hourly.parquet``) for the views;
 - the incident records (history included) that changed since the last pass,
   and all of them now and then, and writes them per report day to
-  ``incidents.parquet``.
+  ``incidents.parquet``;
+- then brings the monthly copies of the days that are over up to date
+  (:mod:`data.compaction`), so that the views read a few files, not 180.
 
 Counters only grow, so a minute already archived is merged with what Redis
 holds now by taking the larger count: late entries still land, and a Redis
@@ -131,7 +133,9 @@ def remove_stale_temps(root: Path, older_than_s: float = STALE_TMP_S) -> int:
     """Delete temp files a crashed writer left behind; returns how many."""
     cutoff = time.time() - older_than_s
     removed = 0
-    for tmp in Path(root).glob("site=*/day=*/.*.tmp"):
+    temps = [*Path(root).glob("site=*/day=*/.*.tmp"),
+             *Path(root).glob("site=*/month=*/.*.tmp")]
+    for tmp in temps:
         try:
             if tmp.stat().st_mtime < cutoff:
                 tmp.unlink()
@@ -468,6 +472,11 @@ class Archiver:
             more, self.cursors[site.id] = archive_incidents(
                 self.client, site, self.prefix, self.root, now, cursor)
             days += more
+            # imported here: data.compaction builds on this module's writers
+            from data.compaction import closed_before, compact_site
+
+            compact_site(self.root, site.id, site.timezone,
+                         closed_before(local_day(now, site.timezone)))
             if cursor is None:
                 self.last_full_s[site.id] = time.monotonic()
             written[site.id] = sorted(set(days))

@@ -3,15 +3,14 @@
 :func:`parse_filters` turns URL query values (``start``, ``end``, ``grids``,
 ``categories``, ``entrance``, ``repeat_days``) into :class:`Filters` or raises
 :class:`FilterError` with a code and values the page and the export API turn
-into a message. :class:`History` reads the archive files written by
-:mod:`data.archive` for a site and a range of days, with a small cache keyed
-on each file's identity (path, size, mtime), so a file rewritten by the
-archiver is read again and an unchanged one is not.
+into a message. :class:`History` reads the archive written by
+:mod:`data.archive` for a site and a range of days, through
+:mod:`data.history_read` (one scan per kind, the month files where they
+hold the day files' rows, cached on the files' identities).
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 from collections.abc import Mapping
@@ -22,18 +21,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from data.archive import (
-    FLOW,
-    HOURLY,
-    INCIDENTS,
-    day_file,
-    flow_frame,
-    incident_frame,
-    read_meta,
-)
+from data import history_read
+from data.archive import FLOW, HOURLY, INCIDENTS, incident_schema
+from data.history_read import read_range
 from data.site import Site
 
 log = logging.getLogger(__name__)
@@ -152,25 +143,10 @@ def parse_filters(args: Mapping[str, Any], site: Site, today: date) -> Filters:
 
 # --- reading ---------------------------------------------------------------
 
-
-@functools.lru_cache(maxsize=2048)
-def _read_cached(path: str, size: int, mtime_ns: int) -> tuple[pd.DataFrame, str]:
-    frame = pq.read_table(path).to_pandas()
-    return frame, read_meta(Path(path)).get("gov.as_of", "")
-
-
-def read_file(path: Path) -> tuple[pd.DataFrame, int | None] | None:
-    """A file's rows and its ``as_of`` time, or None if it is missing or broken."""
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return None
-    try:
-        frame, as_of = _read_cached(str(path), stat.st_size, stat.st_mtime_ns)
-    except (OSError, pa.ArrowException) as exc:
-        log.warning("history: skipping unreadable %s (%s)", path, exc)
-        return None
-    return frame, int(as_of) if as_of else None
+# What the views read of an incident: everything but the audit trail (most of
+# a file's bytes) and the masked personal data, which no view shows.
+VIEW_COLUMNS = tuple(name for name in incident_schema("UTC").names
+                     if name not in ("history", "reporter", "phone"))
 
 
 @dataclass(frozen=True)
@@ -202,44 +178,28 @@ class History:
 
     root: Path
 
-    def _frames(self, site: Site, start: date, end: date, kind: str
-                ) -> tuple[list[pd.DataFrame], list[int], set[date]]:
-        frames, stamps, days = [], [], set()
-        day = start
-        while day <= end:
-            found = read_file(day_file(self.root, site.id, day, kind))
-            if found is not None:
-                frame, as_of = found
-                frames.append(frame)
-                days.add(day)
-                if as_of is not None:
-                    stamps.append(as_of)
-            day += timedelta(days=1)
-        return frames, stamps, days
-
     def flow(self, site: Site, start: date, end: date, *, minutes: bool = False
              ) -> tuple[pd.DataFrame, list[int], set[date]]:
-        """Flow rows of ``start``..``end`` (hourly unless ``minutes``)."""
-        frames, stamps, days = self._frames(site, start, end,
-                                            FLOW if minutes else HOURLY)
-        frame = (pd.concat(frames, ignore_index=True) if frames
-                 else flow_frame([], site.timezone))
-        return frame.astype({"scope": str, "id": str}), stamps, days
+        """Flow rows of ``start``..``end`` (hourly unless ``minutes``), the
+        files' ``as_of`` times and the days that have a file."""
+        read = read_range(self.root, site.id, site.timezone, start, end,
+                          FLOW if minutes else HOURLY)
+        return read.frame, list(read.stamps), set(read.days)
 
-    def incidents(self, site: Site, start: date, end: date
+    def incidents(self, site: Site, start: date, end: date,
+                  columns: tuple[str, ...] | None = None
                   ) -> tuple[pd.DataFrame, list[int]]:
-        frames, stamps, _ = self._frames(site, start, end, INCIDENTS)
-        frames = [f for f in frames if len(f)]
-        frame = (pd.concat(frames, ignore_index=True) if frames
-                 else incident_frame([], site.timezone))
-        return frame, stamps
+        """Incidents reported ``start``..``end`` (every column unless ``columns``)."""
+        read = read_range(self.root, site.id, site.timezone, start, end, INCIDENTS,
+                          columns)
+        return read.frame, list(read.stamps)
 
     def load(self, site: Site, filters: Filters) -> Dataset:
         """Everything the views of ``filters`` need, in one read."""
         flow, flow_stamps, days = self.flow(site, filters.start - WEEK, filters.end)
         lookback = timedelta(days=filters.repeat_days) + REPEAT_LOOKBACK
         incidents, inc_stamps = self.incidents(site, filters.start - lookback,
-                                               filters.end)
+                                               filters.end, VIEW_COLUMNS)
         stamps = flow_stamps + inc_stamps
         as_of = (datetime.fromtimestamp(max(stamps) / 1000, ZoneInfo(site.timezone))
                  if stamps else None)
@@ -259,5 +219,5 @@ class History:
 
 
 def clear_cache() -> None:
-    """Forget every file read (benchmarks measure cold reads with it)."""
-    _read_cached.cache_clear()
+    """Forget every read (tests and benchmarks start cold with it)."""
+    history_read.clear_cache()

@@ -96,3 +96,39 @@ def build(name: str, data: Dataset, site: Site, *, lang: str = "zh",
 
 def title(name: str, lang: str = "zh") -> str:
     return t(CHARTS[name].title, lang)
+
+
+_warmed = False
+
+
+def warm_up(site: Site) -> None:
+    """Draw every chart once from a two-incident, one-hour history in memory.
+
+    plotly builds its figure classes and loads its validators on first use,
+    and pandas compiles some paths on first call: together 0.3-1 s on the
+    first request of a process. A web process pays it here, at start-up,
+    rather than in an analyst's first view.
+    """
+    from data.archive import flow_frame, incident_frame
+    from data.history import Dataset, Filters, site_today
+
+    day = site_today(site)
+    start = int(pd.Timestamp(day, tz=site.timezone).timestamp() * 1000)
+    grid = next(iter(site.grids), "g")
+    flow = flow_frame([(start, "site", "site", 1, 1), (start, "grid", grid, 1, 1),
+                       (start, "vehicles", "vehicles", 1, 0)], site.timezone)
+    incident = {"id": "warm-up", "category": next(iter(site.categories), "c"),
+                "level": 2, "title": "", "grid": grid, "channel": "patrol",
+                "lat": 0.0, "lon": 0.0, "status": "closed", "owner_level": "grid",
+                "solved_level": "grid", "path": "grid", "reported_at": start,
+                "deadline": start + 3_600_000, "closed_at": start + 60_000,
+                "updated_at": start + 60_000, "rework": 0, "escalations": 0}
+    incidents = incident_frame([incident, {**incident, "id": "warm-up-2",
+                                           "reported_at": start + 120_000,
+                                           "closed_at": start + 180_000}],
+                               site.timezone)
+    data = Dataset(filters=Filters(site=site.id, start=day, end=day), flow=flow,
+                   incidents=incidents, as_of=None, flow_days=frozenset({day}))
+    for name in CHARTS:
+        build(name, data, site)
+    analytics.summary(data, site)

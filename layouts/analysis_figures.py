@@ -230,7 +230,11 @@ def repeats_figure(frame: pd.DataFrame, *, theme: Theme,
                     marker_color=PALETTE[n % len(PALETTE)],
                     hovertemplate="%{x} · " + category + " · %{y}<extra></extra>")
     fig.update_layout(base_layout(theme, barmode="stack"))
-    fig.update_yaxes(title_text=t("analysis.repeats", lang), dtick=1)
+    fig.update_yaxes(title_text=t("analysis.repeats", lang))
+    if counts.groupby("grid_name")["count"].sum().max() <= 10:
+        # a few: whole numbers only; never one tick per unit for hundreds
+        # (a tick and grid line for each of 400 took Chromium ~10 s to draw)
+        fig.update_yaxes(dtick=1)
     return _axes(fig, theme)
 
 

@@ -31,7 +31,7 @@ from callbacks import wall as wall_callbacks
 from data.config import PROJECT_ROOT, Config
 from data.redis_conn import connect
 from data.site import load_sites
-from layouts import analysis, console, home, mobile, wall
+from layouts import analysis, analysis_charts, console, home, mobile, wall
 from layouts.i18n import t
 from web import auth, signin
 from web.admin import admin
@@ -120,6 +120,8 @@ def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
         wire()
         auth.callbacks_by_screen(app.callback_map, before, screen, screens)
     secure(app, config, screens)
+    for site in list(sites.values())[:1]:
+        analysis_charts.warm_up(site)  # plotly's first figure, paid at start-up
     return app
 
 
