@@ -130,8 +130,8 @@ def median_ms(fn, runs: int) -> float:
     return round(statistics.median(times), 1)
 
 
-def app_config(site: Site, data_dir: Path):
-    return load_config({"REDIS_URL": "redis://127.0.0.1:1/0",
+def app_config(site: Site, data_dir: Path, redis_url: str = "redis://127.0.0.1:1/0"):
+    return load_config({"REDIS_URL": redis_url,
                         "GOV_SITES": site.id, "GOV_DATA_DIR": str(data_dir),
                         "GOV_SITES_DIR": str(site.path.parent)})
 
@@ -204,9 +204,25 @@ def bench_warm(site: Site, history: History, filters: Filters, runs: int) -> dic
 
 
 def bench_exports(site: Site, data_dir: Path, filters: Filters, runs: int) -> dict:
+    from data.accounts import AuthKeys, add_api_key
+    from data.redis_conn import EmbeddedRedis
     from web.factory import create_app
 
-    client = create_app(app_config(site, data_dir)).server.test_client()
+    # exports answer only a caller the server knows: a real Redis holds the key
+    redis_server = EmbeddedRedis(Path(tempfile.mkdtemp()), persist=False).start()
+    app = create_app(app_config(site, data_dir, redis_server.url))
+    state = app.server.extensions["gov"]
+    _, key = add_api_key(state.redis, AuthKeys(state.config.prefix), "bench",
+                         site.id, "read")
+    client = app.server.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    try:
+        return _exports(client, site, filters, runs)
+    finally:
+        redis_server.stop()
+
+
+def _exports(client, site: Site, filters: Filters, runs: int) -> dict:
     query = f"start={filters.start}&end={filters.end}"
     started = time.perf_counter()
     assert client.get(f"/api/v1/sites/{site.id}/export/sla.png?{query}").status_code \
