@@ -6,23 +6,28 @@ hundred walls cost one Redis connection, not a hundred. Each stream carries
 small JSON events: ``hello`` (the server's build id, so a wall reloads after a
 deploy), ``version`` (a new snapshot version of its site, or a cast change) and
 ``ping`` every few seconds with the subscriber's health, so a wall can tell
-"Redis is down" from "nothing happened".
+"Redis is down" from "nothing happened". A wall's stream (``?wall=<lang>``)
+also carries the wall itself: the whole of it in ``hello``, what changed in
+each ``version`` (``callbacks/wall_live.py``), serialized once per process and
+version for all the walls of a site.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import redis
-from flask import Blueprint, Response, current_app, stream_with_context
+from flask import Blueprint, Response, current_app, request, stream_with_context
 
 from data.config import PROJECT_ROOT
 from data.redis_conn import Backoff
+from layouts.i18n import LANGS
 from web.state import app_state
 
 log = logging.getLogger(__name__)
@@ -154,25 +159,59 @@ def hub() -> Hub:
         return extensions["gov_hub"]
 
 
-def _event(kind: str, body: dict) -> str:
-    return f"event: {kind}\ndata: {json.dumps(body, separators=(',', ':'))}\n\n"
+def _event(kind: str, body: dict, wall: str | None = None) -> str:
+    """One event; ``wall``, JSON serialized once for every stream, is spliced
+    in as it is."""
+    data = json.dumps(body, separators=(",", ":"))
+    if wall is not None:
+        data = f'{data[:-1]},"wall":{wall}}}'
+    return f"event: {kind}\ndata: {data}\n\n"
 
 
-def event_stream(the_hub: Hub, site: str, build: str,
-                 ping_s: float = PING_S) -> Iterator[str]:
-    """The events of one browser's stream for ``site``."""
+Changes = Callable[[int | None], "tuple[int, str | None] | None"]
+
+
+def event_stream(the_hub: Hub, site: str, build: str, ping_s: float = PING_S,
+                 changes: Changes | None = None) -> Iterator[str]:
+    """The events of one browser's stream for ``site``.
+
+    ``changes`` (a wall's stream): ``changes(base)`` gives the newest wall
+    version and, as JSON, what changed since ``base``, the version this
+    stream carried last; ``hello`` carries the whole wall and each
+    ``version`` event the change (``"wall"``), so a wall needs no request.
+    """
     connected = the_hub.connected
     seen = the_hub.current(site)
+    carried: int | None = None
     yield f"retry: {RETRY_MS}\n\n"
-    yield _event("hello", {"build": build, "site": site, "v": seen[0],
-                           "cast": seen[1], "redis": connected,
-                           "t": int(time.time() * 1000)})
+    hello = {"build": build, "site": site, "v": seen[0], "cast": seen[1],
+             "redis": connected, "t": int(time.time() * 1000)}
+    carried, wall = _wall_change(changes, carried)
+    yield _event("hello", hello, wall)
     while True:
         now, connected = the_hub.wait(site, seen, connected, ping_s)
         kind = "version" if now != seen else "ping"
+        wall = None
+        if now[0] != seen[0]:
+            carried, wall = _wall_change(changes, carried)
         seen = now
         yield _event(kind, {"v": now[0], "cast": now[1], "redis": connected,
-                            "t": int(time.time() * 1000)})
+                            "t": int(time.time() * 1000)}, wall)
+
+
+def _wall_change(changes: Changes | None,
+                 carried: int | None) -> tuple[int | None, str | None]:
+    """(version now carried, the change as JSON or None)."""
+    if changes is None:
+        return carried, None
+    try:
+        found = changes(carried)
+    except redis.RedisError as exc:  # the wall asks by callback instead
+        log.warning("push: no wall change for the stream (%s)", exc)
+        return carried, None
+    if found is None:
+        return carried, None
+    return found
 
 
 @push.get("/events/<site_id>")
@@ -181,8 +220,14 @@ def events(site_id: str):
     if site_id not in state.sites:
         return {"error": f"site {site_id!r} is not served here"}, 404
     the_hub = hub()
+    changes = None
+    lang = request.args.get("wall")
+    wall = current_app.extensions.get("gov_wall")
+    if lang in LANGS and wall is not None:
+        changes = functools.partial(wall.event, site_id, lang)
     response = Response(
-        stream_with_context(event_stream(the_hub, site_id, BUILD)),
+        stream_with_context(event_stream(the_hub, site_id, BUILD,
+                                         changes=changes)),
         mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"  # let proxies pass it through
