@@ -199,12 +199,14 @@ def web_server(timed: bool = False):
                     log.write(line)
         return call
 
-    from callbacks import wall
+    from callbacks import wall, wall_live
 
-    for name in ("shape", "update_wall", "update_spotlight"):
+    wall_live.shape = timed_call("shape", wall_live.shape)
+    for name in ("update_wall", "update_spotlight"):
         setattr(wall, name, timed_call(name, getattr(wall, name)))
-    for name in ("latest", "parts"):
-        setattr(wall.WallData, name, timed_call(name, getattr(wall.WallData, name)))
+    for name in ("latest", "parts", "event"):
+        setattr(wall_live.WallData, name,
+                timed_call(name, getattr(wall_live.WallData, name)))
 
     def wsgi(environ, start_response):
         if not environ.get("PATH_INFO", "").endswith("_dash-update-component"):
@@ -449,6 +451,12 @@ class Trace:
     def _event(self, e: dict) -> None:
         data = json.loads(e["data"])
         text = f"event: {e['eventName']}\ndata: {e['data']}\n\n"
+        wall = data.pop("wall", None)  # keep only its version and part sizes
+        if wall is not None:
+            data["wall"] = {"v": wall["v"], "base": wall["base"], "props": {
+                _prop_name(cid, props): len(json.dumps(
+                    props, separators=(",", ":"), ensure_ascii=False).encode())
+                for cid, props in wall["props"]}}
         self.sse.append({"t": self._t(e["timestamp"]), "kind": e["eventName"],
                          "data": data, "bytes": len(text.encode())})
 
@@ -485,15 +493,29 @@ class Trace:
                       key=lambda u: u["sent"])
 
 
+def _prop_name(cid, props: dict) -> str:
+    name = cid if isinstance(cid, str) else f"kpi:{cid.get('name')}"
+    return f"{name}.{','.join(sorted(props))}"
+
+
 def stages(sample: dict, updates: list[dict], trace: Trace,
            versions: Versions) -> dict[str, float]:
     """Cut one sample's latency into consecutive stages (ms)."""
     t0, dom = sample["t0"], sample["dom"]
     out = {"total": dom - t0, "frame": sample["frame"] - dom}
     pub = versions.first_counting(sample["base"] + 1, t0)
+    if pub is None:
+        return out
+    pushed = next((e for e in trace.sse if e["kind"] == "version" and e["t"] >= t0
+                   and (e["data"].get("wall") or {}).get("v", -1) >= pub[1]
+                   and e["t"] <= dom + 2), None)
+    if pushed is not None:  # the change came in the event itself
+        out.update(aggregator=pub[0] - t0, push=pushed["t"] - pub[0],
+                   render=dom - pushed["t"])
+        return out
     carrier = next((u for u in updates if "wall-people" in u["outputs"]
                     and t0 <= u["finished"] <= dom + 2), None)
-    if pub is None or carrier is None:
+    if carrier is None:
         return out
     out.update(aggregator=pub[0] - t0, to_request=carrier["sent"] - pub[0],
                server=carrier["headers"] - carrier["sent"],
@@ -664,6 +686,11 @@ def bytes_summary(walls: Walls, since: float) -> dict:
     first_sent = min((u["sent"] for u in walls.trace.bodies()), default=None)
     steady = [u for u in updates if u["sent"] != first_sent]
     events = [e for e in walls.trace.sse if e["kind"] == "version" and e["t"] >= since]
+    carried: dict[str, list[int]] = defaultdict(list)
+    changes = [e for e in events if "wall" in e["data"]]
+    for e in changes:
+        for name, size in e["data"]["wall"]["props"].items():
+            carried[name].append(size)
     outputs: dict[str, list[int]] = defaultdict(list)
     for u in steady:
         for name, size in u["outputs"].items():
@@ -674,6 +701,13 @@ def bytes_summary(walls: Walls, since: float) -> dict:
         "update_request_body": med([u["request_bytes"] for u in steady]),
         "update_response_body_p95": pct([u["body_bytes"] for u in steady], 0.95),
         "sse_version_event": med([e["bytes"] for e in events]),
+        "sse_version_event_p95": pct([e["bytes"] for e in events], 0.95),
+        "sse_events_with_wall_change": len(changes),
+        "sse_wall_change_not_following": sum(
+            1 for e in changes if e["data"]["wall"]["base"] is None),
+        "sse_props_median_bytes_when_sent": {
+            k: {"median": med(v), "share_of_events": round(len(v) / len(changes), 2)}
+            for k, v in sorted(carried.items())} if changes else {},
         "sse_chunk_wire": med(walls.trace.sse_chunks),
         "updates": len(steady), "sse_versions": len(events),
         "full_figure_resends": sum(1 for u in steady if u.get("full")),
