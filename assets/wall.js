@@ -9,6 +9,8 @@
  *   Numbers, lists and banners change at once; the two charts at most once a
  *   second (their patches are merged meanwhile), since redrawing them costs
  *   far more than anything else on the page.
+ * - "live" events carry people present as soon as the aggregator has counted
+ *   them, between two snapshots (at most a few a second).
  * - The server callback (request store) is the fallback: while the event
  *   stream is down (slow poll), or if a change does not follow on what the
  *   page shows. Never more than one in flight; changes pushed meanwhile wait
@@ -164,6 +166,15 @@
         if (d.wall) { change(d.wall); }
         onEvent(d);
       });
+    });
+    // people present after a fold, ahead of the next snapshot: shown if they
+    // were counted after the snapshot on the page (never over a newer one)
+    es.addEventListener("live", function (e) {
+      var d = JSON.parse(e.data);
+      if (d.live && !s.inflight && s.shown !== null && d.live.b >= s.shown) {
+        d.live.props.forEach(function (item) { setProps(item[0], item[1]); });
+      }
+      onEvent(d);
     });
     es.onerror = function () { s.connected = false; };  // the browser reconnects
   }

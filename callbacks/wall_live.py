@@ -12,6 +12,7 @@ the event stream is down.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -176,7 +177,8 @@ def wall_changes(old: dict | None, new: dict, n_grids: int, lang: str,
     """The value of each of :data:`LIVE_OUTPUTS` (``no_update`` if the same)."""
     keep = lambda name, value: value if _changed(old, new, name) else no_update  # noqa: E731
     return [
-        keep("people", flip_digits(new["people"])),
+        # always: the page may show a newer count pushed between snapshots
+        flip_digits(new["people"]),
         *(new["kpi"][n] if old is None or old["kpi"][n] != new["kpi"][n]
           else no_update for n in KPI_NAMES),
         keep("ranking", render_ranking(new["ranking"], lang)),
@@ -201,6 +203,11 @@ class WallData:
                          for s, site in state.sites.items() for lang in ("zh", "en")}
         self._events: OrderedDict[tuple, tuple[int, str]] = OrderedDict()
         self._lock = threading.Lock()
+
+    @functools.lru_cache(maxsize=64)  # noqa: B019  (one per process, kept)
+    def people_props(self, people: int) -> str:
+        """JSON of the props showing ``people`` present (a pushed count)."""
+        return to_json_plotly([[ids.WALL_PEOPLE, {"children": flip_digits(people)}]])
 
     def parts(self, site_id: str, version: int, lang: str) -> dict | None:
         return self.cache.get(f"wall:{site_id}:{version}:{lang}")

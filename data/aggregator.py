@@ -87,6 +87,9 @@ class SiteState:
     keys: Keys
     dirty: bool = True
     urgent: bool = False  # an incident changed: publish sooner than the throttle
+    version: int = 0  # the last snapshot version this process published
+    people: int | None = None  # people present after the last fold
+    people_sent: int | None = None  # ... as last published (snapshot or live)
     last_snapshot_ms: int = 0
     last_maintain: float = 0.0
     owned: bool = False
@@ -355,10 +358,10 @@ class Aggregator:
             pipe.hincrby(key, fld, amount)
         for key, at in fold.expire_at.items():
             pipe.expireat(key, at)
-        if fold.present_changed:
+        people = fold.present_total() if fold.present_changed else None
+        if people is not None:
             pipe.delete(keys.present)
-            pipe.hset(keys.present, mapping={**fold.present,
-                                             "site": fold.present_total()})
+            pipe.hset(keys.present, mapping={**fold.present, "site": people})
         if fold.parking_changed:
             pipe.hset(keys.parking, mapping=fold.parking)
         for record in changed.values():
@@ -385,6 +388,8 @@ class Aggregator:
         pipe.execute()
         if changed:
             state.urgent = True
+        if people is not None:
+            state.people = people
         if dead:
             log.info("site %s: %d entries to the dead-letter stream, e.g. %s",
                      site.id, len(dead), dead[0][2])
@@ -449,9 +454,16 @@ class Aggregator:
         gap = (self.snapshot_interval_ms // 4 if state.urgent
                else self.snapshot_interval_ms)
         if (state.dirty and since >= gap) or since >= snapshots.HEARTBEAT_MS:
-            snapshots.publish(self.r, state.keys, state.site, now)
+            state.version = snapshots.publish(self.r, state.keys, state.site, now)
             state.dirty = state.urgent = False
             state.last_snapshot_ms = now
+            state.people_sent = state.people
+        elif state.people != state.people_sent and state.version:
+            # The one number that moves with every fold goes out at once, on
+            # top of the last snapshot; the snapshot follows on the throttle.
+            snapshots.publish_people(self.r, state.keys, state.version,
+                                     state.people)
+            state.people_sent = state.people
 
     def _maintain(self, state: SiteState) -> None:
         """Reclaim a dead consumer's entries, trim streams, escalate overdue."""

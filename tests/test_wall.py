@@ -200,8 +200,9 @@ def test_wall_stream_carries_the_whole_wall_then_each_change():
         connected = True
 
         def __init__(self):
-            self.steps = iter([(5, 0), (6, 0), (6, 0)])
-            self.now = (4, 0)
+            self.steps = iter([(5, 0, 0), (6, 0, 0), (6, 0, 1), (6, 0, 1),
+                               (7, 0, 1), (7, 0, 2), (7, 0, 2)])
+            self.now = (4, 0, 0)
 
         def current(self, site):
             return self.now
@@ -210,17 +211,25 @@ def test_wall_stream_carries_the_whole_wall_then_each_change():
             self.now = next(self.steps)
             return self.now, True
 
+        def people_now(self, site):  # people 12 after 6, then 15 after 6
+            return {1: (6, 12), 2: (6, 15)}[self.now[2]]
+
     asked = []
 
     def changes(base):
         asked.append(base)
-        v = {None: 4, 4: 5, 5: 6}[base]
+        v = {None: 4, 4: 5, 5: 6, 6: 7}[base]
         return v, json.dumps({"v": v, "base": base, "props": []})
 
-    stream = event_stream(FakeHub(), "tiny", "b", changes=changes)
-    events = [next(stream) for _ in range(5)][1:]
+    stream = event_stream(FakeHub(), "tiny", "b", changes=changes,
+                          people=lambda n: json.dumps([["wall-people", n]]))
+    events = [next(stream) for _ in range(7)][1:]
     bodies = [json.loads(e.split("data: ", 1)[1]) for e in events]
     assert [e.split("\n")[0] for e in events] == [
-        "event: hello", "event: version", "event: version", "event: ping"]
-    assert [b.get("wall", {}).get("v") for b in bodies] == [4, 5, 6, None]
-    assert asked == [None, 4, 5]  # each change follows on what was sent
+        "event: hello", "event: version", "event: version", "event: live",
+        "event: ping", "event: version"]
+    assert [b.get("wall", {}).get("v") for b in bodies] == [4, 5, 6, None, None, 7]
+    assert bodies[3]["live"] == {"b": 6, "props": [["wall-people", 12]]}
+    assert asked == [None, 4, 5, 6]  # each change follows on what was sent
+    # people counted after version 6 are old news once 7 is carried: no event
+    assert next(stream).startswith("event: ping")
