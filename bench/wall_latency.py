@@ -377,6 +377,7 @@ class Versions(threading.Thread):
         self.client, self.keys = connect(url), keys
         self.seen: list[tuple[float, int]] = []
         self.people: dict[int, int] = {}
+        self.live: list[tuple[float, int, int]] = []  # (seen, after version, people)
         self.stopped = threading.Event()
 
     def run(self) -> None:
@@ -386,10 +387,19 @@ class Versions(threading.Thread):
             message = pubsub.get_message(timeout=0.5)
             if not message or str(message["data"]).startswith("cast:"):
                 continue
+            if str(message["data"]).startswith("live:"):  # people between snapshots
+                _, base, people = str(message["data"]).split(":")
+                self.live.append((ms(), int(base), int(people)))
+                continue
             self.seen.append((ms(), int(message["data"])))
             snap = read_snapshot(self.client, self.keys) or {}
             if "version" in snap:
                 self.people[snap["version"]] = snap.get("people_present", 0)
+
+    def first_live(self, people: int, after: float) -> float | None:
+        """When people present of ``people`` or more went out between snapshots."""
+        return next((seen for seen, _, n in self.live
+                     if seen >= after and n >= people), None)
 
     def first_counting(self, people: int, after: float) -> tuple[float, int] | None:
         """The first version published after ``after`` showing ``people``."""
@@ -451,6 +461,10 @@ class Trace:
     def _event(self, e: dict) -> None:
         data = json.loads(e["data"])
         text = f"event: {e['eventName']}\ndata: {e['data']}\n\n"
+        live = data.pop("live", None)
+        if live is not None:  # people present pushed between snapshots
+            tiles = live["props"][0][1]["children"]
+            data["people"] = int("".join(t["props"]["children"] for t in tiles))
         wall = data.pop("wall", None)  # keep only its version and part sizes
         if wall is not None:
             data["wall"] = {"v": wall["v"], "base": wall["base"], "props": {
@@ -503,6 +517,14 @@ def stages(sample: dict, updates: list[dict], trace: Trace,
     """Cut one sample's latency into consecutive stages (ms)."""
     t0, dom = sample["t0"], sample["dom"]
     out = {"total": dom - t0, "frame": sample["frame"] - dom}
+    live = next((e for e in trace.sse if e["kind"] == "live" and e["t"] >= t0
+                 and e["data"].get("people", -1) >= sample["base"] + 1
+                 and e["t"] <= dom + 2), None)
+    sent = versions.first_live(sample["base"] + 1, t0)
+    if live is not None and sent is not None:  # the count came ahead of a snapshot
+        out.update(aggregator=sent - t0, push=live["t"] - sent,
+                   render=dom - live["t"], carrier_live=1)
+        return out
     pub = versions.first_counting(sample["base"] + 1, t0)
     if pub is None:
         return out
@@ -511,7 +533,7 @@ def stages(sample: dict, updates: list[dict], trace: Trace,
                    and e["t"] <= dom + 2), None)
     if pushed is not None:  # the change came in the event itself
         out.update(aggregator=pub[0] - t0, push=pushed["t"] - pub[0],
-                   render=dom - pushed["t"])
+                   render=dom - pushed["t"], carrier_live=0)
         return out
     carrier = next((u for u in updates if "wall-people" in u["outputs"]
                     and t0 <= u["finished"] <= dom + 2), None)
@@ -621,10 +643,14 @@ def latency_summary(blocks: list[list[dict]], walls: Walls,
         for s in ok:
             for name, value in stages(s, updates, walls.trace, versions).items():
                 cut[name].append(value)
+    carriers = cut.pop("carrier_live", [])
     return {"p50_ms": med([r["p50"] for r in per_repeat]),
             "p95_ms": med([r["p95"] for r in per_repeat]),
             "pooled": dist(pooled), "to_next_frame": dist(frames),
             "stages_ms": {k: dist(v) for k, v in cut.items()},
+            "shown_by": {"live_event": sum(carriers),
+                         "version_event": len(carriers) - sum(carriers),
+                         "callback_or_unknown": len(pooled) - len(carriers)},
             "repeats": per_repeat}
 
 

@@ -13,6 +13,7 @@ the event stream is down.
 from __future__ import annotations
 
 import functools
+import json
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -172,21 +173,70 @@ def _shown(ys: list) -> bool | str:
     return True if any(v is not None for v in ys) else "legendonly"
 
 
+def _plain(components: Any) -> Any:
+    return json.loads(to_json_plotly(components))
+
+
+def _differences(old: Any, new: Any, path: list, found: list) -> None:
+    """(location, new value) of the smallest parts where ``new`` differs."""
+    if type(old) is not type(new) or (isinstance(new, dict) and old.keys()
+                                      != new.keys()) or (
+            isinstance(new, list) and len(old) != len(new)):
+        found.append((path, new))
+    elif isinstance(new, dict):
+        for key, value in new.items():
+            if old[key] != value:
+                _differences(old[key], value, [*path, key], found)
+    elif isinstance(new, list):
+        for i, value in enumerate(new):
+            if old[i] != value:
+                _differences(old[i], value, [*path, i], found)
+    elif old != new:
+        found.append((path, new))
+
+
+def children_patch(before: Any, after: Any, most: int = 24) -> Patch | Any:
+    """Rendered children as a ``Patch`` of the texts and widths that moved
+    (a ranking's numbers, not its eight rows), or whole if much changed."""
+    old, new = _plain(before), _plain(after)
+    found: list = []
+    _differences(old, new, [], found)
+    if not found:
+        return no_update
+    if len(found) > most or [] in (path for path, _ in found):
+        return after
+    patch = Patch()
+    for path, value in found:
+        target = patch
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+    return patch
+
+
 def wall_changes(old: dict | None, new: dict, n_grids: int, lang: str,
                  tz: ZoneInfo) -> list[Any]:
     """The value of each of :data:`LIVE_OUTPUTS` (``no_update`` if the same)."""
     keep = lambda name, value: value if _changed(old, new, name) else no_update  # noqa: E731
+
+    def listed(name: str, render) -> Any:
+        if not _changed(old, new, name):
+            return no_update
+        if old is None:
+            return render(new[name])
+        return children_patch(render(old[name]), render(new[name]))
+
     return [
         # always: the page may show a newer count pushed between snapshots
         flip_digits(new["people"]),
         *(new["kpi"][n] if old is None or old["kpi"][n] != new["kpi"][n]
           else no_update for n in KPI_NAMES),
-        keep("ranking", render_ranking(new["ranking"], lang)),
-        keep("gates", render_gates(new["gates"], lang)),
-        keep("parking", render_parking(new["parking"], lang)),
+        listed("ranking", lambda rows: render_ranking(rows, lang)),
+        listed("gates", lambda rows: render_gates(rows, lang)),
+        listed("parking", lambda rows: render_parking(rows, lang)),
         map_patch(old, new, n_grids),
         flow_patch(old, new, lang),
-        keep("ticker", render_ticker(new["ticker"], lang, tz)),
+        listed("ticker", lambda rows: render_ticker(rows, lang, tz)),
         keep("alerts", render_alerts(new["alerts"], lang)),
         keep("alerts", "wall-alert on" if new["alerts"] else "wall-alert"),
         keep("status", new["status"]),

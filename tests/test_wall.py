@@ -233,3 +233,24 @@ def test_wall_stream_carries_the_whole_wall_then_each_change():
     assert asked == [None, 4, 5, 6]  # each change follows on what was sent
     # people counted after version 6 are old news once 7 is carried: no event
     assert next(stream).startswith("event: ping")
+
+
+def test_a_ranking_that_keeps_its_order_is_patched_number_by_number():
+    from callbacks.wall_live import children_patch
+    from layouts.wall_render import render_ranking
+
+    rows = [{"name": "东门", "in": 15, "out": 7, "total": 22},
+            {"name": "西门", "in": 5, "out": 1, "total": 6}]
+    moved = [{**rows[0]}, {**rows[1], "in": 6, "total": 7}]
+    ops = children_patch(render_ranking(rows, "zh"),
+                         render_ranking(moved, "zh")).to_plotly_json()["operations"]
+    assert {(tuple(op["location"]), op["params"]["value"]) for op in ops} == {
+        ((1, "props", "children", 2, "props", "children", "props", "style",
+          "width"), "32%"),
+        ((1, "props", "children", 3, "props", "children"), "6")}
+    swapped = [rows[1] | {"in": 50, "total": 51}, rows[0]]
+    whole = children_patch(render_ranking(rows, "zh"), render_ranking(swapped, "zh"))
+    assert not isinstance(whole, Patch) or len(whole.to_plotly_json()[
+        "operations"]) <= 24
+    assert children_patch(render_ranking(rows, "zh"),
+                          render_ranking(rows, "zh")) is no_update
