@@ -22,19 +22,22 @@ and the measured wall leave (a real wall has a computer of its own); ``--nice
    (``--feed-rate`` crowd entries/s at the other entrances, in = out, so
    versions flow at the snapshot rate) and with no feed ("idle"). Each sample
    is cut into stages from the measured page's CDP Network events and the
-   versions this script sees published: aggregator (XADD → PUBLISH of the
-   first snapshot counting it), to request (→ the page sends the update
-   callback; of it, push = → SSE event received), server (→ response
-   headers), download, render (→ DOM), frame (→ next animation frame).
+   versions this script sees published. The wall gets each change inside
+   its event stream: aggregator (XADD → PUBLISH of the first message
+   counting it: a ``live:`` count between snapshots, or the snapshot), push
+   (→ the SSE event carrying it reaches the page), render (→ DOM), frame (→
+   next animation frame); ``shown_by`` says which event showed each sample.
+   Should a sample come by the fallback update callback instead: aggregator,
+   to request (of it, push), server (→ response headers), download, render.
 2. CPU of the web tier (gunicorn master and workers, psutil) over
    ``--window`` s with the feed on: CPU seconds per minute, with 1 and with N
    walls, and (cpuN − cpu1)/(N − 1) per extra wall, next to the update
    callbacks the walls made (counted in each page) and the CPU of the other
    processes (aggregator, redis, Chromium).
-3. Bytes per update on the measured wall: body and wire size of the update
-   callback's ``_dash-update-component`` responses (the first, full one left
-   out), its request, and each SSE ``version`` event; medians, and the median
-   size of each output when it is sent.
+3. Bytes per update on the measured wall: each SSE ``version`` event (it
+   carries the change) and the median size of each output in it when sent;
+   body and wire size of any update callback's ``_dash-update-component``
+   responses (the first, full one left out) and its request.
 
 Every block runs ``--repeats`` times; figures are medians over the repeats
 (each repeat's p50/p95), pooled percentiles are given too. gunicorn serves
