@@ -282,8 +282,8 @@ class WallData:
         site = self.state.sites[site_id]
         return wall_changes(old, new, len(site.grids), lang, ZoneInfo(site.timezone))
 
-    def event(self, site_id: str, lang: str,
-              base: int | None) -> tuple[int, str | None] | None:
+    def event(self, site_id: str, lang: str, base: int | None,
+              version: int | None = None) -> tuple[int, str | None] | None:
         """The newest version and, as JSON, what changed since ``base`` (the
         version this stream sent last; None or unknown here: everything;
         ``base`` itself: None, nothing to send).
@@ -293,6 +293,11 @@ class WallData:
         sent ``base``; the browser applies it only on top of ``base``.
         """
         with self._lock:  # the streams of a site wake together: shape once
+            # ``version`` (the push hub's): every stream after the first gets
+            # the change from memory, without a Redis read or a cache load
+            found = self._events.get((site_id, lang, base, version))
+            if version is not None and found is not None:
+                return found
             new = self.latest(site_id, lang)
             if new is None:
                 return None
@@ -313,6 +318,8 @@ class WallData:
                                    "base": old["version"] if old else None,
                                    "props": list(props.values())})
             self._events[key] = found = (new["version"], body)
+            if version is not None and version <= new["version"]:
+                self._events[site_id, lang, base, version] = found
             while len(self._events) > EVENTS_KEPT:
                 self._events.popitem(last=False)
             return found

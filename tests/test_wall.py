@@ -177,6 +177,9 @@ def test_pushed_change_is_made_once_and_follows_on_what_the_stream_sent(r, tiny)
     v2 = publish(r, keys, tiny, 1_700_000_000_000)
     version, body = data.event("tiny", "zh", v1)
     assert data.event("tiny", "zh", v1)[1] is body  # serialized once
+    r.set(keys.version, 10**6)  # the next streams do not even read Redis
+    assert data.event("tiny", "zh", v1, v2) == (v2, body)
+    r.set(keys.version, v2)
     change = json.loads(body)
     assert (change["v"], change["base"]) == (v2, v1)
     sent = {cid if isinstance(cid, str) else cid["name"]: props
@@ -216,7 +219,7 @@ def test_wall_stream_carries_the_whole_wall_then_each_change():
 
     asked = []
 
-    def changes(base):
+    def changes(base, version):
         asked.append(base)
         v = {None: 4, 4: 5, 5: 6, 6: 7}[base]
         return v, json.dumps({"v": v, "base": base, "props": []})

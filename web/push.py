@@ -193,7 +193,7 @@ def _event(kind: str, body: dict, **parts: str | None) -> str:
     return f"event: {kind}\ndata: {data}\n\n"
 
 
-Changes = Callable[[int | None], "tuple[int, str | None] | None"]
+Changes = Callable[[int | None, int | None], "tuple[int, str | None] | None"]
 
 
 def event_stream(the_hub: Hub, site: str, build: str, ping_s: float = PING_S,
@@ -201,13 +201,13 @@ def event_stream(the_hub: Hub, site: str, build: str, ping_s: float = PING_S,
                  people: Callable[[int], str] | None = None) -> Iterator[str]:
     """The events of one browser's stream for ``site``.
 
-    A wall's stream carries the wall itself. ``changes(base)`` gives the
-    newest wall version and, as JSON, what changed since ``base``, the
-    version this stream carried last: ``hello`` carries the whole wall and
-    each ``version`` event the change (``"wall"``), so a wall needs no
-    request. ``people(n)``, JSON of the props showing n people present, goes
-    out in a ``live`` event as soon as a fold moves the number, ahead of the
-    next snapshot.
+    A wall's stream carries the wall itself. ``changes(base, version)``
+    gives the newest wall version (at least the hub's ``version``) and, as
+    JSON, what changed since ``base``, the version this stream carried last:
+    ``hello`` carries the whole wall and each ``version`` event the change
+    (``"wall"``), so a wall needs no request. ``people(n)``, JSON of the
+    props showing n people present, goes out in a ``live`` event as soon as a
+    fold moves the number, ahead of the next snapshot.
     """
     connected = the_hub.connected
     seen = the_hub.current(site)
@@ -215,7 +215,7 @@ def event_stream(the_hub: Hub, site: str, build: str, ping_s: float = PING_S,
     yield f"retry: {RETRY_MS}\n\n"
     hello = {"build": build, "site": site, "v": seen[0], "cast": seen[1],
              "redis": connected, "t": int(time.time() * 1000)}
-    carried, wall = _wall_change(changes, carried)
+    carried, wall = _wall_change(changes, carried, seen[0])
     yield _event("hello", hello, wall=wall)
     while True:
         now, connected = the_hub.wait(site, seen, connected, ping_s)
@@ -225,7 +225,7 @@ def event_stream(the_hub: Hub, site: str, build: str, ping_s: float = PING_S,
         if now[:2] != before[:2]:
             wall = None
             if now[0] != before[0]:
-                carried, wall = _wall_change(changes, carried)
+                carried, wall = _wall_change(changes, carried, now[0])
             yield _event("version", body, wall=wall)
         elif now[2] == before[2]:  # nothing new: the time or Redis' health
             yield _event("ping", body)
@@ -236,13 +236,13 @@ def event_stream(the_hub: Hub, site: str, build: str, ping_s: float = PING_S,
                                                f'{people(count)}}}')
 
 
-def _wall_change(changes: Changes | None,
-                 carried: int | None) -> tuple[int | None, str | None]:
+def _wall_change(changes: Changes | None, carried: int | None,
+                 version: int) -> tuple[int | None, str | None]:
     """(version now carried, the change as JSON or None)."""
     if changes is None:
         return carried, None
     try:
-        found = changes(carried)
+        found = changes(carried, version or None)
     except redis.RedisError as exc:  # the wall asks by callback instead
         log.warning("push: no wall change for the stream (%s)", exc)
         return carried, None
