@@ -2,10 +2,19 @@
  * The wall's live link (only on pages with #wall-root).
  *
  * - Scales the fixed 1920x1080 canvas to the window (no reflow, no scrollbars).
- * - Listens to /events/<site> (server-sent events): each new snapshot version
- *   or cast sets the request store, which runs the server callback; never more
- *   than one update in flight, the newest version wins.
- * - Falls back to the slow poll while the event stream is down.
+ * - Listens to /events/<site>?wall=<lang> (server-sent events). Each event
+ *   carries the wall's change itself (component props, figure patches: the
+ *   whole wall in "hello"), made and serialized once on the server for every
+ *   wall of the site; it is applied here with set_props, with no request.
+ *   Numbers, lists and banners change at once; the two charts at most once a
+ *   second (their patches are merged meanwhile), since redrawing them costs
+ *   far more than anything else on the page.
+ * - "live" events carry people present as soon as the aggregator has counted
+ *   them, between two snapshots (at most a few a second).
+ * - The server callback (request store) is the fallback: while the event
+ *   stream is down (slow poll), or if a change does not follow on what the
+ *   page shows. Never more than one in flight; changes pushed meanwhile wait
+ *   and are applied after it, when they follow on what it brought.
  * - Says out loud when data is stale (server, Redis, aggregator or feeds), and
  *   recovers by itself; reloads after a deploy and once a day at a quiet hour.
  * All text comes from the message catalog, passed in data-i18n.
@@ -17,11 +26,14 @@
   var HEARTBEAT_MS = 5000;     // the aggregator publishes at least every 5 s
   var FEED_SILENT_MS = 30000;  // a feed quiet this long is called silent
   var INFLIGHT_TIMEOUT_MS = 10000;
+  var FIGURE_MS = 1000;        // the charts redraw at most once a second
+  var FIGURES = {"wall-map": true, "wall-flow": true};
 
   var s = {
     es: null, connected: false, lastEvent: 0, redis: true, offset: 0,
     latest: null, cast: 0, castShown: null, inflight: false, inflightAt: 0,
-    applied: null, force: false, n: 0, started: Date.now(), i18n: null
+    applied: null, force: false, full: false, n: 0, started: Date.now(),
+    i18n: null, shown: null, queue: [], figs: {}, figTimer: null, figAt: 0
   };
 
   function root() { return document.getElementById("wall-root"); }
@@ -49,16 +61,71 @@
     canvas.style.transform = "translate(" + dx + "px," + dy + "px) scale(" + k + ")";
   }
 
+  function isPatch(value) { return !!value && !!value.__dash_patch_update; }
+
+  function flushFigures() {
+    if (s.figTimer) { clearTimeout(s.figTimer); s.figTimer = null; }
+    s.figAt = Date.now();
+    var figs = s.figs;
+    s.figs = {};
+    Object.keys(figs).forEach(function (id) { setProps(id, {figure: figs[id]}); });
+  }
+
+  function figure(id, value) {
+    if (!isPatch(value)) {  // a whole figure: now, and what was waiting is moot
+      delete s.figs[id];
+      setProps(id, {figure: value});
+      return;
+    }
+    var waiting = s.figs[id];
+    if (waiting) {
+      waiting.operations = waiting.operations.concat(value.operations);
+    } else {
+      s.figs[id] = {__dash_patch_update: "__dash_patch_update",
+                    operations: value.operations.slice()};
+    }
+    if (!s.figTimer) {
+      s.figTimer = setTimeout(flushFigures,
+                              Math.max(0, s.figAt + FIGURE_MS - Date.now()));
+    }
+  }
+
+  // A pushed change {v, base, props}: base null is the whole wall; else it
+  // holds what changed after version base, and fits on anything shown from
+  // base up to (not including) v.
+  function change(w) {
+    if (s.inflight) { s.queue.push(w); return; }
+    if (w.base !== null && s.shown !== null && w.v <= s.shown) { return; }
+    if (w.base !== null && (s.shown === null || w.base > s.shown)) {
+      s.full = true;  // it does not follow on what is shown: ask for all of it
+      s.force = true;
+      return;
+    }
+    w.props.forEach(function (item) {
+      var id = item[0], props = item[1];
+      if (FIGURES[id] && props.figure !== undefined) {
+        figure(id, props.figure);
+      } else {
+        setProps(id, props);
+      }
+    });
+    s.shown = w.v;
+    s.applied = {v: w.v, cast: s.cast, n: s.n};
+  }
+
   function request() {
     var now = Date.now();
     if (s.inflight && now - s.inflightAt < INFLIGHT_TIMEOUT_MS) { return; }
     var behind = s.latest !== null && (!s.applied || s.applied.v < s.latest);
     if (!behind && !s.force && s.castShown === s.cast) { return; }
+    flushFigures();  // the server diffs against what is shown: all of it
     s.inflight = true;
     s.inflightAt = now;
     s.force = false;
     s.n += 1;
-    setProps("wall-request", {data: {v: s.latest, cast: s.cast, n: s.n}});
+    setProps("wall-request", {data: {v: s.latest, cast: s.cast, n: s.n,
+                                     shown: s.full ? null : s.shown}});
+    s.full = false;
     if (s.castShown !== s.cast) {
       s.castShown = s.cast;
       setProps("wall-cast", {data: s.cast});
@@ -84,16 +151,31 @@
   function connect() {
     var el = root();
     if (!el || s.es) { return; }
-    var es = new EventSource("/events/" + encodeURIComponent(el.dataset.site));
+    var es = new EventSource("/events/" + encodeURIComponent(el.dataset.site) +
+                             "?wall=" + encodeURIComponent(el.dataset.lang || "zh"));
     s.es = es;
     es.addEventListener("hello", function (e) {
       var d = JSON.parse(e.data);
       if (d.build && d.build !== el.dataset.build) { window.location.reload(); return; }
-      s.force = true;
+      if (d.wall) { change(d.wall); } else { s.force = true; }
       onEvent(d);
     });
-    es.addEventListener("version", function (e) { onEvent(JSON.parse(e.data)); });
-    es.addEventListener("ping", function (e) { onEvent(JSON.parse(e.data)); });
+    ["version", "ping"].forEach(function (kind) {
+      es.addEventListener(kind, function (e) {
+        var d = JSON.parse(e.data);
+        if (d.wall) { change(d.wall); }
+        onEvent(d);
+      });
+    });
+    // people present after a fold, ahead of the next snapshot: shown if they
+    // were counted after the snapshot on the page (never over a newer one)
+    es.addEventListener("live", function (e) {
+      var d = JSON.parse(e.data);
+      if (d.live && !s.inflight && s.shown !== null && d.live.b >= s.shown) {
+        d.live.props.forEach(function (item) { setProps(item[0], item[1]); });
+      }
+      onEvent(d);
+    });
     es.onerror = function () { s.connected = false; };  // the browser reconnects
   }
 
@@ -130,6 +212,10 @@
     applied: function (applied) {
       s.applied = applied;
       s.inflight = false;
+      if (applied && applied.v) { s.shown = applied.v; }
+      var queue = s.queue;
+      s.queue = [];
+      queue.forEach(change);
       request();
       return window.dash_clientside.no_update;
     },

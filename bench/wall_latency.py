@@ -22,19 +22,22 @@ and the measured wall leave (a real wall has a computer of its own); ``--nice
    (``--feed-rate`` crowd entries/s at the other entrances, in = out, so
    versions flow at the snapshot rate) and with no feed ("idle"). Each sample
    is cut into stages from the measured page's CDP Network events and the
-   versions this script sees published: aggregator (XADD → PUBLISH of the
-   first snapshot counting it), to request (→ the page sends the update
-   callback; of it, push = → SSE event received), server (→ response
-   headers), download, render (→ DOM), frame (→ next animation frame).
+   versions this script sees published. The wall gets each change inside
+   its event stream: aggregator (XADD → PUBLISH of the first message
+   counting it: a ``live:`` count between snapshots, or the snapshot), push
+   (→ the SSE event carrying it reaches the page), render (→ DOM), frame (→
+   next animation frame); ``shown_by`` says which event showed each sample.
+   Should a sample come by the fallback update callback instead: aggregator,
+   to request (of it, push), server (→ response headers), download, render.
 2. CPU of the web tier (gunicorn master and workers, psutil) over
    ``--window`` s with the feed on: CPU seconds per minute, with 1 and with N
    walls, and (cpuN − cpu1)/(N − 1) per extra wall, next to the update
    callbacks the walls made (counted in each page) and the CPU of the other
    processes (aggregator, redis, Chromium).
-3. Bytes per update on the measured wall: body and wire size of the update
-   callback's ``_dash-update-component`` responses (the first, full one left
-   out), its request, and each SSE ``version`` event; medians, and the median
-   size of each output when it is sent.
+3. Bytes per update on the measured wall: each SSE ``version`` event (it
+   carries the change) and the median size of each output in it when sent;
+   body and wire size of any update callback's ``_dash-update-component``
+   responses (the first, full one left out) and its request.
 
 Every block runs ``--repeats`` times; figures are medians over the repeats
 (each repeat's p50/p95), pooled percentiles are given too. gunicorn serves
@@ -199,12 +202,14 @@ def web_server(timed: bool = False):
                     log.write(line)
         return call
 
-    from callbacks import wall
+    from callbacks import wall, wall_live
 
-    for name in ("shape", "update_wall", "update_spotlight"):
+    wall_live.shape = timed_call("shape", wall_live.shape)
+    for name in ("update_wall", "update_spotlight"):
         setattr(wall, name, timed_call(name, getattr(wall, name)))
-    for name in ("latest", "parts"):
-        setattr(wall.WallData, name, timed_call(name, getattr(wall.WallData, name)))
+    for name in ("latest", "parts", "event"):
+        setattr(wall_live.WallData, name,
+                timed_call(name, getattr(wall_live.WallData, name)))
 
     def wsgi(environ, start_response):
         if not environ.get("PATH_INFO", "").endswith("_dash-update-component"):
@@ -375,6 +380,7 @@ class Versions(threading.Thread):
         self.client, self.keys = connect(url), keys
         self.seen: list[tuple[float, int]] = []
         self.people: dict[int, int] = {}
+        self.live: list[tuple[float, int, int]] = []  # (seen, after version, people)
         self.stopped = threading.Event()
 
     def run(self) -> None:
@@ -384,10 +390,19 @@ class Versions(threading.Thread):
             message = pubsub.get_message(timeout=0.5)
             if not message or str(message["data"]).startswith("cast:"):
                 continue
+            if str(message["data"]).startswith("live:"):  # people between snapshots
+                _, base, people = str(message["data"]).split(":")
+                self.live.append((ms(), int(base), int(people)))
+                continue
             self.seen.append((ms(), int(message["data"])))
             snap = read_snapshot(self.client, self.keys) or {}
             if "version" in snap:
                 self.people[snap["version"]] = snap.get("people_present", 0)
+
+    def first_live(self, people: int, after: float) -> float | None:
+        """When people present of ``people`` or more went out between snapshots."""
+        return next((seen for seen, _, n in self.live
+                     if seen >= after and n >= people), None)
 
     def first_counting(self, people: int, after: float) -> tuple[float, int] | None:
         """The first version published after ``after`` showing ``people``."""
@@ -449,6 +464,16 @@ class Trace:
     def _event(self, e: dict) -> None:
         data = json.loads(e["data"])
         text = f"event: {e['eventName']}\ndata: {e['data']}\n\n"
+        live = data.pop("live", None)
+        if live is not None:  # people present pushed between snapshots
+            tiles = live["props"][0][1]["children"]
+            data["people"] = int("".join(t["props"]["children"] for t in tiles))
+        wall = data.pop("wall", None)  # keep only its version and part sizes
+        if wall is not None:
+            data["wall"] = {"v": wall["v"], "base": wall["base"], "props": {
+                _prop_name(cid, props): len(json.dumps(
+                    props, separators=(",", ":"), ensure_ascii=False).encode())
+                for cid, props in wall["props"]}}
         self.sse.append({"t": self._t(e["timestamp"]), "kind": e["eventName"],
                          "data": data, "bytes": len(text.encode())})
 
@@ -485,15 +510,37 @@ class Trace:
                       key=lambda u: u["sent"])
 
 
+def _prop_name(cid, props: dict) -> str:
+    name = cid if isinstance(cid, str) else f"kpi:{cid.get('name')}"
+    return f"{name}.{','.join(sorted(props))}"
+
+
 def stages(sample: dict, updates: list[dict], trace: Trace,
            versions: Versions) -> dict[str, float]:
     """Cut one sample's latency into consecutive stages (ms)."""
     t0, dom = sample["t0"], sample["dom"]
     out = {"total": dom - t0, "frame": sample["frame"] - dom}
+    live = next((e for e in trace.sse if e["kind"] == "live" and e["t"] >= t0
+                 and e["data"].get("people", -1) >= sample["base"] + 1
+                 and e["t"] <= dom + 2), None)
+    sent = versions.first_live(sample["base"] + 1, t0)
+    if live is not None and sent is not None:  # the count came ahead of a snapshot
+        out.update(aggregator=sent - t0, push=live["t"] - sent,
+                   render=dom - live["t"], carrier_live=1)
+        return out
     pub = versions.first_counting(sample["base"] + 1, t0)
+    if pub is None:
+        return out
+    pushed = next((e for e in trace.sse if e["kind"] == "version" and e["t"] >= t0
+                   and (e["data"].get("wall") or {}).get("v", -1) >= pub[1]
+                   and e["t"] <= dom + 2), None)
+    if pushed is not None:  # the change came in the event itself
+        out.update(aggregator=pub[0] - t0, push=pushed["t"] - pub[0],
+                   render=dom - pushed["t"], carrier_live=0)
+        return out
     carrier = next((u for u in updates if "wall-people" in u["outputs"]
                     and t0 <= u["finished"] <= dom + 2), None)
-    if pub is None or carrier is None:
+    if carrier is None:
         return out
     out.update(aggregator=pub[0] - t0, to_request=carrier["sent"] - pub[0],
                server=carrier["headers"] - carrier["sent"],
@@ -599,10 +646,14 @@ def latency_summary(blocks: list[list[dict]], walls: Walls,
         for s in ok:
             for name, value in stages(s, updates, walls.trace, versions).items():
                 cut[name].append(value)
+    carriers = cut.pop("carrier_live", [])
     return {"p50_ms": med([r["p50"] for r in per_repeat]),
             "p95_ms": med([r["p95"] for r in per_repeat]),
             "pooled": dist(pooled), "to_next_frame": dist(frames),
             "stages_ms": {k: dist(v) for k, v in cut.items()},
+            "shown_by": {"live_event": sum(carriers),
+                         "version_event": len(carriers) - sum(carriers),
+                         "callback_or_unknown": len(pooled) - len(carriers)},
             "repeats": per_repeat}
 
 
@@ -664,6 +715,11 @@ def bytes_summary(walls: Walls, since: float) -> dict:
     first_sent = min((u["sent"] for u in walls.trace.bodies()), default=None)
     steady = [u for u in updates if u["sent"] != first_sent]
     events = [e for e in walls.trace.sse if e["kind"] == "version" and e["t"] >= since]
+    carried: dict[str, list[int]] = defaultdict(list)
+    changes = [e for e in events if "wall" in e["data"]]
+    for e in changes:
+        for name, size in e["data"]["wall"]["props"].items():
+            carried[name].append(size)
     outputs: dict[str, list[int]] = defaultdict(list)
     for u in steady:
         for name, size in u["outputs"].items():
@@ -674,6 +730,13 @@ def bytes_summary(walls: Walls, since: float) -> dict:
         "update_request_body": med([u["request_bytes"] for u in steady]),
         "update_response_body_p95": pct([u["body_bytes"] for u in steady], 0.95),
         "sse_version_event": med([e["bytes"] for e in events]),
+        "sse_version_event_p95": pct([e["bytes"] for e in events], 0.95),
+        "sse_events_with_wall_change": len(changes),
+        "sse_wall_change_not_following": sum(
+            1 for e in changes if e["data"]["wall"]["base"] is None),
+        "sse_props_median_bytes_when_sent": {
+            k: {"median": med(v), "share_of_events": round(len(v) / len(changes), 2)}
+            for k, v in sorted(carried.items())} if changes else {},
         "sse_chunk_wire": med(walls.trace.sse_chunks),
         "updates": len(steady), "sse_versions": len(events),
         "full_figure_resends": sum(1 for u in steady if u.get("full")),

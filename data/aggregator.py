@@ -88,6 +88,10 @@ class SiteState:
     site: Site
     keys: Keys
     dirty: bool = True
+    urgent: bool = False  # an incident changed: publish sooner than the throttle
+    version: int = 0  # the last snapshot version this process published
+    people: int | None = None  # people present after the last fold
+    people_sent: int | None = None  # ... as last published (snapshot or live)
     last_snapshot_ms: int = 0
     last_maintain: float = 0.0
     owned: bool = False
@@ -178,7 +182,7 @@ class Aggregator:
         for state in owned:
             handled += self._fold_pending(state)
         if not handled and owned:
-            handled += self._fold_new(owned, block_ms)
+            handled += self._fold_new(owned, self._block_ms(owned, block_ms))
         for state in owned:
             self._maybe_publish(state)
             if time.monotonic() - state.last_maintain > MAINTAIN_EVERY_S:
@@ -186,6 +190,19 @@ class Aggregator:
         if not owned:
             self._stop.wait(block_ms / 1000)
         return handled
+
+    def _block_ms(self, owned: list[SiteState], block_ms: int) -> int:
+        """How long to wait for new entries: no longer than until a site with
+        unpublished changes may publish again (the trailing edge of the
+        throttle), so a change never waits for the next entry or the block."""
+        now = now_ms()
+        for state in owned:
+            if state.dirty:
+                gap = (self.snapshot_interval_ms // 4 if state.urgent
+                       else self.snapshot_interval_ms)
+                due = state.last_snapshot_ms + gap - now
+                block_ms = min(block_ms, max(1, due))
+        return block_ms
 
     def _hold(self, state: SiteState) -> bool:
         owned = bool(self._lease(keys=[state.keys.lease],
@@ -343,10 +360,10 @@ class Aggregator:
             pipe.hincrby(key, fld, amount)
         for key, at in fold.expire_at.items():
             pipe.expireat(key, at)
-        if fold.present_changed:
+        people = fold.present_total() if fold.present_changed else None
+        if people is not None:
             pipe.delete(keys.present)
-            pipe.hset(keys.present, mapping={**fold.present,
-                                             "site": fold.present_total()})
+            pipe.hset(keys.present, mapping={**fold.present, "site": people})
         if fold.parking_changed:
             pipe.hset(keys.parking, mapping=fold.parking)
         for record in changed.values():
@@ -371,6 +388,10 @@ class Aggregator:
         for key, ids in by_stream.items():
             pipe.xack(key, GROUP, *ids)
         pipe.execute()
+        if changed:
+            state.urgent = True
+        if people is not None:
+            state.people = people
         if dead:
             log.info("site %s: %d entries to the dead-letter stream, e.g. %s",
                      site.id, len(dead), dead[0][2])
@@ -432,12 +453,24 @@ class Aggregator:
 
     def _maybe_publish(self, state: SiteState) -> None:
         now = now_ms()
-        due = now - state.last_snapshot_ms >= self.snapshot_interval_ms
-        heartbeat = now - state.last_snapshot_ms >= snapshots.HEARTBEAT_MS
-        if (state.dirty and due) or heartbeat:
-            snapshots.publish(self.r, state.keys, state.site, now)
-            state.dirty = False
+        since = now - state.last_snapshot_ms
+        # Leading edge: a change after a quiet spell goes out at once; within
+        # the interval it waits for the trailing edge (see _block_ms). An
+        # incident change (a report, a dispatch: what people wait for on the
+        # other screens) only waits a quarter of the interval.
+        gap = (self.snapshot_interval_ms // 4 if state.urgent
+               else self.snapshot_interval_ms)
+        if (state.dirty and since >= gap) or since >= snapshots.HEARTBEAT_MS:
+            state.version = snapshots.publish(self.r, state.keys, state.site, now)
+            state.dirty = state.urgent = False
             state.last_snapshot_ms = now
+            state.people_sent = state.people
+        elif state.people != state.people_sent and state.version:
+            # The one number that moves with every fold goes out at once, on
+            # top of the last snapshot; the snapshot follows on the throttle.
+            snapshots.publish_people(self.r, state.keys, state.version,
+                                     state.people)
+            state.people_sent = state.people
 
     def _maintain(self, state: SiteState) -> None:
         """Reclaim a dead consumer's entries, trim streams, escalate overdue."""

@@ -249,6 +249,12 @@ def publish(r: redis.Redis, keys: Keys, site: Site, now_ms: int) -> int:
     return version
 
 
+def publish_people(r: redis.Redis, keys: Keys, version: int, people: int) -> None:
+    """Announce people present now, counted after snapshot ``version``:
+    ``live:<version>:<people>`` on the site's channel (no new snapshot)."""
+    r.publish(keys.channel, f"live:{version}:{people}")
+
+
 def read_snapshot(r: redis.Redis, keys: Keys) -> dict[str, Any] | None:
     """The site's current snapshot, or None before the first one."""
     raw = r.get(keys.snapshot)

@@ -159,3 +159,48 @@ def test_refused_op_goes_to_dead_letters_and_changes_nothing(r, agg):
     reasons = [f["reason"] for _, f in r.xrange(Keys(PREFIX, "tiny").dead)]
     assert any("cannot resolve an incident that is reported" in x for x in reasons)
     assert any("outside w1's scope" in x for x in reasons)
+
+
+def test_a_change_waits_for_entries_only_until_it_may_be_published(r, raw, tiny):
+    agg = Aggregator(raw, {"tiny": tiny}, PREFIX, snapshot_interval_ms=400,
+                     consumer="agg-test")
+    agg.setup()
+    agg.step(block_ms=20)  # the first snapshot goes out at once
+    state = agg.states["tiny"]
+    assert not state.dirty
+    assert agg._block_ms([state], 5000) == 5000  # nothing waiting: block long
+    crowd(r, "E1", 3, 0)
+    agg.step(block_ms=20)
+    assert state.dirty and not state.urgent  # within the interval: it waits ...
+    assert agg._block_ms([state], 5000) <= 400  # ... but not for the next entry
+    xadd(r, "incident", v=1, src="phone", op="report", id="inc-9", ts=ms(),
+         category="sanitation", level=3, title="路灯不亮", grid="G2")
+    agg.step(block_ms=20)
+    # an incident (a report, a dispatch) waits a quarter of the interval at most
+    assert state.urgent or not state.dirty
+    if state.dirty:
+        assert agg._block_ms([state], 5000) <= 100
+
+
+def test_people_present_go_out_at_once_between_snapshots(r, raw, tiny):
+    keys = Keys(PREFIX, "tiny")
+    agg = Aggregator(raw, {"tiny": tiny}, PREFIX, snapshot_interval_ms=10_000,
+                     consumer="agg-test")
+    agg.setup()
+    agg.step(block_ms=20)  # the first snapshot
+    first = snap(r)["version"]
+    pubsub = r.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(keys.channel)
+    pubsub.get_message(timeout=0.5)  # the subscription itself
+    crowd(r, "E1", 7, 0)
+    agg.step(block_ms=20)
+    crowd(r, "E2", 3, 3)  # in = out: nothing new to announce
+    agg.step(block_ms=20)
+    heard, deadline = [], time.monotonic() + 1
+    while time.monotonic() < deadline:
+        message = pubsub.get_message(timeout=0.1)
+        if message is not None:
+            heard.append(message["data"])
+    assert heard == [f"live:{first}:7"]  # counted after snapshot `first`
+    assert snap(r)["version"] == first  # the snapshot waits for its throttle
+    pubsub.close()

@@ -124,3 +124,136 @@ def test_patch_values_match_what_the_figure_builder_draws(tiny):
     frames = map_frames(snap, tiny, outlines, "zh")
     assert map_values(snap, tiny, outlines, "zh", DARK) == map_patch_values(
         *frames, DARK)
+
+
+def test_flow_patch_sends_only_the_minutes_that_moved(tiny):
+    from callbacks.wall_live import flow_patch
+
+    outlines = grid_outlines(tiny)
+    old = shape(snapshot(), tiny, outlines, "zh")
+    first = flow_patch(None, old, "zh")
+    # a whole figure the first time, with plain lists a patch can index into
+    assert [tr["y"] for tr in first["data"][:2]] == [[1, 2], [0, 1]]
+    flow = {**snapshot()["flow"], "in": [1, 5]}
+    new = shape(snapshot(version=4, flow=flow), tiny, outlines, "zh")
+    ops = flow_patch(old, new, "zh").to_plotly_json()["operations"]
+    assert [(op["location"], op["params"]["value"]) for op in ops] == [
+        (["data", 0, "y", 1], 5)]
+    moved = {**flow, "start_ms": flow["start_ms"] + 60_000}
+    later = shape(snapshot(version=5, flow=moved), tiny, outlines, "zh")
+    ops = flow_patch(new, later, "zh").to_plotly_json()["operations"]
+    assert {tuple(op["location"]) for op in ops} >= {("data", 0, "x"),
+                                                      ("data", 0, "y")}
+
+
+def wall_data(r, tiny):
+    from flask import Flask
+    from flask_caching import Cache
+
+    from callbacks.wall_live import WallData
+    from data.config import load_config
+    from tests.conftest import PREFIX
+    from web.state import AppState
+
+    config = load_config({"GOV_PREFIX": PREFIX, "REDIS_URL": "redis://x",
+                          "GOV_SITES_DIR": str(tiny.path.parent)})
+    cache = Cache(Flask(__name__), config={"CACHE_TYPE": "SimpleCache"})
+    return WallData(AppState(config=config, sites={"tiny": tiny}, redis=r), cache)
+
+
+def test_pushed_change_is_made_once_and_follows_on_what_the_stream_sent(r, tiny):
+    import json
+
+    from data.snapshot import publish
+
+    data = wall_data(r, tiny)
+    keys = data.state.keys("tiny")
+    v1 = publish(r, keys, tiny, 1_700_000_000_000)
+    version, whole = data.event("tiny", "zh", None)
+    assert version == v1 and json.loads(whole)["base"] is None
+    assert len(json.loads(whole)["props"]) > 10  # the whole wall
+    assert data.event("tiny", "zh", v1) == (v1, None)  # nothing new to send
+    r.hset(keys.present, mapping={"site": 37, "g:G2": 37})
+    v2 = publish(r, keys, tiny, 1_700_000_000_000)
+    version, body = data.event("tiny", "zh", v1)
+    assert data.event("tiny", "zh", v1)[1] is body  # serialized once
+    r.set(keys.version, 10**6)  # the next streams do not even read Redis
+    assert data.event("tiny", "zh", v1, v2) == (v2, body)
+    r.set(keys.version, v2)
+    change = json.loads(body)
+    assert (change["v"], change["base"]) == (v2, v1)
+    sent = {cid if isinstance(cid, str) else cid["name"]: props
+            for cid, props in change["props"]}
+    digits = "".join(tile["props"]["children"]
+                     for tile in sent["wall-people"]["children"])
+    assert digits == "000037"
+    assert "wall-ranking" not in sent and "wall-ticker" not in sent  # unchanged
+    assert sent["wall-map"]["figure"]["__dash_patch_update"]
+    # a stream that sent a version this process does not know gets it whole
+    assert json.loads(data.event("tiny", "zh", v1 - 1 if v1 > 1 else 999)[1])[
+        "base"] is None
+
+
+def test_wall_stream_carries_the_whole_wall_then_each_change():
+    import json
+
+    from web.push import event_stream
+
+    class FakeHub:
+        connected = True
+
+        def __init__(self):
+            self.steps = iter([(5, 0, 0), (6, 0, 0), (6, 0, 1), (6, 0, 1),
+                               (7, 0, 1), (7, 0, 2), (7, 0, 2)])
+            self.now = (4, 0, 0)
+
+        def current(self, site):
+            return self.now
+
+        def wait(self, site, seen, connected, timeout):
+            self.now = next(self.steps)
+            return self.now, True
+
+        def people_now(self, site):  # people 12 after 6, then 15 after 6
+            return {1: (6, 12), 2: (6, 15)}[self.now[2]]
+
+    asked = []
+
+    def changes(base, version):
+        asked.append(base)
+        v = {None: 4, 4: 5, 5: 6, 6: 7}[base]
+        return v, json.dumps({"v": v, "base": base, "props": []})
+
+    stream = event_stream(FakeHub(), "tiny", "b", changes=changes,
+                          people=lambda n: json.dumps([["wall-people", n]]))
+    events = [next(stream) for _ in range(7)][1:]
+    bodies = [json.loads(e.split("data: ", 1)[1]) for e in events]
+    assert [e.split("\n")[0] for e in events] == [
+        "event: hello", "event: version", "event: version", "event: live",
+        "event: ping", "event: version"]
+    assert [b.get("wall", {}).get("v") for b in bodies] == [4, 5, 6, None, None, 7]
+    assert bodies[3]["live"] == {"b": 6, "props": [["wall-people", 12]]}
+    assert asked == [None, 4, 5, 6]  # each change follows on what was sent
+    # people counted after version 6 are old news once 7 is carried: no event
+    assert next(stream).startswith("event: ping")
+
+
+def test_a_ranking_that_keeps_its_order_is_patched_number_by_number():
+    from callbacks.wall_live import children_patch
+    from layouts.wall_render import render_ranking
+
+    rows = [{"name": "东门", "in": 15, "out": 7, "total": 22},
+            {"name": "西门", "in": 5, "out": 1, "total": 6}]
+    moved = [{**rows[0]}, {**rows[1], "in": 6, "total": 7}]
+    ops = children_patch(render_ranking(rows, "zh"),
+                         render_ranking(moved, "zh")).to_plotly_json()["operations"]
+    assert {(tuple(op["location"]), op["params"]["value"]) for op in ops} == {
+        ((1, "props", "children", 2, "props", "children", "props", "style",
+          "width"), "32%"),
+        ((1, "props", "children", 3, "props", "children"), "6")}
+    swapped = [rows[1] | {"in": 50, "total": 51}, rows[0]]
+    whole = children_patch(render_ranking(rows, "zh"), render_ranking(swapped, "zh"))
+    assert not isinstance(whole, Patch) or len(whole.to_plotly_json()[
+        "operations"]) <= 24
+    assert children_patch(render_ranking(rows, "zh"),
+                          render_ranking(rows, "zh")) is no_update

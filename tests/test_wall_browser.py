@@ -121,3 +121,38 @@ def test_english_by_query(browser, live):
     page.wait_for_selector("text=People inside now")
     assert "Grid Governance Command Center" in page.inner_text("header")
     page.close()
+
+
+def test_pushed_changes_need_no_callback_per_version(live, wall):
+    """Each version reaches the wall inside its event: no request per wall."""
+    labels = ("document.querySelector('#wall-map .js-plotly-plot').data[2].text"
+              ".join(' ')")
+    wall.wait_for_function("(document.querySelector('#wall-map .js-plotly-plot')"
+                           " || {}).data")
+    shown = wall.evaluate(labels)
+    calls = []
+    wall.on("request", lambda req: calls.append(req.post_data or "")
+            if "_dash-update-component" in req.url else None)
+    before = people_present(wall)
+    for n in range(1, 6):
+        live.xadd("tiny", "crowd", {"v": 1, "src": "cam-x", "entrance": "E2",
+                                    "ts": now_ms(), "in": 2, "out": 0})
+        wait_until(lambda n=n: people_present(wall) == before + 2 * n)
+    assert not [c for c in calls if "wall-request" in c]
+    # the charts follow too (at most a second later)
+    wait_until(lambda: wall.evaluate(labels) != shown)
+
+
+def test_fallback_poll_keeps_the_wall_current_without_the_event_stream(browser,
+                                                                      live):
+    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    page.route("**/events/**", lambda route: route.abort())
+    page.goto(f"{live.url}/wall?site=tiny")
+    page.wait_for_function("/\\d/.test((document.querySelector("
+                           "'[data-testid=kpi-people-present]') || {}).innerText)")
+    time.sleep(1)
+    before = people_present(page)
+    live.xadd("tiny", "crowd", {"v": 1, "src": "cam-x", "entrance": "E2",
+                                "ts": now_ms(), "in": 41, "out": 0})
+    wait_until(lambda: people_present(page) == before + 41, timeout=30)
+    page.close()

@@ -6,23 +6,28 @@ hundred walls cost one Redis connection, not a hundred. Each stream carries
 small JSON events: ``hello`` (the server's build id, so a wall reloads after a
 deploy), ``version`` (a new snapshot version of its site, or a cast change) and
 ``ping`` every few seconds with the subscriber's health, so a wall can tell
-"Redis is down" from "nothing happened".
+"Redis is down" from "nothing happened". A wall's stream (``?wall=<lang>``)
+also carries the wall itself: the whole of it in ``hello``, what changed in
+each ``version`` (``callbacks/wall_live.py``), serialized once per process and
+version for all the walls of a site.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import redis
-from flask import Blueprint, Response, current_app, stream_with_context
+from flask import Blueprint, Response, current_app, request, stream_with_context
 
 from data.config import PROJECT_ROOT
 from data.redis_conn import Backoff
+from layouts.i18n import LANGS
 from web.state import app_state
 
 log = logging.getLogger(__name__)
@@ -51,6 +56,10 @@ class Hub:
         self.channels = channels  # channel -> site
         self.versions: dict[str, int] = dict.fromkeys(channels.values(), 0)
         self.casts: dict[str, int] = dict.fromkeys(channels.values(), 0)
+        # people present after a fold, ahead of the next snapshot:
+        # site -> (sequence number, snapshot version it follows, people)
+        self.people: dict[str, tuple[int, int, int]] = dict.fromkeys(
+            channels.values(), (0, 0, 0))
         self.connected = False
         self.changed = threading.Condition()
         self._stop = threading.Event()
@@ -111,6 +120,9 @@ class Hub:
         channel = channel.decode() if isinstance(channel, bytes) else channel
         text = data.decode() if isinstance(data, bytes) else str(data)
         site = self.channels.get(channel)
+        if text.startswith("live:"):
+            self._people(site, text)
+            return
         table = self.casts if text.startswith("cast:") else self.versions
         try:
             number = int(text.removeprefix("cast:"))
@@ -122,10 +134,23 @@ class Hub:
             table[site] = max(table[site], number)
             self.changed.notify_all()
 
-    def wait(self, site: str, seen: tuple[int, int], connected: bool,
-             timeout: float) -> tuple[tuple[int, int], bool]:
-        """Block until ``site``'s (version, cast) moves past ``seen``, the
-        subscriber's health changes, or ``timeout`` passes."""
+    def _people(self, site: str | None, text: str) -> None:
+        """``live:<version>:<people>``: people present, counted after the
+        snapshot ``version`` (data/snapshot.py: publish_people)."""
+        try:
+            base, people = (int(x) for x in text.split(":")[1:3])
+        except ValueError:
+            return
+        if site is None:
+            return
+        with self.changed:
+            self.people[site] = (self.people[site][0] + 1, base, people)
+            self.changed.notify_all()
+
+    def wait(self, site: str, seen: tuple[int, int, int], connected: bool,
+             timeout: float) -> tuple[tuple[int, int, int], bool]:
+        """Block until ``site``'s (version, cast, people sequence) moves past
+        ``seen``, the subscriber's health changes, or ``timeout`` passes."""
         deadline = time.monotonic() + timeout
         with self.changed:
             while (self.current(site) == seen and self.connected == connected
@@ -136,8 +161,12 @@ class Hub:
                 self.changed.wait(left)
             return self.current(site), self.connected
 
-    def current(self, site: str) -> tuple[int, int]:
-        return self.versions[site], self.casts[site]
+    def current(self, site: str) -> tuple[int, int, int]:
+        return self.versions[site], self.casts[site], self.people[site][0]
+
+    def people_now(self, site: str) -> tuple[int, int]:
+        """(the snapshot version they follow, people present)."""
+        return self.people[site][1:]
 
 
 _hub_lock = threading.Lock()
@@ -154,25 +183,72 @@ def hub() -> Hub:
         return extensions["gov_hub"]
 
 
-def _event(kind: str, body: dict) -> str:
-    return f"event: {kind}\ndata: {json.dumps(body, separators=(',', ':'))}\n\n"
+def _event(kind: str, body: dict, **parts: str | None) -> str:
+    """One event; ``parts``, JSON serialized once for every stream, are
+    spliced in as they are."""
+    data = json.dumps(body, separators=(",", ":"))
+    for name, part in parts.items():
+        if part is not None:
+            data = f'{data[:-1]},"{name}":{part}}}'
+    return f"event: {kind}\ndata: {data}\n\n"
 
 
-def event_stream(the_hub: Hub, site: str, build: str,
-                 ping_s: float = PING_S) -> Iterator[str]:
-    """The events of one browser's stream for ``site``."""
+Changes = Callable[[int | None, int | None], "tuple[int, str | None] | None"]
+
+
+def event_stream(the_hub: Hub, site: str, build: str, ping_s: float = PING_S,
+                 changes: Changes | None = None,
+                 people: Callable[[int], str] | None = None) -> Iterator[str]:
+    """The events of one browser's stream for ``site``.
+
+    A wall's stream carries the wall itself. ``changes(base, version)``
+    gives the newest wall version (at least the hub's ``version``) and, as
+    JSON, what changed since ``base``, the version this stream carried last:
+    ``hello`` carries the whole wall and each ``version`` event the change
+    (``"wall"``), so a wall needs no request. ``people(n)``, JSON of the
+    props showing n people present, goes out in a ``live`` event as soon as a
+    fold moves the number, ahead of the next snapshot.
+    """
     connected = the_hub.connected
     seen = the_hub.current(site)
+    carried: int | None = None
     yield f"retry: {RETRY_MS}\n\n"
-    yield _event("hello", {"build": build, "site": site, "v": seen[0],
-                           "cast": seen[1], "redis": connected,
-                           "t": int(time.time() * 1000)})
+    hello = {"build": build, "site": site, "v": seen[0], "cast": seen[1],
+             "redis": connected, "t": int(time.time() * 1000)}
+    carried, wall = _wall_change(changes, carried, seen[0])
+    yield _event("hello", hello, wall=wall)
     while True:
         now, connected = the_hub.wait(site, seen, connected, ping_s)
-        kind = "version" if now != seen else "ping"
-        seen = now
-        yield _event(kind, {"v": now[0], "cast": now[1], "redis": connected,
-                            "t": int(time.time() * 1000)})
+        before, seen = seen, now
+        body = {"v": now[0], "cast": now[1], "redis": connected,
+                "t": int(time.time() * 1000)}
+        if now[:2] != before[:2]:
+            wall = None
+            if now[0] != before[0]:
+                carried, wall = _wall_change(changes, carried, now[0])
+            yield _event("version", body, wall=wall)
+        elif now[2] == before[2]:  # nothing new: the time or Redis' health
+            yield _event("ping", body)
+        if people is not None and now[2] != before[2]:
+            base, count = the_hub.people_now(site)
+            if carried is not None and base >= carried:  # not in what it has
+                yield _event("live", body, live=f'{{"b":{base},"props":'
+                                               f'{people(count)}}}')
+
+
+def _wall_change(changes: Changes | None, carried: int | None,
+                 version: int) -> tuple[int | None, str | None]:
+    """(version now carried, the change as JSON or None)."""
+    if changes is None:
+        return carried, None
+    try:
+        found = changes(carried, version or None)
+    except redis.RedisError as exc:  # the wall asks by callback instead
+        log.warning("push: no wall change for the stream (%s)", exc)
+        return carried, None
+    if found is None:
+        return carried, None
+    return found
 
 
 @push.get("/events/<site_id>")
@@ -181,8 +257,15 @@ def events(site_id: str):
     if site_id not in state.sites:
         return {"error": f"site {site_id!r} is not served here"}, 404
     the_hub = hub()
+    changes = people = None
+    lang = request.args.get("wall")
+    wall = current_app.extensions.get("gov_wall")
+    if lang in LANGS and wall is not None:
+        changes = functools.partial(wall.event, site_id, lang)
+        people = wall.people_props
     response = Response(
-        stream_with_context(event_stream(the_hub, site_id, BUILD)),
+        stream_with_context(event_stream(the_hub, site_id, BUILD,
+                                         changes=changes, people=people)),
         mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"  # let proxies pass it through
