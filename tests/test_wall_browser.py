@@ -127,8 +127,8 @@ def test_pushed_changes_need_no_callback_per_version(live, wall):
     """Each version reaches the wall inside its event: no request per wall."""
     labels = ("document.querySelector('#wall-map .js-plotly-plot').data[2].text"
               ".join(' ')")
-    wall.wait_for_function("(document.querySelector('#wall-map .js-plotly-plot')"
-                           " || {}).data")
+    wall.wait_for_function("() => (document.querySelector("
+                           "'#wall-map .js-plotly-plot') || {}).data")
     shown = wall.evaluate(labels)
     calls = []
     wall.on("request", lambda req: calls.append(req.post_data or "")
@@ -147,8 +147,8 @@ def test_fallback_poll_keeps_the_wall_current_without_the_event_stream(browser,
                                                                       live):
     page = browser.new_page(viewport={"width": 1920, "height": 1080})
     page.route("**/events/**", lambda route: route.abort())
-    page.goto(f"{live.url}/wall?site=tiny")
-    page.wait_for_function("/\\d/.test((document.querySelector("
+    page.goto(live.wall_url("tiny"))
+    page.wait_for_function("() => /\\d/.test((document.querySelector("
                            "'[data-testid=kpi-people-present]') || {}).innerText)")
     time.sleep(1)
     before = people_present(page)
