@@ -21,7 +21,7 @@ import json
 import re
 import secrets
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import redis
@@ -193,8 +193,7 @@ def set_password(r: redis.Redis, keys: AuthKeys, name: str, password: str) -> No
     if account is None:
         raise AccountError(f"no user {name}")
     check_password(password)
-    _store(r, keys, Account(**{**asdict(account), "grids": account.grids,
-                               "password": _HASHER.hash(password)}))
+    _store(r, keys, replace(account, password=_HASHER.hash(password)))
     end_sessions(r, keys, name)
 
 
@@ -203,8 +202,7 @@ def revoke_user(r: redis.Redis, keys: AuthKeys, name: str) -> Account:
     account = get_user(r, keys, name)
     if account is None:
         raise AccountError(f"no active user {name}")
-    revoked = Account(**{**asdict(account), "grids": account.grids,
-                         "revoked": _now()})
+    revoked = replace(account, revoked=_now())
     _store(r, keys, revoked)
     end_sessions(r, keys, name)
     return revoked

@@ -21,6 +21,7 @@ from data.archive import Archiver, day_file
 from data.history import History, clear_cache
 from data.keys import Keys
 from tests.conftest import PREFIX
+from tests.crash import HALF_WRITE_THEN_DIE
 
 TZ = ZoneInfo("Asia/Shanghai")
 ROOT = Path(__file__).resolve().parent.parent
@@ -174,15 +175,7 @@ from pathlib import Path
 from data import archive
 from data.site import load_site
 
-real = pq.write_table
-def half_then_die(table, where, **kw):
-    real(table, where, **kw)
-    where.flush()
-    where.truncate(where.tell() // 2)
-    os.kill(os.getpid(), signal.SIGKILL)
-
-pq.write_table = half_then_die
-site = load_site(Path(sys.argv[2]))
+""" + HALF_WRITE_THEN_DIE + """site = load_site(Path(sys.argv[2]))
 frame = archive.flow_frame([(int(sys.argv[3]), "site", "site", 999, 1)], site.timezone)
 archive.write_flow_day(Path(sys.argv[1]), site, archive.local_day(int(sys.argv[3]),
                        site.timezone), frame, 1)

@@ -21,6 +21,7 @@ from data.history import Filters, History, clear_cache
 from layouts import analysis_charts as charts
 from tests import analysis_data as hand
 from tests.conftest import PREFIX
+from tests.crash import HALF_WRITE_THEN_DIE
 
 ROOT = Path(__file__).resolve().parent.parent
 AFTER = date(2024, 6, 1)  # every hand-made day is over by then
@@ -122,14 +123,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from data.compaction import compact_site
 
-real = pq.write_table
-def half_then_die(table, where, **kw):
-    real(table, where, **kw)
-    where.flush()
-    where.truncate(where.tell() // 2)
-    os.kill(os.getpid(), signal.SIGKILL)
-
-pq.write_table = half_then_die
+""" + HALF_WRITE_THEN_DIE + """
 compact_site(Path(sys.argv[1]), "tiny", sys.argv[2], date(2024, 6, 1))
 """
 

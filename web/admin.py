@@ -67,14 +67,18 @@ def _field(name: str) -> str:
     return request.form.get(name, "").strip()
 
 
+def _served(site: str) -> str:
+    if site not in app_state().sites:
+        raise AccountError(f"site: {site!r} is not served here")
+    return site
+
+
 @admin.post("/users")
 def add_user():
     name = _field("name")
 
     def work() -> None:
-        site = _field("site") or None
-        if site is not None and site not in app_state().sites:
-            raise AccountError(f"site: {site} is not served here")
+        site = _served(_field("site")) if _field("site") else None
         own = principal().site
         if own is not None and site != own:
             raise AccountError(f"site: an admin of {own} makes accounts of {own} only")
@@ -98,10 +102,8 @@ def add_api_key():
     producer, site = _field("producer"), _field("site")
 
     def work() -> str:
-        if site not in app_state().sites:
-            raise AccountError(f"site: {site!r} is not served here")
-        cred, secret = accounts.add_api_key(app_state().redis, auth_keys(),
-                                            producer, site, _field("scope"))
+        _, secret = accounts.add_api_key(app_state().redis, auth_keys(), producer,
+                                         _served(site), _field("scope"))
         return t("auth.shown_once", _lang(), secret=secret)
     return _act("api-key:add", f"{producer}@{site}", work)
 
@@ -118,10 +120,8 @@ def add_kiosk_token():
     site = _field("site")
 
     def work() -> str:
-        if site not in app_state().sites:
-            raise AccountError(f"site: {site!r} is not served here")
-        _, secret = accounts.add_kiosk_token(app_state().redis, auth_keys(), site,
-                                             _field("label"))
+        _, secret = accounts.add_kiosk_token(app_state().redis, auth_keys(),
+                                             _served(site), _field("label"))
         url = f"{request.host_url}wall?site={site}&kiosk={secret}"
         return t("auth.wall_link", _lang(), url=url)
     return _act("kiosk-token:add", site, work)

@@ -65,10 +65,10 @@ def _audit(r: redis.Redis, keys: AuthKeys, action: str, target: str) -> None:
     audit.record(r, keys, "cli", action, target, where="command line")
 
 
-def _site_check(config: Config, site: str | None) -> None:
+def _site_check(config: Config, site: str | None, hint: str = "--site") -> None:
     if site is not None and site not in config.sites:
         raise click.BadParameter(f"{site} is not one of {', '.join(config.sites)}",
-                                 param_hint="--site")
+                                 param_hint=hint)
 
 
 @click.group()
@@ -204,7 +204,7 @@ def add_api_key(producer: str, site: str, scope: str) -> None:
 def add_kiosk_token(site: str, label: str) -> None:
     """Make a token for a wall of SITE; it is printed once."""
     with store() as (r, keys, config):
-        _site_check(config, site)
+        _site_check(config, site, "SITE")
         cred, secret = accounts.add_kiosk_token(r, keys, site, label)
         _audit(r, keys, "kiosk-tokens:add", f"{site} {cred.id}")
         address = f"http://{config.host}:{config.port}/wall?site={site}&kiosk="
