@@ -105,6 +105,10 @@ class EmbeddedRedis:
 
     def start(self, timeout: float = 10.0) -> EmbeddedRedis:
         self.directory.mkdir(parents=True, exist_ok=True)
+        running = self.running_url(self.directory)
+        if running:  # two servers on one append-only file would corrupt it
+            raise RuntimeError(f"an embedded redis-server already runs on "
+                               f"{self.directory} ({running})")
         args = [
             redis_server_binary(), "--port", str(self.port),
             "--bind", "127.0.0.1", "--dir", str(self.directory),
@@ -148,8 +152,9 @@ class EmbeddedRedis:
         (started by ``python app.py``), or None."""
         try:
             port = int((Path(directory) / "port").read_text())
-            client = redis.Redis(port=port, socket_connect_timeout=0.5)
-            found = client.config_get("dir").get(b"dir", b"").decode()
+            client = redis.Redis(port=port, socket_connect_timeout=0.5,
+                                 decode_responses=True)
+            found = client.config_get("dir").get("dir", "")
             client.close()
         except (OSError, ValueError, redis.RedisError):
             return None
@@ -161,7 +166,9 @@ class EmbeddedRedis:
         proc, self.process = self.process, None
         if proc is None or proc.poll() is not None:
             return
-        (self.directory / "port").unlink(missing_ok=True)
+        port_file = self.directory / "port"
+        if port_file.exists() and port_file.read_text() == str(self.port):
+            port_file.unlink()
         proc.send_signal(signal.SIGTERM)  # redis-server shuts down cleanly on TERM
         try:
             proc.wait(timeout)

@@ -20,6 +20,7 @@ from data.accounts import AccountError, AuthKeys
 from data.aggregator import Aggregator
 from data.config import load_config
 from data.keys import Keys
+from data.redis_conn import connect
 from tests.auth import (
     PASSWORD,
     add_roster,
@@ -399,3 +400,23 @@ def test_admin_page_manages_accounts_and_exports_the_audit_log(app, r):
     text = csv.get_data().decode("utf-8-sig")
     assert csv.mimetype == "text/csv" and "user:add" in text and "sign-in" in text
     assert client_as(app, "sup").get("/admin/audit.csv").status_code == 403
+
+
+def test_command_line_writes_to_the_embedded_server_the_app_runs(tmp_path):
+    from app import cli
+    from data.redis_conn import EmbeddedRedis
+
+    running = EmbeddedRedis(tmp_path / "redis", persist=False).start()
+    try:
+        with pytest.raises(RuntimeError, match="already runs"):
+            EmbeddedRedis(tmp_path / "redis").start()  # never two on one file
+        env = {"REDIS_URL": "", "GOV_DATA_DIR": str(tmp_path), "GOV_PREFIX": PREFIX,
+               "GOV_SITES_DIR": str(SITES), "GOV_SITES": "tiny"}
+        made = CliRunner().invoke(cli, ["kiosk-tokens", "add", "tiny"], env=env)
+        assert made.exit_code == 0, made.output
+        token = made.stdout.strip().splitlines()[-1]
+        client = connect(running.url)
+        assert accounts.find_kiosk_token(client, AUTH, token).site == "tiny"
+        assert (tmp_path / "redis" / "port").read_text() == str(running.port)
+    finally:
+        running.stop()
