@@ -30,10 +30,12 @@ TABLE_LIMIT = 500
 
 def refresh_table(statuses, levels, categories, overdue, grid_only, grid_id,
                   site_id, lang, state: AppState) -> tuple:
+    """The incident table and what the wall shows: on an incident or cast
+    change (``assets/push.js``), a filter, or the clock."""
     site = state.sites[site_id]
     user = current_user(site)
     if user is None:
-        return [], [], "", {"n": now_ms()}
+        return [], "", {"n": now_ms()}
     keys = state.keys(site_id)
     now = now_ms()
     wanted = set()
@@ -52,10 +54,6 @@ def refresh_table(statuses, levels, categories, overdue, grid_only, grid_id,
         and (not user.grids or r["grid"] in user.grids)
     ]
     rows.sort(key=lambda pair: (pair[0]["status"] in DONE, pair[0]["deadline"]))
-    snap = read_snapshot(state.redis, keys) or {}
-    open_by_grid: dict[str, int] = {}
-    for inc in snap.get("open_incidents", []):
-        open_by_grid[inc["grid"]] = open_by_grid.get(inc["grid"], 0) + 1
     shown = read_cast(state.redis, keys)
     cast_text = t("c.wall_rotates", lang)
     if shown:
@@ -67,25 +65,31 @@ def refresh_table(statuses, levels, categories, overdue, grid_only, grid_id,
             record = read_incident(state.redis, keys, shown["id"])
             what = record["title"] if record else what
         cast_text = t("c.wall_shows", lang, what=what)
-    return (render.table_rows(rows, site, lang),
-            render.grid_buttons(site, snap.get("grids", {}), open_by_grid, grid_id,
-                                lang),
-            cast_text, {"n": now})
+    return render.table_rows(rows, site, lang), cast_text, {"n": now}
 
 
-def refresh_profile(_push, grid_id, signature, site_id, lang,
-                    state: AppState) -> tuple:
-    """The grid's profile, redrawn only when its figures change."""
+def refresh_grids(_live, grid_id, signature, site_id, lang,
+                  state: AppState) -> tuple:
+    """The grid list and the chosen grid's profile, from the snapshot: on new
+    versions (at most once a second) and a change of grid. The profile is
+    redrawn only when its figures change."""
     site = state.sites[site_id]
     keys = state.keys(site_id)
     snap = read_snapshot(state.redis, keys) or {}
+    open_by_grid: dict[str, int] = {}
+    for inc in snap.get("open_incidents", []):
+        open_by_grid[inc["grid"]] = open_by_grid.get(inc["grid"], 0) + 1
+    buttons = render.grid_buttons(site, snap.get("grids", {}), open_by_grid,
+                                  grid_id, lang)
     live = snap.get("grids", {}).get(grid_id, {})
-    n_open = sum(1 for i in snap.get("open_incidents", []) if i["grid"] == grid_id)
+    n_open = open_by_grid.get(grid_id, 0)
     flow = grid_flow(state.redis, keys, grid_id, now_ms())
     sig = [grid_id, lang, n_open, live, flow[-1]]
+    ack = {"n": now_ms()}
     if sig == signature:
-        return no_update, no_update
-    return render.grid_profile(site, grid_id, live, n_open, flow, lang), sig
+        return buttons, no_update, no_update, ack
+    return (buttons, render.grid_profile(site, grid_id, live, n_open, flow, lang),
+            sig, ack)
 
 
 def refresh_detail(_push, incident_id, signature, site_id, lang,
@@ -109,21 +113,6 @@ def refresh_detail(_push, incident_id, signature, site_id, lang,
     return (render.detail(record, ops, site, lang, now,
                           sla_light(record, now) if record else "green",
                           sees_personal_data(), open_ids), sig)
-
-
-def pick_grid(_clicks, click_data, current, site_id, state: AppState) -> Any:
-    site = state.sites[site_id]
-    trigger = ctx.triggered_id
-    if isinstance(trigger, dict) and trigger.get("type") == "c-grid-btn":
-        if not any(_clicks or []):
-            return no_update
-        return trigger["id"]
-    if trigger == ids.C_GRID_MAP and click_data:
-        number = click_data["points"][0].get("curveNumber", -1)
-        grids = list(site.grids)
-        if 0 <= number < len(grids):
-            return grids[number]
-    return no_update
 
 
 def act(clicks, reason, note, assignee, hours, into, incident_id, site_id, lang,
@@ -178,7 +167,6 @@ def cast_or_clear(clicks, grid_id, incident_id, site_id, lang, state: AppState,
 def register(app: Dash, state: AppState) -> None:
     app.callback(
         Output(ids.C_TABLE, "rowData"),
-        Output(ids.C_GRID_LIST, "children"),
         Output(ids.C_CAST_STATUS, "children"),
         Output(ids.C_ACK, "data"),
         Input(ids.C_PUSH, "data"),
@@ -188,12 +176,14 @@ def register(app: Dash, state: AppState) -> None:
         State(ids.C_SITE, "data"), State(ids.C_LANG, "data"),
     )(lambda _p, *args: refresh_table(*args, state=state))
     app.callback(
+        Output(ids.C_GRID_LIST, "children"),
         Output(ids.C_PROFILE, "children"),
         Output(ids.C_PROFILE_SIG, "data"),
-        Input(ids.C_PUSH, "data"), Input(ids.C_GRID, "data"),
+        Output(ids.C_LIVE_ACK, "data"),
+        Input(ids.C_LIVE, "data"), Input(ids.C_GRID, "data"),
         State(ids.C_PROFILE_SIG, "data"),
         State(ids.C_SITE, "data"), State(ids.C_LANG, "data"),
-    )(lambda *args: refresh_profile(*args, state=state))
+    )(lambda *args: refresh_grids(*args, state=state))
     app.callback(
         Output(ids.C_DETAIL, "children"),
         Output(ids.C_DETAIL_SIG, "data"),
@@ -201,13 +191,27 @@ def register(app: Dash, state: AppState) -> None:
         State(ids.C_DETAIL_SIG, "data"),
         State(ids.C_SITE, "data"), State(ids.C_LANG, "data"),
     )(lambda *args: refresh_detail(*args, state=state))
-    app.callback(
+    # In the browser: the grid list is redrawn every second with the crowd
+    # figures, and Dash calls this for each new set of buttons.
+    app.clientside_callback(
+        """function(clicks, clickData, grids) {
+            var none = window.dash_clientside.no_update;
+            var trigger = window.dash_clientside.callback_context.triggered_id;
+            if (trigger && trigger.type === "c-grid-btn") {
+                return (clicks || []).some(Boolean) ? trigger.id : none;
+            }
+            if (trigger === "c-grid-map" && clickData && clickData.points.length) {
+                var n = clickData.points[0].curveNumber;
+                return n >= 0 && n < grids.length ? grids[n] : none;
+            }
+            return none;
+        }""",
         Output(ids.C_GRID, "data"),
-        Input({"type": "c-grid-btn", "id": ALL}, "n_clicks"),
+        Input(ids.C_GRID_BUTTONS, "n_clicks"),
         Input(ids.C_GRID_MAP, "clickData"),
-        State(ids.C_GRID, "data"), State(ids.C_SITE, "data"),
+        State(ids.C_GRID_IDS, "data"),
         prevent_initial_call=True,
-    )(lambda *args: pick_grid(*args, state=state))
+    )
     app.callback(
         Output(ids.C_INCIDENT, "data"),
         Input(ids.C_TABLE, "selectedRows"),
@@ -232,10 +236,11 @@ def register(app: Dash, state: AppState) -> None:
             State(ids.C_SITE, "data"), State(ids.C_LANG, "data"),
             prevent_initial_call=True,
         )(lambda *args, what=what: cast_or_clear(*args, state=state, what=what))
-    app.clientside_callback(
-        "function(a) { return window.govPush ? window.govPush.ack('c-push')"
-        " : window.dash_clientside.no_update; }",
-        Output(ids.C_PUSH, "data"),
-        Input(ids.C_ACK, "data"),
-        prevent_initial_call=True,
-    )
+    for store, ack in ((ids.C_PUSH, ids.C_ACK), (ids.C_LIVE, ids.C_LIVE_ACK)):
+        app.clientside_callback(
+            f"function(a) {{ return window.govPush ? window.govPush.ack('{store}')"
+            " : window.dash_clientside.no_update; }",
+            Output(store, "data"),
+            Input(ack, "data"),
+            prevent_initial_call=True,
+        )

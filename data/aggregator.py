@@ -461,7 +461,8 @@ class Aggregator:
         gap = (self.snapshot_interval_ms // 4 if state.urgent
                else self.snapshot_interval_ms)
         if (state.dirty and since >= gap) or since >= snapshots.HEARTBEAT_MS:
-            state.version = snapshots.publish(self.r, state.keys, state.site, now)
+            state.version = snapshots.publish(self.r, state.keys, state.site, now,
+                                              incidents=state.urgent)
             state.dirty = state.urgent = False
             state.last_snapshot_ms = now
             state.people_sent = state.people

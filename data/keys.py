@@ -105,6 +105,11 @@ class Keys:
         return f"{self.base}:version"
 
     @property
+    def incidents_version(self) -> str:
+        """The last snapshot version with an incident change in it."""
+        return f"{self.base}:incidents:version"
+
+    @property
     def channel(self) -> str:
         """Pub/sub channel carrying each new snapshot version."""
         return f"{self.base}:updates"

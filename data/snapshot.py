@@ -236,14 +236,24 @@ def _records(r: redis.Redis, keys: Keys, ids: set[str]) -> dict[str, dict]:
     return {i: json.loads(v) for i, v in zip(ids_list, values, strict=True) if v}
 
 
-def publish(r: redis.Redis, keys: Keys, site: Site, now_ms: int) -> int:
-    """Build, store and announce a new snapshot; returns its version."""
+def publish(r: redis.Redis, keys: Keys, site: Site, now_ms: int, *,
+            incidents: bool = False) -> int:
+    """Build, store and announce a new snapshot; returns its version.
+
+    ``incidents``: an incident changed since the last one. Such a version is
+    announced as ``inc:<version>`` ahead of the plain ``<version>``, and
+    remembered under ``keys.incidents_version``, so that screens that show
+    only incidents (the phone, the console's table) refresh on those alone.
+    """
     snap = build(r, keys, site, now_ms)
     version = int(r.incr(keys.version))
     snap["version"] = version
     pipe = r.pipeline(transaction=True)
     pipe.set(keys.snapshot, json.dumps(snap, ensure_ascii=False,
                                        separators=(",", ":")))
+    if incidents:
+        pipe.set(keys.incidents_version, version)
+        pipe.publish(keys.channel, f"inc:{version}")
     pipe.publish(keys.channel, version)
     pipe.execute()
     return version

@@ -79,7 +79,7 @@ def layout(site: str | None = None, lang: str | None = None, **_: str) -> html.D
     return html.Div(
         id=ids.C_ROOT, className="c",
         **{"data-push-site": site_id, "data-push-store": ids.C_PUSH,
-           "data-build": BUILD},
+           "data-push-live": ids.C_LIVE, "data-build": BUILD},
         children=[
             html.Header(className="c-top", children=[
                 html.Div([html.Span(the_site.name_en if lang == "en"
@@ -121,7 +121,10 @@ def layout(site: str | None = None, lang: str | None = None, **_: str) -> html.D
             dcc.Store(id=ids.C_LANG, data=lang),
             dcc.Store(id=ids.C_PUSH),
             dcc.Store(id=ids.C_ACK),
+            dcc.Store(id=ids.C_LIVE),
+            dcc.Store(id=ids.C_LIVE_ACK),
             dcc.Store(id=ids.C_GRID, data=first_grid),
+            dcc.Store(id=ids.C_GRID_IDS, data=list(the_site.grids)),
             dcc.Store(id=ids.C_INCIDENT),
             dcc.Store(id=ids.C_DETAIL_SIG),
             dcc.Store(id=ids.C_PROFILE_SIG),

@@ -6,6 +6,8 @@ joined string fails silently in the browser.
 
 from __future__ import annotations
 
+from dash import ALL
+
 # home page
 HOME_TICK = "home-tick"
 HOME_SITE = "home-site"
@@ -47,7 +49,7 @@ def wall_kpi(name: str) -> dict[str, str]:
 M_ROOT = "m-root"
 M_SITE = "m-site"
 M_LANG = "m-lang"
-M_PUSH = "m-push"  # set by assets/push.js on every new version
+M_PUSH = "m-push"  # set by assets/push.js when an incident changed
 M_ACK = "m-ack"
 M_USER = "m-user"
 M_TASKS = "m-tasks"
@@ -80,8 +82,10 @@ def m_note(incident_id: str) -> dict[str, str]:
 C_ROOT = "c-root"
 C_SITE = "c-site"
 C_LANG = "c-lang"
-C_PUSH = "c-push"
+C_PUSH = "c-push"  # set by assets/push.js when an incident or the cast changed
 C_ACK = "c-ack"
+C_LIVE = "c-live"  # set by assets/push.js on new versions, at most once a second
+C_LIVE_ACK = "c-live-ack"
 C_USER = "c-user"
 C_CAST_STATUS = "c-cast-status"
 C_CLEAR_WALL = "c-clear-wall"
@@ -107,6 +111,10 @@ C_NOTE = "c-note"
 C_ASSIGNEE = "c-assignee"
 C_DEADLINE_H = "c-deadline-h"
 C_INTO = "c-into"
+
+
+C_GRID_IDS = "c-grid-ids"  # the site's grid ids, in the map's trace order
+C_GRID_BUTTONS = {"type": "c-grid-btn", "id": ALL}
 
 
 def c_grid_button(grid_id: str) -> dict[str, str]:

@@ -204,3 +204,56 @@ def test_people_present_go_out_at_once_between_snapshots(r, raw, tiny):
     assert heard == [f"live:{first}:7"]  # counted after snapshot `first`
     assert snap(r)["version"] == first  # the snapshot waits for its throttle
     pubsub.close()
+
+
+def test_an_incident_change_is_announced_apart_from_crowd_versions(r, agg):
+    """Screens showing incidents only (phone, console table) refresh on
+    ``inc:<v>``; a crowd-only version is announced as a plain ``<v>``."""
+    keys = Keys(PREFIX, "tiny")
+    drain(agg)
+    pubsub = r.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(keys.channel)
+    pubsub.get_message(timeout=0.5)
+
+    def heard() -> list[str]:
+        out, deadline = [], time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            message = pubsub.get_message(timeout=0.05)
+            if message is not None and not message["data"].startswith("live:"):
+                out.append(message["data"])
+        return out
+
+    crowd(r, "E1", 5, 0)
+    drain(agg)
+    crowd_version = snap(r)["version"]
+    crowd_only = heard()
+    assert str(crowd_version) in crowd_only
+    assert all(m.isdigit() for m in crowd_only)  # no incident news in them
+    assert r.get(keys.incidents_version) is None
+    xadd(r, "incident", v=1, src="phone", op="report", id="inc-9", ts=ms(),
+         category="sanitation", level=2, title="井盖缺失", grid="G1", actor="w1")
+    drain(agg)
+    version = r.get(keys.incidents_version)  # the version with the report in
+    assert crowd_version < int(version) <= snap(r)["version"]
+    messages = heard()
+    first = messages.index(f"inc:{version}")  # the change, once, first
+    assert messages[first + 1] == version
+    assert [m for m in messages if m.startswith("inc:")] == [f"inc:{version}"]
+    pubsub.close()
+
+
+def test_the_hub_wakes_once_for_an_incident_version_and_catches_up(r):
+    from web.push import Hub
+
+    keys = Keys(PREFIX, "tiny")
+    hub = Hub(r, {keys.channel: "tiny"})
+    hub._publish(keys.channel, "inc:7")
+    assert hub.current("tiny") == (7, 0, 0, 7)  # version 7, incidents at 7
+    hub._publish(keys.channel, "7")  # the plain version that follows: no news
+    hub._publish(keys.channel, "8")
+    hub._publish(keys.channel, "cast:2")
+    assert hub.current("tiny") == (8, 2, 0, 7)
+    r.mset({keys.version: 12, keys.incidents_version: 11, keys.cast_seq: 3})
+    later = Hub(r, {keys.channel: "tiny"})
+    later._catch_up()  # after a restart or a lost connection
+    assert later.current("tiny") == (12, 3, 0, 11)

@@ -129,3 +129,39 @@ def test_a_bad_field_is_named_to_the_user(browser, live):
     phone.click("[data-testid=m-submit]")
     wait_for(phone, text_in("[data-testid=m-queue]", "事件类别"))
     phone_ctx.close()
+
+
+def test_phone_and_console_table_refresh_on_incident_changes_only(browser, live):
+    """Crowd-only versions (the producer's entry every second) cost the phone
+    and the console's table nothing; the console's grid figures still move
+    (at most once a second); an incident change reaches both."""
+    phone_ctx, phone = open_phone(browser, live, "w1")
+    console_ctx, console = open_console(browser, live)
+    posts: dict[str, list[str]] = {"phone": [], "console": []}
+    for name, page in (("phone", phone), ("console", console)):
+        page.on("request", lambda req, name=name: posts[name].append(
+            req.post_data or "") if "_dash-update-component" in req.url else None)
+    keys = live.keys("tiny")
+    versions = int(live.client.get(keys.version) or 0)
+    console.wait_for_timeout(4500)  # (the pages' events come in meanwhile)
+    assert int(live.client.get(keys.version)) >= versions + 3  # versions flowed
+    assert posts["phone"] == []
+    assert not [p for p in posts["console"] if "c-table.rowData" in p]
+    live_posts = [p for p in posts["console"] if "c-grid-list.children" in p]
+    assert 2 <= len(live_posts) <= 6
+
+    from data.ops import submit_op, submit_report, wait_applied
+    site = live.sites["tiny"]
+    sup = site.users["sup"]
+    incident = "5f0e8a52-2c57-4d0a-9f51-0a1f3c7e9b11"
+    submit_report(live.client, keys, site, site.users["w1"], {
+        "id": incident, "category": "sanitation", "level": "3",
+        "title": "路面积水", "grid": "G1"})
+    wait_for(console, text_in(".ag-center-cols-container", "路面积水"))
+    wait_applied(live.client, keys, incident,
+                 submit_op(live.client, keys, site, sup, "accept", incident))
+    submit_op(live.client, keys, site, sup, "dispatch", incident, assignee="w1")
+    wait_for(phone, text_in(f'[data-incident="{incident}"]', "已派遣"))
+    assert 1 <= len(posts["phone"]) <= 4  # the report, the accept, the dispatch
+    for ctx in (phone_ctx, console_ctx):
+        ctx.close()

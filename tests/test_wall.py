@@ -203,9 +203,10 @@ def test_wall_stream_carries_the_whole_wall_then_each_change():
         connected = True
 
         def __init__(self):
-            self.steps = iter([(5, 0, 0), (6, 0, 0), (6, 0, 1), (6, 0, 1),
-                               (7, 0, 1), (7, 0, 2), (7, 0, 2)])
-            self.now = (4, 0, 0)
+            self.steps = iter([(5, 0, 0, 0), (6, 0, 0, 0), (6, 0, 1, 0),
+                               (6, 0, 1, 0), (7, 0, 1, 0), (7, 0, 2, 0),
+                               (7, 0, 2, 0)])
+            self.now = (4, 0, 0, 0)
 
         def current(self, site):
             return self.now

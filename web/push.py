@@ -56,6 +56,8 @@ class Hub:
         self.channels = channels  # channel -> site
         self.versions: dict[str, int] = dict.fromkeys(channels.values(), 0)
         self.casts: dict[str, int] = dict.fromkeys(channels.values(), 0)
+        # the last version with an incident change in it
+        self.incidents: dict[str, int] = dict.fromkeys(channels.values(), 0)
         # people present after a fold, ahead of the next snapshot:
         # site -> (sequence number, snapshot version it follows, people)
         self.people: dict[str, tuple[int, int, int]] = dict.fromkeys(
@@ -103,12 +105,14 @@ class Hub:
         """Versions published while we were not listening (start, reconnect)."""
         for channel in self.channels:
             base = channel.removesuffix(":updates")
-            version, cast = self.client.mget(f"{base}:version", f"{base}:cast:seq")
+            version, cast, incidents = self.client.mget(
+                f"{base}:version", f"{base}:cast:seq", f"{base}:incidents:version")
+            if incidents is not None:
+                self._publish(channel, b"inc:" + _bytes(incidents))
             if version is not None:
                 self._publish(channel, version)
             if cast is not None:
-                self._publish(channel, b"cast:" + (cast if isinstance(cast, bytes)
-                                                   else str(cast).encode()))
+                self._publish(channel, b"cast:" + _bytes(cast))
 
     def _set_connected(self, value: bool) -> None:
         with self.changed:
@@ -116,23 +120,31 @@ class Hub:
             self.changed.notify_all()
 
     def _publish(self, channel: bytes | str, data: bytes | str) -> None:
-        """``<n>`` is a snapshot version, ``cast:<n>`` a change of the cast."""
+        """``<n>`` is a snapshot version, ``inc:<n>`` a version with an
+        incident change (it comes just before ``<n>``), ``cast:<n>`` a change
+        of the cast."""
         channel = channel.decode() if isinstance(channel, bytes) else channel
         text = data.decode() if isinstance(data, bytes) else str(data)
         site = self.channels.get(channel)
         if text.startswith("live:"):
             self._people(site, text)
             return
-        table = self.casts if text.startswith("cast:") else self.versions
+        kind, _, number_text = text.rpartition(":")
+        tables = {"": (self.versions,), "cast": (self.casts,),
+                  "inc": (self.incidents, self.versions)}.get(kind)
         try:
-            number = int(text.removeprefix("cast:"))
+            number = int(number_text)
         except ValueError:
             return
-        if site is None:
+        if site is None or tables is None:
             return
         with self.changed:
-            table[site] = max(table[site], number)
-            self.changed.notify_all()
+            moved = False
+            for table in tables:  # inc:<n> is version <n> too: one wake-up
+                if number > table[site]:
+                    table[site], moved = number, True
+            if moved:
+                self.changed.notify_all()
 
     def _people(self, site: str | None, text: str) -> None:
         """``live:<version>:<people>``: people present, counted after the
@@ -147,10 +159,11 @@ class Hub:
             self.people[site] = (self.people[site][0] + 1, base, people)
             self.changed.notify_all()
 
-    def wait(self, site: str, seen: tuple[int, int, int], connected: bool,
-             timeout: float) -> tuple[tuple[int, int, int], bool]:
-        """Block until ``site``'s (version, cast, people sequence) moves past
-        ``seen``, the subscriber's health changes, or ``timeout`` passes."""
+    def wait(self, site: str, seen: tuple[int, int, int, int], connected: bool,
+             timeout: float) -> tuple[tuple[int, int, int, int], bool]:
+        """Block until ``site``'s (version, cast, people sequence, incident
+        version) moves past ``seen``, the subscriber's health changes, or
+        ``timeout`` passes."""
         deadline = time.monotonic() + timeout
         with self.changed:
             while (self.current(site) == seen and self.connected == connected
@@ -161,12 +174,17 @@ class Hub:
                 self.changed.wait(left)
             return self.current(site), self.connected
 
-    def current(self, site: str) -> tuple[int, int, int]:
-        return self.versions[site], self.casts[site], self.people[site][0]
+    def current(self, site: str) -> tuple[int, int, int, int]:
+        return (self.versions[site], self.casts[site], self.people[site][0],
+                self.incidents[site])
 
     def people_now(self, site: str) -> tuple[int, int]:
         """(the snapshot version they follow, people present)."""
         return self.people[site][1:]
+
+
+def _bytes(value: bytes | str | int) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
 
 
 _hub_lock = threading.Lock()
@@ -214,15 +232,15 @@ def event_stream(the_hub: Hub, site: str, build: str, ping_s: float = PING_S,
     carried: int | None = None
     yield f"retry: {RETRY_MS}\n\n"
     hello = {"build": build, "site": site, "v": seen[0], "cast": seen[1],
-             "redis": connected, "t": int(time.time() * 1000)}
+             "inc": seen[3], "redis": connected, "t": int(time.time() * 1000)}
     carried, wall = _wall_change(changes, carried, seen[0])
     yield _event("hello", hello, wall=wall)
     while True:
         now, connected = the_hub.wait(site, seen, connected, ping_s)
         before, seen = seen, now
-        body = {"v": now[0], "cast": now[1], "redis": connected,
+        body = {"v": now[0], "cast": now[1], "inc": now[3], "redis": connected,
                 "t": int(time.time() * 1000)}
-        if now[:2] != before[:2]:
+        if now[:2] != before[:2] or now[3] != before[3]:
             wall = None
             if now[0] != before[0]:
                 carried, wall = _wall_change(changes, carried, now[0])
