@@ -28,6 +28,15 @@ from web.state import AppState
 TABLE_LIMIT = 500
 
 
+def triage_order(pair: tuple[dict, str]) -> tuple:
+    """New reports first, newest on top (they wait for someone to accept
+    them), then open incidents by deadline, then finished ones."""
+    record = pair[0]
+    if record["status"] == "reported":
+        return (0, -record["reported_at"])
+    return (1 if record["status"] not in DONE else 2, record["deadline"])
+
+
 def refresh_table(statuses, levels, categories, overdue, grid_only, grid_id,
                   site_id, lang, state: AppState) -> tuple:
     """The incident table and what the wall shows: on an incident or cast
@@ -53,7 +62,7 @@ def refresh_table(statuses, levels, categories, overdue, grid_only, grid_id,
         and (not grid_only or r["grid"] == grid_id)
         and (not user.grids or r["grid"] in user.grids)
     ]
-    rows.sort(key=lambda pair: (pair[0]["status"] in DONE, pair[0]["deadline"]))
+    rows.sort(key=triage_order)
     shown = read_cast(state.redis, keys)
     cast_text = t("c.wall_rotates", lang)
     if shown:

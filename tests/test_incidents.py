@@ -206,3 +206,17 @@ def test_app_ops_are_checked_before_writing_and_after(r, raw, tiny):
 def test_a_resolved_incident_waiting_for_verification_is_not_escalated(tiny):
     record = dict(new_incident(report(), "G1", tiny), status="resolved")
     assert not escalation_due(record, record["deadline"] + 10 * HOUR, 60_000)
+
+
+def test_the_console_lists_new_reports_first_then_by_deadline():
+    from callbacks.console import triage_order
+
+    def rec(i, status, reported_at, deadline):
+        return ({"id": i, "status": status, "reported_at": reported_at,
+                 "deadline": deadline}, "green")
+
+    rows = [rec("a", "dispatched", 1, 50), rec("b", "reported", 2, 900),
+            rec("c", "closed", 3, 10), rec("d", "reported", 5, 800),
+            rec("e", "accepted", 4, 40)]
+    assert [r[0]["id"] for r in sorted(rows, key=triage_order)] == [
+        "d", "b", "e", "a", "c"]
