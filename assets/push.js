@@ -93,7 +93,11 @@
   }
   Link.prototype.update = function (force) {
     this.incidents.request(this.inc + ":" + this.cast + ":" + this.tick, force);
-    if (this.live) { this.live.request(String(this.v), force); }
+    if (this.live) {  // open counts are on it too: an incident goes at once
+      var moved = this.inc !== this.liveInc;
+      this.liveInc = this.inc;
+      this.live.request(String(this.v), force || moved);
+    }
   };
   Link.prototype.close = function () {
     this.es.close(); clearInterval(this.clock);

@@ -110,7 +110,9 @@ def layout(site: str | None = None, lang: str | None = None, **_: str) -> html.D
                     dag.AgGrid(id=ids.C_TABLE, className="ag-theme-quartz c-table",
                                columnDefs=table_columns(lang), rowData=[],
                                getRowId="params.data.id",
-                               dashGridOptions=GRID_OPTIONS,
+                               dashGridOptions={**GRID_OPTIONS, "localeText": {
+                                   "noRowsToShow": t("c.no_rows", lang),
+                                   "loadingOoo": t("c.loading", lang)}},
                                style={"height": "100%"}),
                 ]),
                 html.Section(className="c-col c-right", children=[

@@ -163,6 +163,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # supervisor console (/console)
     "c.title": ("值班长工作台", "Supervisor console"),
     "c.grids": ("网格", "Grids"),
+    "c.no_rows": ("没有符合条件的事件", "No incidents match"),
+    "c.loading": ("加载中……", "Loading…"),
     "c.profile": ("网格概况", "Grid profile"),
     "c.party_branch": ("党支部", "Party branch"),
     "c.secretary": ("支部书记", "Secretary"),

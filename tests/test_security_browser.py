@@ -123,10 +123,8 @@ def test_xss_payloads_stay_text_on_every_screen(browser, live, artifacts):
     # two reporters: one phone may send 30 reports a minute
     helper_context, helper = open_as(browser, live, "vol", "/m?site=tiny")
     context, phone = open_as(browser, live, "w1", "/m?site=tiny", (360, 740))
-    first = None
     for n, payload in enumerate(PAYLOADS):
         incident = str(uuid.uuid4())
-        first = first or incident
         answer = (phone if n % 2 else helper).request.post(
             f"{live.url}/api/v1/sites/tiny/reports",
             data={"id": incident, "category": "sanitation", "level": "3",
@@ -138,8 +136,9 @@ def test_xss_payloads_stay_text_on_every_screen(browser, live, artifacts):
         assert time.monotonic() < deadline, "reports not folded"
         time.sleep(0.2)
     supervisor = site.users["sup"]
+    newest = incident  # on top of the console's table (new reports first)
     for payload in PAYLOADS:
-        submit_op(live.client, live.keys("tiny"), site, supervisor, "comment", first,
+        submit_op(live.client, live.keys("tiny"), site, supervisor, "comment", newest,
                   note=payload)
     phone.reload()
     phone.wait_for_selector("[data-testid=m-tasks] .m-task-head", timeout=20_000)
@@ -151,7 +150,7 @@ def test_xss_payloads_stay_text_on_every_screen(browser, live, artifacts):
 
     context, console = open_as(browser, live, "sup", "/console?site=tiny")
     console.wait_for_selector(".ag-center-cols-container .ag-row", timeout=20_000)
-    console.click(f".ag-row[row-id='{first}']")
+    console.click(f".ag-row[row-id='{newest}']")
     console.wait_for_function(
         "() => (document.querySelector('[data-testid=c-detail]') || {innerText: ''})"
         f".innerText.includes({PAYLOADS[-1]!r})", timeout=20_000)
