@@ -89,9 +89,13 @@ def with_names(frame: pd.DataFrame, site: Site, lang: str) -> pd.DataFrame:
 def build(name: str, data: Dataset, site: Site, *, lang: str = "zh",
           theme: Theme = LIGHT) -> tuple[pd.DataFrame, go.Figure]:
     """The data under chart ``name`` and its figure (no title)."""
-    chart = CHARTS[name]
-    frame = with_names(chart.frame(data, site), site, lang)
-    return frame, chart.figure(frame, theme=theme, lang=lang)
+    table = frame(name, data, site, lang=lang)
+    return table, CHARTS[name].figure(table, theme=theme, lang=lang)
+
+
+def frame(name: str, data: Dataset, site: Site, *, lang: str = "zh") -> pd.DataFrame:
+    """The data under chart ``name``, with display names, without drawing it."""
+    return with_names(CHARTS[name].frame(data, site), site, lang)
 
 
 def title(name: str, lang: str = "zh") -> str:

@@ -32,6 +32,7 @@ from layouts.i18n import lang_of, t
 from layouts.theme import LIGHT
 from web.render import RenderError, renderer
 from web.state import app_state
+from web.workbook import workbook_bytes
 
 export = Blueprint("analysis_export", __name__, url_prefix="/api/v1")
 
@@ -99,19 +100,17 @@ def footer_lines(rows: list[tuple[str, str]]) -> list[str]:
 
 def table_bytes(frame: pd.DataFrame, fmt: str, about: list[tuple[str, str]],
                 lang: str) -> bytes:
-    """The frame as CSV (UTF-8 with BOM) or as a workbook with a provenance sheet."""
+    """The frame as CSV (UTF-8 with BOM) or as a workbook with a provenance sheet;
+    times in the site's local time either way."""
+    if fmt == "xlsx":
+        return workbook_bytes(frame, about,
+                              data_sheet=t("analysis.sheet_data", lang),
+                              about_sheet=t("analysis.sheet_about", lang))
     frame = frame.copy()
     for column in frame.columns:
         if isinstance(frame[column].dtype, pd.DatetimeTZDtype):
             frame[column] = frame[column].dt.tz_localize(None)
-    if fmt == "csv":
-        return frame.to_csv(index=False).encode("utf-8-sig")
-    out = io.BytesIO()
-    with pd.ExcelWriter(out, engine="openpyxl") as writer:
-        frame.to_excel(writer, sheet_name=t("analysis.sheet_data", lang), index=False)
-        pd.DataFrame(about, columns=["item", "value"]).to_excel(
-            writer, sheet_name=t("analysis.sheet_about", lang), index=False)
-    return out.getvalue()
+    return frame.to_csv(index=False).encode("utf-8-sig")
 
 
 def _attachment(body: bytes, mimetype: str, filename: str) -> Response:
@@ -123,11 +122,12 @@ def _attachment(body: bytes, mimetype: str, filename: str) -> Response:
 
 def chart_file(site: Site, data: Dataset, name: str, fmt: str, lang: str) -> bytes:
     """One chart of ``data`` as ``fmt`` bytes, stamped with its provenance."""
-    frame, fig = charts.build(name, data, site, lang=lang, theme=LIGHT)
     about = provenance(site, data, lang)
-    if fmt in TABLE:
-        return table_bytes(frame, fmt, [(t("analysis.chart", lang),
-                                         charts.title(name, lang)), *about], lang)
+    if fmt in TABLE:  # the data alone: no figure to draw
+        return table_bytes(charts.frame(name, data, site, lang=lang), fmt,
+                           [(t("analysis.chart", lang), charts.title(name, lang)),
+                            *about], lang)
+    _, fig = charts.build(name, data, site, lang=lang, theme=LIGHT)
     site_name = site.name_en if lang == "en" else site.name
     title = f"{site_name} · {charts.title(name, lang)}"
     return renderer().render(stamp(fig, title, footer_lines(about), theme=LIGHT,
