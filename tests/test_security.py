@@ -420,3 +420,15 @@ def test_command_line_writes_to_the_embedded_server_the_app_runs(tmp_path):
         assert (tmp_path / "redis" / "port").read_text() == str(running.port)
     finally:
         running.stop()
+
+
+def test_dash_is_set_up_before_the_first_request(app):
+    """Dash sets itself up at its first request, not thread-safely; requests
+    racing it (every wall after a deploy) must not find a half-made app: the
+    factory has made that request. The first page served already carries the
+    CSP with the pages script's hash, and the pages callback exists."""
+    assert any("_pages_content.children" in output for output in app.callback_map)
+    client = client_as(app, "sup")
+    first = client.get("/console?site=tiny").headers["Content-Security-Policy"]
+    assert all(digest in first for digest in app.csp_hashes())
+    assert client.get("/m?site=tiny").headers["Content-Security-Policy"] == first

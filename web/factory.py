@@ -122,7 +122,18 @@ def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
     secure(app, config, screens)
     for site in list(sites.values())[:1]:
         analysis_charts.warm_up(site)  # plotly's first figure, paid at start-up
+    set_up_before_serving(app)
     return app
+
+
+def set_up_before_serving(app: Dash) -> None:
+    """Dash sets itself up (routes of the pages, its scripts; then the CSP
+    hashes them) at the first request, and not thread-safely
+    (plotly/dash#3971): under gunicorn's threads the requests racing the
+    first one, such as every wall reconnecting after a deploy, could find no
+    pages callback or a CSP without the pages script. One request now, before
+    the server takes any; the gate refuses it, after Dash's hook has run."""
+    app.server.test_client().get("/_dash-layout")
 
 
 def guarded(screen: str, layout: Callable[..., Any]) -> Callable[..., Any]:
