@@ -299,6 +299,8 @@ def test_wall_stream_turns_the_spotlight_by_the_clock_and_on_a_cast():
 
     def spot(period, cast):
         built.append((period, cast))
+        if cast == 2:
+            raise KeyError("a cast incident in no grid")
         return json.dumps({"period": period, "cast": cast})
 
     stream = event_stream(hub, "tiny", "b", ping_s=3.0, spot=spot, spot_ms=300)
@@ -313,3 +315,8 @@ def test_wall_stream_turns_the_spotlight_by_the_clock_and_on_a_cast():
     kinds = [next(stream).split("\n")[0] for _ in range(2)]
     assert kinds == ["event: version", "event: spot"]
     assert built[-1][1] == 1  # the spotlight of the cast
+    hub.now = (4, 2, 0)  # a spotlight that fails: the stream goes on
+    kinds = [next(stream) for _ in range(3)]
+    assert [k.split("\n")[0] for k in kinds] == [
+        "event: version", "event: spot", "event: spot"]
+    assert '"spot":' not in kinds[1] + kinds[2]  # and the wall keeps its own

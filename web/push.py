@@ -240,11 +240,9 @@ def event_stream(the_hub: Hub, site: str, build: str, ping_s: float = PING_S,
             yield _event("version", body, wall=wall)
         elif now[2] == before[2] and not turned:  # the time or Redis' health
             yield _event("ping", body)
-        if turned:
-            part = _spot(spot, turn)
-            if part is not None:  # else try again at the next wake
-                spot_key = turn
-            yield _event("spot", body, spot=part)
+        if turned:  # if it cannot be made, the wall keeps what it shows
+            spot_key = turn
+            yield _event("spot", body, spot=_spot(spot, turn))
         if people is not None and now[2] != before[2]:
             base, count = the_hub.people_now(site)
             if carried is not None and base >= carried:  # not in what it has
@@ -283,9 +281,11 @@ def _spot(spot: Spot | None, key: tuple[int, int]) -> str | None:
         return None
     try:
         return spot(*key)
-    except redis.RedisError as exc:  # the wall keeps what it shows meanwhile
+    except redis.RedisError as exc:
         log.warning("push: no spotlight for the stream (%s)", exc)
-        return None
+    except Exception:  # a spotlight that fails must not end every wall's stream
+        log.exception("push: the spotlight failed")
+    return None
 
 
 @push.get("/events/<site_id>")
