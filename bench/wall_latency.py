@@ -1005,6 +1005,10 @@ def main() -> int:
                         default="streams",
                         help="the walls beyond the measured one: event-stream "
                              "clients (default) or real pages in Chromium")
+    parser.add_argument("--legacy-spot-tick", type=float, default=None,
+                        metavar="S", help="the simulated walls also ask the "
+                        "spotlight callback every S s, as the page did before "
+                        "the rotation was pushed (a baseline of 3c4d745: 15)")
     parser.add_argument("--nice", type=int, default=19,
                         help="niceness of the other walls' Chromium (0: none)")
     parser.add_argument("--quiet-cores", type=float, default=0.2,
@@ -1036,6 +1040,7 @@ def main() -> int:
         "other_walls": ("event-stream clients, one process at nice 0 "
                         "(bench/wall_streams.py)" if args.other_walls == "streams"
                         else {"chromium_pages": SMALL, "nice": args.nice}),
+        "other_walls_legacy_spot_tick_s": args.legacy_spot_tick,
         "quiet_cores": args.quiet_cores,
         "quiet_patience_s": args.patience,
         "profile": args.profile}
@@ -1055,7 +1060,8 @@ def main() -> int:
             url = kiosk_url(stack, args.site)
             if args.other_walls == "streams":
                 others = StreamWalls(stack.url, args.site, "zh",
-                                     url.rsplit("kiosk=", 1)[1])
+                                     url.rsplit("kiosk=", 1)[1],
+                                     args.legacy_spot_tick)
                 stack.stream_walls = others.pid
             else:
                 others = launch(pw, stack, True)
