@@ -285,7 +285,7 @@ def test_wall_stream_turns_the_spotlight_by_the_clock_and_on_a_cast():
 
     class QuietHub:  # nothing happens but the clock, then one cast
         connected = True
-        now = (4, 0, 0)
+        now = (4, 0, 0, 0)  # version, cast, people, incidents
 
         def current(self, site):
             return self.now
@@ -311,11 +311,11 @@ def test_wall_stream_turns_the_spotlight_by_the_clock_and_on_a_cast():
     after = json.loads(turned.split("data: ", 1)[1])["spot"]
     assert after["period"] == hello["spot"]["period"] + 1
     assert after["period"] == int(time.time() * 1000) // 300
-    hub.now = (4, 1, 0)  # a supervisor casts
+    hub.now = (4, 1, 0, 0)  # a supervisor casts
     kinds = [next(stream).split("\n")[0] for _ in range(2)]
     assert kinds == ["event: version", "event: spot"]
     assert built[-1][1] == 1  # the spotlight of the cast
-    hub.now = (4, 2, 0)  # a spotlight that fails: the stream goes on
+    hub.now = (4, 2, 0, 0)  # a spotlight that fails: the stream goes on
     kinds = [next(stream) for _ in range(3)]
     assert [k.split("\n")[0] for k in kinds] == [
         "event: version", "event: spot", "event: spot"]
