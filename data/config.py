@@ -40,6 +40,7 @@ class Config:
     dedup_seconds: int = 3600
     snapshot_interval_ms: int = 200
     wall_reload_hour: int = 4
+    wall_spot_seconds: int = 15
     secret_key: str | None = None
     session_hours: int = 12
     cookie_secure: bool = False
@@ -157,5 +158,8 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         cookie_secure=_flag("GOV_COOKIE_SECURE", get("GOV_COOKIE_SECURE", "0")),
         wall_reload_hour=_int(
             "GOV_WALL_RELOAD_HOUR", get("GOV_WALL_RELOAD_HOUR", "4"), -1, 23
+        ),
+        wall_spot_seconds=_int(
+            "GOV_WALL_SPOT_SECONDS", get("GOV_WALL_SPOT_SECONDS", "15"), 2, 3600
         ),
     )

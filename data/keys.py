@@ -128,3 +128,7 @@ class Keys:
     def cast_seq(self) -> str:
         """Counts cast changes; each is published as ``cast:<n>``."""
         return f"{self.base}:cast:seq"
+
+    def spot(self, period: int) -> str:
+        """The grid in the walls' spotlight during one rotation period (SET NX)."""
+        return f"{self.base}:spot:{period}"

@@ -34,8 +34,8 @@ WALL_APPLIED = "wall-applied"  # what the page shows now: version, cast
 WALL_STATUS = "wall-status"  # data times, read by the stale check in the browser
 WALL_TICK = "wall-tick"  # 1 s: clock, data age, stale banner (in the browser)
 WALL_POLL = "wall-poll"  # slow fallback when the event stream is down
-WALL_SPOT_TICK = "wall-spot-tick"  # spotlight rotation
-WALL_CAST = "wall-cast"  # the cast sequence number, set by assets/wall.js
+# set by assets/wall.js while the event stream is down: the spotlight is due
+WALL_SPOT_REQUEST = "wall-spot-request"
 WALL_ACK = "wall-ack"  # a dummy output: tells assets/wall.js an update landed
 WALL_SITE = "wall-site"
 WALL_LANG = "wall-lang"

@@ -149,6 +149,7 @@ def layout(site: str | None = None, lang: str | None = None, **_: str) -> html.D
         id=ids.WALL_ROOT, className="wall",
         **{"data-site": site_id, "data-build": BUILD, "data-lang": lang,
            "data-tz": tz, "data-reload-hour": str(state.config.wall_reload_hour),
+           "data-spot-ms": str(state.config.wall_spot_seconds * 1000),
            "data-i18n": json.dumps({k: t(k, lang) for k in BROWSER_TEXT},
                                    ensure_ascii=False)},
         children=[
@@ -164,14 +165,13 @@ def layout(site: str | None = None, lang: str | None = None, **_: str) -> html.D
             dcc.Store(id=ids.WALL_LANG, data=lang),
             dcc.Store(id=ids.WALL_REQUEST, data=None),
             dcc.Store(id=ids.WALL_APPLIED, data=None),
-            dcc.Store(id=ids.WALL_CAST, data=None),
+            # not None: a Store mounting with None fires its callbacks once
+            dcc.Store(id=ids.WALL_SPOT_REQUEST, data=0),
             dcc.Store(id=ids.WALL_ACK, data=None),
             dcc.Store(id=ids.WALL_STATUS, data=None),
             dcc.Interval(id=ids.WALL_TICK, interval=1000),
             dcc.Interval(id=ids.WALL_POLL, interval=POLL_MS),
-            dcc.Interval(id=ids.WALL_SPOT_TICK, interval=SPOT_ROTATE_MS),
         ])
 
 
 POLL_MS = 10_000
-SPOT_ROTATE_MS = 15_000

@@ -37,11 +37,13 @@ class LiveApp:
     """Embedded Redis + aggregator + web server (+ a trickle producer)."""
 
     def __init__(self, data_dir: Path, sites_dir: Path, prefix: str = "live",
-                 sites: str = "", producer: str | None = None) -> None:
+                 sites: str = "", producer: str | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.redis = EmbeddedRedis(data_dir / "redis").start()
         env = {"REDIS_URL": self.redis.url, "GOV_PREFIX": prefix,
                "GOV_SITES_DIR": str(sites_dir), "GOV_DEMO": "0",
-               "GOV_DATA_DIR": str(data_dir), "GOV_SNAPSHOT_MS": "50"}
+               "GOV_DATA_DIR": str(data_dir), "GOV_SNAPSHOT_MS": "50",
+               **(env or {})}
         if sites:
             env["GOV_SITES"] = sites
         self.config = load_config(env)

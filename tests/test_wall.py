@@ -258,3 +258,66 @@ def test_a_ranking_that_keeps_its_order_is_patched_number_by_number():
         "operations"]) <= 24
     assert children_patch(render_ranking(rows, "zh"),
                           render_ranking(rows, "zh")) is no_update
+
+
+def test_the_rotation_is_decided_once_a_period_for_every_web_process(r, tiny):
+    from callbacks.wall_spot import busiest_grids, rotation_grid
+    from data.keys import Keys
+    from tests.conftest import PREFIX
+
+    keys = Keys(PREFIX, "tiny")
+    g1_busy = {"grids": {"G1": {"people_in_1h": 30}}, "open_by_grid": {}}
+    g2_busy = {"grids": {"G1": {"people_in_1h": 30}}, "open_by_grid": {"G2": 1}}
+    assert busiest_grids(tiny, g1_busy) == ["G1", "G2"]
+    assert busiest_grids(tiny, g2_busy) == ["G2", "G1"]  # an incident weighs 50
+    period = 2 * 10**6  # even: the busiest grid's turn
+    assert rotation_grid(r, keys, tiny, g1_busy, period, 15_000) == "G1"
+    # another process, whose data moved on meanwhile, shows the same grid
+    assert rotation_grid(r, keys, tiny, g2_busy, period, 15_000) == "G1"
+    assert rotation_grid(r, keys, tiny, g1_busy, period + 1, 15_000) == "G2"
+    assert 0 < r.pttl(keys.spot(period)) <= 30_000
+
+
+def test_wall_stream_turns_the_spotlight_by_the_clock_and_on_a_cast():
+    import json
+    import time
+
+    from web.push import event_stream
+
+    class QuietHub:  # nothing happens but the clock, then one cast
+        connected = True
+        now = (4, 0, 0, 0)  # version, cast, people, incidents
+
+        def current(self, site):
+            return self.now
+
+        def wait(self, site, seen, connected, timeout):
+            time.sleep(timeout)
+            return self.now, True
+
+    hub = QuietHub()
+    built = []
+
+    def spot(period, cast):
+        built.append((period, cast))
+        if cast == 2:
+            raise KeyError("a cast incident in no grid")
+        return json.dumps({"period": period, "cast": cast})
+
+    stream = event_stream(hub, "tiny", "b", ping_s=3.0, spot=spot, spot_ms=300)
+    next(stream)  # retry
+    hello = json.loads(next(stream).split("data: ", 1)[1])
+    turned = next(stream)
+    assert turned.startswith("event: spot")  # at the turn, not a ping 3 s on
+    after = json.loads(turned.split("data: ", 1)[1])["spot"]
+    assert after["period"] == hello["spot"]["period"] + 1
+    assert after["period"] == int(time.time() * 1000) // 300
+    hub.now = (4, 1, 0, 0)  # a supervisor casts
+    kinds = [next(stream).split("\n")[0] for _ in range(2)]
+    assert kinds == ["event: version", "event: spot"]
+    assert built[-1][1] == 1  # the spotlight of the cast
+    hub.now = (4, 2, 0, 0)  # a spotlight that fails: the stream goes on
+    kinds = [next(stream) for _ in range(3)]
+    assert [k.split("\n")[0] for k in kinds] == [
+        "event: version", "event: spot", "event: spot"]
+    assert '"spot":' not in kinds[1] + kinds[2]  # and the wall keeps its own

@@ -143,6 +143,50 @@ def test_pushed_changes_need_no_callback_per_version(live, wall):
     wait_until(lambda: wall.evaluate(labels) != shown)
 
 
+def spot_title(page) -> str:
+    return page.evaluate("() => (document.querySelector("
+                         "'[data-testid=spotlight] .spot-title') || {}).textContent")
+
+
+def test_the_spotlight_turns_with_no_request_from_the_wall(browser, tmp_path):
+    """The rotation comes in the event stream, the same grid on every wall."""
+    live = LiveApp(tmp_path, SITES, producer="tiny",
+                   env={"GOV_WALL_SPOT_SECONDS": "2"})
+    try:
+        page = browser.new_page(viewport={"width": 1920, "height": 1080})
+        calls = []
+        page.on("request", lambda req: calls.append(req.post_data)
+                if "_dash-update-component" in req.url else None)
+        page.goto(live.wall_url("tiny"))
+        first = wait_until(lambda: spot_title(page), timeout=20)
+        assert first in ("一网格", "二网格")
+        page.wait_for_function("() => (document.querySelector("
+                               "'#wall-map .js-plotly-plot') || {}).data")
+        loaded = len(calls)  # the page's first callbacks, if any
+        # the spotlight's outline on the map: after the 2 grids and 3 traces
+        trace = ("() => JSON.stringify(document.querySelector("
+                 "'#wall-map .js-plotly-plot').data[2 + 3].x)")
+        outline = page.evaluate(trace)
+        # the tiny site's two grids take turns, one each 2 s period
+        wait_until(lambda: spot_title(page) not in (None, first), timeout=10)
+        wait_until(lambda: page.evaluate(trace) != outline, timeout=5)
+        wait_until(lambda: spot_title(page) == first, timeout=10)
+        assert len(calls) == loaded  # no callback: not one request per turn
+        # a wall that joins later shows the same grid at the same time
+        other = browser.new_page(viewport={"width": 1920, "height": 1080})
+        other.goto(live.wall_url("tiny"))
+        wait_until(lambda: spot_title(other), timeout=20)
+        differ = 0
+        for _ in range(20):  # over two turns; they may differ for a moment
+            differ += spot_title(other) != spot_title(page)
+            time.sleep(0.2)
+        assert differ <= 3
+        other.close()
+        page.close()
+    finally:
+        live.close()
+
+
 def test_fallback_poll_keeps_the_wall_current_without_the_event_stream(browser,
                                                                       live):
     page = browser.new_page(viewport={"width": 1920, "height": 1080})
@@ -155,4 +199,6 @@ def test_fallback_poll_keeps_the_wall_current_without_the_event_stream(browser,
     live.xadd("tiny", "crowd", {"v": 1, "src": "cam-x", "entrance": "E2",
                                 "ts": now_ms(), "in": 41, "out": 0})
     wait_until(lambda: people_present(page) == before + 41, timeout=30)
+    # the spotlight too, by callback
+    wait_until(lambda: spot_title(page) in ("一网格", "二网格"), timeout=15)
     page.close()

@@ -9,7 +9,8 @@ deploy), ``version`` (a new snapshot version of its site, or a cast change) and
 "Redis is down" from "nothing happened". A wall's stream (``?wall=<lang>``)
 also carries the wall itself: the whole of it in ``hello``, what changed in
 each ``version`` (``callbacks/wall_live.py``), serialized once per process and
-version for all the walls of a site.
+version for all the walls of a site, and the spotlight in ``spot`` when its
+rotation turns or the cast changes (``callbacks/wall_spot.py``).
 """
 
 from __future__ import annotations
@@ -212,11 +213,13 @@ def _event(kind: str, body: dict, **parts: str | None) -> str:
 
 
 Changes = Callable[[int | None, int | None], "tuple[int, str | None] | None"]
+Spot = Callable[[int, int], str]  # (rotation period, cast number) -> JSON
 
 
 def event_stream(the_hub: Hub, site: str, build: str, ping_s: float = PING_S,
                  changes: Changes | None = None,
-                 people: Callable[[int], str] | None = None) -> Iterator[str]:
+                 people: Callable[[int], str] | None = None,
+                 spot: Spot | None = None, spot_ms: int = 0) -> Iterator[str]:
     """The events of one browser's stream for ``site``.
 
     A wall's stream carries the wall itself. ``changes(base, version)``
@@ -225,7 +228,11 @@ def event_stream(the_hub: Hub, site: str, build: str, ping_s: float = PING_S,
     ``hello`` carries the whole wall and each ``version`` event the change
     (``"wall"``), so a wall needs no request. ``people(n)``, JSON of the
     props showing n people present, goes out in a ``live`` event as soon as a
-    fold moves the number, ahead of the next snapshot.
+    fold moves the number, ahead of the next snapshot. ``spot(period,
+    cast)``, JSON of the spotlight, goes out in ``hello`` and in a ``spot``
+    event when the rotation period (epoch ms // ``spot_ms``) or the cast
+    moves on: every wall of the site turns at the same moment, with no timer
+    or request of its own.
     """
     connected = the_hub.connected
     seen = the_hub.current(site)
@@ -234,10 +241,14 @@ def event_stream(the_hub: Hub, site: str, build: str, ping_s: float = PING_S,
     hello = {"build": build, "site": site, "v": seen[0], "cast": seen[1],
              "inc": seen[3], "redis": connected, "t": int(time.time() * 1000)}
     carried, wall = _wall_change(changes, carried, seen[0])
-    yield _event("hello", hello, wall=wall)
+    spot_key = (_period(spot_ms), seen[1])
+    yield _event("hello", hello, wall=wall, spot=_spot(spot, spot_key))
     while True:
-        now, connected = the_hub.wait(site, seen, connected, ping_s)
+        now, connected = the_hub.wait(site, seen, connected,
+                                      _until_turn(spot_ms, ping_s))
         before, seen = seen, now
+        turn = (_period(spot_ms), now[1])
+        turned = spot is not None and turn != spot_key
         body = {"v": now[0], "cast": now[1], "inc": now[3], "redis": connected,
                 "t": int(time.time() * 1000)}
         if now[:2] != before[:2] or now[3] != before[3]:
@@ -245,8 +256,11 @@ def event_stream(the_hub: Hub, site: str, build: str, ping_s: float = PING_S,
             if now[0] != before[0]:
                 carried, wall = _wall_change(changes, carried, now[0])
             yield _event("version", body, wall=wall)
-        elif now[2] == before[2]:  # nothing new: the time or Redis' health
+        elif now[2] == before[2] and not turned:  # the time or Redis' health
             yield _event("ping", body)
+        if turned:  # if it cannot be made, the wall keeps what it shows
+            spot_key = turn
+            yield _event("spot", body, spot=_spot(spot, turn))
         if people is not None and now[2] != before[2]:
             base, count = the_hub.people_now(site)
             if carried is not None and base >= carried:  # not in what it has
@@ -269,21 +283,46 @@ def _wall_change(changes: Changes | None, carried: int | None,
     return found
 
 
+def _period(spot_ms: int) -> int:
+    return int(time.time() * 1000) // spot_ms if spot_ms else 0
+
+
+def _until_turn(spot_ms: int, ping_s: float) -> float:
+    """Seconds to wait: the ping interval, or less if the spotlight turns."""
+    if not spot_ms:
+        return ping_s
+    return min(ping_s, (spot_ms - time.time() * 1000 % spot_ms) / 1000 + 0.005)
+
+
+def _spot(spot: Spot | None, key: tuple[int, int]) -> str | None:
+    if spot is None:
+        return None
+    try:
+        return spot(*key)
+    except redis.RedisError as exc:
+        log.warning("push: no spotlight for the stream (%s)", exc)
+    except Exception:  # a spotlight that fails must not end every wall's stream
+        log.exception("push: the spotlight failed")
+    return None
+
+
 @push.get("/events/<site_id>")
 def events(site_id: str):
     state = app_state()
     if site_id not in state.sites:
         return {"error": f"site {site_id!r} is not served here"}, 404
     the_hub = hub()
-    changes = people = None
+    changes = people = spot = None
     lang = request.args.get("wall")
     wall = current_app.extensions.get("gov_wall")
     if lang in LANGS and wall is not None:
         changes = functools.partial(wall.event, site_id, lang)
         people = wall.people_props
+        spot = functools.partial(wall.spots.event, site_id, lang)
     response = Response(
-        stream_with_context(event_stream(the_hub, site_id, BUILD,
-                                         changes=changes, people=people)),
+        stream_with_context(event_stream(
+            the_hub, site_id, BUILD, changes=changes, people=people, spot=spot,
+            spot_ms=wall.spots.period_ms if spot else 0)),
         mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"  # let proxies pass it through
