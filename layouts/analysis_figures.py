@@ -45,6 +45,18 @@ def _axes(fig: go.Figure, theme: Theme) -> go.Figure:
     return fig
 
 
+def _date_ticks(fig: go.Figure, lang: str) -> go.Figure:
+    """Date ticks in the reader's language (5月6日, not "May 6"), at any zoom."""
+    half_day, day, month = 43_200_000, 86_400_000, "M1"
+    fig.update_xaxes(tickformatstops=[  # (a one-day step would match both ends)
+        {"dtickrange": [None, half_day], "value": t("fmt.tick_time", lang)},
+        {"dtickrange": [day, month], "value": t("fmt.tick_day", lang)},
+        {"dtickrange": [month, "M12"], "value": t("fmt.tick_month", lang)},
+        {"dtickrange": ["M12", None], "value": t("fmt.tick_year", lang)},
+    ])
+    return fig
+
+
 def empty_figure(theme: Theme, lang: str = "zh") -> go.Figure:
     """A figure that says there is nothing to show for these filters."""
     fig = go.Figure(layout=base_layout(theme))
@@ -98,7 +110,7 @@ def daily_trend_figure(frame: pd.DataFrame, *, theme: Theme,
     fig.update_layout(base_layout(theme, bargap=0.25, hovermode="x unified"))
     fig.update_annotations(font={"size": 13, "color": theme.muted}, x=0,
                            xanchor="left")
-    return _axes(fig, theme)
+    return _date_ticks(_axes(fig, theme), lang)
 
 
 def incident_breakdown_figure(frame: pd.DataFrame, *, theme: Theme,
@@ -191,7 +203,7 @@ def solved_in_grid_figure(frame: pd.DataFrame, *, theme: Theme,
     fig.update_yaxes(title_text=t("analysis.closed", lang), secondary_y=False)
     fig.update_yaxes(title_text=t("analysis.in_grid_share", lang), range=[0, 1.05],
                      tickformat=".0%", secondary_y=True, showgrid=False)
-    return _axes(fig, theme)
+    return _date_ticks(_axes(fig, theme), lang)
 
 
 def escalation_figure(frame: pd.DataFrame, *, theme: Theme,

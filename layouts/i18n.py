@@ -298,6 +298,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "analysis.by_level": ("按等级", "By level"),
     "analysis.median": ("中位数", "Median"),
     "analysis.p90": ("90分位", "90th pct."),
+    # date ticks of the analysis charts (d3-time-format)
+    "fmt.tick_time": ("%-m月%-d日 %H:%M", "%b %-d %H:%M"),
+    "fmt.tick_day": ("%-m月%-d日", "%b %-d"),
+    "fmt.tick_month": ("%Y年%-m月", "%b %Y"),
+    "fmt.tick_year": ("%Y年", "%Y"),
     "analysis.hours": ("办结用时（小时）", "Hours to close"),
     "analysis.incidents": ("事件数", "Incidents"),
     "analysis.on_time_rate": ("按时办结率", "On-time rate"),

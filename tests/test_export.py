@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import struct
 import unicodedata
 import xml.etree.ElementTree as ET
@@ -219,3 +220,16 @@ def test_bad_export_urls_answer_json_errors(client, path, status, code):
     assert response.status_code == status
     body = response.get_json()
     assert body["code"] == code and body["error"] and body["error_zh"]
+
+
+def test_date_ticks_speak_the_readers_language(client, warm):
+    def ticks(lang: str) -> list[str]:
+        svg = get(client, f"/api/v1/sites/tiny/export/daily_trend.svg?{QUERY}"
+                          f"&lang={lang}")
+        root = ET.fromstring(svg.data)
+        return ["".join(g.itertext()) for g in root.iter()
+                if re.fullmatch(r"x\d*tick", g.get("class") or "")]
+
+    zh, en = ticks("zh"), ticks("en")
+    assert "5月7日" in zh and "5月13日" in zh and not any("May" in x for x in zh)
+    assert "May 7" in en
