@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
+from dash import Dash, Input, Output, State, html, no_update
 
-from callbacks.feedback import run_op
+from callbacks.feedback import FORWARD_PRESS, run_op
 from data.aggregator import now_ms
 from data.cast import cast, clear_cast, read_cast
 from data.incidents import DONE, OPEN, is_overdue, sla_light
@@ -124,14 +124,14 @@ def refresh_detail(_push, incident_id, signature, site_id, lang,
                           sees_personal_data(), open_ids), sig)
 
 
-def act(clicks, reason, note, assignee, hours, into, incident_id, site_id, lang,
+def act(clicked, reason, note, assignee, hours, into, incident_id, site_id, lang,
         state: AppState) -> Any:
-    trigger = ctx.triggered_id
-    if not trigger or not any(clicks or []) or not incident_id:
+    """Run the op of the action button pressed (``clicked``: {op})."""
+    if not clicked or not clicked.get("op") or not incident_id:
         return no_update
     site = state.sites[site_id]
     user = current_user(site)  # the session's user, looked up on the server
-    op = trigger["op"]
+    pressed = op = str(clicked["op"])
     values: dict[str, Any] = {}
     if op in ("verify_pass", "verify_fail"):
         values["passed"] = "1" if op == "verify_pass" else "0"
@@ -147,7 +147,7 @@ def act(clicks, reason, note, assignee, hours, into, incident_id, site_id, lang,
                   note=(note or "").strip() or None, into=into if op == "merge"
                   else None)
     return run_op(state, site_id, user, op, incident_id, lang,
-                  label=trigger["op"], **values)
+                  label=pressed, **values)
 
 
 def cast_or_clear(clicks, grid_id, incident_id, site_id, lang, state: AppState,
@@ -226,9 +226,15 @@ def register(app: Dash, state: AppState) -> None:
         Input(ids.C_TABLE, "selectedRows"),
         prevent_initial_call=True,
     )(lambda rows: rows[0]["id"] if rows else no_update)
+    app.clientside_callback(
+        FORWARD_PRESS,
+        Output(ids.C_CLICKED, "data"),
+        Input(ids.C_ACTIONS, "n_clicks"),
+        prevent_initial_call=True,
+    )
     app.callback(
         Output(ids.C_FLASH, "children"),
-        Input({"type": "c-act", "op": ALL}, "n_clicks"),
+        Input(ids.C_CLICKED, "data"),
         State(ids.C_REASON, "value"), State(ids.C_NOTE, "value"),
         State(ids.C_ASSIGNEE, "value"), State(ids.C_DEADLINE_H, "value"),
         State(ids.C_INTO, "value"), State(ids.C_INCIDENT, "data"),

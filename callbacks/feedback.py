@@ -38,3 +38,17 @@ def run_op(state: AppState, site_id: str, user: User | None, op: str,
     log(f"op:{op}", target)
     return html.Span(t("m.done", lang, op=t(f"op.{label or op}", lang)),
                      className="ok")
+
+
+# In the browser: which action button was pressed, into a store, and nothing
+# else. Dash calls a callback whose inputs are pattern-matched buttons each
+# time a redraw brings new buttons (every task list or incident refresh);
+# here that costs no request, and the server's action callback runs only on a
+# real press.
+FORWARD_PRESS = """function(clicks) {
+    var trigger = window.dash_clientside.callback_context.triggered_id;
+    var pressed = window.dash_clientside.callback_context.triggered.some(
+        function (t) { return t.value; });
+    if (!trigger || !pressed) { return window.dash_clientside.no_update; }
+    return Object.assign({}, trigger, {at: Date.now()});
+}"""

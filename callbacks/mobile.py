@@ -10,7 +10,7 @@ from typing import Any
 
 from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
 
-from callbacks.feedback import run_op
+from callbacks.feedback import FORWARD_PRESS, run_op
 from data.incidents import sla_light
 from data.ops import allowed_ops
 from data.queries import open_incidents, recent_incidents
@@ -60,23 +60,20 @@ def update_tasks(_push: Any, signature: list | None, site_id: str, lang: str,
     return task_cards(cards, site, lang), {"n": now}, sig
 
 
-def act(clicks: list, notes: list, site_id: str, lang: str,
+def act(clicked: dict | None, notes: list, site_id: str, lang: str,
         state: AppState) -> Any:
-    trigger = ctx.triggered_id
-    if not trigger or not any(clicks):
-        return no_update
-    fired = next((c for c, spec in zip(clicks, ctx.inputs_list[0], strict=True)
-                  if spec["id"] == trigger), None)
-    if not fired:
+    """Run the op of the action button pressed (``clicked``: {op, id})."""
+    if not clicked or clicked.get("op") not in PHONE_OPS:
         return no_update
     site = state.sites[site_id]
     user = current_user(site)  # from the session, never from the page
+    incident = str(clicked.get("id", ""))
     note = next((v for v, spec in zip(notes, ctx.states_list[0], strict=True)
-                 if spec["id"]["id"] == trigger["id"]), None)
-    op = trigger["op"]
+                 if spec["id"]["id"] == incident), None)
+    op = clicked["op"]
     if op == "resolve" and not (note or "").strip():
         return html.Span(t("m.note_needed", lang), className="err")
-    return run_op(state, site_id, user, op, trigger["id"], lang,
+    return run_op(state, site_id, user, op, incident, lang,
                   note=(note or "").strip() or None)
 
 
@@ -93,14 +90,20 @@ def register(app: Dash, state: AppState) -> None:
         State(ids.M_LANG, "data"),
     )(lambda push, sig, site, lang: update_tasks(push, sig, site, lang, state,
                                                   now_ms()))
+    app.clientside_callback(
+        FORWARD_PRESS,
+        Output(ids.M_CLICKED, "data"),
+        Input(ids.M_ACTIONS, "n_clicks"),
+        prevent_initial_call=True,
+    )
     app.callback(
         Output(ids.M_FLASH, "children"),
-        Input({"type": "m-act", "op": ALL, "id": ALL}, "n_clicks"),
+        Input(ids.M_CLICKED, "data"),
         State({"type": "m-note", "id": ALL}, "value"),
         State(ids.M_SITE, "data"),
         State(ids.M_LANG, "data"),
         prevent_initial_call=True,
-    )(lambda clicks, notes, site, lang: act(clicks, notes, site, lang, state))
+    )(lambda clicked, notes, site, lang: act(clicked, notes, site, lang, state))
     app.clientside_callback(
         "function(a) { return window.govPush ? window.govPush.ack('m-push')"
         " : window.dash_clientside.no_update; }",

@@ -123,6 +123,7 @@ def layout(site: str | None = None, lang: str | None = None, **_: str) -> html.D
             dcc.Store(id=ids.C_LANG, data=lang),
             dcc.Store(id=ids.C_PUSH),
             dcc.Store(id=ids.C_ACK),
+            dcc.Store(id=ids.C_CLICKED),
             dcc.Store(id=ids.C_LIVE),
             dcc.Store(id=ids.C_LIVE_ACK),
             dcc.Store(id=ids.C_GRID, data=first_grid),

@@ -69,6 +69,10 @@ M_SUBMIT = "m-submit"
 M_QUEUE = "m-queue"
 
 
+M_ACTIONS = {"type": "m-act", "op": ALL, "id": ALL}
+M_CLICKED = "m-clicked"  # {op, id, at}: the action button tapped last
+
+
 def m_action(op: str, incident_id: str) -> dict[str, str]:
     """A task's action button on the phone (accept, start, resolve)."""
     return {"type": "m-act", "op": op, "id": incident_id}
@@ -119,6 +123,10 @@ C_GRID_BUTTONS = {"type": "c-grid-btn", "id": ALL}
 
 def c_grid_button(grid_id: str) -> dict[str, str]:
     return {"type": "c-grid-btn", "id": grid_id}
+
+
+C_ACTIONS = {"type": "c-act", "op": ALL}
+C_CLICKED = "c-clicked"  # {op, at}: the action button pressed last
 
 
 def c_action(op: str) -> dict[str, str]:

@@ -89,6 +89,7 @@ def layout(site: str | None = None, lang: str | None = None, **_: str) -> html.D
             dcc.Store(id=ids.M_LANG, data=lang),
             dcc.Store(id=ids.M_PUSH),
             dcc.Store(id=ids.M_ACK),
+            dcc.Store(id=ids.M_CLICKED),
             dcc.Store(id=ids.M_POSITION),
             dcc.Store(id=ids.M_TASKS_SIG),
         ])

@@ -200,14 +200,13 @@ def test_api_masks_personal_data_unless_the_role_needs_it(app, r, agg):
 # -- forged callback posts ---------------------------------------------------
 
 def phone_op(incident: str, op: str = "accept") -> dict:
-    """What the phone's task button posts, written by hand."""
-    trigger = {"id": incident, "op": op, "type": "m-act"}
+    """What the phone posts when a task button is pressed, written by hand."""
+    pressed = {"id": incident, "op": op, "type": "m-act", "at": 1}
     return {
         "output": "m-flash.children",
         "outputs": {"id": "m-flash", "property": "children"},
-        "inputs": [[{"id": trigger, "property": "n_clicks", "value": 1}]],
-        "changedPropIds": [json.dumps(trigger, separators=(",", ":"),
-                                      sort_keys=True) + ".n_clicks"],
+        "inputs": [{"id": "m-clicked", "property": "data", "value": pressed}],
+        "changedPropIds": ["m-clicked.data"],
         "state": [[{"id": {"id": incident, "type": "m-note"}, "property": "value",
                     "value": None}],
                   {"id": "m-site", "property": "data", "value": "tiny"},
