@@ -54,8 +54,7 @@ took 71–95 CPU-s a minute of the two cores:
 
 Every block runs ``--repeats`` times; figures are medians over the repeats
 (each repeat's p50/p95), pooled percentiles are given too. gunicorn serves
-``app:server`` through :func:`web_server`, which only runs Dash's
-first-request set-up before the worker takes traffic (see there);
+``app:server`` through :func:`web_server`, as production does;
 ``--profile`` adds the time and thread CPU of each callback in its handler and
 samples the workers with py-spy during the last CPU window. Printed, and
 written to ``bench/results/wall_latency.json``::
@@ -186,21 +185,17 @@ def site_dir(name: str) -> Path:
 
 
 def web_server(timed: bool = False):
-    """gunicorn entry: ``app:server``, set up before it takes any request.
-
-    Dash does its set-up on the first request, and not thread-safely: under
-    gthread, requests racing the first one find no registered library and
-    fail with a 500 (plotly/dash#3971); one request here, before the worker
-    serves, avoids that. ``timed`` (``--profile``) appends ``kind start_ms
-    ms thread_cpu_ms bytes`` to ``$BENCH_TIMINGS.<pid>`` for each
-    ``_dash-update-component`` request and each call of the wall callback's
-    parts (``fn:shape``, ``fn:latest``, …: functions of ``callbacks/wall.py``
-    are looked up at call time, so wrapping them here times every call).
+    """gunicorn entry: ``app:server`` (``web.factory`` has done Dash's
+    first-request set-up already: plotly/dash#3971). ``timed``
+    (``--profile``) appends ``kind start_ms ms thread_cpu_ms bytes`` to
+    ``$BENCH_TIMINGS.<pid>`` for each ``_dash-update-component`` request and
+    each call of the wall callback's parts (``fn:shape``, ``fn:latest``, …:
+    functions of ``callbacks/wall.py`` are looked up at call time, so wrapping
+    them here times every call).
     """
     import app
 
     server = app.server
-    server.test_client().get("/_dash-layout")
     if not timed:
         return server
     inner = server.wsgi_app

@@ -246,7 +246,7 @@ def test_the_hub_wakes_once_for_an_incident_version_and_catches_up(r):
     from web.push import Hub
 
     keys = Keys(PREFIX, "tiny")
-    hub = Hub(r, {keys.channel: "tiny"})
+    hub = Hub(r, {"tiny": keys})
     hub._publish(keys.channel, "inc:7")
     assert hub.current("tiny") == (7, 0, 0, 7)  # version 7, incidents at 7
     hub._publish(keys.channel, "7")  # the plain version that follows: no news
@@ -254,6 +254,6 @@ def test_the_hub_wakes_once_for_an_incident_version_and_catches_up(r):
     hub._publish(keys.channel, "cast:2")
     assert hub.current("tiny") == (8, 2, 0, 7)
     r.mset({keys.version: 12, keys.incidents_version: 11, keys.cast_seq: 3})
-    later = Hub(r, {keys.channel: "tiny"})
+    later = Hub(r, {"tiny": keys})
     later._catch_up()  # after a restart or a lost connection
     assert later.current("tiny") == (12, 3, 0, 11)

@@ -27,6 +27,7 @@ import redis
 from flask import Blueprint, Response, current_app, request, stream_with_context
 
 from data.config import PROJECT_ROOT
+from data.keys import Keys
 from data.redis_conn import Backoff
 from layouts.i18n import LANGS
 from web.state import app_state
@@ -52,17 +53,18 @@ def build_id() -> str:
 class Hub:
     """Latest version per site, from one pub/sub connection, with waiters."""
 
-    def __init__(self, client: redis.Redis, channels: dict[str, str]) -> None:
+    def __init__(self, client: redis.Redis, sites: dict[str, Keys]) -> None:
         self.client = client
-        self.channels = channels  # channel -> site
-        self.versions: dict[str, int] = dict.fromkeys(channels.values(), 0)
-        self.casts: dict[str, int] = dict.fromkeys(channels.values(), 0)
+        self.keys = sites
+        self.channels = {keys.channel: site for site, keys in sites.items()}
+        self.versions: dict[str, int] = dict.fromkeys(sites, 0)
+        self.casts: dict[str, int] = dict.fromkeys(sites, 0)
         # the last version with an incident change in it
-        self.incidents: dict[str, int] = dict.fromkeys(channels.values(), 0)
+        self.incidents: dict[str, int] = dict.fromkeys(sites, 0)
         # people present after a fold, ahead of the next snapshot:
         # site -> (sequence number, snapshot version it follows, people)
         self.people: dict[str, tuple[int, int, int]] = dict.fromkeys(
-            channels.values(), (0, 0, 0))
+            sites, (0, 0, 0))
         self.connected = False
         self.changed = threading.Condition()
         self._stop = threading.Event()
@@ -104,10 +106,10 @@ class Hub:
 
     def _catch_up(self) -> None:
         """Versions published while we were not listening (start, reconnect)."""
-        for channel in self.channels:
-            base = channel.removesuffix(":updates")
+        for keys in self.keys.values():
+            channel = keys.channel
             version, cast, incidents = self.client.mget(
-                f"{base}:version", f"{base}:cast:seq", f"{base}:incidents:version")
+                keys.version, keys.cast_seq, keys.incidents_version)
             if incidents is not None:
                 self._publish(channel, b"inc:" + _bytes(incidents))
             if version is not None:
@@ -197,8 +199,8 @@ def hub() -> Hub:
     with _hub_lock:
         if "gov_hub" not in extensions:
             state = app_state()
-            channels = {state.keys(s).channel: s for s in state.sites}
-            extensions["gov_hub"] = Hub(state.redis, channels).start()
+            sites = {s: state.keys(s) for s in state.sites}
+            extensions["gov_hub"] = Hub(state.redis, sites).start()
         return extensions["gov_hub"]
 
 
