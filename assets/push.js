@@ -77,6 +77,10 @@
       self.tick += 1; self.update(false);
     }, Number(data.pushEvery || 30000));
     this.es = new EventSource("/events/" + encodeURIComponent(data.pushSite));
+    // the sign-in behind the stream ended: the page asks for a new one
+    this.es.addEventListener("bye", function () {
+      self.es.close(); window.location.reload();
+    });
     ["hello", "version", "ping"].forEach(function (kind) {
       self.es.addEventListener(kind, function (e) {
         var d = JSON.parse(e.data);

@@ -196,6 +196,9 @@
       }
       onEvent(d);
     });
+    // the kiosk token or sign-in behind the stream ended: reload, to the
+    // sign-in page (a wall must not go on showing what it may no longer see)
+    es.addEventListener("bye", function () { es.close(); window.location.reload(); });
     es.onerror = function () { s.connected = false; };  // the browser reconnects
   }
 

@@ -18,6 +18,7 @@ from dash import ALL, Dash, Input, Output, State, dcc, html
 
 from data import analytics
 from data.history import FilterError, History, parse_filters, site_today
+from data.incidents import grid_scope
 from data.site import Site
 from layouts import analysis as page
 from layouts import analysis_charts as charts
@@ -26,8 +27,10 @@ from layouts.briefing import kpi_text
 from layouts.i18n import t
 from layouts.theme import LIGHT
 from web import export
+from web.identity import current_user
 from web.render import RenderError
 from web.state import AppState
+from web.tenant import scoped_filters
 
 FORMAT_LABELS = {"png": "PNG", "svg": "SVG", "pdf": "PDF", "csv": "CSV",
                  "xlsx": "Excel"}
@@ -77,6 +80,9 @@ def update_views(args: dict[str, str], site: Site, lang: str, state: AppState
         filters = parse_filters(args, site, site_today(site))
     except FilterError as exc:
         return _blank(lang, t(f"analysis.err.{exc.code}", lang, **exc.values))
+    filters = scoped_filters(filters, grid_scope(current_user(site)))
+    if filters is None:
+        return _blank(lang, t("analysis.err.out_of_scope", lang))
     data = History(state.config.data_dir / "history").load(site, filters)
     query = {"site": site.id, **filters.query(), **({"lang": lang}
                                                     if lang == "en" else {})}

@@ -14,7 +14,14 @@ from dash import Dash, Input, Output, State, html, no_update
 from callbacks.feedback import FORWARD_PRESS, run_op
 from data.aggregator import now_ms
 from data.cast import cast, clear_cast, read_cast
-from data.incidents import DONE, OPEN, is_overdue, sla_light
+from data.incidents import (
+    DONE,
+    OPEN,
+    grid_scope,
+    in_scope,
+    is_overdue,
+    sla_light,
+)
 from data.ops import allowed_ops, read_incident
 from data.queries import grid_flow, open_incidents, recent_incidents
 from data.snapshot import read_snapshot
@@ -83,13 +90,16 @@ def refresh_grids(_live, grid_id, signature, site_id, lang,
     versions (at most once a second) and a change of grid. The profile is
     redrawn only when its figures change."""
     site = state.sites[site_id]
+    scope = grid_scope(current_user(site))
+    if scope and grid_id not in scope:  # the gate refuses it; a direct call too
+        return [], no_update, no_update, {"n": now_ms()}
     keys = state.keys(site_id)
     snap = read_snapshot(state.redis, keys) or {}
     open_by_grid: dict[str, int] = {}
     for inc in snap.get("open_incidents", []):
         open_by_grid[inc["grid"]] = open_by_grid.get(inc["grid"], 0) + 1
     buttons = render.grid_buttons(site, snap.get("grids", {}), open_by_grid,
-                                  grid_id, lang)
+                                  grid_id, lang, scope)
     live = snap.get("grids", {}).get(grid_id, {})
     n_open = open_by_grid.get(grid_id, 0)
     flow = grid_flow(state.redis, keys, grid_id, now_ms())
@@ -161,6 +171,9 @@ def cast_or_clear(clicks, grid_id, incident_id, site_id, lang, state: AppState,
         return html.Span(t("m.refused", lang,
                            reason=t("m.choose", lang) if user is None else
                            f"role {user.role} may not cast"), className="err")
+    refusal = _cast_refusal(state, site_id, user, grid_id, incident_id, what, lang)
+    if refusal is not None:
+        return refusal
     keys = state.keys(site_id)
     log(f"cast:{what}", f"{site_id}/{grid_id if what == 'grid' else incident_id}")
     if what == "clear":
@@ -171,6 +184,24 @@ def cast_or_clear(clicks, grid_id, incident_id, site_id, lang, state: AppState,
     elif incident_id:
         cast(state.redis, keys, "incident", incident_id, user.id)
     return html.Span(t("c.cast_done", lang), className="ok")
+
+
+def _cast_refusal(state: AppState, site_id: str, user: Any, grid_id: str | None,
+                  incident_id: str | None, what: str, lang: str) -> Any:
+    """Why ``user`` may not cast this (None if they may): the grid, or the
+    incident's grid, must be within their scope."""
+    if what == "grid":
+        grid = grid_id if grid_id in state.sites[site_id].grids else None
+    elif what == "incident" and incident_id:
+        record = read_incident(state.redis, state.keys(site_id), incident_id)
+        grid = record["grid"] if record else None
+    else:
+        return None
+    if grid is not None and in_scope(user, grid):
+        return None
+    log(f"cast:{what}", site_id, "refused", "outside scope")
+    return html.Span(t("m.refused", lang, reason=t("c.cast_out_of_scope", lang)),
+                     className="err")
 
 
 def register(app: Dash, state: AppState) -> None:
@@ -211,7 +242,8 @@ def register(app: Dash, state: AppState) -> None:
             }
             if (trigger === "c-grid-map" && clickData && clickData.points.length) {
                 var n = clickData.points[0].curveNumber;
-                return n >= 0 && n < grids.length ? grids[n] : none;
+                // null: a grid outside this supervisor's scope
+                return n >= 0 && n < grids.length && grids[n] ? grids[n] : none;
             }
             return none;
         }""",

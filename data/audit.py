@@ -19,14 +19,17 @@ import redis
 
 from data.accounts import AuthKeys
 
-FIELDS = ("ts", "who", "action", "target", "outcome", "where", "detail")
+FIELDS = ("ts", "who", "site", "action", "target", "outcome", "where", "detail")
 
 
 def record(r: redis.Redis, keys: AuthKeys, who: str, action: str,
            target: str = "", outcome: str = "ok", where: str = "",
-           detail: str = "") -> None:
-    """Append one line. ``outcome`` is ``ok``, ``refused`` or ``failed``."""
+           detail: str = "", site: str = "") -> None:
+    """Append one line. ``outcome`` is ``ok``, ``refused`` or ``failed``;
+    ``site`` is the tenant the line belongs to ("" for none: only an admin
+    of every site sees it)."""
     r.xadd(keys.audit, {"ts": str(int(time.time() * 1000)), "who": who or "-",
+                        "site": site[:60],
                         "action": action, "target": target[:200],
                         "outcome": outcome, "where": where[:100],
                         "detail": detail[:500]})
@@ -37,10 +40,28 @@ def _text(value: Any) -> str:
 
 
 def read(r: redis.Redis, keys: AuthKeys, count: int = 200,
-         before: str = "+") -> list[dict[str, str]]:
-    """The newest ``count`` lines before entry id ``before``, newest first."""
-    return [{"id": _text(entry_id), **{_text(k): _text(v) for k, v in f.items()}}
-            for entry_id, f in r.xrevrange(keys.audit, max=before, count=count)]
+         before: str = "+", site: str | None = None) -> list[dict[str, str]]:
+    """The newest ``count`` lines before entry id ``before``, newest first;
+    with ``site``, only that site's lines."""
+    found: list[dict[str, str]] = []
+    for line in _newest_first(r, keys, before):
+        if site is None or line.get("site") == site:
+            found.append(line)
+            if len(found) >= count:
+                break
+    return found
+
+
+def _newest_first(r: redis.Redis, keys: AuthKeys, before: str,
+                  batch: int = 500) -> Iterable[dict[str, str]]:
+    while True:
+        chunk = r.xrevrange(keys.audit, max=before, count=batch)
+        for entry_id, f in chunk:
+            yield {"id": _text(entry_id), **{_text(k): _text(v)
+                                              for k, v in f.items()}}
+        if len(chunk) < batch:
+            return
+        before = "(" + _text(chunk[-1][0])
 
 
 def all_lines(r: redis.Redis, keys: AuthKeys, batch: int = 1000

@@ -76,6 +76,19 @@ def _scope_ok(user: User, record: dict[str, Any]) -> bool:
     return not user.grids or record["grid"] in user.grids
 
 
+def grid_scope(user: User | None) -> tuple[str, ...]:
+    """The grids a site user may look into; () for every grid (an admin
+    sees every grid, as :func:`authorize` lets them act on every grid)."""
+    if user is None or user.role == "admin":
+        return ()
+    return tuple(user.grids)
+
+
+def in_scope(user: User | None, grid: str | None) -> bool:
+    scope = grid_scope(user)
+    return not scope or grid in scope
+
+
 def authorize(user: User | None, op: str, record: dict[str, Any] | None,
               site: Site) -> None:
     """Raise :class:`Refused` unless ``user`` may make ``op`` on ``record``.
@@ -108,6 +121,18 @@ def authorize(user: User | None, op: str, record: dict[str, Any] | None,
             f"incident is owned at {record['owner_level']} level, above "
             f"{user.id}'s {user.max_level} level"
         )
+
+
+def _check_assignee(user: User | None, name: str | None,
+                    record: dict[str, Any], site: Site) -> None:
+    """A task goes to someone who works it (starts and resolves) and whose
+    grids take in the incident's grid."""
+    if user is None:
+        raise Refused(f"assignee {name} is not a user of site {site.id}")
+    if "start" not in ROLE_OPS.get(user.role, ()):
+        raise Refused(f"assignee {name} is a {user.role}, who does not take tasks")
+    if not _scope_ok(user, record):
+        raise Refused(f"grid {record['grid']} is outside assignee {name}'s grids")
 
 
 def new_incident(event: IncidentReport, grid: str, site: Site,
@@ -172,8 +197,7 @@ def apply_op(
         entry["reason"] = op.reason
     elif op.op == "dispatch":
         assignee = op.assignee
-        if actors(assignee) is None:
-            raise Refused(f"assignee {assignee} is not a user of site {site.id}")
+        _check_assignee(actors(assignee), assignee, record, site)
         new.update(status="dispatched", assignee=assignee, task_deadline=op.deadline)
         entry.update(assignee=assignee, deadline=op.deadline)
     elif op.op == "start":

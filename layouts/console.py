@@ -11,7 +11,7 @@ from __future__ import annotations
 import dash_ag_grid as dag
 from dash import dcc, html
 
-from data.incidents import DONE, OPEN
+from data.incidents import DONE, OPEN, grid_scope
 from layouts import ids
 from layouts.i18n import lang_of, t
 from layouts.theme import LIGHT
@@ -72,7 +72,10 @@ def layout(site: str | None = None, lang: str | None = None, **_: str) -> html.D
     user = current_user(the_site)
     outlines = grid_outlines(the_site, lang)
     grids, entrances, incidents = map_frames(None, the_site, outlines, lang)
-    first_grid = next(iter(the_site.grids))
+    scope = grid_scope(user)
+    # a grid-scoped supervisor is offered the grids in scope only
+    shown = [g for g in the_site.grids if not scope or g in scope]
+    first_grid = shown[0] if shown else None
     minimap = grid_map_figure(grids, entrances, incidents, theme=LIGHT, lang=lang)
     minimap.data[len(the_site.grids) + MAP_LABELS].visible = False  # the list names
     minimap.update_layout(margin={"l": 2, "r": 2, "t": 2, "b": 2})
@@ -127,7 +130,8 @@ def layout(site: str | None = None, lang: str | None = None, **_: str) -> html.D
             dcc.Store(id=ids.C_LIVE),
             dcc.Store(id=ids.C_LIVE_ACK),
             dcc.Store(id=ids.C_GRID, data=first_grid),
-            dcc.Store(id=ids.C_GRID_IDS, data=list(the_site.grids)),
+            dcc.Store(id=ids.C_GRID_IDS, data=[g if g in shown else None
+                                                for g in the_site.grids]),
             dcc.Store(id=ids.C_INCIDENT),
             dcc.Store(id=ids.C_DETAIL_SIG),
             dcc.Store(id=ids.C_PROFILE_SIG),

@@ -22,9 +22,12 @@ def when(ms: int | None, tz: ZoneInfo, fmt: str = "%m-%d %H:%M") -> str:
 
 
 def grid_buttons(site: Site, live: dict, open_by_grid: dict, selected: str,
-                 lang: str) -> list[html.Button]:
+                 lang: str, scope: tuple[str, ...] = ()) -> list[html.Button]:
+    """A button per grid of the site, or per grid of ``scope`` if given."""
     out = []
     for grid in site.grids.values():
+        if scope and grid.id not in scope:
+            continue
         g = live.get(grid.id, {})
         out.append(html.Button(
             id=ids.c_grid_button(grid.id),

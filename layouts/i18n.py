@@ -180,6 +180,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "c.wall_shows": ("大屏正在显示：{what}", "Wall shows: {what}"),
     "c.wall_rotates": ("大屏：轮播中", "Wall: rotating"),
     "c.cast_done": ("已推送到大屏", "Cast to the walls"),
+    "c.cast_out_of_scope": ("该网格不在您的管辖范围内",
+                            "that grid is outside your scope"),
     "c.cleared": ("大屏已恢复轮播", "Walls back to rotation"),
     "c.incidents": ("事件列表", "Incidents"),
     "c.f_status": ("状态", "Status"),
@@ -383,6 +385,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "analysis.err.range_too_long": ("时间范围 {days} 天过长，最多 {most} 天",
                                     "a range of {days} days is too long (at most "
                                     "{most})"),
+    "analysis.err.out_of_scope": ("所选网格不在您的管辖范围内",
+                                  "the grids chosen are outside your scope"),
     "analysis.err.unknown_grid": ("网格 {value} 不在本站点", "grid {value} is not in "
                                   "this site"),
     "analysis.err.unknown_category": ("事件类别 {value} 不在本站点",

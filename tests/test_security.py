@@ -353,7 +353,8 @@ def test_command_line_manages_users_keys_and_tokens(cli_env, r):
     from app import cli
 
     run = CliRunner().invoke
-    made = run(cli, ["users", "add", "boss", "--role", "admin", "--password-stdin"],
+    made = run(cli, ["users", "add", "boss", "--role", "admin", "--site", "*",
+                     "--password-stdin"],
                input="a-long-password\n", env=cli_env)
     assert made.exit_code == 0, made.output
     assert accounts.verify_password(r, AUTH, "boss", "a-long-password")
@@ -370,9 +371,12 @@ def test_command_line_manages_users_keys_and_tokens(cli_env, r):
     revoked = run(cli, ["kiosk-tokens", "revoke", kiosk.split("_")[1]], env=cli_env)
     assert revoked.exit_code == 0 and accounts.find_kiosk_token(r, AUTH, kiosk) \
         is None
-    bad = run(cli, ["users", "add", "x", "--role", "admin", "--password-stdin"],
-              input="short\n", env=cli_env)
+    bad = run(cli, ["users", "add", "x", "--role", "admin", "--site", "tiny",
+                    "--password-stdin"], input="short\n", env=cli_env)
     assert bad.exit_code != 0 and "at least 10" in bad.output
+    unsaid = run(cli, ["users", "add", "y", "--role", "admin", "--password-stdin"],
+                 input="a-long-password\n", env=cli_env)
+    assert unsaid.exit_code != 0 and "every site" in unsaid.output
     assert [a["action"] for a in audit.read(r, AUTH, 10)][::-1] == [
         "user:add", "api-keys:add", "kiosk-tokens:add", "kiosk-tokens:revoke"]
 
@@ -390,7 +394,8 @@ def test_admin_page_manages_accounts_and_exports_the_audit_log(app, r):
                                                    "label": "大厅"})
     assert "kiosk=kt_" in made.get_data(as_text=True)
     elsewhere = admin.post("/admin/users", data={
-        "csrf": csrf, "name": "boss2", "role": "admin", "password": "another-password"})
+        "csrf": csrf, "name": "boss2", "role": "admin", "site": "*",
+        "password": "another-password"})
     assert elsewhere.status_code == 400  # an admin of tiny makes tiny accounts only
     assert "tiny only" in elsewhere.get_data(as_text=True)
     forged = admin.post("/admin/users/newsup/revoke", data={"csrf": "nope"})

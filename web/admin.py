@@ -3,6 +3,10 @@
 Server-rendered forms (no script) behind the gate's ``admin`` check, each
 carrying the session's CSRF token; every change is written to the audit log.
 A new key or token is shown on the page that made it, once.
+
+An admin is scoped like everyone else: an admin of a site sees and acts on
+the users, keys, tokens and audit lines of that site only; an admin of every
+site is an account made explicitly for every site (``*``).
 """
 
 from __future__ import annotations
@@ -32,17 +36,32 @@ def _lang() -> str:
     return lang_of(request.args.get("lang") or request.form.get("lang"))
 
 
+ALL_SITES = "*"  # the admin form's explicit choice of every site
+
+
+def _own() -> str | None:
+    """The acting admin's site; None for an admin of every site."""
+    return principal().site
+
+
+def _mine(site: str | None) -> bool:
+    return _own() is None or site == _own()
+
+
 def _page(message: str | None = None, error: str | None = None,
           status: int = 200) -> tuple[str, int]:
-    state, keys = app_state(), auth_keys()
+    state, keys, own = app_state(), auth_keys(), _own()
     return render_template(
         "admin.html", t=t, lang=_lang(), csrf=csrf_token(), when=when,
         message=message, error=error, roles=accounts.ROLES, scopes=accounts.SCOPES,
-        levels=accounts.LEVELS,
-        sites=list(state.sites), users=accounts.list_users(state.redis, keys),
-        api_keys=accounts.list_api_keys(state.redis, keys),
-        kiosk_tokens=accounts.list_kiosk_tokens(state.redis, keys),
-        audit=audit.read(state.redis, keys, AUDIT_ROWS)), status
+        levels=accounts.LEVELS, every_site=own is None, all_sites=ALL_SITES,
+        sites=[s for s in state.sites if _mine(s)],
+        users=[u for u in accounts.list_users(state.redis, keys) if _mine(u.site)],
+        api_keys=[k for k in accounts.list_api_keys(state.redis, keys)
+                  if _mine(k.site)],
+        kiosk_tokens=[k for k in accounts.list_kiosk_tokens(state.redis, keys)
+                      if _mine(k.site)],
+        audit=audit.read(state.redis, keys, AUDIT_ROWS, site=own)), status
 
 
 @admin.get("")
@@ -50,16 +69,17 @@ def page():
     return _page()
 
 
-def _act(action: str, target: str, work) -> tuple[str, int]:
+def _act(action: str, target: str, work, site: str | None = None
+         ) -> tuple[str, int]:
     lang = _lang()
     if not csrf_ok():
         return _page(error=t("auth.expired", lang), status=400)
     try:
         shown = work()
     except AccountError as exc:
-        log(action, target, "refused", str(exc))
+        log(action, target, "refused", str(exc), site=site)
         return _page(error=t("auth.failed", lang, why=str(exc)), status=400)
-    log(action, target)
+    log(action, target, site=site)
     return _page(message=shown or t("auth.done", lang, what=f"{action} {target}"))
 
 
@@ -68,9 +88,26 @@ def _field(name: str) -> str:
 
 
 def _served(site: str) -> str:
+    """A site this admin may act on: served here, and theirs."""
     if site not in app_state().sites:
         raise AccountError(f"site: {site!r} is not served here")
+    if not _mine(site):
+        raise AccountError(f"site: an admin of {_own()} acts on {_own()} only")
     return site
+
+
+def _account_site() -> str | None:
+    """The site of a new account: one site, or every site (``*``) chosen
+    explicitly by an admin of every site."""
+    chosen = _field("site")
+    if chosen == ALL_SITES:
+        if _own() is not None:
+            raise AccountError(f"site: an admin of {_own()} makes accounts of "
+                               f"{_own()} only")
+        return None
+    if not chosen:
+        raise AccountError("site: choose a site, or every site (*)")
+    return _served(chosen)
 
 
 @admin.post("/users")
@@ -78,23 +115,27 @@ def add_user():
     name = _field("name")
 
     def work() -> None:
-        site = _served(_field("site")) if _field("site") else None
-        own = principal().site
-        if own is not None and site != own:
-            raise AccountError(f"site: an admin of {own} makes accounts of {own} only")
+        site = _account_site()
         grids = tuple(g.strip() for g in _field("grids").split(",") if g.strip())
         accounts.add_user(app_state().redis, auth_keys(), name, _field("role"),
                           request.form.get("password", ""), site=site, grids=grids,
                           max_level=_field("max_level") or None,
                           display=_field("display"))
-    return _act("user:add", name, work)
+    return _act("user:add", name, work, site=_field("site").strip("*") or None)
+
+
+def _revoke_user(name: str) -> None:
+    state = app_state()
+    found = accounts.get_user(state.redis, auth_keys(), name,
+                              include_revoked=True)
+    if found is None or not _mine(found.site):
+        raise AccountError(f"user: no user {name!r} of your site")
+    accounts.revoke_user(state.redis, auth_keys(), name)
 
 
 @admin.post("/users/<name>/revoke")
 def revoke_user(name: str):
-    return _act("user:revoke", name,
-                lambda: accounts.revoke_user(app_state().redis, auth_keys(), name)
-                and None)
+    return _act("user:revoke", name, lambda: _revoke_user(name))
 
 
 @admin.post("/api-keys")
@@ -105,14 +146,22 @@ def add_api_key():
         _, secret = accounts.add_api_key(app_state().redis, auth_keys(), producer,
                                          _served(site), _field("scope"))
         return t("auth.shown_once", _lang(), secret=secret)
-    return _act("api-key:add", f"{producer}@{site}", work)
+    return _act("api-key:add", f"{producer}@{site}", work, site=site)
+
+
+def _revoke(listed, revoke, cred_id: str, what: str) -> None:
+    state = app_state()
+    found = next((c for c in listed(state.redis, auth_keys()) if c.id == cred_id),
+                 None)
+    if found is None or not _mine(found.site):
+        raise AccountError(f"{what}: no {what} {cred_id!r} of your site")
+    revoke(state.redis, auth_keys(), cred_id)
 
 
 @admin.post("/api-keys/<key_id>/revoke")
 def revoke_api_key(key_id: str):
-    return _act("api-key:revoke", key_id,
-                lambda: accounts.revoke_api_key(app_state().redis, auth_keys(),
-                                                key_id) and None)
+    return _act("api-key:revoke", key_id, lambda: _revoke(
+        accounts.list_api_keys, accounts.revoke_api_key, key_id, "key"))
 
 
 @admin.post("/kiosk-tokens")
@@ -124,20 +173,23 @@ def add_kiosk_token():
                                              _served(site), _field("label"))
         url = f"{request.host_url}wall?site={site}&kiosk={secret}"
         return t("auth.wall_link", _lang(), url=url)
-    return _act("kiosk-token:add", site, work)
+    return _act("kiosk-token:add", site, work, site=site)
 
 
 @admin.post("/kiosk-tokens/<token_id>/revoke")
 def revoke_kiosk_token(token_id: str):
-    return _act("kiosk-token:revoke", token_id,
-                lambda: accounts.revoke_kiosk_token(app_state().redis, auth_keys(),
-                                                    token_id) and None)
+    return _act("kiosk-token:revoke", token_id, lambda: _revoke(
+        accounts.list_kiosk_tokens, accounts.revoke_kiosk_token, token_id,
+        "token"))
 
 
 @admin.get("/audit.csv")
 def audit_csv():
     log("audit:export", "audit.csv")
-    body = audit.to_csv(audit.all_lines(app_state().redis, auth_keys()))
+    own = _own()
+    lines = audit.all_lines(app_state().redis, auth_keys())
+    body = audit.to_csv(line for line in lines
+                        if own is None or line.get("site") == own)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return Response(body, mimetype="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="audit-{stamp}.csv"'})

@@ -19,6 +19,7 @@ from data.incidents import DONE, OPEN, public_view
 from data.snapshot import read_snapshot
 from web.auth import api_caller
 from web.state import app_state
+from web.tenant import api_grid_scope
 
 api = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 
@@ -166,6 +167,7 @@ def list_incidents(site_id: str):
         return error(400, "limit must be a whole number")
     state = app_state()
     keys = state.keys(site_id)
+    scope = api_grid_scope(api_caller(), site)
     ids = state.redis.zrevrange(keys.incidents_all, 0, 4999)
     now = now_ms()
     out = []
@@ -177,6 +179,7 @@ def list_incidents(site_id: str):
             record = json.loads(raw)
             if ((statuses and record["status"] not in statuses)
                     or (grid and record["grid"] != grid)
+                    or (scope and record["grid"] not in scope)
                     or (level and str(record["level"]) != level)):
                 continue
             out.append(open311(record, site, now, unmasked=_unmasked()))
@@ -192,9 +195,11 @@ def one_incident(site_id: str, incident_id: str):
         return failure
     state = app_state()
     raw = state.redis.get(state.keys(site_id).incident(incident_id))
-    if not raw:
+    record = json.loads(raw) if raw else None
+    scope = api_grid_scope(api_caller(), site)
+    if record is None or (scope and record["grid"] not in scope):
         return error(404, f"incident {incident_id!r} is not in site {site_id}")
-    return jsonify(open311(json.loads(raw), site, now_ms(), with_history=True,
+    return jsonify(open311(record, site, now_ms(), with_history=True,
                            unmasked=_unmasked()))
 
 

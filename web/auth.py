@@ -12,17 +12,19 @@ callback runs — and logged.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 import redis
-from flask import Flask, Response, g, jsonify, redirect, request
+from flask import Flask, Response, current_app, g, jsonify, redirect, request
 from flask_login import LoginManager, UserMixin, current_user
 
 from data import accounts, audit
 from data.accounts import Account, AuthKeys, Credential
 from web.state import app_state
+from web.tenant import Refusal, callback_scope
 
 SCREEN_ROLES: dict[str, frozenset[str]] = {
     "home": frozenset({"admin", "supervisor", "worker", "analyst"}),
@@ -34,10 +36,6 @@ SCREEN_ROLES: dict[str, frozenset[str]] = {
 }
 PAGE_SCREENS = {"/": "home", "/wall": "wall", "/console": "console", "/m": "mobile",
                 "/analysis": "analysis"}
-# Component ids whose value names the site a callback reads: checked against
-# the caller's site before the callback runs.
-SITE_IDS = frozenset({"home-site", "wall-site", "m-site", "c-site", "analysis-site",
-                      "analysis-site-pick"})
 OPEN_PREFIXES = ("/assets/", "/_dash-component-suites/", "/login", "/logout")
 OPEN_PATHS = frozenset({"/_favicon.ico", "/api/v1/openapi.json", "/favicon.ico"})
 KIOSK_COOKIE = "gov_kiosk"
@@ -105,6 +103,20 @@ def principal() -> Principal | None:
     return found
 
 
+def credential_check() -> Callable[[], bool]:
+    """A check, callable after this request's context is gone (a long event
+    stream), that its credential still holds: the session not signed out or
+    revoked, the kiosk token not revoked."""
+    caller, r, keys = principal(), app_state().redis, auth_keys()
+    if caller is None:
+        return lambda: False
+    if caller.kind == "user":
+        sid = current_user.sid
+        return lambda: accounts.session_user(r, keys, sid) is not None
+    token = request.cookies.get(KIOSK_COOKIE, "")
+    return lambda: accounts.find_kiosk_token(r, keys, token) is not None
+
+
 def api_principal() -> Principal | None:
     """The caller of a JSON API request: a session, or a Bearer API key."""
     header = request.headers.get("Authorization", "")
@@ -120,46 +132,43 @@ def api_principal() -> Principal | None:
 
 
 def log(action: str, target: str = "", outcome: str = "ok", detail: str = "",
-        who: str | None = None) -> None:
+        who: str | None = None, site: str | None = None) -> None:
+    """An audit line, under the site it concerns (by default the caller's)."""
     caller = (g.get("gov_api_caller") or principal()) if who is None else None
+    if site is None:
+        site = (caller.site if caller else None) or ""
     audit.record(app_state().redis, auth_keys(),
                  who or (caller.name if caller else "-"), action, target,
-                 outcome, client_address(), detail)
+                 outcome, client_address(), detail, site=site)
 
 
 def _json_refusal(status: int, message: str) -> tuple[Response, int]:
     return jsonify({"error": message, "status": status}), status
 
 
-def _flatten(items: Any) -> list[dict]:
-    out: list[dict] = []
-    for item in items or []:
-        out.extend(_flatten(item) if isinstance(item, list) else [item])
-    return out
-
-
-def _callback_gate(callback_screens: dict[str, str]):
-    body = request.get_json(silent=True) or {}
+def _callback_gate(callbacks: dict[str, dict], callback_screens: dict[str, str]):
+    body = request.get_json(silent=True)
+    body = body if isinstance(body, dict) else {}
     output = str(body.get("output", ""))
     caller = principal()
     screen = callback_screens.get(output)
+    spec = callbacks.get(output)
     if caller is None:
         log("callback", output[:120], "refused", "no session")
         return _json_refusal(401, "sign in first")
-    if screen is None and PAGES_CALLBACK not in output:
+    if spec is None or (screen is None and not output.startswith(
+            f"..{PAGES_CALLBACK}") and output != f"{PAGES_CALLBACK}dummy.children"):
         log("callback", output[:120], "refused", "unknown callback")
         return _json_refusal(403, "unknown callback")
     if screen is not None and not caller.may(screen):
         log("callback", output[:120], "refused", f"role {caller.role} on {screen}")
         return _json_refusal(403, f"role {caller.role} may not use the {screen} "
                                   "screen")
-    for item in _flatten(body.get("inputs")) + _flatten(body.get("state")):
-        if (isinstance(item, dict) and isinstance(item.get("id"), str)
-                and item["id"] in SITE_IDS
-                and isinstance(item.get("value"), str)
-                and not caller.on_site(item["value"])):
-            log("callback", output[:120], "refused", f"site {item['value']}")
-            return _json_refusal(403, "that site is outside your scope")
+    try:
+        callback_scope(caller, body, spec, app_state().sites)
+    except Refusal as refusal:
+        log("callback", output[:120], "refused", refusal.message)
+        return _json_refusal(refusal.status, refusal.message)
     return None
 
 
@@ -248,9 +257,9 @@ def gate() -> Any:
     if path.startswith("/api/"):
         return _api_gate(path)
     if path == "/_dash-update-component":
-        from flask import current_app
-
-        return _callback_gate(current_app.extensions["gov_callbacks"])
+        extensions = current_app.extensions
+        return _callback_gate(extensions["gov_callback_map"],
+                              extensions["gov_callbacks"])
     arrival = _kiosk_arrival() if path == "/wall" else None
     if arrival is not None:
         return arrival
@@ -263,6 +272,9 @@ def gate() -> Any:
             if not caller.on_site(site) or (path.startswith("/photos/")
                                             and caller.kind != "user"):
                 return _json_refusal(403, "that site is outside your scope")
+        if path.startswith("/events/") and not may_stream(caller):
+            return _json_refusal(403, f"role {caller.role} may not follow "
+                                      "this stream")
         return None
     if caller is None:
         return _sign_in_redirect()
@@ -275,13 +287,25 @@ def gate() -> Any:
     return None
 
 
+# Who may hold an event stream: a wall's stream carries the wall; the plain
+# one tells the console and the phone that their site moved.
+STREAM_SCREENS = ("console", "mobile")
+
+
+def may_stream(caller: Principal) -> bool:
+    if request.args.get("wall") is not None:
+        return caller.may("wall")
+    return any(caller.may(screen) for screen in STREAM_SCREENS)
+
+
 def forbidden_page(screen: str) -> Response:
     from web.signin import forbidden
 
     return forbidden(screen)
 
 
-def install(server: Flask, callback_screens: dict[str, str]) -> None:
+def install(server: Flask, callbacks: dict[str, dict],
+            callback_screens: dict[str, str]) -> None:
     """Sessions, the gate and security headers for one app."""
     manager = LoginManager()
     manager.session_protection = "basic"
@@ -293,6 +317,7 @@ def install(server: Flask, callback_screens: dict[str, str]) -> None:
         return SessionUser(sid, account) if account is not None else None
 
     server.extensions["gov_callbacks"] = callback_screens
+    server.extensions["gov_callback_map"] = callbacks
     server.before_request(gate)
     server.register_error_handler(redis.RedisError, _redis_down)
 

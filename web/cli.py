@@ -79,7 +79,8 @@ def users() -> None:
 @users.command("add")
 @click.argument("name")
 @click.option("--role", required=True, type=click.Choice(accounts.ROLES))
-@click.option("--site", default=None, help="the user's site (all sites if left out)")
+@click.option("--site", default=None,
+              help="the user's site; '*' for every site (said explicitly)")
 @click.option("--grids", default="", help="grid ids in scope, comma separated")
 @click.option("--max-level", type=click.Choice(accounts.LEVELS), default=None,
               help="highest level a supervisor acts for (default community)")
@@ -89,6 +90,9 @@ def users() -> None:
 def add_user(name: str, role: str, site: str | None, grids: str,
              max_level: str | None, display: str, password_stdin: bool) -> None:
     """Add a user NAME."""
+    if site is None:
+        raise click.UsageError("--site: the user's site, or '*' for every site")
+    site = None if site == "*" else site
     password = _password(password_stdin)
     with store() as (r, keys, config):
         _site_check(config, site)

@@ -30,8 +30,10 @@ from layouts.analysis_figures import stamp
 from layouts.briefing import briefing_pages
 from layouts.i18n import lang_of, t
 from layouts.theme import LIGHT
+from web.auth import api_caller
 from web.render import RenderError, renderer
 from web.state import app_state
+from web.tenant import api_grid_scope, scoped_filters
 from web.workbook import workbook_bytes
 
 export = Blueprint("analysis_export", __name__, url_prefix="/api/v1")
@@ -169,6 +171,9 @@ def export_chart(site_id: str, name: str, fmt: str):
         filters = parse_filters(request.args, site, site_today(site))
     except FilterError as exc:
         return _error(400, f"analysis.err.{exc.code}", **exc.values)
+    filters = scoped_filters(filters, api_grid_scope(api_caller(), site))
+    if filters is None:
+        return _error(403, "analysis.err.out_of_scope")
     data = history().load(site, filters)
     if data.empty:
         return _error(404, "analysis.err.no_data", start=filters.start,

@@ -41,7 +41,8 @@ from web.ingest import INGEST_LIMIT, ingest_api, rate_key
 from web.json_provider import BoundedJSONProvider
 from web.push import push
 from web.reports import reports
-from web.state import AppState
+from web.state import AppState, app_state
+from web.tenant import page_site
 
 ASSETS = PROJECT_ROOT / "assets"
 REPORT_LIMIT = "30 per minute;300 per hour"  # per signed-in user
@@ -138,13 +139,15 @@ def set_up_before_serving(app: Dash) -> None:
 
 def guarded(screen: str, layout: Callable[..., Any]) -> Callable[..., Any]:
     """A page layout that only a caller allowed on ``screen`` gets (the gate
-    already refused the page load; this covers Dash's in-page navigation)."""
+    already refused the page load; this covers Dash's in-page navigation),
+    for the site the caller's credential allows: the one asked for, else the
+    caller's own."""
     def page(**query: Any) -> Any:
         caller = auth.principal()
-        if caller is None or not caller.may(screen) or (
-                query.get("site") and not caller.on_site(query["site"])):
+        site = page_site(caller, query.get("site"), list(app_state().sites))
+        if caller is None or not caller.may(screen) or site is None:
             return html.P(t("auth.forbidden"), className="auth-error")
-        return layout(**query)
+        return layout(**{**query, "site": site})
     return page
 
 
@@ -157,7 +160,7 @@ def secure(app: Dash, config: Config, screens: dict[str, str]) -> None:
         PERMANENT_SESSION_LIFETIME=timedelta(hours=config.session_hours),
         SESSION_COOKIE_SECURE=config.cookie_secure,
         SESSION_COOKIE_NAME="gov_session")
-    auth.install(server, screens)
+    auth.install(server, app.callback_map, screens)
     limiter = Limiter(get_remote_address, app=server,
                       storage_uri=config.redis_url or "memory://",
                       key_prefix=f"{config.prefix}:limits",

@@ -30,6 +30,7 @@ from data.config import PROJECT_ROOT
 from data.keys import Keys
 from data.redis_conn import Backoff
 from layouts.i18n import LANGS
+from web.auth import credential_check, principal
 from web.state import app_state
 
 log = logging.getLogger(__name__)
@@ -221,7 +222,8 @@ Spot = Callable[[int, int], str]  # (rotation period, cast number) -> JSON
 def event_stream(the_hub: Hub, site: str, build: str, ping_s: float = PING_S,
                  changes: Changes | None = None,
                  people: Callable[[int], str] | None = None,
-                 spot: Spot | None = None, spot_ms: int = 0) -> Iterator[str]:
+                 spot: Spot | None = None, spot_ms: int = 0,
+                 alive: Callable[[], bool] | None = None) -> Iterator[str]:
     """The events of one browser's stream for ``site``.
 
     A wall's stream carries the wall itself. ``changes(base, version)``
@@ -234,7 +236,9 @@ def event_stream(the_hub: Hub, site: str, build: str, ping_s: float = PING_S,
     cast)``, JSON of the spotlight, goes out in ``hello`` and in a ``spot``
     event when the rotation period (epoch ms // ``spot_ms``) or the cast
     moves on: every wall of the site turns at the same moment, with no timer
-    or request of its own.
+    or request of its own. ``alive()`` is asked once a heartbeat: when the
+    credential behind the stream has ended (signed out, revoked), a ``bye``
+    event goes out and the stream ends.
     """
     connected = the_hub.connected
     seen = the_hub.current(site)
@@ -245,9 +249,15 @@ def event_stream(the_hub: Hub, site: str, build: str, ping_s: float = PING_S,
     carried, wall = _wall_change(changes, carried, seen[0])
     spot_key = (_period(spot_ms), seen[1])
     yield _event("hello", hello, wall=wall, spot=_spot(spot, spot_key))
+    checked = time.monotonic()
     while True:
         now, connected = the_hub.wait(site, seen, connected,
                                       _until_turn(spot_ms, ping_s))
+        if alive is not None and time.monotonic() - checked >= ping_s:
+            checked = time.monotonic()
+            if not _still(alive):
+                yield _event("bye", {"t": int(time.time() * 1000)})
+                return
         before, seen = seen, now
         turn = (_period(spot_ms), now[1])
         turned = spot is not None and turn != spot_key
@@ -285,6 +295,15 @@ def _wall_change(changes: Changes | None, carried: int | None,
     return found
 
 
+def _still(alive: Callable[[], bool]) -> bool:
+    """A credential that cannot be checked (Redis down) is given the benefit
+    of the doubt: the stream then carries nothing new anyway."""
+    try:
+        return alive()
+    except redis.RedisError:
+        return True
+
+
 def _period(spot_ms: int) -> int:
     return int(time.time() * 1000) // spot_ms if spot_ms else 0
 
@@ -308,6 +327,47 @@ def _spot(spot: Spot | None, key: tuple[int, int]) -> str | None:
     return None
 
 
+class StreamSlots:
+    """Open event streams per credential in this process, bounded: a client
+    that opens streams in a loop holds threads of the web tier."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def take(self, owner: str) -> str | None:
+        with self._lock:
+            if self.open.get(owner, 0) >= self.limit:
+                return None
+            self.open[owner] = self.open.get(owner, 0) + 1
+            return owner
+
+    def give_back(self, owner: str) -> None:
+        with self._lock:
+            left = self.open.get(owner, 0) - 1
+            if left > 0:
+                self.open[owner] = left
+            else:
+                self.open.pop(owner, None)
+
+    def held(self, owner: str, stream: Iterator[str]) -> Iterator[str]:
+        """``stream``, giving its slot back however it ends."""
+        try:
+            yield from stream
+        finally:
+            self.give_back(owner)
+
+
+STREAMS_PER_CLIENT = 16  # a center's walls may share one kiosk token
+streams = StreamSlots(STREAMS_PER_CLIENT)
+
+
+def stream_owner() -> str:
+    caller = principal()
+    return caller.name if caller is not None else "-"
+
+
 @push.get("/events/<site_id>")
 def events(site_id: str):
     state = app_state()
@@ -321,10 +381,14 @@ def events(site_id: str):
         changes = functools.partial(wall.event, site_id, lang)
         people = wall.people_props
         spot = functools.partial(wall.spots.event, site_id, lang)
+    slot = streams.take(stream_owner())
+    if slot is None:
+        return {"error": "too many open event streams for this sign-in"}, 429
     response = Response(
-        stream_with_context(event_stream(
+        stream_with_context(streams.held(slot, event_stream(
             the_hub, site_id, BUILD, changes=changes, people=people, spot=spot,
-            spot_ms=wall.spots.period_ms if spot else 0)),
+            spot_ms=wall.spots.period_ms if spot else 0,
+            alive=credential_check()))),
         mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"  # let proxies pass it through

@@ -1,0 +1,254 @@
+"""Isolation between sites, generated from what the app registers.
+
+Every Dash callback the app registers is posted by every kind of caller — a
+person of each role of one site, a grid-scoped supervisor, a kiosk wall, no
+one — first as the page would post it, then with each input and state id
+renamed, the posted items reordered, the site's value set to another site
+and the grid's value to a grid outside the caller's scope. Every answer must
+be a refusal or data of the caller's own tenant only: it is scanned for the
+other site's (or the other grids') phone numbers, names and titles. The
+other site has live data to leak: a folded snapshot and incidents with a
+reporter's phone number.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from data.aggregator import Aggregator
+from data.config import PROJECT_ROOT, load_config
+from data.keys import Keys
+from data.site import load_sites
+from tests.auth import add_roster, kiosk_token, sign_in_client
+from tests.conftest import PREFIX
+from web.factory import create_app
+from web.tenant import GRID_IDS, SITE_IDS
+
+SITES_DIR = PROJECT_ROOT / "data" / "sites"
+SECRET_PHONE = "13900009999"
+SECRET_TITLE = "二七机密事件"
+SCOPED = "eq_sup_minggonglu"  # erqi supervisor of grids G01, G05, G09
+REFUSED = {400, 401, 403}
+
+
+@pytest.fixture(scope="module")
+def sites():
+    return load_sites(SITES_DIR, ("yaozhai", "erqi"))
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def report(r, site: str, grid: str, title: str, phone: str) -> str:
+    incident = str(uuid.uuid4())
+    r.xadd(Keys(PREFIX, site).stream("incident"), {
+        "v": "1", "src": "hotline", "op": "report", "id": incident,
+        "ts": str(now_ms()), "category": next(iter(SITES[site].categories)),
+        "level": "2", "title": title, "grid": grid, "reporter": "钱多多",
+        "phone": phone})
+    return incident
+
+
+SITES: dict = {}
+
+
+@pytest.fixture
+def app(r, raw, redis_url, sites, tmp_path: Path):
+    SITES.update(sites)
+    for site in sites.values():
+        add_roster(r, PREFIX, site)
+    for grid in sites["erqi"].grids:  # one per grid: the scoped user's test
+        report(r, "erqi", grid, f"{SECRET_TITLE}{grid}", SECRET_PHONE)
+    report(r, "yaozhai", "G01", "姚寨楼道堆物", "13800001111")
+    agg = Aggregator(raw, sites, PREFIX, snapshot_interval_ms=1)
+    for _ in range(3):
+        agg.step(block_ms=20)
+    config = load_config({"REDIS_URL": redis_url, "GOV_PREFIX": PREFIX,
+                          "GOV_SITES_DIR": str(SITES_DIR),
+                          "GOV_SITES": "yaozhai,erqi",
+                          "GOV_DATA_DIR": str(tmp_path)})
+    return create_app(config)
+
+
+def markers(site, grids: tuple[str, ...] = ()) -> set[str]:
+    """What must never reach a caller outside ``site`` (or outside ``grids``
+    of it, when given): phone numbers of its people, its secret incidents."""
+    people = [u for u in site.users.values()
+              if not grids or (u.grids and not set(u.grids) & set(grids))]
+    found = {u.phone for u in people if u.phone}
+    if grids:
+        found |= {f"{SECRET_TITLE}{g}" for g in site.grids if g not in grids}
+    else:
+        found |= {SECRET_PHONE, SECRET_TITLE, site.name, site.name_en}
+    return found
+
+
+def _value(decl_id: str, prop: str, site: str, grid: str):
+    if decl_id in SITE_IDS:
+        return site
+    if decl_id in GRID_IDS:
+        return [grid] if prop == "value" else grid
+    if decl_id.endswith("-lang"):
+        return "zh"
+    if decl_id == "_pages_location":
+        return {"pathname": "/console", "search": f"?site={site}"}.get(prop)
+    return None
+
+
+def _items(declared: list[dict], site: str, grid: str) -> list:
+    out = []
+    for d in declared:
+        if d["id"].startswith("{"):
+            out.append([])  # no pattern-matched component on the page yet
+        else:
+            out.append({"id": d["id"], "property": d["property"],
+                        "value": _value(d["id"], d["property"], site, grid)})
+    return out
+
+
+def _outputs(spec: dict):
+    def one(o):
+        if isinstance(o.component_id, dict):
+            return []
+        return {"id": o.component_id, "property": o.component_property}
+    if isinstance(spec["output"], list):
+        return [one(o) for o in spec["output"]]
+    return one(spec["output"])
+
+
+def page_body(output: str, spec: dict, site: str, grid: str) -> dict:
+    """The post the page itself would make."""
+    inputs = _items(spec["inputs"], site, grid)
+    changed = [f"{i['id']}.{i['property']}" for i in inputs[:1]
+               if isinstance(i, dict)]
+    return {"output": output, "outputs": _outputs(spec), "inputs": inputs,
+            "state": _items(spec["state"], site, grid), "changedPropIds": changed}
+
+
+def forgeries(body: dict, other_site: str, other_grid: str):
+    """(what was forged, body): each id renamed (with the other site's value
+    too), the items reordered, the site and the grid changed."""
+    for part in ("inputs", "state"):
+        for n, item in enumerate(body[part]):
+            if not isinstance(item, dict):
+                continue
+            for value in (item["value"], other_site):
+                forged = copy.deepcopy(body)
+                forged[part][n] = {**item, "id": "renamed", "value": value}
+                yield f"{part}[{n}] renamed, value {value!r}", forged
+            if item["id"] in SITE_IDS:
+                forged = copy.deepcopy(body)
+                forged[part][n]["value"] = other_site
+                yield f"{part}[{n}] other site", forged
+            if item["id"] in GRID_IDS:
+                forged = copy.deepcopy(body)
+                forged[part][n]["value"] = ([other_grid] if isinstance(
+                    item["value"], list) else other_grid)
+                yield f"{part}[{n}] other grid", forged
+        if len(body[part]) > 1:
+            forged = copy.deepcopy(body)
+            forged[part] = forged[part][::-1]
+            yield f"{part} reordered", forged
+    if body["inputs"] and isinstance(body["inputs"][0], dict) and \
+            body["inputs"][0]["id"] == "_pages_location":
+        for path in ("/console", "/wall", "/m", "/analysis", "/"):
+            forged = copy.deepcopy(body)
+            forged["inputs"][0]["value"] = path
+            forged["inputs"][1]["value"] = f"?site={other_site}"
+            yield f"page {path} of the other site", forged
+
+
+CALLERS = {  # name: (site, grid the page would post, what may not leak)
+    "admin": ("yaozhai", "G01", ("erqi", ())),
+    "sup_comm": ("yaozhai", "G01", ("erqi", ())),
+    "analyst": ("yaozhai", "G01", ("erqi", ())),
+    "w_g01": ("yaozhai", "G01", ("erqi", ())),
+    "vol_rider1": ("yaozhai", "G01", ("erqi", ())),
+    "kiosk": ("yaozhai", "G01", ("erqi", ())),
+    SCOPED: ("erqi", "G01", ("erqi", ("G01", "G05", "G09"))),
+    None: ("yaozhai", "G01", ("erqi", ())),
+}
+
+
+def client_for(app, r, name: str | None):
+    client = app.server.test_client()
+    if name == "kiosk":
+        token = kiosk_token(r, PREFIX, "yaozhai")
+        assert client.get(f"/wall?site=yaozhai&kiosk={token}").status_code == 302
+    elif name is not None:
+        assert sign_in_client(client, name).status_code == 302
+    return client
+
+
+def test_no_forged_callback_post_reads_another_tenant(app, r, sites):
+    """The figure of the closing note: posts sent and leaks (target 0)."""
+    sent, leaks, refused = 0, [], 0
+    for name, (site, grid, (secret_site, kept_grids)) in CALLERS.items():
+        client = client_for(app, r, name)
+        sent_before, refused_before = sent, refused
+        secret = markers(sites[secret_site], kept_grids)
+        other_site = "erqi" if site == "yaozhai" else "yaozhai"
+        other_grid = "G02"
+        for output, spec in app.callback_map.items():
+            body = page_body(output, spec, site, grid)
+            for what, posted in [("as the page", body),
+                                 *forgeries(body, other_site, other_grid)]:
+                response = client.post("/_dash-update-component", json=posted)
+                sent += 1
+                text = response.get_data(as_text=True)
+                if response.status_code in REFUSED:
+                    refused += 1
+                    if what != "as the page":
+                        continue
+                assert response.status_code in (200, 204, *REFUSED), (
+                    name, output, what, response.status_code, text[:300])
+                found = [m for m in secret if m in text]
+                if found:
+                    leaks.append((name, output[:60], what, found[:3]))
+        if name is None:
+            assert refused - refused_before == sent - sent_before, \
+                "no session: every post refused"
+    print(f"\nforged callback posts: {sent} sent, {refused} refused, "
+          f"{len(leaks)} leaked")
+    assert not leaks, leaks[:10]
+
+
+def test_a_renamed_site_id_is_refused_not_answered(app, r):
+    """The hole found by hand: ``c-site`` renamed, erqi's value, as sup_comm."""
+    client = client_for(app, r, "sup_comm")
+    output = next(o for o in app.callback_map if "c-profile.children" in o)
+    body = page_body(output, app.callback_map[output], "yaozhai", "G01")
+    for item in body["state"]:
+        if item["id"] == "c-site":
+            item.update(id="anything", value="erqi")
+    response = client.post("/_dash-update-component", json=body)
+    assert response.status_code == 400
+    assert "registered callback" in response.get_json()["error"]
+    assert "15100005036" not in response.get_data(as_text=True)
+
+
+def test_the_page_posts_are_answered_for_the_callers_own_site(app, r):
+    """The gate is not simply refusing everything: the console's own post
+    for its own site gets the site's grid profile."""
+    client = client_for(app, r, "sup_comm")
+    output = next(o for o in app.callback_map if "c-profile.children" in o)
+    body = page_body(output, app.callback_map[output], "yaozhai", "G01")
+    response = client.post("/_dash-update-component", json=body)
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    assert json.loads(response.get_data())["response"]["c-grid-list"]
+
+
+def test_a_grid_scoped_supervisor_gets_no_profile_of_another_grid(app, r, sites):
+    client = client_for(app, r, SCOPED)
+    output = next(o for o in app.callback_map if "c-profile.children" in o)
+    body = page_body(output, app.callback_map[output], "erqi", "G02")
+    response = client.post("/_dash-update-component", json=body)
+    assert response.status_code == 403
+    assert "outside your scope" in response.get_json()["error"]
