@@ -36,6 +36,7 @@ from web.state import app_state
 log = logging.getLogger(__name__)
 
 PING_S = 3.0
+RECHECK_S = 1.0  # how stale a stream's view of its credential may be
 RETRY_MS = 2000
 
 push = Blueprint("push", __name__)
@@ -236,9 +237,10 @@ def event_stream(the_hub: Hub, site: str, build: str, ping_s: float = PING_S,
     cast)``, JSON of the spotlight, goes out in ``hello`` and in a ``spot``
     event when the rotation period (epoch ms // ``spot_ms``) or the cast
     moves on: every wall of the site turns at the same moment, with no timer
-    or request of its own. ``alive()`` is asked once a heartbeat: when the
-    credential behind the stream has ended (signed out, revoked), a ``bye``
-    event goes out and the stream ends.
+    or request of its own. ``alive()`` is asked before what it sends, at most
+    once every ``RECHECK_S`` and at least once a heartbeat: when the credential
+    behind the stream has ended (signed out, revoked), a ``bye`` event goes out
+    and the stream ends.
     """
     connected = the_hub.connected
     seen = the_hub.current(site)
@@ -253,7 +255,8 @@ def event_stream(the_hub: Hub, site: str, build: str, ping_s: float = PING_S,
     while True:
         now, connected = the_hub.wait(site, seen, connected,
                                       _until_turn(spot_ms, ping_s))
-        if alive is not None and time.monotonic() - checked >= ping_s:
+        if alive is not None and time.monotonic() - checked >= min(ping_s,
+                                                                   RECHECK_S):
             checked = time.monotonic()
             if not _still(alive):
                 yield _event("bye", {"t": int(time.time() * 1000)})

@@ -75,7 +75,9 @@ def login():
     state = app_state()
     account = accounts.verify_password(state.redis, auth_keys(), name, password)
     if account is None:
-        log("sign-in", name, "failed", "wrong name or password", who=name or "-")
+        known = accounts.get_user(state.redis, auth_keys(), name) if name else None
+        log("sign-in", name, "failed", "wrong name or password", who=name or "-",
+            site=(known.site or "") if known else "")
         return _page(t("auth.wrong", lang), 401)
     sid = accounts.open_session(state.redis, auth_keys(), account,
                                 state.config.session_hours * 3600,
@@ -83,7 +85,7 @@ def login():
     session.clear()
     session.permanent = True
     login_user(SessionUser(sid, account))
-    log("sign-in", name, "ok", account.role, who=name)
+    log("sign-in", name, "ok", account.role, who=name, site=account.site or "")
     target = safe_next(request.form.get("next"))
     return redirect(landing(account) if target == "/" else target)
 
@@ -102,7 +104,8 @@ def logout():
         return _page(t("auth.expired", _lang()), 400)
     if current_user.is_authenticated:
         accounts.close_session(app_state().redis, auth_keys(), current_user.sid)
-        log("sign-out", current_user.account.name, who=current_user.account.name)
+        account = current_user.account
+        log("sign-out", account.name, who=account.name, site=account.site or "")
     logout_user()
     session.clear()
     return redirect("/login" + (f"?lang={_lang()}" if _lang() == "en" else ""))
