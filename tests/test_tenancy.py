@@ -252,3 +252,73 @@ def test_a_grid_scoped_supervisor_gets_no_profile_of_another_grid(app, r, sites)
     response = client.post("/_dash-update-component", json=body)
     assert response.status_code == 403
     assert "outside your scope" in response.get_json()["error"]
+
+
+# -- admins ------------------------------------------------------------------
+
+def _admin_form(target_site: str, fresh: str) -> dict:
+    """The form of an admin action aimed at ``target_site``."""
+    return {"name": fresh, "role": "supervisor", "site": target_site,
+                  "password": "another-password-1", "producer": "forged",
+                  "scope": "read", "label": "forged", "grids": ""}
+
+
+def test_every_admin_action_across_sites_is_refused(app, r, sites):
+    """Generated from the admin routes the app registers: the yaozhai admin
+    aims each at erqi (and at every site, ``*``); each is refused and
+    nothing of erqi changes or shows."""
+    from data import accounts
+    from data.accounts import AuthKeys
+
+    keys = AuthKeys(PREFIX)
+    erqi_key, _ = accounts.add_api_key(r, keys, "erqi-counter", "erqi", "read")
+    erqi_token, _ = accounts.add_kiosk_token(r, keys, "erqi", "二七大厅")
+    assert sign_in_client(app.server.test_client(), "eq_admin").status_code == 302
+    erqi_things = {"eq_admin": ("users", "eq_admin"),
+                   erqi_key.id: ("api-keys", erqi_key.id),
+                   erqi_token.id: ("kiosk-tokens", erqi_token.id)}
+    before = (accounts.list_users(r, keys), accounts.list_api_keys(r, keys),
+              accounts.list_kiosk_tokens(r, keys))
+    client = client_for(app, r, "admin")
+    page = client.get("/admin").get_data(as_text=True)
+    csrf = page.split('name="csrf" value="')[1].split('"')[0]
+    rules = [rule for rule in app.server.url_map.iter_rules()
+             if rule.rule.startswith("/admin")]
+    assert len(rules) >= 7, [rule.rule for rule in rules]
+    tried = 0
+    actions = sorted(((method, rule) for rule in rules
+                      for method in rule.methods - {"HEAD", "OPTIONS"}),
+                     key=lambda a: a[0] != "GET")
+    # reads first: later lines of the audit name what this admin typed
+    for method, rule in actions:
+        if "<" in rule.rule:  # an action on one thing: each of erqi's
+            kind = rule.rule.split("/")[2]
+            paths = [f"/admin/{kind}/{thing}/revoke"
+                     for thing, (k, _) in erqi_things.items() if k == kind]
+        else:
+            paths = [rule.rule]
+        for path in paths:
+            for target in ("erqi", "*"):
+                fresh = f"forged{tried}"
+                form = _admin_form(target, fresh)
+                if method == "GET":
+                    answer = client.get(path)
+                    text = answer.get_data().decode("utf-8-sig")
+                    for thing in erqi_things:
+                        assert thing not in text, (path, thing)
+                    assert "二七大厅" not in text and "erqi-counter" not in text
+                    assert "eq_admin" not in text, path
+                else:
+                    answer = client.post(path, data={**form, "csrf": csrf})
+                    assert answer.status_code in (400, 403, 404), (
+                        path, target, answer.status_code)
+                    assert accounts.get_user(r, keys, fresh) is None
+                tried += 1
+    taken = client.post("/admin/users", data={  # an erqi name, on yaozhai
+        "csrf": csrf, "name": "eq_admin", "role": "admin", "site": "yaozhai",
+        "password": "another-password-1"})
+    assert taken.status_code == 400
+    after = (accounts.list_users(r, keys), accounts.list_api_keys(r, keys),
+             accounts.list_kiosk_tokens(r, keys))
+    assert after == before, "an admin of yaozhai changed erqi's accounts"
+    assert tried >= 14
