@@ -101,6 +101,8 @@ def update_views(args: dict[str, str], site: Site, lang: str, state: AppState
 
 def make_briefing(day: str | None, site: Site, lang: str) -> tuple[Any, str]:
     """The briefing PDF of ``day`` for dcc.Download, or a message saying why not."""
+    if grid_scope(current_user(site)):
+        return dash.no_update, t("analysis.err.briefing_whole_site", lang)
     try:
         filters = parse_filters({"start": day, "end": day}, site, site_today(site))
     except FilterError as exc:

@@ -385,6 +385,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "analysis.err.range_too_long": ("时间范围 {days} 天过长，最多 {most} 天",
                                     "a range of {days} days is too long (at most "
                                     "{most})"),
+    "analysis.err.briefing_whole_site": ("日报涵盖全站点所有网格，仅限管辖全站点的人员",
+                                         "the briefing covers every grid of the "
+                                         "site: for people of the whole site"),
     "analysis.err.out_of_scope": ("所选网格不在您的管辖范围内",
                                   "the grids chosen are outside your scope"),
     "analysis.err.unknown_grid": ("网格 {value} 不在本站点", "grid {value} is not in "

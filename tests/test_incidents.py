@@ -220,3 +220,17 @@ def test_the_console_lists_new_reports_first_then_by_deadline():
             rec("e", "accepted", 4, 40)]
     assert [r[0]["id"] for r in sorted(rows, key=triage_order)] == [
         "d", "b", "e", "a", "c"]
+
+
+@pytest.mark.parametrize(("assignee", "reason"), [
+    ("w2", "outside assignee w2's grids"),  # works G2, the incident is in G1
+    ("vol", "volunteer, who does not take tasks"),
+    ("ana", "analyst, who does not take tasks"),
+    ("nobody", "not a user of site tiny"),
+])
+def test_a_dispatch_names_only_someone_who_works_the_grid(tiny, assignee, reason):
+    record = in_state(tiny, "accepted")
+    with pytest.raises(Refused, match=reason):
+        apply_op(record, op("dispatch", "sup", assignee=assignee), tiny)
+    done = apply_op(record, op("dispatch", "sup", assignee="w1"), tiny)
+    assert done["assignee"] == "w1"

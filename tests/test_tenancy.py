@@ -322,3 +322,59 @@ def test_every_admin_action_across_sites_is_refused(app, r, sites):
              accounts.list_kiosk_tokens(r, keys))
     assert after == before, "an admin of yaozhai changed erqi's accounts"
     assert tried >= 14
+
+
+# -- grid scope --------------------------------------------------------------
+
+KEPT = ("G01", "G05", "G09")  # the scoped supervisor's grids of erqi
+
+
+def test_the_incidents_api_keeps_to_a_grid_scoped_supervisors_grids(app, r):
+    client = client_for(app, r, SCOPED)
+    listed = client.get("/api/v1/sites/erqi/incidents").get_json()["incidents"]
+    titles = {i["description"] if "description" in i else str(i) for i in listed}
+    assert listed and {i["grid"] for i in listed} <= set(KEPT)
+    assert not any(f"{SECRET_TITLE}G02" in text for text in titles)
+    other = [i for i in r.zrange(Keys(PREFIX, "erqi").incidents_all, 0, -1)
+             if '"G02"' in (r.get(Keys(PREFIX, "erqi").incident(i)) or "")]
+    assert other
+    one = client.get(f"/api/v1/sites/erqi/incidents/{other[0]}")
+    assert one.status_code == 404
+    assert client.get("/api/v1/sites/erqi/incidents?grid=G02").get_json()[
+        "incidents"] == []
+    assert client.get("/api/v1/sites/yaozhai/incidents").status_code == 403
+
+
+def test_exports_keep_to_a_grid_scoped_supervisors_grids(app, r):
+    client = client_for(app, r, SCOPED)
+    name = client.get("/api/v1/sites/erqi/export").get_json()["charts"][0]["name"]
+    chart = client.get(f"/api/v1/sites/erqi/export/{name}.csv?grids=G02")
+    assert chart.status_code == 403
+    assert "outside your scope" in chart.get_json()["error"]
+    briefing = client.get("/api/v1/sites/erqi/briefing/2024-05-06.pdf")
+    assert briefing.status_code == 403  # a page of every grid of the site
+    whole = client_for(app, r, "eq_admin").get(
+        "/api/v1/sites/erqi/briefing/2024-05-06.pdf")
+    assert whole.status_code != 403
+
+
+def test_casting_is_refused_outside_a_supervisors_grids(app, r):
+    client = client_for(app, r, SCOPED)
+    keys = Keys(PREFIX, "erqi")
+    outside = next(i for i in r.zrange(keys.incidents_all, 0, -1)
+                   if '"G02"' in (r.get(keys.incident(i)) or ""))
+    inside = next(i for i in r.zrange(keys.incidents_all, 0, -1)
+                  if '"G05"' in (r.get(keys.incident(i)) or ""))
+    output = next(o for o in app.callback_map
+                  if "c-flash.children" in o
+                  and app.callback_map[o]["inputs"][0]["id"] == "c-cast-incident")
+    spec = app.callback_map[output]
+    for incident, refused in ((outside, True), (inside, False)):
+        body = page_body(output, spec, "erqi", "G01")
+        body["inputs"][0]["value"] = 1
+        body["state"][1]["value"] = incident
+        answer = client.post("/_dash-update-component", json=body)
+        assert answer.status_code == 200
+        text = json.dumps(answer.get_json(), ensure_ascii=False)
+        assert ("不在您的管辖范围内" in text) is refused, text[:300]
+    assert inside in (r.get(keys.cast) or "")  # the one in scope was cast

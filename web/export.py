@@ -205,6 +205,8 @@ def briefing(site_id: str, day: str):
     site = _site(site_id)
     if site is None:
         return _error(404, "analysis.err.unknown_site", value=site_id[:40])
+    if api_grid_scope(api_caller(), site):  # a site's page, every grid on it
+        return _error(403, "analysis.err.briefing_whole_site")
     lang = lang_of(request.args.get("lang"))
     try:
         filters = parse_filters({"start": day, "end": day}, site, site_today(site))
