@@ -60,6 +60,17 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
+CHROMIUM_FIXTURES = {"browser", "warm"}  # warm: the exports' renderer
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that drives Chromium is marked ``browser``, so that
+    ``pytest -m "not browser"`` runs the rest on a machine without it."""
+    for item in items:
+        if CHROMIUM_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.browser)
+
+
 @pytest.fixture(scope="session")
 def browser():
     """Debian's headless Chromium, driven by Playwright (no browser download)."""

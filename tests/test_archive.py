@@ -22,6 +22,7 @@ from data.history import History, clear_cache
 from data.keys import Keys
 from tests.conftest import PREFIX
 from tests.crash import HALF_WRITE_THEN_DIE
+from tests.waiting import wait_until
 
 TZ = ZoneInfo("Asia/Shanghai")
 ROOT = Path(__file__).resolve().parent.parent
@@ -215,14 +216,23 @@ def test_a_broken_file_is_skipped_not_a_traceback(tiny, tmp_path, caplog):
     assert "unreadable" in caplog.text
 
 
-def test_the_loop_stops_and_survives_a_dead_redis(tiny, tmp_path):
+def test_the_loop_stops_and_survives_a_dead_redis(tiny, tmp_path, caplog):
+    """It keeps retrying while Redis is away (a loop that died on its first
+    error would log once and end), and stops when asked."""
+    import logging
+    import threading
+
     from data.redis_conn import connect
 
     dead = connect("redis://127.0.0.1:1/0")
     archiver = Archiver(dead, {"tiny": tiny}, PREFIX, tmp_path, every_s=0.05)
-    thread = __import__("threading").Thread(target=archiver.run)
-    thread.start()
-    time.sleep(0.3)
+    thread = threading.Thread(target=archiver.run)
+    with caplog.at_level(logging.WARNING):
+        thread.start()
+        wait_until(lambda: sum("redis unavailable" in rec.getMessage()
+                               for rec in caplog.records) >= 3,
+                   what="three retries against a dead Redis")
+        assert thread.is_alive()
     archiver.stop()
     thread.join(timeout=10)
     assert not thread.is_alive()
