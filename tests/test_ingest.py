@@ -142,6 +142,24 @@ def test_a_producer_without_an_account_makes_no_workflow_op(client, key, r, raw,
     assert "unknown user" in reason
 
 
+def test_a_report_whose_id_is_not_a_uuid_is_refused_and_the_site_goes_on(
+        client, key, r, raw, tiny):
+    path = "/api/v1/sites/tiny/feeds/incident"
+    report = {"v": "1", "op": "report", "ts": now_ms(), "category": "sanitation",
+              "level": 2, "title": "楼道堆放杂物", "grid": "G1"}
+    good = str(uuid.uuid4())
+    body = post(client, key, [{**report, "id": "open"}, {**report, "id": good}],
+                path=path).get_json()
+    assert body["results"][0]["status"] == "rejected"
+    assert "field 'id'" in body["results"][0]["reason"]
+    assert "not an incident UUID" in body["results"][0]["reason"]
+    assert body["results"][1]["status"] == "accepted"
+    assert "not an incident UUID" in dead_letters(r)[-1]["reason"]
+    fold(raw, tiny)
+    assert r.zrange(KEYS.incidents_open, 0, -1) == [good]
+    assert read_snapshot(r, KEYS) is not None
+
+
 def test_duplicates_inside_a_batch_and_across_batches(client, key, r, raw, tiny):
     body = post(client, key, [crowd(eid="x"), crowd(eid="x"), crowd(eid="y")]
                 ).get_json()
