@@ -44,6 +44,7 @@ from data.incidents import (
     escalation_due,
     new_incident,
 )
+from data.key_migration import migrate_incident_keys
 from data.keys import FEED_STREAMS, GROUP, Keys
 from data.redis_conn import RETRY_ERRORS, Backoff
 from data.site import Site, User
@@ -170,6 +171,7 @@ class Aggregator:
 
     def setup(self) -> None:
         for state in self.states.values():
+            migrate_incident_keys(self.r, state.keys)
             ensure_groups(self.r, state.keys)
         self._ready = True
 
