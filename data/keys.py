@@ -129,6 +129,11 @@ class Keys:
         return f"{self.base}:updates"
 
     @property
+    def health(self) -> str:
+        """Why the aggregator cannot fold the site now (JSON, expires)."""
+        return f"{self.base}:health"
+
+    @property
     def lease(self) -> str:
         """Which aggregator folds this site now (SET NX PX)."""
         return f"{self.base}:lease"
