@@ -22,7 +22,7 @@ from typing import Any
 
 import redis
 
-from data import accounts
+from data import accounts, site_health
 from data import snapshot as snapshots
 from data.accounts import AuthKeys
 from data.contract import (
@@ -44,6 +44,7 @@ from data.incidents import (
     escalation_due,
     new_incident,
 )
+from data.key_migration import migrate_incident_keys
 from data.keys import FEED_STREAMS, GROUP, Keys
 from data.redis_conn import RETRY_ERRORS, Backoff
 from data.site import Site, User
@@ -96,6 +97,14 @@ class SiteState:
     last_maintain: float = 0.0
     owned: bool = False
     stats: dict[str, int] = field(default_factory=dict)
+    ready: bool = False  # consumer groups made, keys in the current layout
+    backoff: Backoff = field(default_factory=Backoff)
+    retry_at: float = 0.0  # monotonic time before which the site is left alone
+
+    @property
+    def resting(self) -> bool:
+        """The site failed and waits out its back-off."""
+        return time.monotonic() < self.retry_at
 
 
 def _dead_fields(stream: str, entry_id: str, raw: dict, reason: str) -> dict:
@@ -170,26 +179,91 @@ class Aggregator:
 
     def setup(self) -> None:
         for state in self.states.values():
-            ensure_groups(self.r, state.keys)
+            state.ready = False
+            self._guarded(state, self._setup_site, state)
         self._ready = True
 
+    def _setup_site(self, state: SiteState) -> None:
+        migrate_incident_keys(self.r, state.keys)
+        ensure_groups(self.r, state.keys)
+        state.ready = True
+
     def step(self, block_ms: int = BLOCK_MS) -> int:
-        """One round over all sites; returns the number of entries handled."""
+        """One round over all sites; returns the number of entries handled.
+
+        Each site is folded on its own: one that fails (its data cannot be
+        read) is noted, backs off, and does not hold up the others."""
         if not self._ready:
             self.setup()
         handled = 0
-        owned = [s for s in self.states.values() if self._hold(s)]
+        owned = [s for s in self._due() if self._guarded(s, self._hold, s)]
         for state in owned:
-            handled += self._fold_pending(state)
+            handled += self._guarded(state, self._fold_pending, state) or 0
+        owned = [s for s in owned if not s.resting]
         if not handled and owned:
             handled += self._fold_new(owned, self._block_ms(owned, block_ms))
         for state in owned:
-            self._maybe_publish(state)
-            if time.monotonic() - state.last_maintain > MAINTAIN_EVERY_S:
-                self._maintain(state)
+            if not state.resting:
+                self._guarded(state, self._publish_and_maintain, state)
+            if not state.resting and state.backoff.failures:
+                self._recovered(state)
         if not owned:
             self._stop.wait(block_ms / 1000)
         return handled
+
+    def _due(self) -> list[SiteState]:
+        """Sites not resting after a failure, set up (again) if need be."""
+        due = []
+        for state in self.states.values():
+            if state.resting:
+                continue
+            if not state.ready:
+                self._guarded(state, self._setup_site, state)
+            if state.ready:
+                due.append(state)
+        return due
+
+    def _publish_and_maintain(self, state: SiteState) -> None:
+        self._maybe_publish(state)
+        if time.monotonic() - state.last_maintain > MAINTAIN_EVERY_S:
+            self._maintain(state)
+
+    def _guarded(self, state: SiteState, action, *args) -> Any:
+        """``action(*args)``, or None when it fails for this site alone.
+
+        Redis being away concerns every site and goes up to :meth:`run`;
+        anything else (WRONGTYPE on a key, a record that does not parse, a
+        bug that only this site's data reaches) rests this site alone."""
+        try:
+            return action(*args)
+        except RETRY_ERRORS + (redis.BusyLoadingError,):
+            raise
+        except Exception as exc:
+            self._site_failed(state, exc)
+            return None
+
+    def _site_failed(self, state: SiteState, exc: Exception) -> None:
+        pause = state.backoff.failed()
+        state.retry_at = time.monotonic() + pause
+        state.ready = False  # redo set-up: a stream may have been deleted
+        reason = site_health.describe(exc)
+        if state.backoff.failures == 1:
+            log.exception("aggregator: site %s cannot be folded (%s); the other "
+                          "sites go on", state.site.id, reason)
+        else:
+            log.warning("aggregator: site %s still failing (%s); retry in %.1f s",
+                        state.site.id, reason, pause)
+        try:
+            site_health.report_failure(self.r, state.keys, reason, now_ms(),
+                                       int(pause * 1000), state.backoff.failures)
+        except redis.ResponseError:
+            log.warning("aggregator: cannot note the failure of site %s",
+                        state.site.id)
+
+    def _recovered(self, state: SiteState) -> None:
+        log.info("aggregator: site %s is folded again", state.site.id)
+        state.backoff.reset()
+        site_health.clear_failure(self.r, state.keys)
 
     def _block_ms(self, owned: list[SiteState], block_ms: int) -> int:
         """How long to wait for new entries: no longer than until a site with
@@ -236,16 +310,28 @@ class Aggregator:
 
     def _fold_new(self, owned: list[SiteState], block_ms: int) -> int:
         streams = {st.keys.stream(n): ">" for st in owned for n in FEED_STREAMS}
-        reply = self.r.xreadgroup(GROUP, self.consumer, streams, count=BATCH,
-                                  block=block_ms)
+        try:
+            reply = self.r.xreadgroup(GROUP, self.consumer, streams, count=BATCH,
+                                      block=block_ms)
+        except redis.ResponseError:
+            # One site's stream cannot be read (deleted, or not a stream): read
+            # site by site, so that site fails alone.
+            return sum(self._guarded(state, self._fold_new_of, state) or 0
+                       for state in owned)
         batches = _by_stream(reply)
         handled = 0
         for state in owned:
             mine = {k: v for k, v in batches.items()
                     if k.startswith(state.keys.base + ":") and v}
             if mine:
-                handled += self._fold(state, mine)
+                handled += self._guarded(state, self._fold, state, mine) or 0
         return handled
+
+    def _fold_new_of(self, state: SiteState) -> int:
+        streams = {state.keys.stream(n): ">" for n in FEED_STREAMS}
+        reply = self.r.xreadgroup(GROUP, self.consumer, streams, count=BATCH)
+        batch = {k: v for k, v in _by_stream(reply).items() if v}
+        return self._fold(state, batch) if batch else 0
 
     # --- one batch ------------------------------------------------------
 

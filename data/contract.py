@@ -42,6 +42,11 @@ OPS = ("report", *WORKFLOW_OPS)
 
 _IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}$")
 _DIGITS = re.compile(r"^[0-9]{1,16}$")
+# An incident id is a UUID made by the reporter (contract v1), in its usual
+# text form; anything else ("open", "all", "a:b", "{x}") is refused, so no
+# producer's id can name another key than its own record's.
+_UUID = re.compile(
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 class Rejected(ValueError):
@@ -54,6 +59,18 @@ def _ident(value: Any) -> str:
             f"{_show(value)} is not an id (letters, digits, '_.:@/-', at most 128)"
         )
     return value
+
+
+def _incident_id(value: Any) -> str:
+    if not is_incident_id(value):
+        raise ValueError(f"{_show(value)} is not an incident UUID "
+                         "(xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx, hex digits)")
+    return value
+
+
+def is_incident_id(value: Any) -> bool:
+    """True for an incident id the contract accepts (a UUID in text form)."""
+    return isinstance(value, str) and bool(_UUID.fullmatch(value))
 
 
 def _count(value: Any) -> int:
@@ -105,6 +122,8 @@ def _show(value: Any, limit: int = 24) -> str:
 # What each type looks like on the stream (text), for the JSON schema of the
 # models (the OpenAPI description of HTTP ingest is built from it).
 IDENT_SCHEMA = {"type": "string", "pattern": _IDENT.pattern}
+INCIDENT_ID_SCHEMA = {"type": "string", "pattern": _UUID.pattern,
+                      "description": "incident UUID made by the reporter"}
 COUNT_SCHEMA = {"type": "string", "pattern": _DIGITS.pattern,
                 "description": f"a whole number, 0 to {MAX_COUNT}"}
 TIMESTAMP_SCHEMA = {"type": "string", "pattern": _DIGITS.pattern,
@@ -113,6 +132,8 @@ TIMESTAMP_SCHEMA = {"type": "string", "pattern": _DIGITS.pattern,
 COORDINATE_SCHEMA = {"type": "string", "description": "decimal degrees"}
 
 Ident = Annotated[str, BeforeValidator(_ident), WithJsonSchema(IDENT_SCHEMA)]
+IncidentId = Annotated[str, BeforeValidator(_incident_id),
+                      WithJsonSchema(INCIDENT_ID_SCHEMA)]
 Count = Annotated[int, BeforeValidator(_count), WithJsonSchema(COUNT_SCHEMA)]
 Timestamp = Annotated[int, BeforeValidator(_timestamp),
                       WithJsonSchema(TIMESTAMP_SCHEMA)]
@@ -151,7 +172,7 @@ class ParkingEntry(_Entry):
 
 class IncidentReport(_Entry):
     op: Literal["report"]
-    id: Ident
+    id: IncidentId
     category: Ident
     level: Literal["1", "2", "3"]
     title: Title
@@ -176,7 +197,7 @@ class IncidentReport(_Entry):
 
 class IncidentOp(_Entry):
     op: Literal[WORKFLOW_OPS]  # type: ignore[valid-type]
-    id: Ident
+    id: IncidentId
     actor: Ident
     reason: Detail = ""
     note: Detail = ""
@@ -184,7 +205,7 @@ class IncidentOp(_Entry):
     deadline: Timestamp | None = None
     passed: Literal["0", "1"] | None = None
     level: Ident | None = None
-    into: Ident | None = None
+    into: IncidentId | None = None
     photo: Ident | None = None
 
     @model_validator(mode="after")

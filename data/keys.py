@@ -72,24 +72,38 @@ class Keys:
         """Hash: ``<stream>:ts`` newest measurement time, ``<stream>:n`` count."""
         return f"{self.base}:feeds"
 
+    # Incident keys: records, indexes and counters each under their own word,
+    # so no incident id (a producer's choice) can name an index or a counter,
+    # whatever the contract lets through. Layout 2; data/key_migration.py
+    # moves layout 1 (``inc:<id>``, ``inc:open``, ...) over.
+
     def incident(self, incident_id: str) -> str:
         """JSON record of one incident, history included."""
-        return f"{self.base}:inc:{incident_id}"
+        return f"{self.base}:inc:rec:{incident_id}"
 
     @property
     def incidents_all(self) -> str:
         """Sorted set of incident ids by report time (ms)."""
-        return f"{self.base}:inc:all"
+        return f"{self.base}:inc:idx:all"
 
     @property
     def incidents_open(self) -> str:
         """Sorted set of open incident ids by SLA deadline (ms)."""
-        return f"{self.base}:inc:open"
+        return f"{self.base}:inc:idx:open"
 
     @property
     def incidents_closed(self) -> str:
         """Sorted set of closed incident ids by close time (ms)."""
-        return f"{self.base}:inc:closed"
+        return f"{self.base}:inc:idx:closed"
+
+    def incidents_month(self, month: str) -> str:
+        """Hash of closure counters for one local month (YYYYMM)."""
+        return f"{self.base}:inc:count:{month}"
+
+    @property
+    def incidents_layout(self) -> str:
+        """Which layout of incident keys the site's data is in (``2``)."""
+        return f"{self.base}:inc:layout"
 
     @property
     def stats(self) -> str:
@@ -113,6 +127,11 @@ class Keys:
     def channel(self) -> str:
         """Pub/sub channel carrying each new snapshot version."""
         return f"{self.base}:updates"
+
+    @property
+    def health(self) -> str:
+        """Why the aggregator cannot fold the site now (JSON, expires)."""
+        return f"{self.base}:health"
 
     @property
     def lease(self) -> str:

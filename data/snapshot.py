@@ -38,16 +38,12 @@ def _ints(raw: dict) -> dict[str, int]:
     return {_t(k): int(v) for k, v in raw.items()}
 
 
-def month_key(keys: Keys, month: str) -> str:
-    return f"{keys.base}:inc:month:{month}"
-
-
 def count_closure(pipe: Any, keys: Keys, site: Site, record: dict,
                   sign: int) -> None:
     """Add (sign=1) or take back (sign=-1, a reopen) one closure to its month."""
     tz = ZoneInfo(site.timezone)
     month = datetime.fromtimestamp(record["closed_at"] / 1000, tz).strftime("%Y%m")
-    key = month_key(keys, month)
+    key = keys.incidents_month(month)
     pipe.hincrby(key, "closed", sign)
     if record["closed_at"] <= record["deadline"]:
         pipe.hincrby(key, "on_time", sign)
@@ -89,7 +85,7 @@ def build(r: redis.Redis, keys: Keys, site: Site, now_ms: int) -> dict[str, Any]
     pipe.zcard(keys.incidents_open)
     pipe.zcount(keys.incidents_open, "-inf", now_ms)
     pipe.zcount(keys.incidents_closed, int(day_start.timestamp() * 1000), "+inf")
-    pipe.hgetall(month_key(keys, now_local.strftime("%Y%m")))
+    pipe.hgetall(keys.incidents_month(now_local.strftime("%Y%m")))
     pipe.zrevrange(keys.incidents_all, 0, TICKER - 1)
     pipe.zrange(keys.incidents_open, 0, MAP_INCIDENTS - 1)
     replies = pipe.execute()

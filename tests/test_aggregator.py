@@ -11,6 +11,10 @@ from data.keys import Keys
 from data.snapshot import read_snapshot
 from tests.conftest import PREFIX
 
+INC1 = "00000000-0000-4000-8000-000000000001"
+INC2 = "00000000-0000-4000-8000-000000000002"
+INC9 = "00000000-0000-4000-8000-000000000009"
+
 
 def ms() -> int:
     return time.time_ns() // 1_000_000
@@ -119,15 +123,15 @@ def test_bad_entries_go_to_dead_letters_and_do_not_block(r, agg):
 
 def test_incident_report_and_lifecycle(r, agg):
     t = ms()
-    xadd(r, "incident", v=1, src="phone", op="report", id="inc-1", ts=t,
+    xadd(r, "incident", v=1, src="phone", op="report", id=INC1, ts=t,
          category="sanitation", level=2, title="垃圾堆积", grid="G1",
          reporter="张三丰", phone="13812345678", actor="w1")
-    xadd(r, "incident", v=1, src="app", op="accept", id="inc-1", ts=t + 1,
+    xadd(r, "incident", v=1, src="app", op="accept", id=INC1, ts=t + 1,
          actor="sup")
-    xadd(r, "incident", v=1, src="app", op="dispatch", id="inc-1", ts=t + 2,
+    xadd(r, "incident", v=1, src="app", op="dispatch", id=INC1, ts=t + 2,
          actor="sup", assignee="w1")
-    xadd(r, "incident", v=1, src="app", op="start", id="inc-1", ts=t + 3, actor="w1")
-    xadd(r, "incident", v=1, src="app", op="resolve", id="inc-1", ts=t + 4,
+    xadd(r, "incident", v=1, src="app", op="start", id=INC1, ts=t + 3, actor="w1")
+    xadd(r, "incident", v=1, src="app", op="resolve", id=INC1, ts=t + 4,
          actor="w1", note="已清理")
     drain(agg)
     s = snap(r)
@@ -135,7 +139,7 @@ def test_incident_report_and_lifecycle(r, agg):
     assert s["recent_incidents"][0]["status"] == "resolved"
     assert s["recent_incidents"][0]["reporter"] == "张**"
     assert s["recent_incidents"][0]["phone"] == "138****5678"
-    xadd(r, "incident", v=1, src="app", op="verify", id="inc-1", ts=t + 5,
+    xadd(r, "incident", v=1, src="app", op="verify", id=INC1, ts=t + 5,
          actor="sup", passed=1)
     drain(agg)
     s = snap(r)
@@ -147,11 +151,11 @@ def test_incident_report_and_lifecycle(r, agg):
 
 def test_refused_op_goes_to_dead_letters_and_changes_nothing(r, agg):
     t = ms()
-    xadd(r, "incident", v=1, src="phone", op="report", id="inc-2", ts=t,
+    xadd(r, "incident", v=1, src="phone", op="report", id=INC2, ts=t,
          category="sanitation", level=3, title="路灯不亮", grid="G2")
-    xadd(r, "incident", v=1, src="app", op="resolve", id="inc-2", ts=t + 1,
+    xadd(r, "incident", v=1, src="app", op="resolve", id=INC2, ts=t + 1,
          actor="w2")  # not dispatched yet
-    xadd(r, "incident", v=1, src="app", op="accept", id="inc-2", ts=t + 2,
+    xadd(r, "incident", v=1, src="app", op="accept", id=INC2, ts=t + 2,
          actor="w1")  # w1's scope is G1
     drain(agg)
     s = snap(r)
@@ -173,7 +177,7 @@ def test_a_change_waits_for_entries_only_until_it_may_be_published(r, raw, tiny)
     agg.step(block_ms=20)
     assert state.dirty and not state.urgent  # within the interval: it waits ...
     assert agg._block_ms([state], 5000) <= 400  # ... but not for the next entry
-    xadd(r, "incident", v=1, src="phone", op="report", id="inc-9", ts=ms(),
+    xadd(r, "incident", v=1, src="phone", op="report", id=INC9, ts=ms(),
          category="sanitation", level=3, title="路灯不亮", grid="G2")
     agg.step(block_ms=20)
     # an incident (a report, a dispatch) waits a quarter of the interval at most
@@ -230,7 +234,7 @@ def test_an_incident_change_is_announced_apart_from_crowd_versions(r, agg):
     assert str(crowd_version) in crowd_only
     assert all(m.isdigit() for m in crowd_only)  # no incident news in them
     assert r.get(keys.incidents_version) is None
-    xadd(r, "incident", v=1, src="phone", op="report", id="inc-9", ts=ms(),
+    xadd(r, "incident", v=1, src="phone", op="report", id=INC9, ts=ms(),
          category="sanitation", level=2, title="井盖缺失", grid="G1", actor="w1")
     drain(agg)
     version = r.get(keys.incidents_version)  # the version with the report in

@@ -24,6 +24,9 @@ from tests.conftest import PREFIX
 from tests.crash import HALF_WRITE_THEN_DIE
 from tests.waiting import wait_until
 
+INC1 = "00000000-0000-4000-8000-000000000001"
+INC2 = "00000000-0000-4000-8000-000000000002"
+
 TZ = ZoneInfo("Asia/Shanghai")
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -133,15 +136,15 @@ def op(r, incident_id: str, name: str, actor: str, ts: int, **extra) -> None:
 def test_incidents_round_trip_with_history_and_later_changes(r, raw, tiny,
                                                              tmp_path, base_ts):
     t0 = base_ts
-    report(r, "i-1", t0)
-    op(r, "i-1", "accept", "sup", t0 + 60_000)
-    op(r, "i-1", "escalate", "sup", t0 + 120_000)
-    report(r, "i-2", t0 + 1000, grid="G2")
+    report(r, INC1, t0)
+    op(r, INC1, "accept", "sup", t0 + 60_000)
+    op(r, INC1, "escalate", "sup", t0 + 120_000)
+    report(r, INC2, t0 + 1000, grid="G2")
     fold(raw, tiny)
     archiver = Archiver(r, {"tiny": tiny}, PREFIX, tmp_path)
     archiver.run_once()
     inc, _ = History(tmp_path).incidents(tiny, day_of(t0), day_of(t0))
-    one = inc.set_index("id").loc["i-1"]
+    one = inc.set_index("id").loc[INC1]
     assert (one["status"], one["owner_level"], one["path"]) == (
         "escalated", "community", "grid>community")
     assert one["reporter"] == "张**" and one["phone"] == "138****5678"
@@ -149,15 +152,15 @@ def test_incidents_round_trip_with_history_and_later_changes(r, raw, tiny,
     assert [h["op"] for h in history] == ["report", "accept", "escalate"]
     assert "13812345678" not in one["history"]
     assert one["reported_at"] == datetime.fromtimestamp(t0 / 1000, TZ)
-    # later work on i-1 is picked up by the next (incremental) pass
-    op(r, "i-1", "dispatch", "sup", t0 + 180_000, assignee="w1")
-    op(r, "i-1", "resolve", "w1", t0 + 240_000, note="已清理")
-    op(r, "i-1", "verify", "sup", t0 + 300_000, passed=1)
+    # later work on INC1 is picked up by the next (incremental) pass
+    op(r, INC1, "dispatch", "sup", t0 + 180_000, assignee="w1")
+    op(r, INC1, "resolve", "w1", t0 + 240_000, note="已清理")
+    op(r, INC1, "verify", "sup", t0 + 300_000, passed=1)
     fold(raw, tiny)
     archiver.run_once()
     clear_cache()
     inc, _ = History(tmp_path).incidents(tiny, day_of(t0), day_of(t0))
-    one = inc.set_index("id").loc["i-1"]
+    one = inc.set_index("id").loc[INC1]
     assert (one["status"], one["solved_level"]) == ("closed", "community")
     assert len(inc) == 2
 

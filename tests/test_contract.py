@@ -18,6 +18,9 @@ from data.contract import (
     validate,
 )
 
+INC1 = "00000000-0000-4000-8000-000000000001"
+INC2 = "00000000-0000-4000-8000-000000000002"
+
 NOW = time.time_ns() // 1_000_000
 
 
@@ -57,11 +60,11 @@ def test_good_entries_of_each_kind(tiny):
                                "occupied": "50"}, tiny, NOW)
     assert isinstance(lot, ParkingEntry) and lot.occupied == 50
     report = validate("incident", {
-        "v": "1", "src": "hotline", "op": "report", "id": "abc", "ts": str(NOW),
+        "v": "1", "src": "hotline", "op": "report", "id": INC1, "ts": str(NOW),
         "category": "sanitation", "level": "1", "title": "垃圾", "lat": "34.751",
         "lon": "113.661"}, tiny, NOW)
     assert isinstance(report, IncidentReport) and report.grid is None
-    op = validate("incident", {"v": "1", "src": "app", "op": "reject", "id": "abc",
+    op = validate("incident", {"v": "1", "src": "app", "op": "reject", "id": INC1,
                                "ts": str(NOW), "actor": "sup", "reason": "重复"},
                   tiny, NOW)
     assert isinstance(op, IncidentOp)
@@ -100,7 +103,7 @@ def test_traffic_rules(tiny):
 
 
 def test_incident_rules(tiny):
-    base = {"v": "1", "src": "app", "op": "report", "id": "i1", "ts": str(NOW),
+    base = {"v": "1", "src": "app", "op": "report", "id": INC1, "ts": str(NOW),
             "category": "sanitation", "level": "2", "title": "t"}
     assert "needs 'grid', or both 'lat' and 'lon'" in reason("incident", base, tiny)
     assert "category fire is not in site tiny" in reason(
@@ -113,12 +116,31 @@ def test_incident_rules(tiny):
         "incident", {**base, "lat": "nan", "lon": "113.66"}, tiny)
     assert "field 'level' is '4'" in reason(
         "incident", {**base, "grid": "G1", "level": "4"}, tiny)
-    op = {"v": "1", "src": "app", "id": "i1", "ts": str(NOW), "actor": "sup"}
+    op = {"v": "1", "src": "app", "id": INC1, "ts": str(NOW), "actor": "sup"}
     assert "op dispatch needs 'assignee'" in reason(
         "incident", {**op, "op": "dispatch"}, tiny)
     assert "missing field 'actor'" in reason(
-        "incident", {"v": "1", "src": "a", "id": "i", "ts": str(NOW),
+        "incident", {"v": "1", "src": "a", "id": INC2, "ts": str(NOW),
                      "op": "accept"}, tiny)
+
+
+@pytest.mark.parametrize("incident_id", [
+    "open", "all", "closed", "inc:open", "{tiny}", "", "a" * 300, "abc",
+    "00000000-0000-4000-8000-00000000000g", "{00000000-0000-4000-8000-000000000001}",
+    "00000000000040008000000000000001", "00000000-0000-4000-8000-000000000001:x",
+])
+def test_an_incident_id_that_is_not_a_uuid_is_refused(tiny, incident_id):
+    report = {"v": "1", "src": "app", "op": "report", "id": incident_id,
+              "ts": str(NOW), "category": "sanitation", "level": "2",
+              "title": "t", "grid": "G1"}
+    assert "field 'id'" in reason("incident", report, tiny)
+    assert "not an incident UUID" in reason("incident", report, tiny)
+    accept = {"v": "1", "src": "app", "op": "accept", "id": incident_id,
+              "ts": str(NOW), "actor": "sup"}
+    assert "field 'id'" in reason("incident", accept, tiny)
+    merge = {**accept, "op": "merge", "id": INC1,
+             "into": incident_id}
+    assert "field 'into'" in reason("incident", merge, tiny)
 
 
 def test_hostile_values(tiny):
@@ -167,7 +189,7 @@ count_values = st.one_of(
            "v": st.sampled_from(["1", "2", "1 "]),
            "src": st.sampled_from(["cam-1", "bad id", "x\n", "a" * 129]),
            "entrance": st.sampled_from(["E1", "V1", "E99", "E1\n"]),
-           "ts": st.sampled_from([str(NOW), "12", str(NOW) + "\n", "abc"]),
+           "ts": st.sampled_from([str(NOW), "12", str(NOW) + "\n", INC1]),
            "in": count_values, "out": count_values},
            optional={"eid": st.sampled_from(["e-1", "e 1", ""]),
                      "extra": st.just("1")}))

@@ -23,22 +23,27 @@ from data.keys import Keys
 from data.ops import allowed_ops, read_incident, submit_op, submit_report, wait_applied
 from tests.conftest import PREFIX
 
+INC1 = "00000000-0000-4000-8000-000000000001"
+INC2 = "00000000-0000-4000-8000-000000000002"
+INC3 = "00000000-0000-4000-8000-000000000003"
+INC9 = "00000000-0000-4000-8000-000000000009"
+
 T0 = 1_800_000_000_000
 HOUR = 3_600_000
 STATES = OPEN + DONE
 
 
 def report(**over) -> IncidentReport:
-    fields = {"v": "1", "src": "phone", "op": "report", "id": "i-1", "ts": str(T0),
+    fields = {"v": "1", "src": "phone", "op": "report", "id": INC1, "ts": str(T0),
               "category": "sanitation", "level": "2", "title": "垃圾", "grid": "G1"}
     return IncidentReport.model_validate({**fields, **over})
 
 
 def op(name: str, actor: str = "adm", **over) -> IncidentOp:
     extra = {"reject": {"reason": "重复"}, "dispatch": {"assignee": "w1"},
-             "verify": {"passed": "1"}, "merge": {"into": "i-2"},
+             "verify": {"passed": "1"}, "merge": {"into": INC2},
              "comment": {"note": "已联系"}}.get(name, {})
-    fields = {"v": "1", "src": "app", "op": name, "id": "i-1", "ts": str(T0 + 1),
+    fields = {"v": "1", "src": "app", "op": name, "id": INC1, "ts": str(T0 + 1),
               "actor": actor, **extra, **over}
     return IncidentOp.model_validate(fields)
 
@@ -49,7 +54,7 @@ def in_state(tiny, status: str, **over) -> dict:
     return record
 
 
-OTHER = {"id": "i-2", "status": "reported"}
+OTHER = {"id": INC2, "status": "reported"}
 
 
 @pytest.mark.parametrize(("status", "name"), itertools.product(STATES, SOURCES))
@@ -157,24 +162,25 @@ def test_overdue_incident_is_escalated_automatically(r, raw, tiny):
     agg.setup()
     long_ago = time.time_ns() // 1_000_000 - 3 * HOUR  # level 1 parking: 1 h
     r.xadd(keys.stream("incident"), {
-        "v": "1", "src": "hotline", "op": "report", "id": "late", "ts": str(long_ago),
+        "v": "1", "src": "hotline", "op": "report", "id": INC3, "ts": str(long_ago),
         "category": "parking", "level": "1", "title": "占道", "grid": "G2"})
     _fold(agg)
     agg._escalate_overdue(agg.states["tiny"])
     _fold(agg)
-    record = read_incident(r, keys, "late")
+    record = read_incident(r, keys, INC3)
     assert (record["status"], record["owner_level"]) == ("escalated", "community")
     assert record["history"][-1]["actor"] == "system"
     agg._escalate_overdue(agg.states["tiny"])  # not again within the grace
     _fold(agg)
-    assert read_incident(r, keys, "late")["owner_level"] == "community"
+    assert read_incident(r, keys, INC3)["owner_level"] == "community"
 
 
 def test_a_retried_report_creates_one_incident(r, raw, tiny):
     keys = Keys(PREFIX, "tiny")
     agg = Aggregator(raw, {"tiny": tiny}, PREFIX, consumer="a")
     agg.setup()
-    values = {"id": "3f1c7e0a-phone-made", "category": "sanitation", "level": "3",
+    values = {"id": "3f1c7e0a-0000-4000-8000-00000000beef",
+              "category": "sanitation", "level": "3",
               "title": "路面坑洼", "grid": "G1"}
     for _ in range(3):  # the phone retries after a lost answer
         submit_report(r, keys, tiny, tiny.users["w1"], values)
@@ -188,19 +194,19 @@ def test_app_ops_are_checked_before_writing_and_after(r, raw, tiny):
     agg = Aggregator(raw, {"tiny": tiny}, PREFIX, consumer="a")
     agg.setup()
     submit_report(r, keys, tiny, tiny.users["w1"], {
-        "id": "i-9", "category": "sanitation", "level": "2", "title": "积水",
+        "id": INC9, "category": "sanitation", "level": "2", "title": "积水",
         "grid": "G1"})
     _fold(agg)
     with pytest.raises(Refused, match="outside w2's scope"):
-        submit_op(r, keys, tiny, tiny.users["w2"], "accept", "i-9")
+        submit_op(r, keys, tiny, tiny.users["w2"], "accept", INC9)
     assert r.xlen(keys.stream("incident")) == 1  # nothing was written
-    first = submit_op(r, keys, tiny, tiny.users["sup"], "accept", "i-9")
-    second = submit_op(r, keys, tiny, tiny.users["adm"], "accept", "i-9")  # a race
+    first = submit_op(r, keys, tiny, tiny.users["sup"], "accept", INC9)
+    second = submit_op(r, keys, tiny, tiny.users["adm"], "accept", INC9)  # a race
     _fold(agg)
-    assert wait_applied(r, keys, "i-9", first) is None
-    refusal = wait_applied(r, keys, "i-9", second)
+    assert wait_applied(r, keys, INC9, first) is None
+    refusal = wait_applied(r, keys, INC9, second)
     assert "cannot accept an incident that is accepted" in refusal
-    assert read_incident(r, keys, "i-9")["status"] == "accepted"
+    assert read_incident(r, keys, INC9)["status"] == "accepted"
 
 
 def test_a_resolved_incident_waiting_for_verification_is_not_escalated(tiny):

@@ -142,6 +142,24 @@ def test_a_producer_without_an_account_makes_no_workflow_op(client, key, r, raw,
     assert "unknown user" in reason
 
 
+def test_a_report_whose_id_is_not_a_uuid_is_refused_and_the_site_goes_on(
+        client, key, r, raw, tiny):
+    path = "/api/v1/sites/tiny/feeds/incident"
+    report = {"v": "1", "op": "report", "ts": now_ms(), "category": "sanitation",
+              "level": 2, "title": "楼道堆放杂物", "grid": "G1"}
+    good = str(uuid.uuid4())
+    body = post(client, key, [{**report, "id": "open"}, {**report, "id": good}],
+                path=path).get_json()
+    assert body["results"][0]["status"] == "rejected"
+    assert "field 'id'" in body["results"][0]["reason"]
+    assert "not an incident UUID" in body["results"][0]["reason"]
+    assert body["results"][1]["status"] == "accepted"
+    assert "not an incident UUID" in dead_letters(r)[-1]["reason"]
+    fold(raw, tiny)
+    assert r.zrange(KEYS.incidents_open, 0, -1) == [good]
+    assert read_snapshot(r, KEYS) is not None
+
+
 def test_duplicates_inside_a_batch_and_across_batches(client, key, r, raw, tiny):
     body = post(client, key, [crowd(eid="x"), crowd(eid="x"), crowd(eid="y")]
                 ).get_json()
@@ -251,13 +269,32 @@ def test_too_deeply_nested_json_is_a_400_not_a_500_anywhere(client, r):
 
 
 def test_ingest_is_rate_limited_per_key(r, redis_url, monkeypatch):
-    monkeypatch.setattr("web.factory.INGEST_LIMIT", "2 per minute")
+    monkeypatch.setattr("web.factory.INGEST_REQUEST_LIMIT", "2 per minute")
     client = create_app(config_for(redis_url)).server.test_client()
     first, second = (api_key(r, PREFIX, "tiny", "ingest") for _ in range(2))
     assert [post(client, first, crowd()).status_code for _ in range(3)] == [
         202, 202, 429]
     assert "slow down" in post(client, first, crowd()).get_json()["error"]
     assert post(client, second, crowd()).status_code == 202
+
+def test_ingest_limits_count_entries_not_requests(r, redis_url, monkeypatch):
+    monkeypatch.setattr("web.factory.INGEST_ENTRY_LIMIT", "10 per minute")
+    client = create_app(config_for(redis_url)).server.test_client()
+    first, second = (api_key(r, PREFIX, "tiny", "ingest") for _ in range(2))
+
+    def batch(n: int) -> list[dict]:
+        return [crowd(1, 0, eid=str(uuid.uuid4())) for _ in range(n)]
+
+    assert post(client, first, batch(4)).status_code == 202  # 4 of 10
+    assert post(client, first, batch(4)).status_code == 202  # 8 of 10
+    refused = post(client, first, batch(4))  # 12 would be over: three requests
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) > 0
+    assert post(client, first, batch(2)).status_code == 202  # exactly 10
+    assert post(client, first, crowd()).status_code == 429
+    assert r.xlen(KEYS.stream("crowd")) == 10  # nothing of the refused ones
+    assert post(client, second, batch(4)).status_code == 202  # its own budget
+
 
 def test_unknown_stream_or_site_is_404(client, key, r):
     assert post(client, key, crowd(), path="/api/v1/sites/tiny/feeds/dead"

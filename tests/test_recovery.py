@@ -15,6 +15,12 @@ from data.redis_conn import EmbeddedRedis, connect
 from data.snapshot import read_snapshot
 from tests.conftest import FIXTURES, PREFIX
 
+INC1 = "00000000-0000-4000-8000-000000000001"
+
+
+def incident_id(n: int) -> str:
+    return f"00000000-0000-4000-8000-{n:012d}"
+
 ROOT = Path(__file__).resolve().parent.parent
 CHILD = """
 import sys
@@ -96,7 +102,7 @@ def test_incidents_survive_a_restart_of_embedded_redis(tmp_path, tiny):
         now = time.time_ns() // 1_000_000
         for n in range(3):
             client.xadd(keys.stream("incident"), {
-                "v": "1", "src": "phone", "op": "report", "id": f"inc-{n}",
+                "v": "1", "src": "phone", "op": "report", "id": incident_id(n),
                 "ts": str(now), "category": "sanitation", "level": "3",
                 "title": f"事件{n}", "grid": "G1"})
         while agg.step(block_ms=20):
@@ -110,8 +116,8 @@ def test_incidents_survive_a_restart_of_embedded_redis(tmp_path, tiny):
     try:
         client = connect(again.url)
         ids = client.zrange(Keys(PREFIX, "tiny").incidents_all, 0, -1)
-        assert sorted(ids) == ["inc-0", "inc-1", "inc-2"]
-        assert client.get(Keys(PREFIX, "tiny").incident("inc-1"))
+        assert sorted(ids) == [incident_id(n) for n in range(3)]
+        assert client.get(Keys(PREFIX, "tiny").incident(INC1))
     finally:
         again.stop()
 

@@ -16,6 +16,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from data.aggregator import now_ms
 from data.incidents import DONE, OPEN, public_view
+from data.site_health import describe, read_failure
 from data.snapshot import read_snapshot
 from web.auth import api_caller
 from web.state import app_state
@@ -82,21 +83,44 @@ def snapshot(site_id: str):
     return response
 
 
+FRESH_MS = 15_000
+
+
 @api.get("/health")
 def health():
-    """Liveness for a monitoring probe: Redis answers, snapshots are fresh."""
+    """Liveness for a monitoring probe: Redis answers, snapshots are fresh and
+    no site is failing. ``?site=<id>`` asks about one site alone (200 while
+    that site is healthy, whatever the others do)."""
     state = app_state()
+    wanted = request.args.get("site")
+    if wanted is not None and wanted not in state.sites:
+        return error(404, f"site {wanted[:40]!r} is not served here")
     now = now_ms()
-    sites = {}
-    for site_id in state.sites:
-        snap = read_snapshot(state.redis, state.keys(site_id))
-        sites[site_id] = {
-            "version": snap["version"] if snap else None,
-            "snapshot_age_ms": now - snap["generated_ms"] if snap else None,
-        }
-    fresh = all(s["snapshot_age_ms"] is not None and s["snapshot_age_ms"] < 15_000
-                for s in sites.values())
-    return jsonify({"ok": fresh, "sites": sites}), 200 if fresh else 503
+    sites = {site_id: site_health(state.redis, state.keys(site_id), now)
+             for site_id in state.sites if wanted in (None, site_id)}
+    ok = all(s["ok"] for s in sites.values())
+    return jsonify({"ok": ok, "sites": sites}), 200 if ok else 503
+
+
+def site_health(r: redis.Redis, keys, now: int) -> dict[str, Any]:
+    """One site: its snapshot's version and age, and why it is unhealthy."""
+    try:
+        snap = read_snapshot(r, keys)
+    except (redis.ResponseError, ValueError) as exc:
+        snap, unreadable = None, f"snapshot unreadable: {describe(exc)}"
+    else:
+        unreadable = None
+    failure = read_failure(r, keys)
+    age = now - snap["generated_ms"] if snap else None
+    reason = (failure["reason"] if failure else unreadable
+              or ("no snapshot yet" if snap is None else None)
+              or (f"snapshot is {age // 1000} s old" if age >= FRESH_MS else None))
+    out: dict[str, Any] = {"ok": reason is None,
+                           "version": snap["version"] if snap else None,
+                           "snapshot_age_ms": age}
+    if reason:
+        out["reason"] = reason
+    return out
 
 
 def _iso(ms: int | None, tz: str) -> str | None:

@@ -37,7 +37,14 @@ from web import auth, signin
 from web.admin import admin
 from web.api import api
 from web.export import export
-from web.ingest import INGEST_LIMIT, ingest_api, rate_key
+from web.ingest import (
+    INGEST_ENTRY_LIMIT,
+    INGEST_REQUEST_LIMIT,
+    entry_cost,
+    entry_rate_key,
+    ingest_api,
+    rate_key,
+)
 from web.json_provider import BoundedJSONProvider
 from web.push import push
 from web.reports import reports
@@ -173,7 +180,9 @@ def secure(app: Dash, config: Config, screens: dict[str, str]) -> None:
     server.view_functions["reports.report"] = limiter.limit(
         REPORT_LIMIT, key_func=auth.caller_key)(server.view_functions["reports.report"])
     server.view_functions["ingest.feed"] = limiter.limit(
-        INGEST_LIMIT, key_func=rate_key)(server.view_functions["ingest.feed"])
+        INGEST_ENTRY_LIMIT, key_func=entry_rate_key, cost=entry_cost)(
+        limiter.limit(INGEST_REQUEST_LIMIT, key_func=rate_key)(
+            server.view_functions["ingest.feed"]))
     server.register_error_handler(429, signin.too_many)
     talisman = Talisman(server, force_https=False,
                         session_cookie_secure=config.cookie_secure,

@@ -199,8 +199,12 @@ def document(sites: dict[str, Site], *, max_batch: int) -> dict[str, Any]:
             errors=(400, 401, 403, 404, 503)),
         "/api/v1/sites/{site}/incidents/{incident_id}": _read(
             "One incident with its history", [site, incident]),
-        "/api/v1/health": _read("200 when every snapshot is fresher than 15 s",
-                                errors=(503,), security=False),
+        "/api/v1/health": _read(
+            "200 when every site (or the one asked for) has a snapshot fresher "
+            "than 15 s and is folded without failing; each site's reason "
+            "otherwise", [{"name": "site", "in": "query", "required": False,
+                           "schema": {"type": "string", "enum": list(sites)}}],
+            errors=(404, 503), security=False),
     }
     for stream in STREAM_MODELS:
         paths[f"/api/v1/sites/{{site}}/feeds/{stream}"] = {

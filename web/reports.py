@@ -18,7 +18,7 @@ from pathlib import Path
 
 from flask import Blueprint, jsonify, request, send_from_directory
 
-from data.contract import Rejected
+from data.contract import Rejected, is_incident_id
 from data.incidents import Refused
 from data.ops import submit_report
 from web.auth import log
@@ -27,7 +27,6 @@ from web.state import app_state
 
 MAX_PHOTO_BYTES = 5 * 1024 * 1024
 PHOTO_TYPES = {b"\xff\xd8\xff": "jpg", b"\x89PNG\r\n\x1a\n": "png"}
-_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 _DATA_URL = re.compile(r"^data:image/[a-z+.-]+;base64,", re.IGNORECASE)
 FIELDS = ("category", "level", "title", "detail", "grid", "lat", "lon")
 
@@ -90,7 +89,7 @@ def report(site_id: str):
     if not isinstance(body, dict):
         return _error(400, "expected a JSON object")
     incident_id = str(body.get("id", ""))
-    if not _ID.match(incident_id):
+    if not is_incident_id(incident_id):
         return _error(400, "id: expected the report's UUID", "id")
     values = {k: str(body[k]).strip() for k in FIELDS
               if body.get(k) not in (None, "")}
