@@ -18,6 +18,7 @@ from typing import Any
 import redis
 
 from data.accounts import AuthKeys
+from data.cells import text_cell
 
 FIELDS = ("ts", "who", "site", "action", "target", "outcome", "where", "detail")
 
@@ -78,11 +79,6 @@ def all_lines(r: redis.Redis, keys: AuthKeys, batch: int = 1000
         start = "(" + _text(chunk[-1][0])
 
 
-def _cell(value: str) -> str:
-    """Keep a spreadsheet from reading typed text as a formula."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 def to_csv(lines: Iterable[dict[str, str]]) -> str:
     """CSV with a BOM so that Excel reads the Chinese text right."""
     out = io.StringIO()
@@ -90,5 +86,5 @@ def to_csv(lines: Iterable[dict[str, str]]) -> str:
     writer = csv.DictWriter(out, fieldnames=("id", *FIELDS), extrasaction="ignore")
     writer.writeheader()
     for line in lines:
-        writer.writerow({k: _cell(v) for k, v in line.items()})
+        writer.writerow({k: text_cell(v) for k, v in line.items()})
     return out.getvalue()
