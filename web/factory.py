@@ -35,7 +35,7 @@ from layouts import analysis, analysis_charts, console, home, mobile, wall
 from layouts.i18n import t
 from web import auth, signin
 from web.admin import admin
-from web.api import api
+from web.api import api, mount_not_found
 from web.export import export
 from web.ingest import INGEST_LIMIT, ingest_api, rate_key
 from web.json_provider import BoundedJSONProvider
@@ -89,6 +89,7 @@ def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
                              SESSION_COOKIE_SAMESITE="Lax",
                              MAX_CONTENT_LENGTH=8 * 1024 * 1024)
     app.server.register_blueprint(export)
+    mount_not_found(app.server)
     # In-process cache keyed on the snapshot version: never flask-caching's
     # Redis backend on a Redis producers can write to (it unpickles).
     cache = Cache(app.server, config={"CACHE_TYPE": "SimpleCache",
