@@ -436,3 +436,29 @@ def test_dash_is_set_up_before_the_first_request(app):
     first = client.get("/console?site=tiny").headers["Content-Security-Policy"]
     assert all(digest in first for digest in app.csp_hashes())
     assert client.get("/m?site=tiny").headers["Content-Security-Policy"] == first
+
+
+def test_the_embedded_redis_refuses_a_client_without_its_password(tmp_path):
+    import redis
+
+    from data.redis_conn import EmbeddedRedis
+
+    server = EmbeddedRedis(tmp_path / "redis", persist=False).start()
+    try:
+        stranger = redis.Redis(port=server.port, socket_connect_timeout=1)
+        with pytest.raises(redis.AuthenticationError):
+            stranger.set(AUTH.users, "{}")  # e.g. writing an account
+        stranger.close()
+        assert connect(server.url).ping()  # the app's URL carries the password
+        folder = tmp_path / "redis"
+        assert folder.stat().st_mode & 0o777 == 0o700
+        for name in ("password", "auth.conf"):
+            assert (folder / name).stat().st_mode & 0o777 == 0o600
+        cmdline = open(f"/proc/{server.process.pid}/cmdline", "rb").read()
+        assert server.password.encode() not in cmdline
+        server.stop()
+        again = EmbeddedRedis(folder, port=server.port, persist=False).start()
+        assert again.url == server.url and connect(again.url).ping()
+        again.stop()
+    finally:
+        server.stop()
