@@ -462,3 +462,29 @@ def test_the_embedded_redis_refuses_a_client_without_its_password(tmp_path):
         again.stop()
     finally:
         server.stop()
+
+
+def test_requests_nobody_signed_in_to_do_not_fill_the_audit_log(app, r):
+    stranger = client_as(app, None)
+    for n in range(300):
+        refused = stranger.post("/_dash-update-component",
+                                json={"output": f"x{n}.children", "inputs": []})
+        assert refused.status_code == 401
+    lines = [line for line in audit.read(r, AUTH, count=1000)
+             if line["who"] == "-"]
+    assert len(lines) == 1 and lines[0]["action"] == "callback"
+    assert lines[0]["outcome"] == "refused"
+    signed_in = client_as(app, "w1")  # signed-in refusals stay one line each
+    for _ in range(3):
+        signed_in.get("/admin")
+    assert len(audit.read(r, AUTH, count=1000)) > 1
+
+
+def test_the_audit_log_is_capped(r):
+    for n in range(3000):
+        audit.record(r, AUTH, "adm", "test", str(n), maxlen=1000)
+    assert 1000 <= r.xlen(AUTH.audit) < 1200
+    assert audit.read(r, AUTH, count=1)[0]["target"] == "2999"  # newest kept
+    assert load_config({"REDIS_URL": "redis://x"}).audit_maxlen == 1_000_000
+    assert load_config({"REDIS_URL": "redis://x",
+                        "GOV_AUDIT_MAXLEN": "5000"}).audit_maxlen == 5000
