@@ -25,6 +25,7 @@ from tests.auth import (
     PASSWORD,
     add_roster,
     api_key,
+    csrf_of,
     kiosk_token,
     sign_in_client,
     sign_out_client,
@@ -488,3 +489,45 @@ def test_the_audit_log_is_capped(r):
     assert load_config({"REDIS_URL": "redis://x"}).audit_maxlen == 1_000_000
     assert load_config({"REDIS_URL": "redis://x",
                         "GOV_AUDIT_MAXLEN": "5000"}).audit_maxlen == 5000
+
+
+def client_from(app, address: str):
+    client = app.server.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+def try_password(client, name: str, password: str):
+    csrf = csrf_of(client.get("/login").get_data(as_text=True))
+    return client.post("/login", data={"name": name, "password": password,
+                                       "csrf": csrf})
+
+
+def test_the_per_name_limit_counts_the_name_as_the_lookup_reads_it(app):
+    guesser = client_from(app, "10.0.0.1")
+    for _ in range(5):
+        assert try_password(guesser, "w1", "guess").status_code == 401
+    for variant in (" w1", "w1 ", "\tw1"):
+        assert try_password(guesser, variant, "guess").status_code == 429
+
+
+def test_nobody_can_lock_a_person_out_by_failing_on_their_name(app):
+    guesser = client_from(app, "10.0.0.1")
+    for _ in range(5):
+        assert try_password(guesser, "w1", "guess").status_code == 401
+    assert try_password(guesser, "w1", "guess").status_code == 429
+    owner = client_from(app, "10.0.0.2")
+    assert try_password(owner, "w1", PASSWORD).status_code == 302
+
+
+def test_failures_from_many_addresses_slow_a_name_down_without_refusing(app):
+    from web.signin import BACKOFF_FREE, backoff_delay
+
+    assert backoff_delay(BACKOFF_FREE) == 0 and backoff_delay(BACKOFF_FREE + 2) > 0
+    for n in range(BACKOFF_FREE + 2):
+        guesser = client_from(app, f"10.0.1.{n}")
+        assert try_password(guesser, "w1", "guess").status_code == 401
+    started = time.monotonic()
+    owner = client_from(app, "10.0.0.2")
+    assert try_password(owner, "w1", PASSWORD).status_code == 302
+    assert time.monotonic() - started >= backoff_delay(BACKOFF_FREE + 2) * 0.9

@@ -17,7 +17,6 @@ from typing import Any
 import dash
 import redis
 from dash import Dash, html
-from flask import request
 from flask_caching import Cache
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -168,9 +167,8 @@ def secure(app: Dash, config: Config, screens: dict[str, str]) -> None:
                       strategy="moving-window", headers_enabled=True)
     server.view_functions["signin.login"] = limiter.limit(
         ";".join(signin.LOGIN_LIMITS))(limiter.limit(
-            signin.NAME_LIMIT,
-            key_func=lambda: "name:" + request.form.get("name", "")[:40])(
-            server.view_functions["signin.login"]))
+            signin.NAME_LIMIT, key_func=signin.name_and_address,
+            deduct_when=signin.failed)(server.view_functions["signin.login"]))
     server.view_functions["reports.report"] = limiter.limit(
         REPORT_LIMIT, key_func=auth.caller_key)(server.view_functions["reports.report"])
     server.view_functions["ingest.feed"] = limiter.limit(
