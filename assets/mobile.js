@@ -7,6 +7,12 @@
  * A retry after a lost answer carries the same UUID, so the server side
  * keeps exactly one incident. A report the server refuses (a bad field) stays
  * visible with the reason, never silently dropped.
+ *
+ * A queued report belongs to the person who made it (the page's data-user):
+ * on a shared phone, after a sign-out and someone else's sign-in, it is kept
+ * for its owner and sent only when they are signed in again, never under the
+ * next person's name. A report queued by an older build (no owner) is never
+ * sent.
  */
 (function () {
   "use strict";
@@ -36,6 +42,10 @@
     var h = Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join("");
     return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
   }
+  function mine(r) {
+    var el = root();
+    return !!el && !!el.dataset.user && r.user === el.dataset.user;
+  }
   function show(message, kind) {
     if (window.dash_clientside && window.dash_clientside.set_props) {
       window.dash_clientside.set_props("m-queue", {children: message,
@@ -43,7 +53,7 @@
     }
   }
   function status() {
-    var queue = load();
+    var queue = load().filter(mine);
     var waiting = queue.filter(function (r) { return !r.error; });
     var failed = queue.filter(function (r) { return r.error; });
     if (failed.length) {
@@ -59,7 +69,9 @@
     var el = root();
     if (!el || sending) { return; }
     var queue = load();
-    var next = queue.filter(function (r) { return !r.error && r.site === el.dataset.site; })[0];
+    var next = queue.filter(function (r) {
+      return !r.error && r.site === el.dataset.site && mine(r);
+    })[0];
     if (!next) { return; }
     sending = true;
     fetch("/api/v1/sites/" + encodeURIComponent(next.site) + "/reports", {
@@ -102,13 +114,16 @@
       else { body.grid = form.grid; }
       if (form.photo) { body.photo = form.photo; }
       var queue = load();
-      queue.push({site: el.dataset.site, body: body, at: Date.now()});
+      queue.push({site: el.dataset.site, user: el.dataset.user, body: body,
+                  at: Date.now()});
       try { save(queue); }
       catch (err) {  // a photo too big for local storage: keep the report
         delete body.photo; queue[queue.length - 1].body = body; save(queue);
       }
       setTimeout(flush, 0);
-      return text("m.queued", {n: queue.filter(function (r) { return !r.error; }).length});
+      return text("m.queued", {n: queue.filter(function (r) {
+        return !r.error && mine(r);
+      }).length});
     },
     locate: function () {
       var set = function (props) { window.dash_clientside.set_props("m-position", props); };

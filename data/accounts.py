@@ -82,6 +82,15 @@ class AuthKeys:
     def audit(self) -> str:
         return f"{self.prefix}:audit"
 
+    def signin_failures(self, name: str) -> str:
+        """Recent failed sign-ins of one name, from anywhere (a backoff)."""
+        return f"{self.prefix}:auth:failures:{name}"
+
+    def audit_quiet(self, action: str, where: str, window: int) -> str:
+        """Counter of anonymous refusals of ``action`` from ``where`` in one
+        time window (see :func:`data.audit.record_anonymous`)."""
+        return f"{self.prefix}:audit:quiet:{action}:{where}:{window}"
+
 
 @dataclass(frozen=True)
 class Account:

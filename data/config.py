@@ -43,6 +43,7 @@ class Config:
     wall_spot_seconds: int = 15
     secret_key: str | None = None
     session_hours: int = 12
+    audit_maxlen: int = 1_000_000
     cookie_secure: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -155,6 +156,8 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         secret_key=get("GOV_SECRET_KEY") or None,
         session_hours=_int("GOV_SESSION_HOURS", get("GOV_SESSION_HOURS", "12"),
                            1, 24 * 30),
+        audit_maxlen=_int("GOV_AUDIT_MAXLEN", get("GOV_AUDIT_MAXLEN", "1000000"),
+                          1000, 1_000_000_000),
         cookie_secure=_flag("GOV_COOKIE_SECURE", get("GOV_COOKIE_SECURE", "0")),
         wall_reload_hour=_int(
             "GOV_WALL_RELOAD_HOUR", get("GOV_WALL_RELOAD_HOUR", "4"), -1, 23

@@ -261,9 +261,16 @@ def mask_phone(phone: str) -> str:
     return "*" * max(0, len(digits) - 2) + digits[-2:] if digits else ""
 
 
+# Never in a public view: who reported (account id), the scene photo (it may
+# show people; only a signed-in user of the site fetches it) and the history
+# (actors' names). Name and phone are masked below.
+PRIVATE_FIELDS = frozenset({"history", "reporter_id", "photo"})
+
+
 def public_view(record: dict[str, Any], now_ms: int) -> dict[str, Any]:
-    """The record with personal data masked and the SLA light added."""
-    view = {k: v for k, v in record.items() if k != "history"}
+    """The record without its private fields, personal data masked and the SLA
+    light added."""
+    view = {k: v for k, v in record.items() if k not in PRIVATE_FIELDS}
     view.update(reporter=mask_name(record.get("reporter", "")),
                 phone=mask_phone(record.get("phone", "")),
                 sla=sla_light(record, now_ms),

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -85,11 +87,48 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+PASSWORD_FILE = "password"
+AUTH_CONFIG = "auth.conf"
+
+
+def _private_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` with mode 600 from its creation on."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
+def embedded_password(directory: Path) -> str:
+    """The embedded server's password: random, kept in ``directory`` (mode 600)
+    so that a restart and the command line use the same one."""
+    path = Path(directory) / PASSWORD_FILE
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        _private_file(path, secrets.token_urlsafe(32))
+        return path.read_text().strip()
+
+
+def _auth_config(directory: Path) -> Path:
+    """A config file (mode 600) holding ``requirepass``."""
+    path = Path(directory) / AUTH_CONFIG
+    _private_file(path, f"requirepass {embedded_password(directory)}\n")
+    return path
+
+
+def _local_url(port: int, password: str) -> str:
+    return f"redis://:{quote(password, safe='')}@127.0.0.1:{port}/0"
+
+
 class EmbeddedRedis:
     """A real redis-server child process with its data in ``directory``.
 
-    Append-only file with fsync every second; stopping it asks Redis to
-    shut down cleanly (``SHUTDOWN``) so the next start reloads everything.
+    Append-only file with fsync every second. It listens on 127.0.0.1, where
+    every local user can connect: it requires a random password, kept in
+    ``directory/password`` (mode 600, in a directory of mode 700), which
+    :attr:`url` carries. Stopping it asks Redis to shut down cleanly
+    (``SHUTDOWN``) so the next start reloads everything.
     """
 
     def __init__(self, directory: Path, port: int | None = None,
@@ -101,16 +140,24 @@ class EmbeddedRedis:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return _local_url(self.port, self.password)
+
+    @property
+    def password(self) -> str:
+        return embedded_password(self.directory)
 
     def start(self, timeout: float = 10.0) -> EmbeddedRedis:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.directory.chmod(0o700)  # the data, the password: the owner's only
         running = self.running_url(self.directory)
         if running:  # two servers on one append-only file would corrupt it
             raise RuntimeError(f"an embedded redis-server already runs on "
                                f"{self.directory} ({running})")
         args = [
-            redis_server_binary(), "--port", str(self.port),
+            # the password from a file of mode 600, never on the command line
+            # (any local user can read another's command line in ps)
+            redis_server_binary(), str(_auth_config(self.directory)),
+            "--port", str(self.port),
             "--bind", "127.0.0.1", "--dir", str(self.directory),
             "--daemonize", "no", "--logfile", "redis.log",
             "--save", "", "--protected-mode", "yes",
@@ -121,7 +168,8 @@ class EmbeddedRedis:
             args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True,
         )
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.5,
+                             password=self.password)
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -152,14 +200,15 @@ class EmbeddedRedis:
         (started by ``python app.py``), or None."""
         try:
             port = int((Path(directory) / "port").read_text())
+            password = (Path(directory) / PASSWORD_FILE).read_text().strip()
             client = redis.Redis(port=port, socket_connect_timeout=0.5,
-                                 decode_responses=True)
+                                 decode_responses=True, password=password)
             found = client.config_get("dir").get("dir", "")
             client.close()
         except (OSError, ValueError, redis.RedisError):
             return None
         same = Path(found).resolve() == Path(directory).resolve()
-        return f"redis://127.0.0.1:{port}/0" if same else None
+        return _local_url(port, password) if same else None
 
     def stop(self, timeout: float = 10.0) -> None:
         """Shut down cleanly (flushes the append-only file); kill if it hangs."""

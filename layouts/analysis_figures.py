@@ -9,6 +9,8 @@ frame gives a readable "no data" figure.
 
 from __future__ import annotations
 
+import html
+
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -259,7 +261,13 @@ def _no_repeats(theme: Theme, lang: str) -> go.Figure:
 def stamp(fig: go.Figure, title: str, lines: list[str], *, theme: Theme,
           height: int) -> go.Figure:
     """A copy of ``fig`` for export: a title on top and a provenance footer
-    (``lines``) at the bottom of an image ``height`` pixels high."""
+    (``lines``) at the bottom of an image ``height`` pixels high.
+
+    ``title`` and ``lines`` are plain text (they carry names people typed,
+    such as the exporter's display name): escaped here, since plotly reads
+    ``<a href>``, ``<b>`` and entities in a title or an annotation as markup."""
+    title = html.escape(title, quote=False)
+    lines = [html.escape(line, quote=False) for line in lines]
     out = go.Figure(fig)
     old = out.layout.margin
     footer = 16 * len(lines) + 10

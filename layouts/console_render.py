@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 from dash import dcc, html
 
 from data.incidents import mask_name, mask_phone
+from data.photos import photo_url
 from data.site import Site, User
 from layouts import ids
 from layouts.i18n import duty_text, t
@@ -208,9 +209,9 @@ def detail(record: dict | None, ops: list[str], site: Site, lang: str, now: int,
         (t("c.deadline", lang), when(record["deadline"], tz)),
         (t("c.rework", lang), record.get("rework", 0)),
     ]
-    photo = ([html.Img(src=f"/photos/{site.id}/{record['photo']}",
-                       className="c-photo", alt=t("c.photo", lang))]
-             if record.get("photo") else [])
+    src = photo_url(site.id, record.get("photo"))
+    photo = ([html.Img(src=src, className="c-photo", alt=t("c.photo", lang))]
+             if src else [])
     return [
         html.Div(className="c-dhead", children=[
             html.Span(className=f"sla sla-{light}"),

@@ -70,6 +70,8 @@ def layout(site: str | None = None, lang: str | None = None, **_: str) -> html.D
         id=ids.M_ROOT, className="m",
         **{"data-push-site": site_id, "data-push-store": ids.M_PUSH,
            "data-build": BUILD, "data-site": site_id,
+           # the owner of reports queued on this phone (assets/mobile.js)
+           "data-user": user.id if user else "",
            "data-i18n": json.dumps({k: t(k, lang) for k in BROWSER_TEXT},
                                    ensure_ascii=False)},
         children=[

@@ -12,7 +12,7 @@ import pytest
 from data.aggregator import Aggregator
 from data.config import ConfigError, load_config
 from data.keys import Keys
-from tests.auth import add_account, sign_in_client
+from tests.auth import add_account, api_key, sign_in_client
 from tests.conftest import FIXTURES, PREFIX
 from web.factory import create_app
 
@@ -85,6 +85,20 @@ def test_unknown_site_is_a_json_404(client):
         response = client.get(path)
         assert response.status_code == 404
         assert "nowhere" in response.get_json()["error"]
+
+
+@pytest.mark.parametrize("path", [
+    "/api/v1/sites/tiny/producers", "/api/v2/sites", "/api/",
+    "/api/v1/sites/tiny/incidents/x/y/z", "/api/anything.html"])
+def test_an_unknown_api_path_is_a_json_404_not_the_page(r, redis_url, path):
+    client = create_app(config_for(redis_url)).server.test_client()
+    key = api_key(r, PREFIX, "tiny", "read")
+    for method in ("get", "post"):
+        response = getattr(client, method)(
+            path, headers={"Authorization": f"Bearer {key}"})
+        assert response.status_code == 404, (method, response.data[:80])
+        assert response.mimetype == "application/json"
+        assert response.get_json()["status"] == 404
 
 
 def test_no_snapshot_yet_is_a_json_503(client):

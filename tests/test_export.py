@@ -20,6 +20,7 @@ from data.config import load_config
 from tests import analysis_data as hand
 from tests.auth import add_account, sign_in_client
 from tests.conftest import FIXTURES, PREFIX
+from web.export import table_bytes
 from web.factory import create_app
 from web.render import renderer
 from web.workbook import workbook_bytes
@@ -233,3 +234,32 @@ def test_date_ticks_speak_the_readers_language(client, warm):
     zh, en = ticks("zh"), ticks("en")
     assert "5月7日" in zh and "5月13日" in zh and not any("May" in x for x in zh)
     assert "May 7" in en
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_stay_text():
+    frame = pd.DataFrame({
+        "title": ['=HYPERLINK("http://x","点我")', "+1", "-cmd", "@SUM(A1)",
+                  "\tx", "\rx", "井盖缺失", None],
+        "count": [1, -2, 3, 4, 5, 6, 7, 8]})
+    rows = list(csv.reader(io.StringIO(
+        table_bytes(frame, "csv", [], "zh").decode("utf-8-sig"), newline="")))
+    assert [row[0] for row in rows[1:]] == [
+        '\'=HYPERLINK("http://x","点我")', "'+1", "'-cmd", "'@SUM(A1)", "'\tx",
+        "'\rx", "井盖缺失", ""]
+    assert rows[2][1] == "-2"  # a number stays a number
+
+
+def test_the_exporters_name_is_drawn_as_text_not_a_link(r, redis_url, data_dir,
+                                                         warm):
+    config = load_config({"REDIS_URL": redis_url, "GOV_PREFIX": PREFIX,
+                          "GOV_SITES_DIR": str(FIXTURES / "sites"),
+                          "GOV_DATA_DIR": str(data_dir)})
+    client = create_app(config).server.test_client()
+    name = '<a href="http://evil.example/">点我</a><b>x</b>'
+    add_account(r, PREFIX, "ana", "analyst", display=name)
+    sign_in_client(client, "ana")
+    svg = get(client, f"/api/v1/sites/tiny/export/sla.svg?{QUERY}")
+    root = ET.fromstring(svg.data)
+    assert f"导出人: {name} (ana)" in "".join(root.itertext())
+    links = [el for el in root.iter() if el.tag.endswith("}a")]
+    assert links == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -168,3 +169,32 @@ def test_phone_and_console_table_refresh_on_incident_changes_only(browser, live)
     assert not [p for p in posts["phone"] if "m-flash.children" in p]
     for ctx in (phone_ctx, console_ctx):
         ctx.close()
+
+
+def sign_out_page(page, live) -> None:
+    page.goto(f"{live.url}/logout")
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+
+
+def test_a_queued_report_is_sent_only_under_the_name_of_who_made_it(browser, live):
+    phone_ctx, phone = open_phone(browser, live, "w1")
+    phone_ctx.route("**/reports", lambda route: route.abort())  # no signal
+    report(phone, "三号楼路灯不亮")
+    wait_for(phone, text_in("[data-testid=m-queue]", "1条待发送"))
+    sign_out_page(phone, live)
+    phone_ctx.unroute("**/reports")
+    live.sign_in(phone, "w2", "/m?site=tiny")  # the same phone, someone else
+    phone.wait_for_selector("[data-testid=m-tasks]")
+    time.sleep(4)  # the queue's retry runs every 3 s
+    assert live.client.zcard(live.keys("tiny").incidents_all) == 0
+    kept = phone.evaluate("() => window.govMobile.pending()")
+    assert [r["user"] for r in kept] == ["w1"]
+    sign_out_page(phone, live)
+    live.sign_in(phone, "w1", "/m?site=tiny")  # its owner is back
+    wait_for(phone, text_in("[data-testid=m-queue]", "已上报"), timeout=15)
+    ids = live.client.zrange(live.keys("tiny").incidents_all, 0, -1)
+    assert len(ids) == 1
+    record = json.loads(live.client.get(live.keys("tiny").incident(ids[0])))
+    assert record["title"] == "三号楼路灯不亮" and record["reporter_id"] == "w1"
+    phone_ctx.close()

@@ -25,6 +25,7 @@ from tests.auth import (
     PASSWORD,
     add_roster,
     api_key,
+    csrf_of,
     kiosk_token,
     sign_in_client,
     sign_out_client,
@@ -436,3 +437,97 @@ def test_dash_is_set_up_before_the_first_request(app):
     first = client.get("/console?site=tiny").headers["Content-Security-Policy"]
     assert all(digest in first for digest in app.csp_hashes())
     assert client.get("/m?site=tiny").headers["Content-Security-Policy"] == first
+
+
+def test_the_embedded_redis_refuses_a_client_without_its_password(tmp_path):
+    import redis
+
+    from data.redis_conn import EmbeddedRedis
+
+    server = EmbeddedRedis(tmp_path / "redis", persist=False).start()
+    try:
+        stranger = redis.Redis(port=server.port, socket_connect_timeout=1)
+        with pytest.raises(redis.AuthenticationError):
+            stranger.set(AUTH.users, "{}")  # e.g. writing an account
+        stranger.close()
+        assert connect(server.url).ping()  # the app's URL carries the password
+        folder = tmp_path / "redis"
+        assert folder.stat().st_mode & 0o777 == 0o700
+        for name in ("password", "auth.conf"):
+            assert (folder / name).stat().st_mode & 0o777 == 0o600
+        cmdline = open(f"/proc/{server.process.pid}/cmdline", "rb").read()
+        assert server.password.encode() not in cmdline
+        server.stop()
+        again = EmbeddedRedis(folder, port=server.port, persist=False).start()
+        assert again.url == server.url and connect(again.url).ping()
+        again.stop()
+    finally:
+        server.stop()
+
+
+def test_requests_nobody_signed_in_to_do_not_fill_the_audit_log(app, r):
+    stranger = client_as(app, None)
+    for n in range(300):
+        refused = stranger.post("/_dash-update-component",
+                                json={"output": f"x{n}.children", "inputs": []})
+        assert refused.status_code == 401
+    lines = [line for line in audit.read(r, AUTH, count=1000)
+             if line["who"] == "-"]
+    assert len(lines) == 1 and lines[0]["action"] == "callback"
+    assert lines[0]["outcome"] == "refused"
+    signed_in = client_as(app, "w1")  # signed-in refusals stay one line each
+    for _ in range(3):
+        signed_in.get("/admin")
+    assert len(audit.read(r, AUTH, count=1000)) > 1
+
+
+def test_the_audit_log_is_capped(r):
+    for n in range(3000):
+        audit.record(r, AUTH, "adm", "test", str(n), maxlen=1000)
+    assert 1000 <= r.xlen(AUTH.audit) < 1200
+    assert audit.read(r, AUTH, count=1)[0]["target"] == "2999"  # newest kept
+    assert load_config({"REDIS_URL": "redis://x"}).audit_maxlen == 1_000_000
+    assert load_config({"REDIS_URL": "redis://x",
+                        "GOV_AUDIT_MAXLEN": "5000"}).audit_maxlen == 5000
+
+
+def client_from(app, address: str):
+    client = app.server.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+def try_password(client, name: str, password: str):
+    csrf = csrf_of(client.get("/login").get_data(as_text=True))
+    return client.post("/login", data={"name": name, "password": password,
+                                       "csrf": csrf})
+
+
+def test_the_per_name_limit_counts_the_name_as_the_lookup_reads_it(app):
+    guesser = client_from(app, "10.0.0.1")
+    for _ in range(5):
+        assert try_password(guesser, "w1", "guess").status_code == 401
+    for variant in (" w1", "w1 ", "\tw1"):
+        assert try_password(guesser, variant, "guess").status_code == 429
+
+
+def test_nobody_can_lock_a_person_out_by_failing_on_their_name(app):
+    guesser = client_from(app, "10.0.0.1")
+    for _ in range(5):
+        assert try_password(guesser, "w1", "guess").status_code == 401
+    assert try_password(guesser, "w1", "guess").status_code == 429
+    owner = client_from(app, "10.0.0.2")
+    assert try_password(owner, "w1", PASSWORD).status_code == 302
+
+
+def test_failures_from_many_addresses_slow_a_name_down_without_refusing(app):
+    from web.signin import BACKOFF_FREE, backoff_delay
+
+    assert backoff_delay(BACKOFF_FREE) == 0 and backoff_delay(BACKOFF_FREE + 2) > 0
+    for n in range(BACKOFF_FREE + 2):
+        guesser = client_from(app, f"10.0.1.{n}")
+        assert try_password(guesser, "w1", "guess").status_code == 401
+    started = time.monotonic()
+    owner = client_from(app, "10.0.0.2")
+    assert try_password(owner, "w1", PASSWORD).status_code == 302
+    assert time.monotonic() - started >= backoff_delay(BACKOFF_FREE + 2) * 0.9

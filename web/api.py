@@ -231,3 +231,21 @@ def _unmasked() -> bool:
     """Reporters' names and phones only for signed-in supervisors and admins."""
     caller = api_caller()
     return bool(caller and caller.sees_personal_data)
+
+
+API_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def no_such_api(rest: str = ""):
+    """Any /api/ path no route serves: a JSON 404, never the HTML page that
+    Dash's catch-all route would answer with 200."""
+    return error(404, f"no API at {request.path[:200]!r}",
+                 see="/api/v1/openapi.json")
+
+
+def mount_not_found(server: Any) -> None:
+    """Route every unknown /api/ path to :func:`no_such_api` (more specific
+    rules, every real endpoint, win over ``<path:rest>``)."""
+    for endpoint, rule in (("api_root", "/api/"), ("api_not_found",
+                                                   "/api/<path:rest>")):
+        server.add_url_rule(rule, endpoint, no_such_api, methods=API_METHODS)

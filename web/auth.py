@@ -133,13 +133,21 @@ def api_principal() -> Principal | None:
 
 def log(action: str, target: str = "", outcome: str = "ok", detail: str = "",
         who: str | None = None, site: str | None = None) -> None:
-    """An audit line, under the site it concerns (by default the caller's)."""
+    """An audit line, under the site it concerns (by default the caller's);
+    a refusal of nobody signed in is throttled (:func:`audit.record_anonymous`)."""
     caller = (g.get("gov_api_caller") or principal()) if who is None else None
     if site is None:
         site = (caller.site if caller else None) or ""
-    audit.record(app_state().redis, auth_keys(),
+    state = app_state()
+    if who is None and caller is None and outcome != "ok":
+        audit.record_anonymous(state.redis, auth_keys(), action, target, outcome,
+                               client_address(), detail, site,
+                               state.config.audit_maxlen)
+        return
+    audit.record(state.redis, auth_keys(),
                  who or (caller.name if caller else "-"), action, target,
-                 outcome, client_address(), detail, site=site)
+                 outcome, client_address(), detail, site=site,
+                 maxlen=state.config.audit_maxlen)
 
 
 def _json_refusal(status: int, message: str) -> tuple[Response, int]:

@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 from flask import Blueprint, Response, jsonify, request
 
+from data.cells import csv_cell
 from data.history import Dataset, FilterError, History, parse_filters, site_today
 from data.site import Site
 from layouts import analysis_charts as charts
@@ -112,7 +113,10 @@ def table_bytes(frame: pd.DataFrame, fmt: str, about: list[tuple[str, str]],
     for column in frame.columns:
         if isinstance(frame[column].dtype, pd.DatetimeTZDtype):
             frame[column] = frame[column].dt.tz_localize(None)
-    return frame.to_csv(index=False).encode("utf-8-sig")
+        elif not pd.api.types.is_numeric_dtype(frame[column].dtype):
+            frame[column] = frame[column].map(csv_cell)
+    # CRLF rows (RFC 4180): a CR inside a cell is then quoted, not a row break
+    return frame.to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
 
 
 def _attachment(body: bytes, mimetype: str, filename: str) -> Response:

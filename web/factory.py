@@ -17,7 +17,6 @@ from typing import Any
 import dash
 import redis
 from dash import Dash, html
-from flask import request
 from flask_caching import Cache
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -35,7 +34,7 @@ from layouts import analysis, analysis_charts, console, home, mobile, wall
 from layouts.i18n import t
 from web import auth, signin
 from web.admin import admin
-from web.api import api
+from web.api import api, mount_not_found
 from web.export import export
 from web.ingest import (
     INGEST_ENTRY_LIMIT,
@@ -96,6 +95,7 @@ def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
                              SESSION_COOKIE_SAMESITE="Lax",
                              MAX_CONTENT_LENGTH=8 * 1024 * 1024)
     app.server.register_blueprint(export)
+    mount_not_found(app.server)
     # In-process cache keyed on the snapshot version: never flask-caching's
     # Redis backend on a Redis producers can write to (it unpickles).
     cache = Cache(app.server, config={"CACHE_TYPE": "SimpleCache",
@@ -174,9 +174,8 @@ def secure(app: Dash, config: Config, screens: dict[str, str]) -> None:
                       strategy="moving-window", headers_enabled=True)
     server.view_functions["signin.login"] = limiter.limit(
         ";".join(signin.LOGIN_LIMITS))(limiter.limit(
-            signin.NAME_LIMIT,
-            key_func=lambda: "name:" + request.form.get("name", "")[:40])(
-            server.view_functions["signin.login"]))
+            signin.NAME_LIMIT, key_func=signin.name_and_address,
+            deduct_when=signin.failed)(server.view_functions["signin.login"]))
     server.view_functions["reports.report"] = limiter.limit(
         REPORT_LIMIT, key_func=auth.caller_key)(server.view_functions["reports.report"])
     server.view_functions["ingest.feed"] = limiter.limit(

@@ -5,7 +5,9 @@ until this route answers, so a flaky connection loses nothing and a retry
 changes nothing (a second report of the same id is ignored by the
 aggregator). A photo comes as a data URL, is checked for size and type by its
 first bytes (not by what the browser claims) and is stored under the data
-directory with a name the server makes.
+directory with a name the server makes. A photo belongs to the first accepted
+report of its id and is never replaced (:class:`PhotoSlot`); a refused
+report leaves nothing on disk; photos are served ``Cache-Control: private``.
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ import base64
 import binascii
 import os
 import re
+import secrets
 from pathlib import Path
 
 from flask import Blueprint, jsonify, request, send_from_directory
 
 from data.contract import Rejected, is_incident_id
 from data.incidents import Refused
-from data.ops import submit_report
+from data.ops import read_incident, submit_report
+from data.photos import is_photo_name
 from web.auth import log
 from web.identity import current_user
 from web.state import app_state
@@ -46,8 +50,8 @@ def photo_type(data: bytes) -> str | None:
     return None
 
 
-def store_photo(site_id: str, incident_id: str, data_url: str) -> str:
-    """Check and store one photo; returns its file name. Raises ValueError."""
+def check_photo(data_url: str) -> tuple[bytes, str]:
+    """The bytes and file type of a photo data URL. Raises ValueError."""
     if not _DATA_URL.match(data_url):
         raise ValueError("photo: expected a JPEG, PNG or WebP image")
     try:
@@ -60,16 +64,51 @@ def store_photo(site_id: str, incident_id: str, data_url: str) -> str:
     ext = photo_type(data)
     if ext is None:
         raise ValueError("photo: expected a JPEG, PNG or WebP image")
-    folder = photo_dir(site_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    name = f"{incident_id}.{ext}"
-    tmp = folder / f".{name}.tmp"
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, folder / name)
-    return name
+    return data, ext
+
+
+class PhotoSlot:
+    """The one photo of an incident id, written once and never replaced.
+
+    :meth:`claim` creates ``.<id>.claim`` with ``O_EXCL``: of two reports of
+    one id (a retry, a second phone, a forged re-post), only the first gets
+    the slot; the others store nothing. :meth:`put` links the photo into
+    place (``link`` fails rather than overwrite); :meth:`release` removes
+    what this report wrote, when the report is refused.
+    """
+
+    def __init__(self, site_id: str, incident_id: str, ext: str) -> None:
+        self.folder = photo_dir(site_id)
+        self.name = f"{incident_id}.{ext}"
+        self.marker = self.folder / f".{incident_id}.claim"
+        self.placed = False
+
+    def claim(self) -> bool:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            os.close(os.open(self.marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                             0o600))
+        except FileExistsError:
+            return False
+        return True
+
+    def put(self, data: bytes) -> None:
+        tmp = self.folder / f".{self.name}.{secrets.token_hex(8)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.link(tmp, self.folder / self.name)  # never over an existing one
+            self.placed = True
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def release(self) -> None:
+        if self.placed:
+            (self.folder / self.name).unlink(missing_ok=True)
+        self.marker.unlink(missing_ok=True)
 
 
 def _error(status: int, message: str, field: str | None = None):
@@ -96,14 +135,28 @@ def report(site_id: str):
     values.update(id=incident_id, reporter=user.name, phone=user.phone,
                   channel="patrol" if user.role in ("worker", "supervisor")
                   else "resident")
+    slot = None
     if body.get("photo"):
         try:
-            values["photo"] = store_photo(site_id, incident_id, str(body["photo"]))
+            data, ext = check_photo(str(body["photo"]))
         except ValueError as exc:
             return _error(400, str(exc), "photo")
+        keys = state.keys(site_id)
+        slot = PhotoSlot(site_id, incident_id, ext)
+        if read_incident(state.redis, keys, incident_id) is None and slot.claim():
+            try:
+                slot.put(data)
+            except OSError:
+                slot.release()
+                raise
+            values["photo"] = slot.name
+        else:  # a later report of a known id: its photo stays the first one
+            slot = None
     try:
         submit_report(state.redis, state.keys(site_id), site, user, values)
     except (Rejected, Refused) as exc:
+        if slot is not None:
+            slot.release()  # nothing of a refused report stays on disk
         log("report", f"{site_id}/{incident_id}", "refused", str(exc))
         match = re.search(r"field '(\w+)'", str(exc))
         return _error(400, str(exc), match.group(1) if match else None)
@@ -113,7 +166,10 @@ def report(site_id: str):
 
 @reports.get("/photos/<site_id>/<name>")
 def photo(site_id: str, name: str):
-    if site_id not in app_state().sites or not re.match(r"^[A-Za-z0-9-]+\.\w+$",
-                                                         name):
+    if site_id not in app_state().sites or not is_photo_name(name):
         return _error(404, "no such photo")
-    return send_from_directory(photo_dir(site_id), name, max_age=3600)
+    response = send_from_directory(photo_dir(site_id), name, max_age=3600)
+    # a photo of a scene may show people: the browser may keep it, no proxy may
+    response.cache_control.public = False
+    response.cache_control.private = True
+    return response

@@ -2,14 +2,26 @@
 
 The forms carry a per-session CSRF token; a failed sign-in says only that the
 name or password is wrong (never which), costs the same time either way
-(``data.accounts.verify_password``) and is rate-limited per address and per
-name (flask-limiter, Redis storage, see :func:`limit`).
+(``data.accounts.verify_password``) and is limited as OWASP's authentication
+cheat sheet advises, without letting anyone lock a person out:
+
+- per address, every attempt (``LOGIN_LIMITS``);
+- per name *and* address, failed attempts only (``NAME_LIMIT``): refused
+  beyond it, so one client cannot guess on and on, while the person, from
+  their own device, still signs in;
+- per name from anywhere, failed attempts (:func:`backoff`): never a refusal,
+  a growing delay before the answer, so guessing from many addresses is slow
+  and the right password from a new client still works.
+
+The name is counted as the account lookup reads it (:func:`login_name`), so
+a leading space does not start a fresh count.
 """
 
 from __future__ import annotations
 
 import hmac
 import secrets
+import time
 from urllib.parse import urlparse
 
 from flask import Blueprint, Response, redirect, render_template, request, session
@@ -22,7 +34,48 @@ from web.state import app_state
 
 signin = Blueprint("signin", __name__)
 LOGIN_LIMITS = ("10 per minute", "60 per hour")  # per address
-NAME_LIMIT = "5 per minute"  # per name tried, from anywhere
+NAME_LIMIT = "5 per minute;20 per hour"  # failures per name and address
+BACKOFF_FREE = 10  # failures of a name (from anywhere) before any delay
+BACKOFF_WINDOW_S = 900
+BACKOFF_MAX_S = 5.0
+
+
+def login_name() -> str:
+    """The name of a sign-in form, as the account lookup reads it."""
+    return request.form.get("name", "").strip()[:40]
+
+
+def name_and_address() -> str:
+    """The key of the per-name limit: a name tried from one client address."""
+    return f"name:{login_name()}@{client_address()}"
+
+
+def failed(response: Response) -> bool:
+    return response.status_code == 401
+
+
+def backoff_delay(failures: int) -> float:
+    """Seconds to wait before answering, after ``failures`` recent failed
+    sign-ins of one name from anywhere: none for the first BACKOFF_FREE,
+    then doubling from 0.25 s up to BACKOFF_MAX_S."""
+    over = failures - BACKOFF_FREE
+    return 0.0 if over <= 0 else min(BACKOFF_MAX_S, 0.25 * 2 ** (over - 1))
+
+
+def backoff(name: str) -> None:
+    """Slow down (never refuse) a sign-in of a name many have failed on."""
+    count = app_state().redis.get(auth_keys().signin_failures(name))
+    delay = backoff_delay(int(count or 0))
+    if delay:
+        time.sleep(delay)
+
+
+def count_failure(name: str) -> None:
+    key = auth_keys().signin_failures(name)
+    with app_state().redis.pipeline() as pipe:
+        pipe.incr(key)
+        pipe.expire(key, BACKOFF_WINDOW_S)
+        pipe.execute()
 
 
 def csrf_token() -> str:
@@ -70,11 +123,13 @@ def login():
     lang = _lang()
     if not csrf_ok():
         return _page(t("auth.expired", lang), 400)
-    name = request.form.get("name", "").strip()[:40]
+    name = login_name()
     password = request.form.get("password", "")
     state = app_state()
+    backoff(name)
     account = accounts.verify_password(state.redis, auth_keys(), name, password)
     if account is None:
+        count_failure(name)
         known = accounts.get_user(state.redis, auth_keys(), name) if name else None
         log("sign-in", name, "failed", "wrong name or password", who=name or "-",
             site=(known.site or "") if known else "")
