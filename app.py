@@ -174,8 +174,8 @@ def archiver(every: float) -> None:
                                "allow_extra_args": True})
 @click.pass_context
 def simulator(ctx: click.Context) -> None:
-    """The demo feed producer (options: python -m data.simulator --help)."""
-    from data import simulator as sim
+    """The demo feed producer (options: python -m data.sim --help)."""
+    from data.sim import run as sim
 
     sys.exit(sim.main(ctx.args))
 

@@ -2,17 +2,17 @@
 
 History: 90 days of one site (``--site``, default yaozhai), made the way the
 live system makes it, minus the wait: the demo simulator's model
-(:class:`data.sim_model.SiteSim`, what ``replay`` writes) advanced in ticks
+(:class:`data.sim.model.SiteSim`, what ``replay`` writes) advanced in ticks
 of five minutes (the hourly roll-ups the views read are the same; the minute
 files hold a fifth of the rows), each entry checked by the feed contract,
-counts folded into minute buckets by the aggregator's :class:`data.fold.Fold`,
+counts folded into minute buckets by the aggregator's :class:`data.feed.fold.Fold`,
 incidents built by the lifecycle's ``new_incident`` and ``apply_op``, and all
-of it written by the archiver's own writers (:mod:`data.archive`). Replaying
+of it written by the archiver's own writers (:mod:`data.history.archive`). Replaying
 90 days through Redis entry by entry (half a million entries a day) would
 take hours on this machine and measure the aggregator, not the views.
 
 After writing the days, the archiver's next pass makes the month copies
-(:mod:`data.compaction`); ``--no-compact`` leaves only the day files.
+(:mod:`data.history.compaction`); ``--no-compact`` leaves only the day files.
 
 Measured, medians of ``--runs`` runs:
 
@@ -46,20 +46,14 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from data import analytics, archive  # noqa: E402
 from data.config import load_config  # noqa: E402
-from data.contract import (  # noqa: E402
-    IncidentReport,
-    Rejected,
-    Tally,
-    check,
-    report_grid,
-)
-from data.fold import Fold  # noqa: E402
-from data.history import Filters, History, clear_cache  # noqa: E402
-from data.incidents import Refused, apply_op, new_incident  # noqa: E402
+from data.feed.contract import IncidentReport, Rejected, Tally, check, report_grid
+from data.feed.fold import Fold
+from data.history import analytics, archive
+from data.history.dataset import Filters, History, clear_cache
+from data.incidents.lifecycle import Refused, apply_op, new_incident
 from data.keys import Keys  # noqa: E402
-from data.sim_model import SiteSim  # noqa: E402
+from data.sim.model import SiteSim
 from data.site import Site, load_site  # noqa: E402
 from layouts import analysis_charts as charts  # noqa: E402
 
@@ -261,7 +255,7 @@ def prepare(args, site: Site) -> dict:
         made = {**generate(site, root, args.days, end), "end": end.isoformat()}
         about.write_text(json.dumps(made))
     if not args.no_compact:
-        from data.compaction import closed_before, compact_site
+        from data.history.compaction import closed_before, compact_site
 
         compact_site(root, site.id, site.timezone,
                      closed_before(date.fromisoformat(made["end"])

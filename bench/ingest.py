@@ -40,17 +40,13 @@ sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
 
-from data import simulator  # noqa: E402
-from data import snapshot as snapshots  # noqa: E402
-from data.aggregator import (  # noqa: E402
-    STREAM_KEEP_MS,
-    Aggregator,
-    trim_stream,
-)
+from data.feed import snapshot as snapshots
+from data.feed.aggregator import STREAM_KEEP_MS, Aggregator, trim_stream
+from data.feed.snapshot import read_snapshot
 from data.keys import Keys  # noqa: E402
 from data.redis_conn import EmbeddedRedis, connect  # noqa: E402
+from data.sim import run as simulator
 from data.site import Site, load_site  # noqa: E402
-from data.snapshot import read_snapshot  # noqa: E402
 
 PREFIX = "bench"
 RESULTS = ROOT / "bench" / "results"

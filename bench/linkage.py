@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from data.cast import cast  # noqa: E402
-from data.ops import submit_op, submit_report, wait_applied  # noqa: E402
+from data.incidents.ops import submit_op, submit_report, wait_applied
 from tests.live import CHROMIUM, CHROMIUM_ARGS, LiveApp  # noqa: E402
 
 SITE = "tiny"

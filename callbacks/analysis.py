@@ -16,9 +16,9 @@ from urllib.parse import urlencode
 import dash
 from dash import ALL, Dash, Input, Output, State, dcc, html
 
-from data import analytics
-from data.history import FilterError, History, parse_filters, site_today
-from data.incidents import grid_scope
+from data.history import analytics
+from data.history.dataset import FilterError, History, parse_filters, site_today
+from data.incidents.lifecycle import grid_scope
 from data.site import Site
 from layouts import analysis as page
 from layouts import analysis_charts as charts

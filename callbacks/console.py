@@ -1,7 +1,7 @@
 """Callbacks of the supervisor console: table, grid profile, incident, actions.
 
 Who acts is the signed-in user (``web/identity.py``), looked up on the server;
-the buttons offered are :func:`data.ops.allowed_ops`, and every op is checked
+the buttons offered are :func:`data.incidents.ops.allowed_ops`, and every op is checked
 again when written and when applied.
 """
 
@@ -12,9 +12,10 @@ from typing import Any
 from dash import Dash, Input, Output, State, html, no_update
 
 from callbacks.feedback import FORWARD_PRESS, run_op
-from data.aggregator import now_ms
 from data.cast import cast, clear_cast, read_cast
-from data.incidents import (
+from data.feed.aggregator import now_ms
+from data.feed.snapshot import read_snapshot
+from data.incidents.lifecycle import (
     DONE,
     OPEN,
     grid_scope,
@@ -22,9 +23,8 @@ from data.incidents import (
     is_overdue,
     sla_light,
 )
-from data.ops import allowed_ops, read_incident
-from data.queries import grid_flow, open_incidents, recent_incidents
-from data.snapshot import read_snapshot
+from data.incidents.ops import allowed_ops, read_incident
+from data.incidents.queries import grid_flow, open_incidents, recent_incidents
 from layouts import console_render as render
 from layouts import ids
 from layouts.i18n import t

@@ -10,8 +10,8 @@ from typing import Any
 
 from dash import html
 
-from data.incidents import Refused
-from data.ops import submit_op, wait_applied
+from data.incidents.lifecycle import Refused
+from data.incidents.ops import submit_op, wait_applied
 from data.site import User
 from layouts.i18n import t
 from web.auth import log

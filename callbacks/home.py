@@ -7,8 +7,8 @@ from typing import Any
 import redis
 from dash import Dash, Input, Output, State, html
 
-from data.aggregator import now_ms
-from data.snapshot import read_snapshot
+from data.feed.aggregator import now_ms
+from data.feed.snapshot import read_snapshot
 from layouts import ids
 from layouts.home import SCREENS
 from layouts.i18n import age_text, t

@@ -11,9 +11,9 @@ from typing import Any
 from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
 
 from callbacks.feedback import FORWARD_PRESS, run_op
-from data.incidents import sla_light
-from data.ops import allowed_ops
-from data.queries import open_incidents, recent_incidents
+from data.incidents.lifecycle import sla_light
+from data.incidents.ops import allowed_ops
+from data.incidents.queries import open_incidents, recent_incidents
 from data.site import Site, User
 from layouts import ids
 from layouts.i18n import t
@@ -78,7 +78,7 @@ def act(clicked: dict | None, notes: list, site_id: str, lang: str,
 
 
 def register(app: Dash, state: AppState) -> None:
-    from data.aggregator import now_ms
+    from data.feed.aggregator import now_ms
 
     app.callback(
         Output(ids.M_TASKS, "children"),

@@ -25,7 +25,7 @@ from flask_caching import Cache
 from plotly.io.json import to_json_plotly
 
 from callbacks.wall_spot import Spotlights
-from data.snapshot import read_snapshot, read_version
+from data.feed.snapshot import read_snapshot, read_version
 from layouts import ids
 from layouts.theme import DARK
 from layouts.wall import INCIDENT_KPIS, PEOPLE_KPIS, flip_digits

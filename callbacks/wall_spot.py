@@ -23,9 +23,9 @@ import redis
 from dash import Patch
 from plotly.io.json import to_json_plotly
 
-from data.aggregator import now_ms
 from data.cast import read_cast
-from data.incidents import public_view
+from data.feed.aggregator import now_ms
+from data.incidents.lifecycle import public_view
 from data.site import Site
 from layouts import ids
 from layouts.wall_figures import MAP_SPOTLIGHT

@@ -14,7 +14,7 @@ from typing import Any
 
 from dash import dcc, html
 
-from data.history import FilterError, default_range, parse_filters, site_today
+from data.history.dataset import FilterError, default_range, parse_filters, site_today
 from data.site import Site
 from layouts import analysis_charts as charts
 from layouts.i18n import lang_of, t

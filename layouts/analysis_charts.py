@@ -1,6 +1,6 @@
 """The charts of the analyst's workspace: one registry for the page and the exports.
 
-A :class:`Chart` ties a view's numbers (:mod:`data.analytics`) to its figure
+A :class:`Chart` ties a view's numbers (:mod:`data.history.analytics`) to its figure
 builder (:mod:`layouts.analysis_figures`) and its title. :func:`build` reads
 nothing: it shapes a :class:`Dataset` already read, adds display names in the
 page's language (grid and category names, levels, channels), and draws.
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import pandas as pd
 import plotly.graph_objects as go
 
-from data import analytics
-from data.history import Dataset
+from data.history import analytics
+from data.history.dataset import Dataset
 from data.site import Site
 from layouts import analysis_figures as figures
 from layouts.i18n import t
@@ -113,8 +113,8 @@ def warm_up(site: Site) -> None:
     first request of a process. A web process pays it here, at start-up,
     rather than in an analyst's first view.
     """
-    from data.archive import flow_frame, incident_frame
-    from data.history import Dataset, Filters, site_today
+    from data.history.archive import flow_frame, incident_frame
+    from data.history.dataset import Dataset, Filters, site_today
 
     day = site_today(site)
     start = int(pd.Timestamp(day, tz=site.timezone).timestamp() * 1000)

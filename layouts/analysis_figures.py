@@ -1,6 +1,6 @@
 """Figure builders of the analyst's workspace: pure, no Redis, no Dash.
 
-Each builder turns the frame of one view (from :mod:`data.analytics`, with
+Each builder turns the frame of one view (from :mod:`data.history.analytics`, with
 display names added by :mod:`layouts.analysis_charts`) into a figure without a
 title: the page puts the title on the card, an export stamps it with
 :func:`stamp` (title, filters, range, data time, who exported it). An empty

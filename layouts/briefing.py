@@ -14,8 +14,8 @@ from datetime import date, datetime, timedelta
 
 import plotly.graph_objects as go
 
-from data import analytics
-from data.history import Filters, History
+from data.history import analytics
+from data.history.dataset import Filters, History
 from data.site import Site
 from layouts import analysis_charts as charts
 from layouts.analysis_figures import base_layout, empty_figure, stamp

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dash_ag_grid as dag
 from dash import dcc, html
 
-from data.incidents import DONE, OPEN, grid_scope
+from data.incidents.lifecycle import DONE, OPEN, grid_scope
 from layouts import ids
 from layouts.i18n import lang_of, t
 from layouts.theme import LIGHT

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from data.incidents import mask_name, mask_phone
+from data.incidents.lifecycle import mask_name, mask_phone
 from data.photos import photo_url
 from data.site import Site, User
 from layouts import ids

@@ -28,7 +28,7 @@ from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from data import archive
+from data.history import archive
 from data.site import Site
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -15,8 +15,8 @@ from pathlib import Path
 import redis
 from werkzeug.serving import make_server
 
-from data.aggregator import Aggregator
 from data.config import load_config
+from data.feed.aggregator import Aggregator
 from data.keys import Keys
 from data.redis_conn import EmbeddedRedis, connect, free_port
 from data.site import load_sites

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from data.aggregator import Aggregator
+from data.feed.aggregator import Aggregator
+from data.feed.snapshot import read_snapshot
 from data.keys import Keys
-from data.snapshot import read_snapshot
 from tests.conftest import PREFIX
 
 INC1 = "00000000-0000-4000-8000-000000000001"

@@ -7,8 +7,14 @@ from datetime import date
 
 import pytest
 
-from data import analytics
-from data.history import FilterError, Filters, History, clear_cache, parse_filters
+from data.history import analytics
+from data.history.dataset import (
+    FilterError,
+    Filters,
+    History,
+    clear_cache,
+    parse_filters,
+)
 from layouts import analysis_charts as charts
 from tests import analysis_data as hand
 

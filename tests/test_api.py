@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from data.aggregator import Aggregator
 from data.config import ConfigError, load_config
+from data.feed.aggregator import Aggregator
 from data.keys import Keys
 from tests.auth import add_account, api_key, sign_in_client
 from tests.conftest import FIXTURES, PREFIX

@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 import pyarrow.parquet as pq
 import pytest
 
-from data import archive
-from data.aggregator import Aggregator
-from data.archive import Archiver, day_file
-from data.history import History, clear_cache
+from data.feed.aggregator import Aggregator
+from data.history import archive
+from data.history.archive import Archiver, day_file
+from data.history.dataset import History, clear_cache
 from data.keys import Keys
 from tests.conftest import PREFIX
 from tests.crash import HALF_WRITE_THEN_DIE
@@ -176,7 +176,7 @@ CRASH = """
 import os, signal, sys
 import pyarrow.parquet as pq
 from pathlib import Path
-from data import archive
+from data.history import archive
 from data.site import load_site
 
 """ + HALF_WRITE_THEN_DIE + """site = load_site(Path(sys.argv[2]))

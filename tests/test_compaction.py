@@ -14,10 +14,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from data import analytics, archive
-from data.archive import Archiver, day_dir
-from data.compaction import compact_site, month_file
-from data.history import Filters, History, clear_cache
+from data.history import analytics, archive
+from data.history.archive import Archiver, day_dir
+from data.history.compaction import compact_site, month_file
+from data.history.dataset import Filters, History, clear_cache
 from layouts import analysis_charts as charts
 from tests import analysis_data as hand
 from tests.conftest import PREFIX
@@ -121,7 +121,7 @@ import os, signal, sys
 from datetime import date
 from pathlib import Path
 import pyarrow.parquet as pq
-from data.compaction import compact_site
+from data.history.compaction import compact_site
 
 """ + HALF_WRITE_THEN_DIE + """
 compact_site(Path(sys.argv[1]), "tiny", sys.argv[2], date(2024, 6, 1))

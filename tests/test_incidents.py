@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from data.aggregator import Aggregator
-from data.contract import IncidentOp, IncidentReport
-from data.incidents import (
+from data.feed.aggregator import Aggregator
+from data.feed.contract import IncidentOp, IncidentReport
+from data.incidents.lifecycle import (
     DONE,
     OPEN,
     SOURCES,
@@ -19,8 +19,14 @@ from data.incidents import (
     new_incident,
     sla_light,
 )
+from data.incidents.ops import (
+    allowed_ops,
+    read_incident,
+    submit_op,
+    submit_report,
+    wait_applied,
+)
 from data.keys import Keys
-from data.ops import allowed_ops, read_incident, submit_op, submit_report, wait_applied
 from tests.conftest import PREFIX
 
 INC1 = "00000000-0000-4000-8000-000000000001"

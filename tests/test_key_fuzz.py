@@ -20,11 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import data.keys
-from data.aggregator import Aggregator
 from data.config import PROJECT_ROOT
+from data.feed.aggregator import Aggregator
+from data.feed.snapshot import read_snapshot
 from data.keys import Keys
 from data.site import load_sites
-from data.snapshot import read_snapshot
 from tests.conftest import PREFIX
 
 SITES_DIR = PROJECT_ROOT / "data" / "sites"

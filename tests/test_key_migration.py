@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 
-from data.aggregator import Aggregator
-from data.key_migration import migrate_incident_keys
+from data.feed.aggregator import Aggregator
+from data.feed.migration import migrate_incident_keys
+from data.feed.snapshot import read_snapshot
 from data.keys import Keys
-from data.snapshot import read_snapshot
 from tests.conftest import PREFIX
 from tests.test_aggregator import INC1, INC2, drain, ms, xadd
 

@@ -151,7 +151,7 @@ def test_phone_and_console_table_refresh_on_incident_changes_only(browser, live)
     live_posts = [p for p in posts["console"] if "c-grid-list.children" in p]
     assert 2 <= len(live_posts) <= 6
 
-    from data.ops import submit_op, submit_report, wait_applied
+    from data.incidents.ops import submit_op, submit_report, wait_applied
     site = live.sites["tiny"]
     sup = site.users["sup"]
     incident = "5f0e8a52-2c57-4d0a-9f51-0a1f3c7e9b11"

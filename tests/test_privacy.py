@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from data.contract import IncidentReport
-from data.incidents import new_incident, public_view
+from data.feed.contract import IncidentReport
+from data.incidents.lifecycle import new_incident, public_view
 from layouts.console_render import detail
 
 T0 = 1_800_000_000_000

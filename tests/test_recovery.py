@@ -9,10 +9,10 @@ import sys
 import time
 from pathlib import Path
 
-from data.aggregator import Aggregator
+from data.feed.aggregator import Aggregator
+from data.feed.snapshot import read_snapshot
 from data.keys import GROUP, Keys
 from data.redis_conn import EmbeddedRedis, connect
-from data.snapshot import read_snapshot
 from tests.conftest import FIXTURES, PREFIX
 
 INC1 = "00000000-0000-4000-8000-000000000001"
@@ -24,7 +24,7 @@ def incident_id(n: int) -> str:
 ROOT = Path(__file__).resolve().parent.parent
 CHILD = """
 import sys
-from data.aggregator import Aggregator
+from data.feed.aggregator import Aggregator
 from data.redis_conn import connect
 from data.site import load_site
 site = load_site(sys.argv[2])

@@ -17,8 +17,8 @@ from click.testing import CliRunner
 
 from data import accounts, audit
 from data.accounts import AccountError, AuthKeys
-from data.aggregator import Aggregator
 from data.config import load_config
+from data.feed.aggregator import Aggregator
 from data.keys import Keys
 from data.redis_conn import connect
 from tests.auth import (

@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from data.ops import submit_op
+from data.incidents.ops import submit_op
 from tests.conftest import FIXTURES
 from tests.live import LiveApp
 

@@ -1,6 +1,6 @@
 """The demo feed simulator: a believable day, and a feed the real aggregator takes.
 
-Every feed test runs the real :class:`~data.aggregator.Aggregator` over what the
+Every feed test runs the real :class:`~data.feed.aggregator.Aggregator` over what the
 simulator wrote and checks what the wall would show: no dead letters, the
 counts, the incidents' states.
 """
@@ -18,15 +18,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from data import simulator
-from data.aggregator import Aggregator
-from data.contract import report_grid, validate
-from data.incidents import apply_op, new_incident
+from data.feed.aggregator import Aggregator
+from data.feed.contract import report_grid, validate
+from data.feed.snapshot import read_snapshot
+from data.incidents.lifecycle import apply_op, new_incident
 from data.keys import Keys
-from data.sim_incidents import IncidentMaker
-from data.sim_model import SiteSim, flow_profile
+from data.sim import run as simulator
+from data.sim.incidents import IncidentMaker
+from data.sim.model import SiteSim, flow_profile
 from data.site import load_site
-from data.snapshot import read_snapshot
 from tests.conftest import FIXTURES, PREFIX
 
 SITES = Path(__file__).parent.parent / "data" / "sites"

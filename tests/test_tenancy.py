@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from data.aggregator import Aggregator
 from data.config import PROJECT_ROOT, load_config
+from data.feed.aggregator import Aggregator
 from data.keys import Keys
 from data.site import load_sites
 from tests.auth import add_roster, kiosk_token, sign_in_client

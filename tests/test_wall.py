@@ -6,7 +6,7 @@ import pandas as pd
 from dash import Patch, no_update
 
 from callbacks.wall import map_patch, shape
-from data.incidents import mask_name, mask_phone
+from data.incidents.lifecycle import mask_name, mask_phone
 from layouts.theme import DARK
 from layouts.wall import flip_digits
 from layouts.wall_data import grid_outlines, map_frames, ranking
@@ -164,7 +164,7 @@ def wall_data(r, tiny):
 def test_pushed_change_is_made_once_and_follows_on_what_the_stream_sent(r, tiny):
     import json
 
-    from data.snapshot import publish
+    from data.feed.snapshot import publish
 
     data = wall_data(r, tiny)
     keys = data.state.keys("tiny")

@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 import redis
 from flask import Blueprint, Response, jsonify, request
 
-from data.aggregator import now_ms
-from data.incidents import DONE, OPEN, public_view
-from data.site_health import describe, read_failure
-from data.snapshot import read_snapshot
+from data.feed.aggregator import now_ms
+from data.feed.health import describe, read_failure
+from data.feed.snapshot import read_snapshot
+from data.incidents.lifecycle import DONE, OPEN, public_view
 from web.auth import api_caller
 from web.state import app_state
 from web.tenant import api_grid_scope

@@ -24,7 +24,13 @@ import pandas as pd
 from flask import Blueprint, Response, jsonify, request
 
 from data.cells import csv_cell
-from data.history import Dataset, FilterError, History, parse_filters, site_today
+from data.history.dataset import (
+    Dataset,
+    FilterError,
+    History,
+    parse_filters,
+    site_today,
+)
 from data.site import Site
 from layouts import analysis_charts as charts
 from layouts.analysis_figures import stamp

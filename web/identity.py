@@ -4,7 +4,7 @@ The browser names nothing here: the session cookie carries a random session
 id, the server looks the account up in Redis on every request
 (``web/auth.py``) and :func:`data.accounts.site_user` gives its role and
 grid scope on the site asked about — None if the account is not on it. Every
-op still passes through :func:`data.incidents.authorize`.
+op still passes through :func:`data.incidents.lifecycle.authorize`.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ For producers that cannot speak Redis. The gate (``web/auth.py``) lets only a
 Bearer API key of scope ``ingest`` for the site through; the key's producer
 is the ``src`` of every entry. The body is one entry (a JSON object) or a
 batch (an array of at most :data:`MAX_BATCH`); what happens to each entry is
-decided in :mod:`data.ingest` and answered per entry with 202.
+decided in :mod:`data.feed.ingest` and answered per entry with 202.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import json
 
 from flask import Blueprint, g, jsonify, request
 
-from data.aggregator import now_ms
-from data.ingest import ACCEPTED, DUPLICATE, REJECTED, ingest
+from data.feed.aggregator import now_ms
+from data.feed.ingest import ACCEPTED, DUPLICATE, REJECTED, ingest
 from data.keys import FEED_STREAMS
 from web.api import error
 from web.auth import api_caller, client_address, log

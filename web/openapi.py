@@ -2,7 +2,7 @@
 
 The feed entries' schemas come from the contract's pydantic models
 (``model_json_schema``), so the description cannot drift from what
-:func:`data.contract.validate` accepts; they are only widened for HTTP where
+:func:`data.feed.contract.validate` accepts; they are only widened for HTTP where
 the transport differs: counts and times may be JSON numbers as well as text,
 and ``src`` may be left out (the API key's producer is used). Site-dependent
 rules (is entrance E99 in the site?) are not expressible here and are answered
@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from data.contract import (
+from data.feed.contract import (
     COORDINATE_SCHEMA,
     COUNT_SCHEMA,
     MAX_COUNT,
@@ -27,7 +27,7 @@ from data.contract import (
     IncidentReport,
     ParkingEntry,
 )
-from data.incidents import DONE, OPEN
+from data.incidents.lifecycle import DONE, OPEN
 from data.site import Site
 
 JSON = "application/json"

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from flask import Blueprint, jsonify, request, send_from_directory
 
-from data.contract import Rejected, is_incident_id
-from data.incidents import Refused
-from data.ops import read_incident, submit_report
+from data.feed.contract import Rejected, is_incident_id
+from data.incidents.lifecycle import Refused
+from data.incidents.ops import read_incident, submit_report
 from data.photos import is_photo_name
 from web.auth import log
 from web.identity import current_user

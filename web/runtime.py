@@ -14,8 +14,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 
-from data.aggregator import Aggregator
 from data.config import Config
+from data.feed.aggregator import Aggregator
 from data.redis_conn import EmbeddedRedis, connect
 from data.site import load_sites
 
@@ -52,7 +52,7 @@ class Runtime:
 
     def start_archiver(self, every_s: float | None = None) -> None:
         """Write the history (minute counts, incidents) to Parquet every minute."""
-        from data.archive import EVERY_S, Archiver
+        from data.history.archive import EVERY_S, Archiver
 
         sites = load_sites(self.config.sites_root, self.config.sites)
         self.archiver = Archiver(connect(self.config.redis_url), sites,
@@ -61,7 +61,7 @@ class Runtime:
         self._thread("archiver", self.archiver.run)
 
     def start_simulator(self) -> None:
-        from data import simulator
+        from data.sim import run as simulator
 
         sites = load_sites(self.config.sites_root, self.config.sites)
         client = connect(self.config.redis_url)

@@ -31,7 +31,7 @@ from typing import Any
 from flask import g
 
 from data.accounts import site_user
-from data.incidents import grid_scope
+from data.incidents.lifecycle import grid_scope
 from data.site import Site
 from layouts import analysis as analysis_page
 from layouts import ids
@@ -227,7 +227,7 @@ def api_grid_scope(caller: Any, site: Site) -> tuple[str, ...]:
 
 
 def scoped_filters(filters: Any, scope: tuple[str, ...]) -> Any:
-    """History filters (``data.history.Filters``) narrowed to ``scope``:
+    """History filters (``data.history.dataset.Filters``) narrowed to ``scope``:
     no grid chosen means every grid in scope. None if nothing is left."""
     if not scope:
         return filters

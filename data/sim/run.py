@@ -3,7 +3,7 @@
 It plays the producers of DESIGN.md ("Feed contract, version 1") — people
 counters, vehicle gates, parking sensors, phones and the hotline — and writes
 only what they may write: XADD to ``<p>:{<site>}:crowd|traffic|incident``.
-What is written comes from :mod:`data.sim_model` (the pure model); this module
+What is written comes from :mod:`data.sim.model` (the pure model); this module
 adds the clock and Redis:
 
 - :func:`run` — real time, every few seconds, until a stop event is set;
@@ -13,9 +13,9 @@ adds the clock and Redis:
 
 Command line (REDIS_URL, GOV_PREFIX and GOV_SITES from the environment)::
 
-    python -m data.simulator [--site S] [--rate R]
-    python -m data.simulator --replay 2024-05-01 [--speed 60]
-    python -m data.simulator --load 20000 --seconds 30 [--processes 2]
+    python -m data.sim [--site S] [--rate R]
+    python -m data.sim --replay 2024-05-01 [--speed 60]
+    python -m data.sim --load 20000 --seconds 30 [--processes 2]
 
 Commands are packed into RESP once and sent as one pipeline per batch: at
 these volumes redis-py's per-command packing is what would limit the rate.
@@ -44,7 +44,7 @@ import redis
 from data.config import ConfigError, load_config
 from data.keys import Keys
 from data.redis_conn import RETRY_ERRORS, Backoff, connect
-from data.sim_model import TICK_S, SiteSim
+from data.sim.model import TICK_S, SiteSim
 from data.site import Site, SiteError, load_sites
 
 log = logging.getLogger(__name__)
@@ -288,8 +288,8 @@ def load(client: redis.Redis, site: Site, prefix: str, entries_per_s: float,
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m data.simulator``: see the module docstring."""
-    parser = argparse.ArgumentParser(prog="python -m data.simulator",
+    """``python -m data.sim``: see the module docstring."""
+    parser = argparse.ArgumentParser(prog="python -m data.sim",
                                      description="Demo feed simulator.")
     parser.add_argument("--site", help="only this site (default: GOV_SITES)")
     parser.add_argument("--rate", type=float, help="volume multiplier")

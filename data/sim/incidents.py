@@ -4,10 +4,10 @@ Pure, no Redis: :class:`IncidentMaker` turns a moment into a ``report`` entry of
 one of the site's categories, with a believable Chinese title, a place near an
 entrance of the grid, a masked-able synthetic reporter, and the plan of the
 workflow ops that follow it over the next minutes. Actors are chosen so that
-:func:`data.incidents.authorize` accepts every op: a supervisor whose scope and
-level cover the incident accepts and dispatches to the grid's worker, the worker
-starts and resolves, a supervisor verifies (sometimes failing it: rework), and
-now and then an incident is rejected, commented on or escalated one level.
+:func:`data.incidents.lifecycle.authorize` accepts every op: a supervisor whose
+scope and level cover the incident accepts and dispatches to the grid's worker,
+the worker starts and resolves, a supervisor verifies (sometimes failing it:
+rework), and now and then an incident is rejected, commented on or escalated one level.
 A plan never stops at ``resolved``, and fits within the deadline plus the
 escalation grace, so the SLA watchdog never races the simulated workers.
 """

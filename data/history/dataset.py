@@ -4,8 +4,8 @@
 ``categories``, ``entrance``, ``repeat_days``) into :class:`Filters` or raises
 :class:`FilterError` with a code and values the page and the export API turn
 into a message. :class:`History` reads the archive written by
-:mod:`data.archive` for a site and a range of days, through
-:mod:`data.history_read` (one scan per kind, the month files where they
+:mod:`data.history.archive` for a site and a range of days, through
+:mod:`data.history.read` (one scan per kind, the month files where they
 hold the day files' rows, cached on the files' identities).
 """
 
@@ -22,9 +22,9 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from data import history_read
-from data.archive import FLOW, HOURLY, INCIDENTS, incident_schema
-from data.history_read import read_range
+from data.history import read as history_read
+from data.history.archive import FLOW, HOURLY, INCIDENTS, incident_schema
+from data.history.read import read_range
 from data.site import Site
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Writing incident reports and workflow ops on a user's behalf.
 
 The app never changes an incident record itself: it checks the op with
-:func:`data.incidents.authorize` and the lifecycle (so the user hears "no" at
+:func:`data.incidents.lifecycle.authorize` and the lifecycle (so the user hears "no" at
 once, with the reason), writes it to the site's incident stream like any
 producer, and can wait for the aggregator to apply it — which checks again,
 since another supervisor may have acted in between.
@@ -19,8 +19,8 @@ import redis
 
 from data import accounts
 from data.accounts import AuthKeys
-from data.contract import Rejected, validate
-from data.incidents import SOURCES, Refused, apply_op, authorize
+from data.feed.contract import Rejected, validate
+from data.incidents.lifecycle import SOURCES, Refused, apply_op, authorize
 from data.keys import Keys
 from data.site import Site, User
 

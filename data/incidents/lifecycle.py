@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from data.contract import IncidentOp, IncidentReport
+from data.feed.contract import IncidentOp, IncidentReport
 from data.site import CHAIN, Site, User
 
 SYSTEM_ACTOR = "system"  # the SLA watchdog's automatic escalations

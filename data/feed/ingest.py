@@ -28,8 +28,8 @@ from typing import Any
 
 import redis
 
-from data.aggregator import DEAD_MAXLEN, SEP, _dead_fields
-from data.contract import Event, Rejected, validate
+from data.feed.aggregator import DEAD_MAXLEN, SEP, _dead_fields
+from data.feed.contract import Event, Rejected, validate
 from data.keys import Keys
 from data.site import Site
 

@@ -15,7 +15,7 @@ entries (contract v1 fields, all strings) that its sensors would have written.
   fills at night, a business one by day) with some churn; the cars pass the
   vehicle gates, with some through traffic.
 - Incidents: reports at a believable rate, moved through their workflow by
-  :mod:`data.sim_incidents`.
+  :mod:`data.sim.incidents`.
 
 ``rate`` multiplies volumes and incident frequency; the dwell time shrinks by
 the same factor so that presence stays plausible at any rate.
@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from data.sim_incidents import IncidentMaker
+from data.sim.incidents import IncidentMaker
 from data.site import Site
 
 Entry = tuple[str, dict[str, str]]  # (stream name, fields)

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from data.contract import ParkingEntry, Tally
+from data.feed.contract import ParkingEntry, Tally
 from data.keys import Keys
 from data.site import Site
 

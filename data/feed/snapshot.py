@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import redis
 
-from data.incidents import public_view
+from data.incidents.lifecycle import public_view
 from data.keys import FEED_STREAMS, Keys
 from data.site import Site
 

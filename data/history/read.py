@@ -2,7 +2,7 @@
 
 :func:`read_range` reads the files of one kind for a site and a range of
 local days in a single pyarrow dataset scan (threaded, one conversion to
-pandas): the month files (:mod:`data.compaction`) for the days they still
+pandas): the month files (:mod:`data.history.compaction`) for the days they still
 copy faithfully, the day files for the rest, in day order. The result is
 cached in the process on the identity (inode, size, mtime) of every file
 involved, so a file the archiver rewrites, a new day or a new month file
@@ -21,9 +21,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from data import compaction
-from data.archive import day_file
-from data.compaction import DAY_COLUMN, Identity, identity
+from data.history import compaction
+from data.history.archive import day_file
+from data.history.compaction import DAY_COLUMN, Identity, identity
 
 log = logging.getLogger(__name__)
 

@@ -22,10 +22,11 @@ from typing import Any
 
 import redis
 
-from data import accounts, site_health
-from data import snapshot as snapshots
+from data import accounts
 from data.accounts import AuthKeys
-from data.contract import (
+from data.feed import health as site_health
+from data.feed import snapshot as snapshots
+from data.feed.contract import (
     IncidentReport,
     ParkingEntry,
     Rejected,
@@ -33,8 +34,9 @@ from data.contract import (
     check,
     report_grid,
 )
-from data.fold import Fold
-from data.incidents import (
+from data.feed.fold import Fold
+from data.feed.migration import migrate_incident_keys
+from data.incidents.lifecycle import (
     DONE,
     OPEN,
     SYSTEM_ACTOR,
@@ -44,7 +46,6 @@ from data.incidents import (
     escalation_due,
     new_incident,
 )
-from data.key_migration import migrate_incident_keys
 from data.keys import FEED_STREAMS, GROUP, Keys
 from data.redis_conn import RETRY_ERRORS, Backoff
 from data.site import Site, User

@@ -26,7 +26,7 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
-from data.history import Dataset
+from data.history.dataset import Dataset
 from data.site import CHAIN, Site
 
 SAME_PLACE_M = 100.0  # two reports this close (and in one grid) are one place

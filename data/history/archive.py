@@ -11,7 +11,7 @@ pass (every :data:`EVERY_S`) the archiver reads, for every site:
   and all of them now and then, and writes them per report day to
   ``incidents.parquet``;
 - then brings the monthly copies of the days that are over up to date
-  (:mod:`data.compaction`), so that the views read a few files, not 180.
+  (:mod:`data.history.compaction`), so that the views read a few files, not 180.
 
 Counters only grow, so a minute already archived is merged with what Redis
 holds now by taking the larger count: late entries still land, and a Redis
@@ -45,7 +45,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import redis
 
-from data.incidents import mask_name, mask_phone
+from data.incidents.lifecycle import mask_name, mask_phone
 from data.keys import GROUP, Keys
 from data.redis_conn import RETRY_ERRORS, Backoff
 from data.site import CHAIN, Site
@@ -472,8 +472,8 @@ class Archiver:
             more, self.cursors[site.id] = archive_incidents(
                 self.client, site, self.prefix, self.root, now, cursor)
             days += more
-            # imported here: data.compaction builds on this module's writers
-            from data.compaction import closed_before, compact_site
+            # imported here: data.history.compaction builds on this module's writers
+            from data.history.compaction import closed_before, compact_site
 
             compact_site(self.root, site.id, site.timezone,
                          closed_before(local_day(now, site.timezone)))

@@ -23,7 +23,7 @@ from typing import Any
 
 import redis
 
-from data.incidents import DONE, OPEN
+from data.incidents.lifecycle import DONE, OPEN
 from data.keys import Keys
 
 log = logging.getLogger(__name__)

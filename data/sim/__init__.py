@@ -1,0 +1,1 @@
+"""The demo and load simulator: ``python -m data.sim --help``."""

@@ -1,0 +1,5 @@
+import sys
+
+from data.sim.run import main
+
+sys.exit(main())
