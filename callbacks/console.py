@@ -13,7 +13,7 @@ from dash import Dash, Input, Output, State, html, no_update
 
 from callbacks.feedback import FORWARD_PRESS, run_op
 from data.cast import cast, clear_cast, read_cast
-from data.feed.aggregator import now_ms
+from data.clock import now_ms
 from data.feed.snapshot import read_snapshot
 from data.incidents.lifecycle import (
     DONE,

@@ -7,7 +7,7 @@ from typing import Any
 import redis
 from dash import Dash, Input, Output, State, html
 
-from data.feed.aggregator import now_ms
+from data.clock import now_ms
 from data.feed.snapshot import read_snapshot
 from layouts import ids
 from layouts.home import SCREENS

@@ -78,7 +78,7 @@ def act(clicked: dict | None, notes: list, site_id: str, lang: str,
 
 
 def register(app: Dash, state: AppState) -> None:
-    from data.feed.aggregator import now_ms
+    from data.clock import now_ms
 
     app.callback(
         Output(ids.M_TASKS, "children"),

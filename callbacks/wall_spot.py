@@ -24,7 +24,7 @@ from dash import Patch
 from plotly.io.json import to_json_plotly
 
 from data.cast import read_cast
-from data.feed.aggregator import now_ms
+from data.clock import now_ms
 from data.incidents.lifecycle import public_view
 from data.site import Site
 from layouts import ids

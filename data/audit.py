@@ -19,12 +19,12 @@ import csv
 import io
 import time
 from collections.abc import Iterable
-from typing import Any
 
 import redis
 
 from data.accounts import AuthKeys
 from data.cells import text_cell
+from data.redis_conn import as_text
 
 FIELDS = ("ts", "who", "site", "action", "target", "outcome", "where", "detail")
 
@@ -72,8 +72,6 @@ def record_anonymous(r: redis.Redis, keys: AuthKeys, action: str,
     return True
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def read(r: redis.Redis, keys: AuthKeys, count: int = 200,
@@ -94,11 +92,11 @@ def _newest_first(r: redis.Redis, keys: AuthKeys, before: str,
     while True:
         chunk = r.xrevrange(keys.audit, max=before, count=batch)
         for entry_id, f in chunk:
-            yield {"id": _text(entry_id), **{_text(k): _text(v)
+            yield {"id": as_text(entry_id), **{as_text(k): as_text(v)
                                               for k, v in f.items()}}
         if len(chunk) < batch:
             return
-        before = "(" + _text(chunk[-1][0])
+        before = "(" + as_text(chunk[-1][0])
 
 
 def all_lines(r: redis.Redis, keys: AuthKeys, batch: int = 1000
@@ -108,11 +106,11 @@ def all_lines(r: redis.Redis, keys: AuthKeys, batch: int = 1000
     while True:
         chunk = r.xrange(keys.audit, min=start, count=batch)
         for entry_id, f in chunk:
-            yield {"id": _text(entry_id), **{_text(k): _text(v)
+            yield {"id": as_text(entry_id), **{as_text(k): as_text(v)
                                               for k, v in f.items()}}
         if len(chunk) < batch:
             return
-        start = "(" + _text(chunk[-1][0])
+        start = "(" + as_text(chunk[-1][0])
 
 
 def to_csv(lines: Iterable[dict[str, str]]) -> str:

@@ -31,6 +31,20 @@ SOCKET_TIMEOUT_S = 3.0  # above every BLOCK we use (<= 1 s), below redis-py's 5 
 CONNECT_TIMEOUT_S = 2.0
 RETRY_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 
+# Take or renew a lease: KEYS[1] the lease, ARGV[1] the holder, ARGV[2] its
+# time to live in ms; 1 if the holder has it now, 0 if another one does.
+LEASE_SCRIPT = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+return redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0
+"""
+
+
+def as_text(value: object) -> str:
+    """A value read from Redis (bytes from a raw client) as text."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
 
 def connect(url: str, *, decode: bool = True, **kwargs: object) -> redis.Redis:
     """A client for ``url`` with short timeouts and backoff on reconnect.

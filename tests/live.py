@@ -9,12 +9,12 @@ through the public contract, as a real people counter would.
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import redis
 from werkzeug.serving import make_server
 
+from data.clock import now_ms
 from data.config import load_config
 from data.feed.aggregator import Aggregator
 from data.keys import Keys
@@ -29,8 +29,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--no-first-run", "--disable-sync"]
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class LiveApp:

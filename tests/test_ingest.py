@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
 from data.accounts import AuthKeys, revoke_api_key
+from data.clock import now_ms
 from data.feed.aggregator import Aggregator
 from data.feed.snapshot import read_snapshot
 from data.keys import Keys
@@ -25,8 +26,6 @@ CROWD = "/api/v1/sites/tiny/feeds/crowd"
 KEYS = Keys(PREFIX, "tiny")
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def crowd(n_in: int = 5, n_out: int = 1, **extra) -> dict:

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import data.keys
+from data.clock import now_ms
 from data.config import PROJECT_ROOT
 from data.feed.aggregator import Aggregator
 from data.feed.snapshot import read_snapshot
@@ -41,8 +42,6 @@ def sites():
     return load_sites(SITES_DIR, ("yaozhai", "erqi"))
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def entries(site):

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from data import accounts, audit
 from data.accounts import AccountError, AuthKeys
+from data.clock import now_ms
 from data.config import load_config
 from data.feed.aggregator import Aggregator
 from data.keys import Keys
@@ -53,8 +54,6 @@ def client_as(app, name: str | None):
     return client
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from data.clock import now_ms
 from data.config import PROJECT_ROOT, load_config
 from data.feed.aggregator import Aggregator
 from data.feed.snapshot import read_snapshot
@@ -28,8 +29,6 @@ def sites():
     return load_sites(SITES_DIR, ("yaozhai", "erqi"))
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def crowd(r, keys: Keys, entrance: str, n_in: int) -> None:

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 
+from data.clock import now_ms
 from data.config import PROJECT_ROOT, load_config
 from data.feed.aggregator import Aggregator
 from data.keys import Keys
@@ -42,8 +42,6 @@ def sites():
     return load_sites(SITES_DIR, ("yaozhai", "erqi"))
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def report(r, site: str, grid: str, title: str, phone: str) -> str:

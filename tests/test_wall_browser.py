@@ -8,8 +8,9 @@ import uuid
 
 import pytest
 
+from data.clock import now_ms
 from tests.conftest import FIXTURES
-from tests.live import LiveApp, now_ms
+from tests.live import LiveApp
 
 SITES = FIXTURES / "sites"
 

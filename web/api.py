@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import redis
 from flask import Blueprint, Response, jsonify, request
 
-from data.feed.aggregator import now_ms
+from data.clock import now_ms
 from data.feed.health import describe, read_failure
 from data.feed.snapshot import read_snapshot
 from data.incidents.lifecycle import DONE, OPEN, public_view

@@ -14,7 +14,7 @@ import json
 
 from flask import Blueprint, g, jsonify, request
 
-from data.feed.aggregator import now_ms
+from data.clock import now_ms
 from data.feed.ingest import ACCEPTED, DUPLICATE, REJECTED, ingest
 from data.keys import FEED_STREAMS
 from web.api import error

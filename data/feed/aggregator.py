@@ -24,6 +24,7 @@ import redis
 
 from data import accounts
 from data.accounts import AuthKeys
+from data.clock import now_ms
 from data.feed import health as site_health
 from data.feed import snapshot as snapshots
 from data.feed.contract import (
@@ -47,7 +48,7 @@ from data.incidents.lifecycle import (
     new_incident,
 )
 from data.keys import FEED_STREAMS, GROUP, Keys
-from data.redis_conn import RETRY_ERRORS, Backoff
+from data.redis_conn import LEASE_SCRIPT, RETRY_ERRORS, Backoff, as_text
 from data.site import Site, User
 
 log = logging.getLogger(__name__)
@@ -63,16 +64,8 @@ MAINTAIN_EVERY_S = 5.0
 CONSUMER_FORGET_MS = 3_600_000
 SEP = "\x1f"
 
-_LEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-  return redis.call('pexpire', KEYS[1], ARGV[2])
-end
-return redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0
-"""
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def ensure_groups(r: redis.Redis, keys: Keys) -> None:
@@ -143,7 +136,7 @@ class Aggregator:
         self.consumer = consumer or f"agg-{uuid.uuid4().hex[:12]}"
         self.lease_ms, self.reclaim_idle_ms = lease_ms, reclaim_idle_ms
         self._stop = threading.Event()
-        self._lease = self.r.register_script(_LEASE)
+        self._lease = self.r.register_script(LEASE_SCRIPT)
         self._ready = False
 
     # --- loop -----------------------------------------------------------
@@ -173,7 +166,7 @@ class Aggregator:
         """Give up this consumer's leases so another process takes over at once."""
         for state in self.states.values():
             try:
-                if _text(self.r.get(state.keys.lease) or b"") == self.consumer:
+                if as_text(self.r.get(state.keys.lease) or b"") == self.consumer:
                     self.r.delete(state.keys.lease)
             except RETRY_ERRORS:
                 return
@@ -298,7 +291,7 @@ class Aggregator:
                 reply = self.r.xautoclaim(
                     state.keys.stream(name), GROUP, self.consumer,
                     min_idle_time=min_idle_ms, start_id=start, count=BATCH)
-                start = _text(reply[0])
+                start = as_text(reply[0])
                 if start == "0-0":
                     break
 
@@ -345,7 +338,7 @@ class Aggregator:
         for key, entries in batch.items():
             name = key.rsplit(":", 1)[1]
             for entry_id, raw in entries:
-                entry_id = _text(entry_id)
+                entry_id = as_text(entry_id)
                 try:
                     checked.append((key, name, entry_id,
                                     check(name, raw or {}, site, now)))
@@ -389,7 +382,7 @@ class Aggregator:
                  *{k for k, _ in eid_of.values()},
                  *(keys.incident(i) for i in incident_ids)]
         pipe.watch(*watch)
-        if _text(pipe.get(keys.lease) or b"") != self.consumer:
+        if as_text(pipe.get(keys.lease) or b"") != self.consumer:
             raise LostLease(site.id)
         seen = self._seen(pipe, eid_of)
         present = _decode_map(pipe.hgetall(keys.present))
@@ -573,23 +566,23 @@ class Aggregator:
     def _forget_idle_consumers(self, key: str) -> None:
         """Drop consumers gone for an hour with nothing pending (old processes)."""
         for info in self.r.xinfo_consumers(key, GROUP):
-            info = {_text(k): v for k, v in info.items()}
+            info = {as_text(k): v for k, v in info.items()}
             if (int(info.get("pending", 0)) == 0
                     and int(info.get("idle", 0)) > CONSUMER_FORGET_MS
-                    and _text(info.get("name")) != self.consumer):
-                self.r.xgroup_delconsumer(key, GROUP, _text(info["name"]))
+                    and as_text(info.get("name")) != self.consumer):
+                self.r.xgroup_delconsumer(key, GROUP, as_text(info["name"]))
 
     def _incidents_caught_up(self, keys: Keys) -> bool:
         """True when every incident op on the stream has been applied, so
         "overdue" is judged on the records' real state, not a backlog's."""
         stream = keys.stream("incident")
         try:
-            last = _text(self.r.xinfo_stream(stream)["last-generated-id"])
+            last = as_text(self.r.xinfo_stream(stream)["last-generated-id"])
             group = next(g for g in self.r.xinfo_groups(stream)
-                         if _text(g["name"]) == GROUP)
+                         if as_text(g["name"]) == GROUP)
         except (redis.ResponseError, StopIteration, KeyError):
             return False
-        return (_text(group["last-delivered-id"]) == last
+        return (as_text(group["last-delivered-id"]) == last
                 and int(group["pending"]) == 0)
 
     def _escalate_overdue(self, state: SiteState) -> None:
@@ -600,7 +593,7 @@ class Aggregator:
         now = now_ms()
         grace_ms = int(site.escalate_grace_min * 60_000)
         ids = self.r.zrangebyscore(keys.incidents_open, "-inf", now - grace_ms)
-        for record in _load_records(self.r, keys, {_text(i) for i in ids}).values():
+        for record in _load_records(self.r, keys, {as_text(i) for i in ids}).values():
             if escalation_due(record, now, grace_ms):
                 nxt = record["escalations"] + 1
                 self.r.xadd(keys.stream("incident"), {
@@ -620,9 +613,10 @@ def trim_stream(r: redis.Redis, key: str, keep_ms: int, now: int) -> None:
     except redis.ResponseError:
         return
     if pending and pending.get("pending"):
-        floor = min(floor, int(_text(pending["min"]).split("-")[0]))
+        floor = min(floor, int(as_text(pending["min"]).split("-")[0]))
     for group in groups:
-        last = _text(group.get("last-delivered-id") or group.get(b"last-delivered-id"))
+        last = as_text(group.get("last-delivered-id")
+                       or group.get(b"last-delivered-id"))
         floor = min(floor, int(last.split("-")[0]))
     if floor > 0:
         # LIMIT 0: an approximate trim may otherwise stop after 10,000 entries,
@@ -634,17 +628,15 @@ def _by_stream(reply: Any) -> dict[str, list]:
     if not reply:
         return {}
     if isinstance(reply, dict):  # RESP3
-        return {_text(k): v[0] if v and isinstance(v[0], list) else v
+        return {as_text(k): v[0] if v and isinstance(v[0], list) else v
                 for k, v in reply.items()}
-    return {_text(k): v for k, v in reply}
+    return {as_text(k): v for k, v in reply}
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _decode_map(raw: dict) -> dict[str, Any]:
-    return {_text(k): _text(v) for k, v in raw.items()}
+    return {as_text(k): as_text(v) for k, v in raw.items()}
 
 
 def _load_records(pipe, keys: Keys, ids: Iterable[str]) -> dict[str, dict]:

@@ -31,6 +31,7 @@ import redis
 from data.feed.aggregator import DEAD_MAXLEN, SEP, _dead_fields
 from data.feed.contract import Event, Rejected, validate
 from data.keys import Keys
+from data.redis_conn import as_text
 from data.site import Site
 
 ACCEPTED, REJECTED, DUPLICATE = "accepted", "rejected", "duplicate"
@@ -209,7 +210,7 @@ def _write(pipe, keys: Keys, stream: str, checked: list[_Checked], now_ms: int,
     replies = pipe.execute()
     for (position, _), entry_id in zip(writes, replies, strict=False):
         outcomes[position] = Outcome(checked[position].index, ACCEPTED,
-                                     entry_id=_text(entry_id))
+                                     entry_id=as_text(entry_id))
     return [o for o in outcomes if o is not None]
 
 
@@ -228,5 +229,3 @@ def _seen(pipe, eid_of: dict[int, tuple[str, str, str]]) -> set[tuple[str, str]]
     return seen
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

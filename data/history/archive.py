@@ -47,7 +47,7 @@ import redis
 
 from data.incidents.lifecycle import mask_name, mask_phone
 from data.keys import GROUP, Keys
-from data.redis_conn import RETRY_ERRORS, Backoff
+from data.redis_conn import LEASE_SCRIPT, RETRY_ERRORS, Backoff, as_text
 from data.site import CHAIN, Site
 
 log = logging.getLogger(__name__)
@@ -64,12 +64,6 @@ FLOW, HOURLY, INCIDENTS = "flow", "flow_hourly", "incidents"
 # vs vehicles into the site (see data/fold.py)
 SCOPES = {"e": "entrance", "g": "grid", "s": "site", "v": "gate", "vs": "vehicles"}
 
-_LEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-  return redis.call('pexpire', KEYS[1], ARGV[2])
-end
-return redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0
-"""
 
 
 def flow_schema(tz: str) -> pa.Schema:
@@ -342,8 +336,6 @@ def write_incidents(root: Path, site: Site, records: Iterable[dict[str, Any]],
     return changed
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def applied_until(client: redis.Redis, keys: Keys) -> str | None:
@@ -355,12 +347,12 @@ def applied_until(client: redis.Redis, keys: Keys) -> str | None:
         pending = client.xpending(stream, GROUP)
     except redis.ResponseError:
         return None
-    last = next((_text(g["last-delivered-id"]) for g in groups
-                 if _text(g["name"]) == GROUP), None)
+    last = next((as_text(g["last-delivered-id"]) for g in groups
+                 if as_text(g["name"]) == GROUP), None)
     if last is None or last == "0-0":
         return None
     if pending and pending.get("pending"):
-        return "(" + _text(pending["min"])
+        return "(" + as_text(pending["min"])
     return last
 
 
@@ -374,12 +366,12 @@ def changed_incident_ids(client: redis.Redis, keys: Keys, start: str | None
     """
     end = applied_until(client, keys)
     if end is None:  # nothing applied yet
-        ids = set() if start else {_text(i) for i in
+        ids = set() if start else {as_text(i) for i in
                                    client.zrange(keys.incidents_all, 0, -1)}
         return ids, start or "-"
     following = end[1:] if end.startswith("(") else "(" + end
     if start is None:
-        return {_text(i) for i in client.zrange(keys.incidents_all, 0, -1)}, following
+        return {as_text(i) for i in client.zrange(keys.incidents_all, 0, -1)}, following
     ids: set[str] = set()
     while True:
         entries = client.xrange(keys.stream("incident"), start, end, count=5000)
@@ -388,8 +380,8 @@ def changed_incident_ids(client: redis.Redis, keys: Keys, start: str | None
         for _, fields in entries:
             value = fields.get("id", fields.get(b"id"))
             if value is not None:
-                ids.add(_text(value))
-        start = "(" + _text(entries[-1][0])
+                ids.add(as_text(value))
+        start = "(" + as_text(entries[-1][0])
 
 
 def read_records(client: redis.Redis, keys: Keys, ids: Iterable[str],
@@ -459,7 +451,7 @@ class Archiver:
     def run_once(self, now_ms: int | None = None) -> dict[str, list[date]]:
         """One pass over every site this archiver holds; the days written."""
         now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
-        lease = self.client.register_script(_LEASE)
+        lease = self.client.register_script(LEASE_SCRIPT)
         written: dict[str, list[date]] = {}
         for site in self.sites.values():
             keys = Keys(self.prefix, site.id)

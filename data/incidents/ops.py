@@ -19,16 +19,16 @@ import redis
 
 from data import accounts
 from data.accounts import AuthKeys
+from data.clock import now_ms
 from data.feed.contract import Rejected, validate
 from data.incidents.lifecycle import SOURCES, Refused, apply_op, authorize
 from data.keys import Keys
+from data.redis_conn import as_text
 from data.site import Site, User
 
 SRC = "app"
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def submit_op(r: redis.Redis, keys: Keys, site: Site, user: User | None, op: str
              actors=lambda who: user if user and who == user.id
              else accounts.actor(r, AuthKeys(keys.prefix), site, who))
     entry_id = r.xadd(keys.stream("incident"), fields)
-    return Written(_text(entry_id), eid)
+    return Written(as_text(entry_id), eid)
 
 
 def submit_report(r: redis.Redis, keys: Keys, site: Site, user: User | None,
@@ -96,7 +96,7 @@ def submit_report(r: redis.Redis, keys: Keys, site: Site, user: User | None,
                       "actor": user.id if user else None, "eid": eid, **values})
     validate("incident", fields, site, now_ms())  # raises Rejected with the field
     entry_id = r.xadd(keys.stream("incident"), fields)
-    return Written(_text(entry_id), eid)
+    return Written(as_text(entry_id), eid)
 
 
 def wait_applied(r: redis.Redis, keys: Keys, incident_id: str, written: Written,
@@ -111,15 +111,13 @@ def wait_applied(r: redis.Redis, keys: Keys, incident_id: str, written: Written,
         if record and any(h.get("eid") == written.eid for h in record["history"]):
             return None
         for _, fields in r.xrevrange(keys.dead, count=50):
-            if _text(fields.get("entry_id", fields.get(b"entry_id", ""))) \
+            if as_text(fields.get("entry_id", fields.get(b"entry_id", ""))) \
                     == written.entry_id:
-                return _text(fields.get("reason", fields.get(b"reason", "")))
+                return as_text(fields.get("reason", fields.get(b"reason", "")))
         time.sleep(0.02)
     raise TimeoutError("the aggregator has not applied the op yet")
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 __all__ = ["Refused", "Rejected", "Written", "allowed_ops", "submit_op",

@@ -41,6 +41,7 @@ from zoneinfo import ZoneInfo
 
 import redis
 
+from data.clock import now_ms
 from data.config import ConfigError, load_config
 from data.keys import Keys
 from data.redis_conn import RETRY_ERRORS, Backoff, connect
@@ -60,8 +61,6 @@ class StopFlag(Protocol):
     def is_set(self) -> bool: ...
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _bulk(value: bytes) -> bytes:
