@@ -31,15 +31,17 @@ from callbacks import wall as wall_callbacks
 from data.config import PROJECT_ROOT, Config
 from data.redis_conn import connect
 from data.site import load_sites
+from data.snapshot import HEARTBEAT_MS
 from layouts import analysis, analysis_charts, console, home, mobile, wall
 from layouts.i18n import t
+from layouts.live import LiveLink
 from web import auth, signin
 from web.admin import admin
 from web.api import api
 from web.export import export
 from web.ingest import INGEST_LIMIT, ingest_api, rate_key
 from web.json_provider import BoundedJSONProvider
-from web.push import push
+from web.push import BUILD, PING_S, push
 from web.reports import reports
 from web.state import AppState, app_state
 from web.tenant import page_site
@@ -98,17 +100,22 @@ def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
     app.server.json = BoundedJSONProvider(app.server)
     app.server.json.ensure_ascii = False
 
+    link = LiveLink(build=BUILD, ping_ms=round(PING_S * 1000),
+                    heartbeat_ms=HEARTBEAT_MS)
     dash.register_page("home", path="/", layout=guarded("home", home.layout),
                        title=t("app.title"))
-    dash.register_page("wall", path="/wall", layout=guarded("wall", wall.layout),
+    dash.register_page("wall", path="/wall",
+                       layout=guarded("wall", wall.layout, link=link),
                        title=t("wall.title"))
     dash.register_page("analysis", path="/analysis",
                        layout=guarded("analysis", analysis.layout),
                        title=t("analysis.title"))
-    dash.register_page("mobile", path="/m", layout=guarded("mobile", mobile.layout),
+    dash.register_page("mobile", path="/m",
+                       layout=guarded("mobile", mobile.layout, link=link),
                        title=t("m.title"))
     dash.register_page("console", path="/console",
-                       layout=guarded("console", console.layout), title=t("c.title"))
+                       layout=guarded("console", console.layout, link=link),
+                       title=t("c.title"))
     app.layout = html.Div([dash.page_container])
     screens: dict[str, str] = {}
     for screen, wire in (
@@ -137,17 +144,18 @@ def set_up_before_serving(app: Dash) -> None:
     app.server.test_client().get("/_dash-layout")
 
 
-def guarded(screen: str, layout: Callable[..., Any]) -> Callable[..., Any]:
+def guarded(screen: str, layout: Callable[..., Any],
+            **given: Any) -> Callable[..., Any]:
     """A page layout that only a caller allowed on ``screen`` gets (the gate
     already refused the page load; this covers Dash's in-page navigation),
     for the site the caller's credential allows: the one asked for, else the
-    caller's own."""
+    caller's own. ``given`` is passed as it is (the query cannot change it)."""
     def page(**query: Any) -> Any:
         caller = auth.principal()
         site = page_site(caller, query.get("site"), list(app_state().sites))
         if caller is None or not caller.may(screen) or site is None:
             return html.P(t("auth.forbidden"), className="auth-error")
-        return layout(**{**query, "site": site})
+        return layout(**{**query, "site": site, **given})
     return page
 
 
