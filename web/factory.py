@@ -17,7 +17,7 @@ from typing import Any
 import dash
 import redis
 from dash import Dash, html
-from flask import request
+from flask import Flask, Response, request
 from flask_caching import Cache
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -35,6 +35,7 @@ from data.snapshot import HEARTBEAT_MS
 from layouts import analysis, analysis_charts, console, home, mobile, wall
 from layouts.i18n import t
 from layouts.live import LiveLink
+from layouts.theme import stylesheet
 from web import auth, signin
 from web.admin import admin
 from web.api import api
@@ -80,7 +81,9 @@ def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
         serve_locally=True,
         suppress_callback_exceptions=True,
         update_title=None,
+        external_stylesheets=[theme_url()],
     )
+    serve_theme(app.server)
     app.server.extensions["gov"] = state
     app.server.register_blueprint(api)
     app.server.register_blueprint(push)
@@ -132,6 +135,24 @@ def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
         analysis_charts.warm_up(site)  # plotly's first figure, paid at start-up
     set_up_before_serving(app)
     return app
+
+
+def theme_url() -> str:
+    """/theme.css of this build: cached for good, a new build a new address."""
+    return f"/theme.css?v={BUILD}"
+
+
+def serve_theme(server: Flask) -> None:
+    """The theme's colours as CSS custom properties (layouts/theme.py), for
+    the style sheets in assets/ and the sign-in pages' templates."""
+    css = stylesheet()
+
+    @server.route("/theme.css")
+    def theme_css() -> Response:
+        return Response(css, mimetype="text/css", headers={
+            "Cache-Control": "public, max-age=31536000, immutable"})
+
+    server.context_processor(lambda: {"theme_css": theme_url()})
 
 
 def set_up_before_serving(app: Dash) -> None:
