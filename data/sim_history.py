@@ -54,11 +54,12 @@ def day_start_ms(day: date, tz: str) -> int:
 
 
 def simulate(site: Site, sim: SiteSim, start_ms: int, end_ms: int, keys: Keys,
-             tick_s: float = TICK_S) -> Span:
+             tick_s: float = TICK_S, fold: Fold | None = None) -> Span:
     """Advance ``sim`` from ``start_ms`` to ``end_ms`` in ticks of ``tick_s``,
-    folding the counts; the incident entries are returned as written."""
+    folding the counts (into ``fold`` if given, to continue a span at another
+    tick); the incident entries are returned as written."""
     # the fold's clock at the span's end: it keeps every bucket of the span
-    fold = Fold(site, keys, {}, {}, end_ms)
+    fold = fold or Fold(site, keys, {}, {}, end_ms)
     entries: list[dict[str, str]] = []
     step_ms = int(tick_s * 1000)
     ts = start_ms

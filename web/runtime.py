@@ -39,6 +39,9 @@ class Runtime:
             return self.config
         self.embedded = EmbeddedRedis(self.config.data_dir / "redis").start()
         self.config = replace(self.config, redis_url=self.embedded.url)
+        from web.startup import write_redis_url
+
+        write_redis_url(self.config.data_dir, self.embedded.url)
         return self.config
 
     def start_aggregator(self) -> None:
@@ -68,6 +71,15 @@ class Runtime:
         self._thread("simulator", lambda: simulator.run(
             client, sites, self.config.prefix, self.stop_event,
             rate=self.config.demo_rate))
+
+    def start_demo_seed(self) -> None:
+        """The demo's past (:mod:`data.demo_seed`), written in the background."""
+        from data.demo_seed import Seeder
+
+        sites = load_sites(self.config.sites_root, self.config.sites)
+        seeder = Seeder(connect(self.config.redis_url), sites, self.config.prefix,
+                        self.config.data_dir, self.config.demo_days, self.stop_event)
+        self._thread("demo-seed", seeder.run)
 
     def demo_users(self) -> list:
         """Accounts with fresh passwords for the sample sites' users (demo)."""
