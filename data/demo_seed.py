@@ -2,8 +2,10 @@
 
 On a fresh data folder the demo feed alone would leave the wall without an
 incident for minutes, its flow chart flat, and the analyst's workspace empty.
-So on the first demo start (no history yet) :class:`Seeder`, in a background
-thread, writes what the past would have left, through the real parts:
+So on the first demo start (no history yet) :class:`Seeder`, in a process of
+its own (:func:`seed_process`: folding days is CPU work that would otherwise
+hold the web server's and the aggregator's interpreter lock), writes what
+the past would have left, through the real parts:
 
 1. today up to now, for every site: the simulator's model folded by the
    aggregator's fold (:mod:`data.sim_history`) into the same Redis counters
@@ -31,6 +33,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -44,9 +47,10 @@ from data import archive, sim_history
 from data.fold import Fold
 from data.history import site_today
 from data.keys import GROUP, Keys
+from data.redis_conn import connect
 from data.sim_incidents import IncidentMaker, category_titles
 from data.sim_model import SiteSim
-from data.site import CHAIN, Site
+from data.site import CHAIN, Site, load_sites
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +257,7 @@ class Seeder:
     prefix: str
     data_dir: Path
     days: int = DAYS
-    stop: threading.Event = field(default_factory=threading.Event)
+    stop: Any = field(default_factory=threading.Event)  # or a process Event
 
     @property
     def root(self) -> Path:
@@ -349,3 +353,13 @@ def week_ago_days(site: Site, now: int) -> set[date]:
     week = 7 * 86_400_000
     return {site_today(site, now - week - back)
             for back in range(0, WEEK_AGO_SPAN_MS + 1, 3_600_000)}
+
+
+def seed_process(redis_url: str, sites_root: Path, site_ids: tuple[str, ...],
+                 prefix: str, data_dir: Path, days: int, stop: Any) -> None:
+    """The entry point of the seeding process (``multiprocessing`` spawn)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us: ``stop``
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    sites = load_sites(sites_root, site_ids)
+    Seeder(connect(redis_url), sites, prefix, data_dir, days, stop).run()
