@@ -285,7 +285,7 @@ class Seeder:
         self.archive_today_incidents(until)
         total = (self.days - 1) * len(self.sites)
         done = 0
-        for back in range(1, self.days):
+        for back in past_order(self.days, until, self.sites):
             for site in self.sites.values():
                 if self.stop.is_set():
                     return marker
@@ -346,6 +346,18 @@ class Seeder:
                                sim_history.end_of_day_ms(day, site.timezone))
         archive.write_incidents(self.root, site, records.values(), until)
         store_fold(self.client, fold, until)
+
+
+def past_order(days: int, now: int, sites: dict[str, Site]) -> list[int]:
+    """Days back to write, newest first, but the week-ago days the wall's
+    flow chart reads right after yesterday."""
+    order = list(range(1, days))
+    site = next(iter(sites.values()))
+    today = site_today(site, now)
+    first = [(today - d).days for d in sorted(week_ago_days(site, now),
+                                              reverse=True)]
+    first = [n for n in first if n in order]
+    return order[:1] + first + [n for n in order[1:] if n not in first]
 
 
 def week_ago_days(site: Site, now: int) -> set[date]:
