@@ -95,7 +95,7 @@ def one_run(args: argparse.Namespace) -> dict:
                 break
         out["banner_s"] = round(time.monotonic() - started, 1)
         out["banner_lines"] = len(lines)
-        url = (data / "redis.url").read_text().strip()
+        url = (data / "redis" / "url").read_text().strip()
         r = connect(url)
         sites = args.sites.split(",") if args.sites else ["erqi", "yaozhai"]
         keys = {s: add_api_key(r, AuthKeys("gov"), "bench", s, "read")[1]

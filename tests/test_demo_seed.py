@@ -97,7 +97,9 @@ def test_a_fresh_demo_start_is_lived_in_and_a_restart_does_not_seed_again(tmp_pa
         marker = _wait(lambda: (demo_seed.read_marker(data) or {}).get("state")
                        == "done", 90, "the demo history written")
         assert marker
-        r = connect((data / "redis.url").read_text().strip())
+        url = (data / "redis" / "url").read_text().strip()  # while it runs
+        assert (data / "redis" / "url").stat().st_mode & 0o777 == 0o600
+        r = connect(url)
         keys = Keys("gov", SITE)
         records = _wait(lambda: _records_if_applied(r, keys), 30,
                         "the seeded incidents applied")
@@ -116,8 +118,7 @@ def test_a_fresh_demo_start_is_lived_in_and_a_restart_does_not_seed_again(tmp_pa
     for path in ("/wall?site=", "kiosk=kt_", "/console", "/m ", "/analysis"):
         assert path in text, (path, text)
     accounts = data / "demo-accounts.txt"
-    url = (data / "redis.url").read_text().strip()
-    assert str(accounts) in text and url in text and "redis.url" in text
+    assert str(accounts) in text and url in text and "redis/url" in text
     assert (accounts.stat().st_mode & 0o777) == 0o600
     assert accounts.read_text().count(SITE) > 10
     assert f"Writing {DAYS} days" in seeding_line

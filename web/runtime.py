@@ -39,9 +39,6 @@ class Runtime:
             return self.config
         self.embedded = EmbeddedRedis(self.config.data_dir / "redis").start()
         self.config = replace(self.config, redis_url=self.embedded.url)
-        from web.startup import write_redis_url
-
-        write_redis_url(self.config.data_dir, self.embedded.url)
         return self.config
 
     def start_aggregator(self) -> None:

@@ -3,8 +3,8 @@
 A short table: each screen's address with one demo sign-in that opens it (the
 wall's with a kiosk token, no sign-in), and where the embedded Redis listens.
 Every demo account and its password go to a file under the data folder
-(mode 0600), named in one line; the Redis URL also to ``<data>/redis.url``,
-so scripts and docs can say ``redis-cli -u "$(cat var/redis.url)"``.
+(mode 0600), named in one line; the Redis URL is in ``<data>/redis/url``,
+so scripts and docs can say ``redis-cli -u "$(cat var/redis/url)"``.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from data.accounts import (
     revoke_kiosk_token,
 )
 from data.config import Config
+from data.redis_conn import URL_FILE
 
-REDIS_URL_FILE = "redis.url"
 ACCOUNTS_FILE = "demo-accounts.txt"
 KIOSK_LABEL = "demo (scripts/run)"
 # (screen, path, role that opens it), in the order shown
@@ -39,15 +39,6 @@ def write_private(path: Path, text: str) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         os.fchmod(handle.fileno(), 0o600)  # also when it existed before
         handle.write(text)
-
-
-def write_redis_url(data_dir: Path, url: str) -> Path:
-    """``<data>/redis.url``: the embedded server's address (its port is new
-    each start), one line."""
-    path = Path(data_dir) / REDIS_URL_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(url + "\n")
-    return path
 
 
 def demo_kiosk_tokens(r: redis.Redis, keys: AuthKeys, sites: Iterable[str]
@@ -102,7 +93,7 @@ def banner(config: Config, *, redis_url: str | None, embedded: bool,
             lines.append(f"  {screen:<9} {base + path:<32} sign in: "
                          f"{found[0].name} / {found[1]}")
     if embedded and redis_url:
-        url_file = config.data_dir / REDIS_URL_FILE
+        url_file = config.data_dir / "redis" / URL_FILE
         lines.append(f"  {'redis':<9} {redis_url:<32} "
                      f"redis-cli -u \"$(cat {url_file})\"")
     if accounts_file is not None:
