@@ -94,10 +94,14 @@ def cli(ctx: click.Context) -> None:
 def run_all() -> None:
     from werkzeug.serving import make_server
 
+    from data.sim import demo_seed
     from web.runtime import Runtime
 
     config = _config_or_exit()
     runtime = Runtime(config)
+    seeding = (config.demo and config.demo_days > 0
+               and demo_seed.pending(config.data_dir))  # before the archiver writes
+    demo: dict = {}
     try:
         config = runtime.start_redis()
         dash_app = build(config)
@@ -105,19 +109,20 @@ def run_all() -> None:
         runtime.start_archiver()
         if config.demo:
             runtime.start_simulator()
-            demo_accounts = runtime.demo_users()
+            if seeding:
+                runtime.start_demo_seed()
+            demo = _demo_sign_in(runtime, config)
         http = make_server(config.host, config.port, dash_app.server, threaded=True)
     except BaseException:
         runtime.stop()
         raise
     threading.Thread(target=http.serve_forever, name="web", daemon=True).start()
-    where = "embedded Redis in " + str(config.data_dir / "redis") \
-        if runtime.embedded else config.redis_url
-    click.echo(f"Command center on http://{config.host}:{config.port}/  "
-               f"(sites: {', '.join(config.sites)}; data: {where}; "
-               f"demo feed: {'on' if config.demo else 'off'}). Ctrl-C stops.")
-    if config.demo:
-        _print_demo_users(demo_accounts)
+    from web.startup import banner
+
+    for line in banner(config, redis_url=config.redis_url,
+                       embedded=runtime.embedded is not None,
+                       seeding_days=config.demo_days if seeding else 0, **demo):
+        click.echo(line)
     try:
         runtime.wait()
     finally:
@@ -126,13 +131,20 @@ def run_all() -> None:
         runtime.stop()
 
 
-def _print_demo_users(made: list) -> None:
-    """Demo accounts and their passwords: made anew at each demo start."""
-    click.echo("Demo sign-in at /login (passwords made for this run only; "
-               "GOV_DEMO=0 makes none):")
-    for account, password in made:
-        click.echo(f"  {account.site:<8} {account.role:<10} {account.name:<26} "
-                   f"{password}")
+def _demo_sign_in(runtime, config: Config) -> dict:
+    """Demo accounts (new passwords each start) and wall tokens: all of them
+    to a 0600 file under the data folder, for the banner to name."""
+    from data.accounts import AuthKeys
+    from data.redis_conn import connect
+    from web import startup
+
+    made = runtime.demo_users()
+    kiosks = startup.demo_kiosk_tokens(connect(config.redis_url),
+                                       AuthKeys(config.prefix), config.sites)
+    path = config.data_dir / startup.ACCOUNTS_FILE
+    base = f"http://{config.host}:{config.port}"
+    startup.write_private(path, startup.accounts_text(base, made, kiosks))
+    return {"made": made, "kiosks": kiosks, "accounts_file": path}
 
 
 @cli.command()

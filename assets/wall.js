@@ -2,7 +2,8 @@
  * The wall's live link (only on pages with #wall-root).
  *
  * - Scales the fixed 1920x1080 canvas to the window (no reflow, no scrollbars).
- * - Listens to /events/<site>?wall=<lang> (server-sent events). Each event
+ * - Listens to /events/<site>?wall=<lang> (server-sent events, through
+ *   assets/live.js, which reloads after a deploy or a sign-out). Each event
  *   carries the wall's change itself (component props, figure patches: the
  *   whole wall in "hello"), made and serialized once on the server for every
  *   wall of the site; it is applied here with set_props, with no request.
@@ -26,27 +27,30 @@
 (function () {
   "use strict";
 
-  var PING_MS = 3000;          // the server pings every 3 s (web/push.py)
-  var HEARTBEAT_MS = 5000;     // the aggregator publishes at least every 5 s
-  var FEED_SILENT_MS = 30000;  // a feed quiet this long is called silent
+  var live = window.govLive;
   var INFLIGHT_TIMEOUT_MS = 10000;
   var FIGURE_MS = 1000;        // the charts redraw at most once a second
   var FIGURES = {"wall-map": true, "wall-flow": true};
 
   var s = {
     es: null, connected: false, lastEvent: 0, redis: true, offset: 0,
-    latest: null, cast: 0, inflight: false, inflightAt: 0,
-    applied: null, force: false, full: false, n: 0, started: Date.now(),
+    latest: null, cast: 0, request: null,
+    applied: null, force: false, full: false, started: Date.now(),
     i18n: null, shown: null, queue: [], figs: {}, figTimer: null, figAt: 0,
     spotPeriod: null, spotN: 0
   };
 
   function root() { return document.getElementById("wall-root"); }
-  function setProps(id, props) {
-    if (window.dash_clientside && window.dash_clientside.set_props) {
-      window.dash_clientside.set_props(id, props);
-    }
+  var setProps = live.setProps;
+  // The server's timings (web/push.py, data/snapshot.py), on the root.
+  function ms(name, fallback) {
+    var el = root();
+    var value = el ? parseInt(el.dataset[name], 10) : NaN;
+    return isNaN(value) ? fallback : value;
   }
+  function pingMs() { return ms("pingMs", 3000); }            // server pings
+  function heartbeatMs() { return ms("heartbeatMs", 5000); }  // aggregator
+  function feedSilentMs() { return ms("feedSilentMs", 30000); }
   function text(key, values) {
     var el = root();
     if (!s.i18n && el) { s.i18n = JSON.parse(el.dataset.i18n || "{}"); }
@@ -76,19 +80,24 @@
     Object.keys(figs).forEach(function (id) { setProps(id, {figure: figs[id]}); });
   }
 
+  // Two of Dash's patches as one (its private format, pinned by
+  // tests/test_dash_patch.py): the operations of both, in order.
+  function merge(waiting, patch) {
+    if (waiting) {
+      waiting.operations = waiting.operations.concat(patch.operations);
+      return waiting;
+    }
+    return {__dash_patch_update: "__dash_patch_update",
+            operations: patch.operations.slice()};
+  }
+
   function figure(id, value) {
     if (!isPatch(value)) {  // a whole figure: now, and what was waiting is moot
       delete s.figs[id];
       setProps(id, {figure: value});
       return;
     }
-    var waiting = s.figs[id];
-    if (waiting) {
-      waiting.operations = waiting.operations.concat(value.operations);
-    } else {
-      s.figs[id] = {__dash_patch_update: "__dash_patch_update",
-                    operations: value.operations.slice()};
-    }
+    s.figs[id] = merge(s.figs[id], value);
     if (!s.figTimer) {
       s.figTimer = setTimeout(flushFigures,
                               Math.max(0, s.figAt + FIGURE_MS - Date.now()));
@@ -110,7 +119,7 @@
   // holds what changed after version base, and fits on anything shown from
   // base up to (not including) v.
   function change(w) {
-    if (s.inflight) { s.queue.push(w); return; }
+    if (s.request.inflight) { s.queue.push(w); return; }
     if (w.base !== null && s.shown !== null && w.v <= s.shown) { return; }
     if (w.base !== null && (s.shown === null || w.base > s.shown)) {
       s.full = true;  // it does not follow on what is shown: ask for all of it
@@ -119,22 +128,26 @@
     }
     apply(w.props);
     s.shown = w.v;
-    s.applied = {v: w.v, cast: s.cast, n: s.n};
+    s.applied = {v: w.v, cast: s.cast, n: s.request.n};
   }
 
+  // The server callback's request store: one request in flight at a time.
+  s.request = new live.Channel("wall-request", {
+    timeoutMs: INFLIGHT_TIMEOUT_MS,
+    body: function (n) {
+      flushFigures();  // the server diffs against what is shown: all of it
+      var data = {v: s.latest, cast: s.cast, n: n,
+                  shown: s.full ? null : s.shown};
+      s.force = false;
+      s.full = false;
+      return data;
+    }
+  });
+
   function request() {
-    var now = Date.now();
-    if (s.inflight && now - s.inflightAt < INFLIGHT_TIMEOUT_MS) { return; }
     var behind = s.latest !== null && (!s.applied || s.applied.v < s.latest);
     if (!behind && !s.force) { return; }
-    flushFigures();  // the server diffs against what is shown: all of it
-    s.inflight = true;
-    s.inflightAt = now;
-    s.force = false;
-    s.n += 1;
-    setProps("wall-request", {data: {v: s.latest, cast: s.cast, n: s.n,
-                                     shown: s.full ? null : s.shown}});
-    s.full = false;
+    s.request.request(s.latest, true);
   }
 
   // The spotlight {period, cast, props}, pushed: what to show until the next.
@@ -166,40 +179,36 @@
     request();
   }
 
+  function pushed(d) {
+    if (d.wall) { change(d.wall); }
+    if (d.spot) { spotlight(d.spot); }
+    onEvent(d);
+  }
+
   function connect() {
     var el = root();
     if (!el || s.es) { return; }
-    var es = new EventSource("/events/" + encodeURIComponent(el.dataset.site) +
-                             "?wall=" + encodeURIComponent(el.dataset.lang || "zh"));
-    s.es = es;
-    es.addEventListener("hello", function (e) {
-      var d = JSON.parse(e.data);
-      if (d.build && d.build !== el.dataset.build) { window.location.reload(); return; }
-      if (d.wall) { change(d.wall); } else { s.force = true; }
-      if (d.spot) { spotlight(d.spot); }
-      onEvent(d);
-    });
-    ["version", "ping", "spot"].forEach(function (kind) {
-      es.addEventListener(kind, function (e) {
-        var d = JSON.parse(e.data);
-        if (d.wall) { change(d.wall); }
-        if (d.spot) { spotlight(d.spot); }
-        onEvent(d);
+    s.es = live.open(
+      "/events/" + encodeURIComponent(el.dataset.site) +
+        "?wall=" + encodeURIComponent(el.dataset.lang || "zh"),
+      el.dataset.build, {
+        hello: function (d) {
+          if (!d.wall) { s.force = true; }
+          pushed(d);
+        },
+        version: pushed, ping: pushed, spot: pushed,
+        // people present after a fold, ahead of the next snapshot: shown if
+        // they were counted after the snapshot on the page (never over a
+        // newer one)
+        live: function (d) {
+          if (d.live && !s.request.inflight && s.shown !== null &&
+              d.live.b >= s.shown) {
+            d.live.props.forEach(function (item) { setProps(item[0], item[1]); });
+          }
+          onEvent(d);
+        },
+        error: function () { s.connected = false; }  // the browser reconnects
       });
-    });
-    // people present after a fold, ahead of the next snapshot: shown if they
-    // were counted after the snapshot on the page (never over a newer one)
-    es.addEventListener("live", function (e) {
-      var d = JSON.parse(e.data);
-      if (d.live && !s.inflight && s.shown !== null && d.live.b >= s.shown) {
-        d.live.props.forEach(function (item) { setProps(item[0], item[1]); });
-      }
-      onEvent(d);
-    });
-    // the kiosk token or sign-in behind the stream ended: reload, to the
-    // sign-in page (a wall must not go on showing what it may no longer see)
-    es.addEventListener("bye", function () { es.close(); window.location.reload(); });
-    es.onerror = function () { s.connected = false; };  // the browser reconnects
   }
 
   function age(ms) {
@@ -232,9 +241,10 @@
   }
 
   window.govWall = {
+    merge: merge,
     applied: function (applied) {
       s.applied = applied;
-      s.inflight = false;
+      s.request.done();
       if (applied && applied.v) { s.shown = applied.v; }
       var queue = s.queue;
       s.queue = [];
@@ -243,7 +253,7 @@
       return window.dash_clientside.no_update;
     },
     poll: function () {
-      if (!s.connected || Date.now() - s.lastEvent > 2 * PING_MS + 1000) {
+      if (!s.connected || Date.now() - s.lastEvent > 2 * pingMs() + 1000) {
         s.force = true;
         request();
         askSpotlight();
@@ -257,10 +267,10 @@
       var now = Date.now();
       var serverNow = now + s.offset;
       var reasons = [];
-      if (!status && now - s.started < 2 * PING_MS + 1000) {
+      if (!status && now - s.started < 2 * pingMs() + 1000) {
         return [clock(el), "", "", "wall-stale"];  // still connecting: no alarm yet
       }
-      var serverDown = !s.connected || now - s.lastEvent > 2 * PING_MS + 1000;
+      var serverDown = !s.connected || now - s.lastEvent > 2 * pingMs() + 1000;
       if (serverDown) { reasons.push(text("wall.stale.server")); }
       else if (!s.redis) { reasons.push(text("wall.stale.redis")); }
       var newest = null;
@@ -271,13 +281,13 @@
           if (ts !== null && (newest === null || ts > newest)) { newest = ts; }
           fresh.push(text("feed." + name) + " " + age(ts === null ? null : serverNow - ts));
         });
-        if (!serverDown && s.redis && serverNow - status.generated_ms > 2 * HEARTBEAT_MS) {
+        if (!serverDown && s.redis && serverNow - status.generated_ms > 2 * heartbeatMs()) {
           reasons.push(text("wall.stale.aggregator"));
         }
-        if (!reasons.length && (newest === null || serverNow - newest > FEED_SILENT_MS)) {
+        if (!reasons.length && (newest === null || serverNow - newest > feedSilentMs())) {
           reasons.push(text("wall.stale.feeds"));
         }
-      } else if (s.started < now - 2 * HEARTBEAT_MS && !reasons.length) {
+      } else if (s.started < now - 2 * heartbeatMs() && !reasons.length) {
         reasons.push(text("wall.stale.aggregator"));
       }
       var freshness = text("wall.fresh") + " · " + fresh.join(" · ");

@@ -1,18 +1,13 @@
 """Benchmark of the analyst's workspace: views over 90 days, exports after warm-up.
 
 History: 90 days of one site (``--site``, default yaozhai), made the way the
-live system makes it, minus the wait: the demo simulator's model
-(:class:`data.sim.model.SiteSim`, what ``replay`` writes) advanced in ticks
-of five minutes (the hourly roll-ups the views read are the same; the minute
-files hold a fifth of the rows), each entry checked by the feed contract,
-counts folded into minute buckets by the aggregator's :class:`data.feed.fold.Fold`,
-incidents built by the lifecycle's ``new_incident`` and ``apply_op``, and all
-of it written by the archiver's own writers (:mod:`data.history.archive`). Replaying
-90 days through Redis entry by entry (half a million entries a day) would
-take hours on this machine and measure the aggregator, not the views.
+live system makes it, minus the wait (:func:`data.sim.history.generate`: the
+demo simulator's model in ticks of five minutes — the hourly roll-ups the
+views read are the same; the minute files hold a fifth of the rows — folded
+by the aggregator's fold and written by the archiver's writers).
 
 After writing the days, the archiver's next pass makes the month copies
-(:mod:`data.history.compaction`); ``--no-compact`` leaves only the day files.
+(:mod:`data.compaction`); ``--no-compact`` leaves only the day files.
 
 Measured, medians of ``--runs`` runs:
 
@@ -41,78 +36,16 @@ import tempfile
 import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from data.config import load_config  # noqa: E402
-from data.feed.contract import IncidentReport, Rejected, Tally, check, report_grid
-from data.feed.fold import Fold
-from data.history import analytics, archive
+from data.history import analytics
 from data.history.dataset import Filters, History, clear_cache
-from data.incidents.lifecycle import Refused, apply_op, new_incident
-from data.keys import Keys  # noqa: E402
-from data.sim.model import SiteSim
+from data.sim.history import generate  # noqa: E402
 from data.site import Site, load_site  # noqa: E402
 from layouts import analysis_charts as charts  # noqa: E402
-
-TICK_S = 300.0  # five-minute ticks: the same hourly figures, a fifth of the work
-
-
-def make_day(site: Site, day: date, sim: SiteSim, records: dict):
-    """Fold one day of the simulator's feed; incidents land in ``records``."""
-    tz = ZoneInfo(site.timezone)
-    start = int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp() * 1000)
-    keys = Keys("bench", site.id)
-    fold = Fold(site, keys, {}, {}, start + 86_400_000)
-    for tick in range(1, 86_400 // int(TICK_S) + 1):
-        ts = start + tick * int(TICK_S * 1000)
-        for stream, fields in sim.step(ts, TICK_S):
-            try:
-                event = check(stream, fields, site, ts + 1)
-            except Rejected:
-                continue
-            if isinstance(event, Tally):
-                if event.kind == "crowd":
-                    fold.crowd(event)
-                else:
-                    fold.gate(event)
-            elif isinstance(event, IncidentReport):
-                if event.id not in records:
-                    records[event.id] = new_incident(
-                        event, report_grid(event, site), site, event.actor)
-            elif stream == "incident" and event.id in records:
-                try:
-                    records[event.id] = apply_op(records[event.id], event, site,
-                                                 records.get)
-                except Refused:
-                    pass
-    fold.finish()
-    buckets: dict[int, dict[str, int]] = {}
-    prefix = keys.minute(0)[:-1]
-    for (key, field), amount in fold.incr.items():
-        if key.startswith(prefix):
-            buckets.setdefault(int(key[len(prefix):]), {})[field] = amount
-    rows = [row for minute, counters in buckets.items()
-            for row in archive.minute_rows(minute, counters)]
-    return archive.flow_frame(rows, site.timezone)
-
-
-def generate(site: Site, root: Path, days: int, end: date) -> dict:
-    sim = SiteSim(site, seed=f"bench/{site.id}")
-    records: dict = {}
-    started = time.perf_counter()
-    first = end - timedelta(days=days - 1)
-    for n in range(days):
-        day = first + timedelta(days=n)
-        frame = make_day(site, day, sim, records)
-        as_of = int(datetime.combine(day + timedelta(days=1), datetime.min.time(),
-                                     ZoneInfo(site.timezone)).timestamp() * 1000)
-        archive.write_flow_day(root, site, day, frame, as_of)
-    archive.write_incidents(root, site, records.values(), as_of)
-    return {"days": days, "incidents": len(records),
-            "seconds": round(time.perf_counter() - started, 1)}
 
 
 def median_ms(fn, runs: int) -> float:

@@ -17,7 +17,12 @@ import dash
 from dash import ALL, Dash, Input, Output, State, dcc, html
 
 from data.history import analytics
-from data.history.dataset import FilterError, History, parse_filters, site_today
+from data.history.dataset import (
+    FilterError,
+    History,
+    parse_filters,
+    site_today,
+)
 from data.incidents.lifecycle import grid_scope
 from data.site import Site
 from layouts import analysis as page

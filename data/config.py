@@ -37,6 +37,7 @@ class Config:
     data_dir: Path
     sites_root: Path = SITES_ROOT
     demo_rate: float = 1.0
+    demo_days: int = 30  # history the demo writes on its first start (0: none)
     dedup_seconds: int = 3600
     snapshot_interval_ms: int = 200
     wall_reload_hour: int = 4
@@ -147,6 +148,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         data_dir=data_dir.resolve(),
         sites_root=sites_root,
         demo_rate=_float("GOV_DEMO_RATE", get("GOV_DEMO_RATE", "1"), 0.01, 1000),
+        demo_days=_int("GOV_DEMO_DAYS", get("GOV_DEMO_DAYS", "30"), 0, 400),
         dedup_seconds=_int(
             "GOV_DEDUP_SECONDS", get("GOV_DEDUP_SECONDS", "3600"), 60, 7 * 86400
         ),

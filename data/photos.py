@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 
-PHOTO_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 PHOTO_EXTENSIONS = ("jpg", "png", "webp")
-PHOTO_NAME = re.compile(r"^[A-Za-z0-9-]{8,64}\.(?:jpg|png|webp)$")
+# the incident's UUID (the feed contract's id) and one of the extensions
+PHOTO_NAME = re.compile(r"^[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}"
+                        r"\.(?:jpg|png|webp)$")
 
 
 def is_photo_name(value: object) -> bool:

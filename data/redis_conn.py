@@ -102,6 +102,7 @@ def free_port() -> int:
 
 
 PASSWORD_FILE = "password"
+URL_FILE = "url"  # the running server's URL, password included
 AUTH_CONFIG = "auth.conf"
 
 
@@ -132,7 +133,8 @@ def _auth_config(directory: Path) -> Path:
 
 
 def _local_url(port: int, password: str) -> str:
-    return f"redis://:{quote(password, safe='')}@127.0.0.1:{port}/0"
+    # "default": the user redis-cli -u needs (an empty one fails its AUTH)
+    return f"redis://default:{quote(password, safe='')}@127.0.0.1:{port}/0"
 
 
 class EmbeddedRedis:
@@ -204,6 +206,9 @@ class EmbeddedRedis:
             time.sleep(0.05)
         client.close()
         (self.directory / "port").write_text(str(self.port))
+        # for producers and redis-cli -u: the address with its password, in a
+        # file of mode 600 in the directory of mode 700, while it runs
+        _private_file(self.directory / URL_FILE, self.url + "\n")
         log.info("embedded redis-server on port %s, data in %s", self.port,
                  self.directory)
         return self
@@ -232,6 +237,7 @@ class EmbeddedRedis:
         port_file = self.directory / "port"
         if port_file.exists() and port_file.read_text() == str(self.port):
             port_file.unlink()
+            (self.directory / URL_FILE).unlink(missing_ok=True)
         proc.send_signal(signal.SIGTERM)  # redis-server shuts down cleanly on TERM
         try:
             proc.wait(timeout)

@@ -14,12 +14,12 @@ from dash import dcc, html
 from data.incidents.lifecycle import DONE, OPEN, grid_scope
 from layouts import ids
 from layouts.i18n import lang_of, t
+from layouts.live import LiveLink
 from layouts.theme import LIGHT
 from layouts.wall_data import grid_outlines, map_frames
 from layouts.wall_figures import MAP_LABELS, grid_map_figure
 from layouts.who import who_badge
 from web.identity import current_user
-from web.push import BUILD
 from web.state import app_state
 
 GRID_OPTIONS = {
@@ -64,7 +64,8 @@ def _filters(site, lang: str) -> html.Div:
     ])
 
 
-def layout(site: str | None = None, lang: str | None = None, **_: str) -> html.Div:
+def layout(site: str | None = None, lang: str | None = None, *,
+           link: LiveLink, **_: str) -> html.Div:
     state = app_state()
     lang = lang_of(lang)
     site_id = site if site in state.sites else state.config.default_site
@@ -82,7 +83,7 @@ def layout(site: str | None = None, lang: str | None = None, **_: str) -> html.D
     return html.Div(
         id=ids.C_ROOT, className="c",
         **{"data-push-site": site_id, "data-push-store": ids.C_PUSH,
-           "data-push-live": ids.C_LIVE, "data-build": BUILD},
+           "data-push-live": ids.C_LIVE, "data-build": link.build},
         children=[
             html.Header(className="c-top", children=[
                 html.Div([html.Span(the_site.name_en if lang == "en"

@@ -13,9 +13,9 @@ from dash import dcc, html
 
 from layouts import ids
 from layouts.i18n import lang_of, t
+from layouts.live import LiveLink
 from layouts.who import who_badge
 from web.identity import current_user
-from web.push import BUILD
 from web.reports import MAX_PHOTO_BYTES
 from web.state import app_state
 
@@ -28,7 +28,8 @@ def _name(item, lang: str) -> str:
     return item.name_en if lang == "en" else item.name
 
 
-def layout(site: str | None = None, lang: str | None = None, **_: str) -> html.Div:
+def layout(site: str | None = None, lang: str | None = None, *,
+           link: LiveLink, **_: str) -> html.Div:
     state = app_state()
     lang = lang_of(lang)
     site_id = site if site in state.sites else state.config.default_site
@@ -69,7 +70,7 @@ def layout(site: str | None = None, lang: str | None = None, **_: str) -> html.D
     return html.Div(
         id=ids.M_ROOT, className="m",
         **{"data-push-site": site_id, "data-push-store": ids.M_PUSH,
-           "data-build": BUILD, "data-site": site_id,
+           "data-build": link.build, "data-site": site_id,
            # the owner of reports queued on this phone (assets/mobile.js)
            "data-user": user.id if user else "",
            "data-i18n": json.dumps({k: t(k, lang) for k in BROWSER_TEXT},

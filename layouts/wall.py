@@ -15,10 +15,10 @@ from dash import dcc, html
 from data.site import Site
 from layouts import ids
 from layouts.i18n import lang_of, t
+from layouts.live import LiveLink
 from layouts.theme import DARK
 from layouts.wall_data import flow_frame, grid_outlines, map_frames
 from layouts.wall_figures import flow_figure, grid_map_figure
-from web.push import BUILD
 from web.state import app_state
 
 BROWSER_TEXT = (  # the catalog entries assets/wall.js needs
@@ -27,6 +27,7 @@ BROWSER_TEXT = (  # the catalog entries assets/wall.js needs
     "wall.stale.server", "wall.stale.redis", "wall.stale.aggregator",
     "wall.stale.feeds",
 )
+FEED_SILENT_MS = 30_000  # a feed quiet this long is called silent
 GRAPH_CONFIG = {"displayModeBar": False, "scrollZoom": False, "responsive": True}
 PEOPLE_KPIS = ("people_in_1h", "people_out_1h", "people_in_today", "people_out_today",
                "vehicles_today", "parking_rate")
@@ -95,7 +96,8 @@ def _header(site: Site, lang: str) -> html.Header:
     ])
 
 
-def layout(site: str | None = None, lang: str | None = None, **_: str) -> html.Div:
+def layout(site: str | None = None, lang: str | None = None, *,
+           link: LiveLink, **_: str) -> html.Div:
     state = app_state()
     lang = lang_of(lang)
     site_id = site if site in state.sites else state.config.default_site
@@ -147,7 +149,8 @@ def layout(site: str | None = None, lang: str | None = None, **_: str) -> html.D
     ])
     return html.Div(
         id=ids.WALL_ROOT, className="wall",
-        **{"data-site": site_id, "data-build": BUILD, "data-lang": lang,
+        **{**link.attrs(), "data-feed-silent-ms": str(FEED_SILENT_MS),
+           "data-site": site_id, "data-lang": lang,
            "data-tz": tz, "data-reload-hour": str(state.config.wall_reload_hour),
            "data-spot-ms": str(state.config.wall_spot_seconds * 1000),
            "data-i18n": json.dumps({k: t(k, lang) for k in BROWSER_TEXT},

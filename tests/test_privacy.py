@@ -9,10 +9,11 @@ from data.incidents.lifecycle import new_incident, public_view
 from layouts.console_render import detail
 
 T0 = 1_800_000_000_000
+INCIDENT = "0f1e2d3c-4b5a-4678-9abc-def012345678"
 
 
 def record(tiny, **over) -> dict:
-    fields = {"v": "1", "src": "phone", "op": "report", "id": "i-1", "ts": str(T0),
+    fields = {"v": "1", "src": "phone", "op": "report", "id": INCIDENT, "ts": str(T0),
               "category": "sanitation", "level": "2", "title": "垃圾", "grid": "G1",
               "reporter": "张三丰", "phone": "13812345678", **over}
     return new_incident(IncidentReport.model_validate(fields), "G1", tiny,
@@ -31,7 +32,7 @@ def images(children) -> list[str]:
 
 
 def test_the_public_view_carries_no_reporter_id_or_personal_field(tiny):
-    view = public_view(record(tiny, photo="0f1e2d3c-aaaa.jpg"), T0)
+    view = public_view(record(tiny, photo=f"{INCIDENT}.jpg"), T0)
     assert "reporter_id" not in view and "photo" not in view
     assert "history" not in view
     assert view["reporter"] == "张**" and view["phone"] == "138****5678"
@@ -40,7 +41,8 @@ def test_the_public_view_carries_no_reporter_id_or_personal_field(tiny):
 
 @pytest.mark.parametrize("value", [
     "x/../../../api/v1/sites/tiny/incidents", "a/b.jpg", "logout",
-    "evil.example:80/x.jpg", "0f1e2d3c-aaaa.svg", "0f1e2d3c-aaaa.jpg/../x.png"])
+    "evil.example:80/x.jpg", f"{INCIDENT}.svg", f"{INCIDENT}.jpg/../x.png",
+    "0f1e2d3c-aaaa.jpg"])
 def test_the_console_shows_no_image_for_a_photo_value_it_did_not_make(tiny, value):
     children = detail(record(tiny, photo=value), [], tiny, "zh", T0, "green",
                       False, [])
@@ -48,6 +50,6 @@ def test_the_console_shows_no_image_for_a_photo_value_it_did_not_make(tiny, valu
 
 
 def test_the_console_shows_a_stored_photo(tiny):
-    children = detail(record(tiny, photo="0f1e2d3c-aaaa.jpg"), [], tiny, "zh", T0,
+    children = detail(record(tiny, photo=f"{INCIDENT}.jpg"), [], tiny, "zh", T0,
                       "green", False, [])
-    assert images(children) == ["/photos/tiny/0f1e2d3c-aaaa.jpg"]
+    assert images(children) == [f"/photos/tiny/{INCIDENT}.jpg"]

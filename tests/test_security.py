@@ -452,11 +452,13 @@ def test_the_embedded_redis_refuses_a_client_without_its_password(tmp_path):
         assert connect(server.url).ping()  # the app's URL carries the password
         folder = tmp_path / "redis"
         assert folder.stat().st_mode & 0o777 == 0o700
-        for name in ("password", "auth.conf"):
+        for name in ("password", "auth.conf", "url"):
             assert (folder / name).stat().st_mode & 0o777 == 0o600
+        assert (folder / "url").read_text().strip() == server.url
         cmdline = open(f"/proc/{server.process.pid}/cmdline", "rb").read()
         assert server.password.encode() not in cmdline
         server.stop()
+        assert not (folder / "url").exists()  # only while it runs
         again = EmbeddedRedis(folder, port=server.port, persist=False).start()
         assert again.url == server.url and connect(again.url).ping()
         again.stop()

@@ -194,7 +194,7 @@ def test_a_live_wall_never_receives_personal_data(browser, live):
     page.on("response", keep)
     page.goto(live.wall_url("tiny"))
     page.wait_for_selector("[data-testid=incident-ticker]")
-    pushed = listen(live.url + "/events/tiny",
+    pushed = listen(live.url + "/events/tiny?wall=zh",  # what a kiosk opens
                     {"gov_kiosk": live.kiosk["tiny"]}, seconds=5)
     live.xadd("tiny", "incident", {
         "v": 1, "src": "hotline", "op": "report", "id": str(uuid.uuid4()),

@@ -37,7 +37,8 @@ SCREEN_ROLES: dict[str, frozenset[str]] = {
 PAGE_SCREENS = {"/": "home", "/wall": "wall", "/console": "console", "/m": "mobile",
                 "/analysis": "analysis"}
 OPEN_PREFIXES = ("/assets/", "/_dash-component-suites/", "/login", "/logout")
-OPEN_PATHS = frozenset({"/_favicon.ico", "/api/v1/openapi.json", "/favicon.ico"})
+OPEN_PATHS = frozenset({"/_favicon.ico", "/api/v1/openapi.json", "/favicon.ico",
+                        "/theme.css"})
 KIOSK_COOKIE = "gov_kiosk"
 KIOSK_DAYS = 400
 PAGES_CALLBACK = "_pages_"  # Dash's own page routing: any caller

@@ -17,6 +17,7 @@ from typing import Any
 import dash
 import redis
 from dash import Dash, html
+from flask import Flask, Response
 from flask_caching import Cache
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -28,10 +29,13 @@ from callbacks import home as home_callbacks
 from callbacks import mobile as mobile_callbacks
 from callbacks import wall as wall_callbacks
 from data.config import PROJECT_ROOT, Config
+from data.feed.snapshot import HEARTBEAT_MS
 from data.redis_conn import connect
 from data.site import load_sites
 from layouts import analysis, analysis_charts, console, home, mobile, wall
 from layouts.i18n import t
+from layouts.live import LiveLink
+from layouts.theme import stylesheet
 from web import auth, signin
 from web.admin import admin
 from web.api import api, mount_not_found
@@ -45,7 +49,7 @@ from web.ingest import (
     rate_key,
 )
 from web.json_provider import BoundedJSONProvider
-from web.push import push
+from web.push import BUILD, PING_S, push
 from web.reports import reports
 from web.state import AppState, app_state
 from web.tenant import page_site
@@ -84,7 +88,9 @@ def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
         serve_locally=True,
         suppress_callback_exceptions=True,
         update_title=None,
+        external_stylesheets=[theme_url()],
     )
+    serve_theme(app.server)
     app.server.extensions["gov"] = state
     app.server.register_blueprint(api)
     app.server.register_blueprint(push)
@@ -105,17 +111,22 @@ def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
     app.server.json = BoundedJSONProvider(app.server)
     app.server.json.ensure_ascii = False
 
+    link = LiveLink(build=BUILD, ping_ms=round(PING_S * 1000),
+                    heartbeat_ms=HEARTBEAT_MS)
     dash.register_page("home", path="/", layout=guarded("home", home.layout),
                        title=t("app.title"))
-    dash.register_page("wall", path="/wall", layout=guarded("wall", wall.layout),
+    dash.register_page("wall", path="/wall",
+                       layout=guarded("wall", wall.layout, link=link),
                        title=t("wall.title"))
     dash.register_page("analysis", path="/analysis",
                        layout=guarded("analysis", analysis.layout),
                        title=t("analysis.title"))
-    dash.register_page("mobile", path="/m", layout=guarded("mobile", mobile.layout),
+    dash.register_page("mobile", path="/m",
+                       layout=guarded("mobile", mobile.layout, link=link),
                        title=t("m.title"))
     dash.register_page("console", path="/console",
-                       layout=guarded("console", console.layout), title=t("c.title"))
+                       layout=guarded("console", console.layout, link=link),
+                       title=t("c.title"))
     app.layout = html.Div([dash.page_container])
     screens: dict[str, str] = {}
     for screen, wire in (
@@ -134,6 +145,24 @@ def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
     return app
 
 
+def theme_url() -> str:
+    """/theme.css of this build: cached for good, a new build a new address."""
+    return f"/theme.css?v={BUILD}"
+
+
+def serve_theme(server: Flask) -> None:
+    """The theme's colours as CSS custom properties (layouts/theme.py), for
+    the style sheets in assets/ and the sign-in pages' templates."""
+    css = stylesheet()
+
+    @server.route("/theme.css")
+    def theme_css() -> Response:
+        return Response(css, mimetype="text/css", headers={
+            "Cache-Control": "public, max-age=31536000, immutable"})
+
+    server.context_processor(lambda: {"theme_css": theme_url()})
+
+
 def set_up_before_serving(app: Dash) -> None:
     """Dash sets itself up (routes of the pages, its scripts; then the CSP
     hashes them) at the first request, and not thread-safely
@@ -144,17 +173,18 @@ def set_up_before_serving(app: Dash) -> None:
     app.server.test_client().get("/_dash-layout")
 
 
-def guarded(screen: str, layout: Callable[..., Any]) -> Callable[..., Any]:
+def guarded(screen: str, layout: Callable[..., Any],
+            **given: Any) -> Callable[..., Any]:
     """A page layout that only a caller allowed on ``screen`` gets (the gate
     already refused the page load; this covers Dash's in-page navigation),
     for the site the caller's credential allows: the one asked for, else the
-    caller's own."""
+    caller's own. ``given`` is passed as it is (the query cannot change it)."""
     def page(**query: Any) -> Any:
         caller = auth.principal()
         site = page_site(caller, query.get("site"), list(app_state().sites))
         if caller is None or not caller.may(screen) or site is None:
             return html.P(t("auth.forbidden"), className="auth-error")
-        return layout(**{**query, "site": site})
+        return layout(**{**query, "site": site, **given})
     return page
 
 

@@ -58,6 +58,7 @@ class Hub:
     def __init__(self, client: redis.Redis, sites: dict[str, Keys]) -> None:
         self.client = client
         self.keys = sites
+        self.streams = StreamSlots(STREAMS_PER_CLIENT)  # open, per credential
         self.channels = {keys.channel: site for site, keys in sites.items()}
         self.versions: dict[str, int] = dict.fromkeys(sites, 0)
         self.casts: dict[str, int] = dict.fromkeys(sites, 0)
@@ -363,12 +364,13 @@ class StreamSlots:
 
 
 STREAMS_PER_CLIENT = 16  # a center's walls may share one kiosk token
-streams = StreamSlots(STREAMS_PER_CLIENT)
 
 
 def stream_owner() -> str:
     caller = principal()
-    return caller.name if caller is not None else "-"
+    if caller is None:
+        return "-"
+    return f"{caller.kind}:{caller.name}:{caller.site or '*'}"
 
 
 @push.get("/events/<site_id>")
@@ -384,6 +386,7 @@ def events(site_id: str):
         changes = functools.partial(wall.event, site_id, lang)
         people = wall.people_props
         spot = functools.partial(wall.spots.event, site_id, lang)
+    streams = the_hub.streams
     slot = streams.take(stream_owner())
     if slot is None:
         return {"error": "too many open event streams for this sign-in"}, 429

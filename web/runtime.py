@@ -69,6 +69,32 @@ class Runtime:
             client, sites, self.config.prefix, self.stop_event,
             rate=self.config.demo_rate))
 
+    def start_demo_seed(self) -> None:
+        """The demo's past (:mod:`data.sim.demo_seed`), written by a process of its
+        own; a thread here stops it when the runtime stops."""
+        import multiprocessing as mp
+
+        from data.sim.demo_seed import seed_process
+
+        ctx = mp.get_context("spawn")  # no forked copy of our threads or sockets
+        halt = ctx.Event()
+        cfg = self.config
+        proc = ctx.Process(target=seed_process, name="demo-seed", daemon=True,
+                           args=(cfg.redis_url, cfg.sites_root, cfg.sites,
+                                 cfg.prefix, cfg.data_dir, cfg.demo_days, halt))
+        proc.start()
+
+        def watch() -> None:
+            while proc.is_alive():
+                if self.stop_event.wait(0.5):
+                    halt.set()
+                    proc.join(4)
+                    if proc.is_alive():
+                        proc.terminate()
+                    return
+
+        self._thread("demo-seed", watch)
+
     def demo_users(self) -> list:
         """Accounts with fresh passwords for the sample sites' users (demo)."""
         from data.accounts import AuthKeys, demo_users

@@ -103,7 +103,10 @@ def _fits(posted_id: Any, pattern: dict) -> bool:
 
 
 def _item_fits(item: Any, declared_id: str | dict, prop: str) -> bool:
-    if not isinstance(item, dict) or item.get("property") != prop:
+    if not isinstance(item, dict) or not isinstance(item.get("property"), str):
+        return False
+    # an output with allow_duplicate is posted as "figure@<hash of the callback>"
+    if item["property"] != prop and item["property"].split("@")[0] != prop:
         return False
     if isinstance(declared_id, dict):
         return _fits(item.get("id"), declared_id)
@@ -136,7 +139,8 @@ def _check_list(posted: Any, declared: list[tuple[Any, str]], what: str) -> None
 def _declared_outputs(spec: dict) -> list[tuple[Any, str]]:
     outputs = spec.get("output")
     outputs = outputs if isinstance(outputs, list) else [outputs]
-    return [(o.component_id, o.component_property) for o in outputs if o]
+    # as Dash writes them for the browser: a pattern's wildcards as ["ALL"]
+    return [(o.to_dict()["id"], o.component_property) for o in outputs if o]
 
 
 def _prop_id(item: dict) -> str:
