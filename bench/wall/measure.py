@@ -27,7 +27,7 @@ from bench.wall.server import Stack, cpu_delta, wait_quiet
 from bench.wall.stats import dist, med, ms, pct
 
 PYSPY = (shutil.which("py-spy", path=str(Path(sys.executable).parent))
-         or shutil.which("py-spy") or "py-spy")
+         or shutil.which("py-spy"))  # None: --profile goes without py-spy
 WARMUP = 5
 TIMEOUT_MS = 15_000
 
@@ -125,7 +125,9 @@ def cpu_window(walls: Walls, stack: Stack, versions: Versions, seconds: float,
     streams0, asked0 = walls.stream_stats(), ms()
     psutil.cpu_percent()
     spies = []
-    if pyspy:
+    if pyspy and PYSPY is None:
+        print("    py-spy not found: no samples of the web workers", flush=True)
+    if pyspy and PYSPY:
         for worker in stack.workers():
             out = stack.workdir / f"pyspy-{worker.pid}.txt"
             spies.append((out, subprocess.Popen(
