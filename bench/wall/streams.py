@@ -1,4 +1,4 @@
-"""The other walls of ``bench/wall_latency.py`` as event-stream clients.
+"""The other walls of the wall benchmark as event-stream clients.
 
 A real wall has a computer of its own; on the benchmark's machine, N − 1
 more Chromiums would take the cores from the server they are meant to load.
@@ -21,10 +21,6 @@ down; the spotlight and every change come in the stream). So each wall here:
    ``EventSource`` does. (The poll of a wall whose stream stays down is not
    played: reconnects are counted instead.)
 
-``spot_tick_s`` plays the page of before the spotlight was pushed (up to
-3c4d745), for a baseline: its ``wall-spot-tick`` timer asked the spotlight
-callback every 15 s.
-
 All the walls are asyncio tasks in one process of their own, at nice 0,
 started by :class:`StreamWalls` and asked for their counts over a pipe.
 """
@@ -46,13 +42,11 @@ LOAD_PATHS = ("/_dash-layout", "/_dash-dependencies")
 class StreamWalls:
     """``n`` event-stream walls in a separate process (see the module)."""
 
-    def __init__(self, base_url: str, site: str, lang: str, token: str,
-                 spot_tick_s: float | None = None) -> None:
+    def __init__(self, base_url: str, site: str, lang: str, token: str) -> None:
         ctx = multiprocessing.get_context("spawn")  # the parent has threads
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(target=_main, daemon=True, name="stream-walls",
-                                   args=(child, base_url, site, lang, token,
-                                         spot_tick_s))
+                                   args=(child, base_url, site, lang, token))
         self.process.start()
         self.n = 0
 
@@ -99,15 +93,14 @@ def _main(conn, *args) -> None:
     asyncio.run(_serve(conn, *args))
 
 
-async def _serve(conn, base_url: str, site: str, lang: str, token: str,
-                 spot_tick_s: float | None) -> None:
+async def _serve(conn, base_url: str, site: str, lang: str, token: str) -> None:
     loop = asyncio.get_running_loop()
     walls: list[StreamWall] = []
     while True:
         command = await loop.run_in_executor(None, conn.recv)
         try:
             if command[0] == "grow":
-                fresh = [StreamWall(base_url, site, lang, token, spot_tick_s)
+                fresh = [StreamWall(base_url, site, lang, token)
                          for _ in range(command[1] - len(walls))]
                 walls += fresh
                 for wall in fresh:
@@ -147,8 +140,7 @@ def _totals(walls: list[StreamWall]) -> dict:
 class StreamWall:
     """One wall: its load, its event stream, and wall.js's fallback rules."""
 
-    def __init__(self, base_url: str, site: str, lang: str, token: str,
-                 spot_tick_s: float | None = None) -> None:
+    def __init__(self, base_url: str, site: str, lang: str, token: str) -> None:
         url = urlsplit(base_url)
         self.host, self.port = url.hostname, url.port
         self.site, self.lang, self.token = site, lang, token
@@ -157,7 +149,6 @@ class StreamWall:
         self.task: asyncio.Task | None = None
         self.dependencies: list[dict] = []
         self.dependency: dict | None = None  # the update callback's
-        self.spot_tick_s = spot_tick_s
         # wall.js's state
         self.latest = self.applied = self.shown = None
         self.cast, self.n = 0, 0
@@ -174,8 +165,6 @@ class StreamWall:
 
     async def run(self) -> None:
         await self.load()
-        if self.spot_tick_s:
-            asyncio.get_running_loop().create_task(self.spot_ticks())
         while True:
             try:
                 await self.stream()
@@ -205,32 +194,6 @@ class StreamWall:
     def callback_of(self, input_id: str) -> dict | None:
         return next((d for d in self.dependencies if not d.get("clientside_function")
                      and any(i["id"] == input_id for i in d["inputs"])), None)
-
-    async def spot_ticks(self) -> None:
-        """The spotlight's timer of the page before it was pushed."""
-        dep = self.callback_of("wall-spot-tick")
-        if dep is None:
-            raise RuntimeError("no wall-spot-tick callback: the code pushes it")
-        values = {"wall-cast": None, "wall-site": self.site, "wall-lang": self.lang}
-        tick = 0
-        while True:
-            await asyncio.sleep(self.spot_tick_s)
-            tick += 1
-            values["wall-spot-tick"] = tick
-            body = json.dumps({
-                "output": dep["output"], "outputs": _outputs(dep["output"]),
-                "inputs": [{**i, "value": values.get(i["id"])}
-                           for i in dep["inputs"]],
-                "changedPropIds": ["wall-spot-tick.n_intervals"],
-                "state": [{**s, "value": values.get(s["id"])}
-                          for s in dep["state"]]}).encode()
-            try:
-                status, _, _ = await self.fetch(
-                    "POST", "/_dash-update-component", body,
-                    {"Content-Type": "application/json"})
-                self.update_errors += status != 200
-            except OSError:
-                self.update_errors += 1
 
     async def fetch(self, method: str, path: str, body: bytes = b"",
                     extra: dict | None = None) -> tuple[int, dict, bytes]:
