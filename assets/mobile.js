@@ -13,11 +13,18 @@
  * for its owner and sent only when they are signed in again, never under the
  * next person's name. A report queued by an older build (no owner) is never
  * sent.
+ *
+ * Once a report is queued the form says so and is cleared for the next one;
+ * pressing again with the same content makes no second report. A photo too
+ * big for the phone's storage is kept in this page only, and the user is told
+ * (the report itself is kept without it).
  */
 (function () {
   "use strict";
   var KEY = "gov.reports.v1";
   var sending = false;
+  // Photos local storage could not hold, kept for this page's life only.
+  var photos = {};
 
   function root() { return document.getElementById("m-root"); }
   function text(key, values) {
@@ -61,7 +68,11 @@
         return text("m.failed", {reason: r.error}) + " (" + r.body.title + ")";
       }).join("\n"), kind: "err"};
     }
-    if (waiting.length) { return {text: text("m.queued", {n: waiting.length}), kind: "wait"}; }
+    if (waiting.length) {
+      var held = waiting.some(function (r) { return photos[r.body.id]; });
+      return {text: text("m.queued", {n: waiting.length}) +
+        (held ? "\n" + text("m.photo_not_kept") : ""), kind: "wait"};
+    }
     return null;
   }
 
@@ -74,14 +85,17 @@
     })[0];
     if (!next) { return; }
     sending = true;
+    var payload = photos[next.body.id]
+      ? Object.assign({}, next.body, {photo: photos[next.body.id]}) : next.body;
     fetch("/api/v1/sites/" + encodeURIComponent(next.site) + "/reports", {
       method: "POST", credentials: "same-origin",
-      headers: {"Content-Type": "application/json"}, body: JSON.stringify(next.body)
+      headers: {"Content-Type": "application/json"}, body: JSON.stringify(payload)
     }).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (body) {
         var now = load();
         if (response.ok) {
           save(now.filter(function (r) { return r.body.id !== next.body.id; }));
+          delete photos[next.body.id];
           var left = status();
           show(left ? left.text : text("m.sent") + "：" + next.body.title, left ? left.kind : "ok");
         } else if (response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429) {
@@ -100,6 +114,49 @@
     });
   }
 
+  // One form fill, one report: its id is made when the content is first
+  // submitted and reused for a press with the same content (a second tap
+  // because nothing seemed to happen, or a double tap), so the site gets it once.
+  var fill = null;  // {sig, id}
+
+  function signature(form) {
+    var photo = form.photo || "";
+    return JSON.stringify([form.category, form.level || "3", (form.title || "").trim(),
+      (form.detail || "").trim(), form.position ? null : form.grid, form.position || null,
+      photo.length, photo.slice(-64)]);
+  }
+  function clearForm() {  // ready for the next report; the grid stays
+    var set = window.dash_clientside && window.dash_clientside.set_props;
+    if (!set) { return; }
+    set("m-category", {value: null});
+    set("m-level", {value: "3"});
+    set("m-title", {value: ""});
+    set("m-detail", {value: ""});
+    set("m-photo", {contents: null, filename: null});
+    set("m-photo-name", {children: text("m.photo")});
+    set("m-position", {data: null});
+    set("m-position-text", {children: ""});
+  }
+  function queueReport(el, body) {
+    // -> "" if kept whole, "photo" if kept without its photo, "none" if not kept
+    var queue = load();
+    var entry = {site: el.dataset.site, user: el.dataset.user, body: body, at: Date.now()};
+    try { save(queue.concat([entry])); return ""; }
+    catch (err) { if (!body.photo) { return "none"; } }
+    var photo = body.photo;
+    var bare = Object.assign({}, body);
+    delete bare.photo;
+    entry.body = bare;
+    try { save(queue.concat([entry])); }
+    catch (err) { return "none"; }
+    photos[body.id] = photo;
+    return "photo";
+  }
+  function waitingText() {
+    var s = status();
+    return s ? s.text : "";
+  }
+
   window.govMobile = {
     submit: function (n, form) {
       var el = root();
@@ -108,22 +165,23 @@
       if (!form.title || !form.title.trim()) { missing.push(text("m.title_label")); }
       if (!form.grid && !form.position) { missing.push(text("m.grid")); }
       if (missing.length) { return text("m.need", {fields: missing.join("、")}); }
+      var sig = signature(form);
+      if (fill && fill.sig === sig) {
+        var queued = load().some(function (r) { return r.body.id === fill.id; });
+        clearForm();
+        return text("m.duplicate") + (queued ? "\n" + waitingText() : "");
+      }
       var body = {id: uuid(), category: form.category, level: form.level || "3",
                   title: form.title.trim(), detail: (form.detail || "").trim()};
       if (form.position) { body.lat = form.position.lat; body.lon = form.position.lon; }
       else { body.grid = form.grid; }
       if (form.photo) { body.photo = form.photo; }
-      var queue = load();
-      queue.push({site: el.dataset.site, user: el.dataset.user, body: body,
-                  at: Date.now()});
-      try { save(queue); }
-      catch (err) {  // a photo too big for local storage: keep the report
-        delete body.photo; queue[queue.length - 1].body = body; save(queue);
-      }
+      var kept = queueReport(el, body);
+      if (kept === "none") { return text("m.not_kept"); }  // the form stays filled
+      fill = {sig: sig, id: body.id};
+      clearForm();
       setTimeout(flush, 0);
-      return text("m.queued", {n: queue.filter(function (r) {
-        return !r.error && mine(r);
-      }).length});
+      return waitingText();
     },
     locate: function () {
       var set = function (props) { window.dash_clientside.set_props("m-position", props); };

@@ -152,8 +152,20 @@ def chart_card(chart: str, lang: str) -> html.Article:
     ])
 
 
-def layout(site: str | None = None, lang: str | None = None, **query: str
-           ) -> html.Div:
+def site_pick(chosen: Site, sites: list[Site], lang: str) -> list:
+    """The switch to another site: only the caller's sites, none for one."""
+    if len(sites) < 2:
+        return []
+    return [dcc.Dropdown(id=SITE_PICK, value=chosen.id, clearable=False,
+                         searchable=False, className="an-site-pick",
+                         options=[{"label": _name(s, lang), "value": s.id}
+                                  for s in sites])]
+
+
+def layout(site: str | None = None, lang: str | None = None,
+           my_sites: tuple[str, ...] = (), **query: str) -> html.Div:
+    """The page for ``site``; ``my_sites`` are the sites its caller may see
+    (given by the page guard, never taken from the query)."""
     lang = lang_of(lang)
     state = app_state()
     chosen = state.sites.get(site or "") or state.sites[state.config.default_site]
@@ -176,10 +188,8 @@ def layout(site: str | None = None, lang: str | None = None, **query: str
                 html.P(t("analysis.subtitle", lang), className="an-subtitle"),
             ]),
             html.Nav(className="an-nav", children=[
-                dcc.Dropdown(id=SITE_PICK, value=chosen.id, clearable=False,
-                             searchable=False, className="an-site-pick",
-                             options=[{"label": _name(s, lang), "value": s.id}
-                                      for s in state.sites.values()]),
+                *site_pick(chosen, [state.sites[s] for s in my_sites
+                                    if s in state.sites], lang),
                 html.A(t("analysis.home", lang), href=f"/?lang={lang}"),
                 html.A(t("lang.switch", lang), id="analysis-lang-switch",
                        href=f"/analysis?site={chosen.id}&lang={other}"),

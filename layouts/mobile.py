@@ -20,8 +20,8 @@ from web.reports import MAX_PHOTO_BYTES
 from web.state import app_state
 
 BROWSER_TEXT = ("m.queued", "m.sent", "m.failed", "m.need", "m.locating",
-                "m.located", "m.locate_failed", "m.photo_too_big", "m.category",
-                "m.title_label", "m.grid", "m.online", "m.offline", "m.choose")
+                "m.located", "m.locate_failed", "m.category", "m.title_label",
+                "m.grid", "m.photo", "m.duplicate", "m.not_kept", "m.photo_not_kept")
 
 
 def _name(item, lang: str) -> str:

@@ -52,7 +52,7 @@ from web.json_provider import BoundedJSONProvider
 from web.push import BUILD, PING_S, push
 from web.reports import reports
 from web.state import AppState, app_state
-from web.tenant import page_site
+from web.tenant import page_site, sites_of
 
 ASSETS = PROJECT_ROOT / "assets"
 REPORT_LIMIT = "30 per minute;300 per hour"  # per signed-in user
@@ -184,7 +184,8 @@ def guarded(screen: str, layout: Callable[..., Any],
         site = page_site(caller, query.get("site"), list(app_state().sites))
         if caller is None or not caller.may(screen) or site is None:
             return html.P(t("auth.forbidden"), className="auth-error")
-        return layout(**{**query, "site": site, **given})
+        mine = tuple(sites_of(caller, app_state().sites))
+        return layout(**{**query, "site": site, "my_sites": mine, **given})
     return page
 
 
