@@ -134,7 +134,7 @@ def run_all() -> None:
 def _demo_sign_in(runtime, config: Config) -> dict:
     """Demo accounts (new passwords each start) and wall tokens: all of them
     to a 0600 file under the data folder, for the banner to name."""
-    from data.accounts import AuthKeys
+    from data.keys import AuthKeys
     from data.redis_conn import connect
     from web import startup
 

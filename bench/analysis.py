@@ -131,7 +131,8 @@ def bench_warm(site: Site, history: History, filters: Filters, runs: int) -> dic
 
 
 def bench_exports(site: Site, data_dir: Path, filters: Filters, runs: int) -> dict:
-    from data.accounts import AuthKeys, add_api_key
+    from data.accounts import add_api_key
+    from data.keys import AuthKeys
     from data.redis_conn import EmbeddedRedis
     from web.factory import create_app
 

@@ -28,6 +28,7 @@ import redis
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from data.keys import AuthKeys
 from data.site import Site, User
 
 ROLES = ("admin", "supervisor", "worker", "volunteer", "analyst")
@@ -51,45 +52,6 @@ def _now() -> int:
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class AuthKeys:
-    """The Redis keys of the account store under one prefix."""
-
-    prefix: str
-
-    @property
-    def users(self) -> str:
-        return f"{self.prefix}:auth:users"
-
-    @property
-    def api_keys(self) -> str:
-        return f"{self.prefix}:auth:apikeys"
-
-    @property
-    def kiosk(self) -> str:
-        return f"{self.prefix}:auth:kiosk"
-
-    def session(self, sid: str) -> str:
-        return f"{self.prefix}:auth:session:{sid}"
-
-    def user_sessions(self, name: str) -> str:
-        """Set of a user's live session ids, so revoking ends them all."""
-        return f"{self.prefix}:auth:sessions:{name}"
-
-    @property
-    def audit(self) -> str:
-        return f"{self.prefix}:audit"
-
-    def signin_failures(self, name: str) -> str:
-        """Recent failed sign-ins of one name, from anywhere (a backoff)."""
-        return f"{self.prefix}:auth:failures:{name}"
-
-    def audit_quiet(self, action: str, where: str, window: int) -> str:
-        """Counter of anonymous refusals of ``action`` from ``where`` in one
-        time window (see :func:`data.audit.record_anonymous`)."""
-        return f"{self.prefix}:audit:quiet:{action}:{where}:{window}"
 
 
 @dataclass(frozen=True)

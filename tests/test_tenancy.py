@@ -296,7 +296,7 @@ def test_every_admin_action_across_sites_is_refused(app, r, sites):
     aims each at erqi (and at every site, ``*``); each is refused and
     nothing of erqi changes or shows."""
     from data import accounts
-    from data.accounts import AuthKeys
+    from data.keys import AuthKeys
 
     keys = AuthKeys(PREFIX)
     erqi_key, _ = accounts.add_api_key(r, keys, "erqi-counter", "erqi", "read")

@@ -19,8 +19,9 @@ import click
 import redis
 
 from data import accounts, audit
-from data.accounts import AccountError, AuthKeys
+from data.accounts import AccountError
 from data.config import Config, ConfigError, load_config
+from data.keys import AuthKeys
 from data.redis_conn import EmbeddedRedis, connect
 
 

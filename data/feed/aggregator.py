@@ -11,19 +11,16 @@ a change it publishes a new snapshot, at most every ``snapshot_interval_ms``.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 
 from data import accounts
-from data.accounts import AuthKeys
 from data.clock import now_ms
 from data.feed import health as site_health
 from data.feed import snapshot as snapshots
@@ -35,11 +32,10 @@ from data.feed.contract import (
     check,
     report_grid,
 )
+from data.feed.dead import write_dead
 from data.feed.fold import Fold
 from data.feed.migration import migrate_incident_keys
 from data.incidents.lifecycle import (
-    DONE,
-    OPEN,
     SYSTEM_ACTOR,
     Refused,
     apply_op,
@@ -47,7 +43,8 @@ from data.incidents.lifecycle import (
     escalation_due,
     new_incident,
 )
-from data.keys import FEED_STREAMS, GROUP, Keys
+from data.incidents.store import load_incidents, store_incident
+from data.keys import FEED_STREAMS, GROUP, AuthKeys, Keys, eid_member
 from data.redis_conn import LEASE_SCRIPT, RETRY_ERRORS, Backoff, as_text
 from data.site import Site, User
 
@@ -57,12 +54,9 @@ BATCH = 2000
 BLOCK_MS = 250  # far below the client's 3 s socket timeout
 LEASE_MS = 10_000
 RECLAIM_IDLE_MS = 15_000  # a consumer silent this long is taken for dead
-DEAD_MAXLEN = 10_000
-DEAD_VALUE_BYTES = 1024
 STREAM_KEEP_MS = {"crowd": 120_000, "traffic": 120_000, "incident": 90 * 86_400_000}
 MAINTAIN_EVERY_S = 5.0
 CONSUMER_FORGET_MS = 3_600_000
-SEP = "\x1f"
 
 
 
@@ -101,19 +95,6 @@ class SiteState:
         return time.monotonic() < self.retry_at
 
 
-def _dead_fields(stream: str, entry_id: str, raw: dict, reason: str) -> dict:
-    """The rejected entry, shortened, plus why it was rejected."""
-    out: dict[bytes | str, bytes | str] = {}
-    for i, (key, value) in enumerate(raw.items()):
-        if i >= 24:
-            out["truncated"] = "more fields dropped"
-            break
-        if len(value) > DEAD_VALUE_BYTES:
-            value = value[:DEAD_VALUE_BYTES]
-            out["truncated"] = "values cut to 1024 bytes"
-        out[key[:64]] = value
-    out.update(reason=reason, stream=stream, entry_id=entry_id)
-    return out
 
 
 class LostLease(RuntimeError):
@@ -375,7 +356,7 @@ class Aggregator:
                 continue
             if ev.eid is not None:
                 eid_of[key, entry_id] = (keys.eids(name, ev.ts // dedup),
-                                         f"{ev.src}{SEP}{ev.eid}")
+                                         eid_member(ev.src, ev.eid))
             if name == "incident":
                 incident_ids.add(ev.id)
         watch = [keys.lease, keys.present, keys.parking,
@@ -387,7 +368,7 @@ class Aggregator:
         seen = self._seen(pipe, eid_of)
         present = _decode_map(pipe.hgetall(keys.present))
         parking = _decode_map(pipe.hgetall(keys.parking))
-        records = _load_records(pipe, keys, incident_ids)
+        records = load_incidents(pipe, keys, incident_ids)
         feeds = _decode_map(pipe.hgetall(keys.feeds))
 
         fold = Fold(site, keys, present, parking, now)
@@ -447,7 +428,7 @@ class Aggregator:
         if fold.parking_changed:
             pipe.hset(keys.parking, mapping=fold.parking)
         for record in changed.values():
-            _store_record(pipe, keys, record)
+            store_incident(pipe, keys, record)
         for record, sign in month_deltas:
             snapshots.count_closure(pipe, keys, site, record, sign)
         for name, ts in newest.items():
@@ -458,8 +439,7 @@ class Aggregator:
                 pipe.hincrby(keys.stats, f"folded:{name}", count)
         for name, entry_id, reason in dead:
             raw = raws.get((entry_id, keys.stream(name)), {})
-            pipe.xadd(keys.dead, _dead_fields(name, entry_id, raw, reason),
-                      maxlen=DEAD_MAXLEN, approximate=True)
+            write_dead(pipe, keys, name, entry_id, raw, reason)
         if dead:
             pipe.hincrby(keys.stats, "dead", len(dead))
         by_stream: dict[str, list[str]] = {}
@@ -511,7 +491,7 @@ class Aggregator:
             def lookup(other: str) -> dict | None:
                 if other not in records:
                     pipe.watch(keys.incident(other))
-                    records.update(_load_records(pipe, keys, {other}))
+                    records.update(load_incidents(pipe, keys, {other}))
                 return records.get(other)
 
             try:
@@ -593,7 +573,7 @@ class Aggregator:
         now = now_ms()
         grace_ms = int(site.escalate_grace_min * 60_000)
         ids = self.r.zrangebyscore(keys.incidents_open, "-inf", now - grace_ms)
-        for record in _load_records(self.r, keys, {as_text(i) for i in ids}).values():
+        for record in load_incidents(self.r, keys, {as_text(i) for i in ids}).values():
             if escalation_due(record, now, grace_ms):
                 nxt = record["escalations"] + 1
                 self.r.xadd(keys.stream("incident"), {
@@ -637,24 +617,3 @@ def _by_stream(reply: Any) -> dict[str, list]:
 
 def _decode_map(raw: dict) -> dict[str, Any]:
     return {as_text(k): as_text(v) for k, v in raw.items()}
-
-
-def _load_records(pipe, keys: Keys, ids: Iterable[str]) -> dict[str, dict]:
-    ids = sorted(ids)
-    if not ids:
-        return {}
-    values = pipe.mget([keys.incident(i) for i in ids])
-    return {i: json.loads(v) for i, v in zip(ids, values, strict=True) if v}
-
-
-def _store_record(pipe, keys: Keys, record: dict) -> None:
-    incident_id = record["id"]
-    pipe.set(keys.incident(incident_id),
-             json.dumps(record, ensure_ascii=False, separators=(",", ":")))
-    pipe.zadd(keys.incidents_all, {incident_id: record["reported_at"]})
-    if record["status"] in OPEN:
-        pipe.zadd(keys.incidents_open, {incident_id: record["deadline"]})
-        pipe.zrem(keys.incidents_closed, incident_id)
-    elif record["status"] in DONE:
-        pipe.zrem(keys.incidents_open, incident_id)
-        pipe.zadd(keys.incidents_closed, {incident_id: record["closed_at"]})

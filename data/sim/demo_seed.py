@@ -44,7 +44,7 @@ from typing import Any
 import redis
 
 from data.feed.fold import Fold
-from data.history import archive
+from data.history import archive, archiver
 from data.history.dataset import site_today
 from data.keys import GROUP, Keys
 from data.redis_conn import connect
@@ -330,7 +330,7 @@ class Seeder:
             while not incidents_applied(self.client, keys):
                 if time.monotonic() > deadline or self.stop.wait(0.2):
                     return
-            archive.archive_incidents(self.client, site, self.prefix, self.root,
+            archiver.archive_incidents(self.client, site, self.prefix, self.root,
                                       now_ms())
 
     def seed_day(self, site: Site, day: date, until: int) -> None:
