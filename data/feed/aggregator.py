@@ -20,33 +20,23 @@ from typing import Any
 
 import redis
 
-from data import accounts
 from data.clock import now_ms
 from data.feed import health as site_health
 from data.feed import snapshot as snapshots
+from data.feed.batch import Batch, LostLease
 from data.feed.contract import (
-    IncidentReport,
-    ParkingEntry,
     Rejected,
-    Tally,
     check,
-    report_grid,
 )
-from data.feed.dead import write_dead
-from data.feed.fold import Fold
 from data.feed.migration import migrate_incident_keys
 from data.incidents.lifecycle import (
     SYSTEM_ACTOR,
-    Refused,
-    apply_op,
-    authorize,
     escalation_due,
-    new_incident,
 )
-from data.incidents.store import load_incidents, store_incident
-from data.keys import FEED_STREAMS, GROUP, AuthKeys, Keys, eid_member
+from data.incidents.store import load_incidents
+from data.keys import FEED_STREAMS, GROUP, Keys
 from data.redis_conn import LEASE_SCRIPT, RETRY_ERRORS, Backoff, as_text
-from data.site import Site, User
+from data.site import Site
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +87,6 @@ class SiteState:
 
 
 
-class LostLease(RuntimeError):
-    """Another aggregator took the site over; this batch must not be applied."""
 
 
 class Aggregator:
@@ -329,10 +317,12 @@ class Aggregator:
                 else:
                     if name == "incident":  # an op may still be refused
                         raws[entry_id, key] = raw or {}
+        batch = Batch(self.r, self.prefix, self.consumer, self.dedup_seconds,
+                      site, state.keys, checked, raws, now)
         while True:
             try:
                 with self.r.pipeline(transaction=True) as pipe:
-                    self._apply(pipe, state, checked, raws, now)
+                    done = batch.apply(pipe)
                 break
             except redis.WatchError:
                 continue  # the state moved under us: read it again and redo
@@ -342,172 +332,11 @@ class Aggregator:
                 state.owned = False
                 return 0
         state.dirty = True
-        return len(checked)
-
-    def _apply(self, pipe, state: SiteState, checked: list, raws: dict,
-               now: int) -> None:
-        keys, site = state.keys, state.site
-        # de-duplication keys for every event that carries an eid
-        eid_of: dict[tuple[str, str], tuple[str, str]] = {}
-        incident_ids: set[str] = set()
-        dedup = self.dedup_seconds * 1000
-        for key, name, entry_id, ev in checked:
-            if isinstance(ev, Exception):
-                continue
-            if ev.eid is not None:
-                eid_of[key, entry_id] = (keys.eids(name, ev.ts // dedup),
-                                         eid_member(ev.src, ev.eid))
-            if name == "incident":
-                incident_ids.add(ev.id)
-        watch = [keys.lease, keys.present, keys.parking,
-                 *{k for k, _ in eid_of.values()},
-                 *(keys.incident(i) for i in incident_ids)]
-        pipe.watch(*watch)
-        if as_text(pipe.get(keys.lease) or b"") != self.consumer:
-            raise LostLease(site.id)
-        seen = self._seen(pipe, eid_of)
-        present = _decode_map(pipe.hgetall(keys.present))
-        parking = _decode_map(pipe.hgetall(keys.parking))
-        records = load_incidents(pipe, keys, incident_ids)
-        feeds = _decode_map(pipe.hgetall(keys.feeds))
-
-        fold = Fold(site, keys, present, parking, now)
-        fold.rebaseline()
-        dead: list[tuple[str, str, str]] = []  # (stream name, id, reason)
-        newest: dict[str, int] = {}
-        folded = {n: 0 for n in FEED_STREAMS}
-        fresh_eids: dict[str, set[str]] = {}
-        changed: dict[str, dict] = {}
-        month_deltas: list[tuple[dict, int]] = []
-        for key, name, entry_id, ev in checked:
-            kind = type(ev)
-            if kind is Rejected:
-                dead.append((name, entry_id, str(ev)))
-                continue
-            found = eid_of.get((key, entry_id))
-            if found is not None:
-                set_key, member = found
-                fresh = fresh_eids.setdefault(set_key, set())
-                if member in seen or member in fresh:
-                    continue  # a producer's retry: counted once already
-                fresh.add(member)
-            if ev.ts > newest.get(name, 0):
-                newest[name] = ev.ts
-            folded[name] += 1
-            if kind is Tally:
-                if ev.kind == "crowd":
-                    fold.crowd(ev)
-                else:
-                    fold.gate(ev)
-            elif kind is ParkingEntry:
-                fold.parking_reading(ev)
-            else:
-                reason = self._incident(pipe, state, ev, records, changed,
-                                        month_deltas)
-                if reason:
-                    dead.append((name, entry_id, reason))
-
-        fold.finish()
-        pipe.multi()
-        for set_key, members in fresh_eids.items():
-            if not members:
-                continue
-            pipe.sadd(set_key, *members)
-            # kept one window past the end of its own window of event time
-            bucket = int(set_key.rsplit(":", 1)[1])
-            pipe.expireat(set_key, max((bucket + 2) * self.dedup_seconds,
-                                       now // 1000 + 60))
-        for (key, fld), amount in fold.incr.items():
-            pipe.hincrby(key, fld, amount)
-        for key, at in fold.expire_at.items():
-            pipe.expireat(key, at)
-        people = fold.present_total() if fold.present_changed else None
-        if people is not None:
-            pipe.delete(keys.present)
-            pipe.hset(keys.present, mapping={**fold.present, "site": people})
-        if fold.parking_changed:
-            pipe.hset(keys.parking, mapping=fold.parking)
-        for record in changed.values():
-            store_incident(pipe, keys, record)
-        for record, sign in month_deltas:
-            snapshots.count_closure(pipe, keys, site, record, sign)
-        for name, ts in newest.items():
-            if ts > int(feeds.get(f"{name}:ts", 0)):
-                pipe.hset(keys.feeds, f"{name}:ts", ts)
-        for name, count in folded.items():
-            if count:
-                pipe.hincrby(keys.stats, f"folded:{name}", count)
-        for name, entry_id, reason in dead:
-            raw = raws.get((entry_id, keys.stream(name)), {})
-            write_dead(pipe, keys, name, entry_id, raw, reason)
-        if dead:
-            pipe.hincrby(keys.stats, "dead", len(dead))
-        by_stream: dict[str, list[str]] = {}
-        for key, _, entry_id, _ in checked:
-            by_stream.setdefault(key, []).append(entry_id)
-        for key, ids in by_stream.items():
-            pipe.xack(key, GROUP, *ids)
-        pipe.execute()
-        if changed:
+        if done.changed:
             state.urgent = True
-        if people is not None:
-            state.people = people
-        if dead:
-            log.info("site %s: %d entries to the dead-letter stream, e.g. %s",
-                     site.id, len(dead), dead[0][2])
-
-    def _seen(self, pipe, eid_of: dict) -> set[str]:
-        by_key: dict[str, list[str]] = {}
-        for set_key, member in eid_of.values():
-            by_key.setdefault(set_key, []).append(member)
-        seen: set[str] = set()
-        for set_key, members in by_key.items():
-            flags = pipe.smismember(set_key, members)
-            seen.update(m for m, hit in zip(members, flags, strict=True) if hit)
-        return seen
-
-    def _actor(self, site: Site, actor_id: str) -> User | None:
-        """Accounts decide who an actor is (revoked ones act for nobody)."""
-        return accounts.actor(self.r, AuthKeys(self.prefix), site, actor_id)
-
-    def _incident(self, pipe, state: SiteState, ev, records: dict,
-                  changed: dict, month_deltas: list) -> str | None:
-        """Apply one report or op in stream order; the reason if refused."""
-        site, keys = state.site, state.keys
-        record = records.get(ev.id)
-        if isinstance(ev, IncidentReport):
-            if record is not None:
-                return None  # the same report again: nothing changes
-            if ev.actor is not None:
-                try:
-                    authorize(self._actor(site, ev.actor), "report", None, site)
-                except Refused as exc:
-                    return f"report by {ev.actor} refused: {exc}"
-            record = new_incident(ev, report_grid(ev, site), site, ev.actor)
-        else:
-            if record is None:
-                return f"incident {ev.id} does not exist in site {site.id}"
-
-            def lookup(other: str) -> dict | None:
-                if other not in records:
-                    pipe.watch(keys.incident(other))
-                    records.update(load_incidents(pipe, keys, {other}))
-                return records.get(other)
-
-            try:
-                before = record
-                record = apply_op(record, ev, site, lookup,
-                                  lambda who: self._actor(site, who))
-            except Refused as exc:
-                return f"{ev.op} of incident {ev.id} by {ev.actor} refused: {exc}"
-            if before["status"] == "closed" and record["status"] != "closed":
-                month_deltas.append((before, -1))
-        if record["status"] == "closed" and (
-                record["id"] not in records or records[record["id"]]["status"]
-                != "closed"):
-            month_deltas.append((record, 1))
-        records[record["id"]] = changed[record["id"]] = record
-        return None
+        if done.people is not None:
+            state.people = done.people
+        return len(checked)
 
     # --- snapshot and housekeeping ---------------------------------------
 
@@ -614,6 +443,3 @@ def _by_stream(reply: Any) -> dict[str, list]:
 
 
 
-
-def _decode_map(raw: dict) -> dict[str, Any]:
-    return {as_text(k): as_text(v) for k, v in raw.items()}
