@@ -25,7 +25,8 @@ import threading
 import click
 
 from data.config import Config, ConfigError, load_config
-from data.site import SiteError, load_sites
+from data.site import SiteError
+from data.site_files import load_sites
 
 log = logging.getLogger("gov")
 

@@ -44,7 +44,8 @@ from data.config import load_config  # noqa: E402
 from data.history import analytics
 from data.history.dataset import Filters, History, clear_cache
 from data.sim.history import generate  # noqa: E402
-from data.site import Site, load_site  # noqa: E402
+from data.site import Site
+from data.site_files import load_site
 from layouts import analysis_charts as charts  # noqa: E402
 
 

@@ -96,7 +96,7 @@ from bench.wall_streams import StreamWalls  # noqa: E402
 from data.feed.snapshot import read_snapshot
 from data.keys import Keys  # noqa: E402
 from data.redis_conn import EmbeddedRedis, connect, free_port  # noqa: E402
-from data.site import load_site  # noqa: E402
+from data.site_files import load_site
 from tests.live import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 PREFIX = "bench"

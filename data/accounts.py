@@ -30,9 +30,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from data.keys import AuthKeys
 from data.site import Site, User
+from data.terms import CHAIN, PERSON_ROLES, SITE_ROLES
 
-ROLES = ("admin", "supervisor", "worker", "volunteer", "analyst")
-LEVELS = ("grid", "community", "street", "district")
 SCOPES = ("read", "ingest")
 MIN_PASSWORD = 10
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{2,40}$")
@@ -106,11 +105,11 @@ def add_user(r: redis.Redis, keys: AuthKeys, name: str, role: str, password: str
     """Create (or with ``replace`` overwrite) a user; raises AccountError."""
     if not _NAME.match(name):
         raise AccountError("name: 2–40 letters, digits, '_', '.' or '-'")
-    if role not in ROLES:
-        raise AccountError(f"role: one of {', '.join(ROLES)}")
-    if max_level is not None and max_level not in LEVELS:
-        raise AccountError(f"max level: one of {', '.join(LEVELS)}")
-    if role in ("worker", "volunteer", "supervisor") and site is None:
+    if role not in PERSON_ROLES:
+        raise AccountError(f"role: one of {', '.join(PERSON_ROLES)}")
+    if max_level is not None and max_level not in CHAIN:
+        raise AccountError(f"max level: one of {', '.join(CHAIN)}")
+    if role in SITE_ROLES and site is None:
         raise AccountError(f"site: a {role} belongs to one site")
     if role == "worker" and not grids:
         raise AccountError("grids: a worker works in named grids")

@@ -178,7 +178,7 @@ import os, signal, sys
 import pyarrow.parquet as pq
 from pathlib import Path
 from data.history import archive, files
-from data.site import load_site
+from data.site_files import load_site
 
 """ + HALF_WRITE_THEN_DIE + """site = load_site(Path(sys.argv[2]))
 frame = archive.flow_frame([(int(sys.argv[3]), "site", "site", 999, 1)], site.timezone)

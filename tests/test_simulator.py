@@ -26,7 +26,7 @@ from data.keys import Keys
 from data.sim import run as simulator
 from data.sim.incidents import IncidentMaker
 from data.sim.model import SiteSim, flow_profile
-from data.site import load_site
+from data.site_files import load_site
 from tests.conftest import FIXTURES, PREFIX
 
 SITES = Path(__file__).parent.parent / "data" / "sites"

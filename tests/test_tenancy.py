@@ -25,7 +25,7 @@ from data.clock import now_ms
 from data.config import PROJECT_ROOT, load_config
 from data.feed.aggregator import Aggregator
 from data.keys import Keys
-from data.site import load_sites
+from data.site_files import load_sites
 from layouts import analysis as analysis_page
 from layouts import analysis_charts
 from tests.auth import add_roster, kiosk_token, sign_in_client

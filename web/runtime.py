@@ -17,7 +17,7 @@ from dataclasses import replace
 from data.config import Config
 from data.feed.aggregator import Aggregator
 from data.redis_conn import EmbeddedRedis, connect
-from data.site import load_sites
+from data.site_files import load_sites
 
 log = logging.getLogger(__name__)
 

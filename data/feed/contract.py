@@ -26,7 +26,8 @@ from pydantic import (
     model_validator,
 )
 
-from data.site import LEVELS, Site
+from data.site import Site
+from data.terms import URGENCIES
 
 MAX_VALUE_BYTES = 4096
 MAX_FIELDS = 24
@@ -418,5 +419,5 @@ def report_grid(event: IncidentReport, site: Site) -> str:
 
 def level_of(event: IncidentReport) -> int:
     level = int(event.level)
-    assert level in LEVELS
+    assert level in URGENCIES
     return level

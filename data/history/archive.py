@@ -34,7 +34,8 @@ from data.history.files import (
     write_if_changed,
 )
 from data.incidents.lifecycle import mask_name, mask_phone
-from data.site import CHAIN, Site
+from data.site import Site
+from data.terms import CHAIN
 
 # counter-field prefix -> scope: e:<entrance> people at an entrance, g:<grid>
 # people into a grid, s people into the site, v:<gate> vehicles at a gate,

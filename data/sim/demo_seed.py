@@ -51,7 +51,9 @@ from data.redis_conn import connect
 from data.sim import history as sim_history
 from data.sim.incidents import IncidentMaker, category_titles
 from data.sim.model import SiteSim
-from data.site import CHAIN, Site, load_sites
+from data.site import Site
+from data.site_files import load_sites
+from data.terms import CHAIN
 
 log = logging.getLogger(__name__)
 
