@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from data.feed.aggregator import Aggregator
-from data.feed.contract import report_grid, validate
+from data.feed.check import report_grid, validate
 from data.feed.snapshot import read_snapshot
 from data.incidents.lifecycle import apply_op, new_incident
 from data.keys import Keys

@@ -24,10 +24,8 @@ from data.clock import now_ms
 from data.feed import health as site_health
 from data.feed import snapshot as snapshots
 from data.feed.batch import Batch, LostLease
-from data.feed.contract import (
-    Rejected,
-    check,
-)
+from data.feed.check import check
+from data.feed.contract import Rejected
 from data.feed.migration import migrate_incident_keys
 from data.incidents.lifecycle import (
     SYSTEM_ACTOR,

@@ -21,13 +21,8 @@ import redis
 
 from data import accounts
 from data.feed import snapshot as snapshots
-from data.feed.contract import (
-    IncidentReport,
-    ParkingEntry,
-    Rejected,
-    Tally,
-    report_grid,
-)
+from data.feed.check import Tally, report_grid
+from data.feed.contract import IncidentReport, ParkingEntry, Rejected
 from data.feed.dead import write_dead
 from data.feed.fold import Fold
 from data.incidents.lifecycle import Refused, apply_op, authorize, new_incident

@@ -28,7 +28,8 @@ from typing import Any
 
 import redis
 
-from data.feed.contract import Event, Rejected, validate
+from data.feed.check import validate
+from data.feed.contract import Event, Rejected
 from data.feed.dead import write_dead
 from data.keys import Keys, eid_member
 from data.redis_conn import as_text

@@ -18,7 +18,8 @@ import redis
 
 from data import accounts
 from data.clock import now_ms
-from data.feed.contract import Rejected, validate
+from data.feed.check import validate
+from data.feed.contract import Rejected
 from data.incidents.lifecycle import SOURCES, Refused, apply_op, authorize
 from data.incidents.store import read_incident
 from data.keys import AuthKeys, Keys
