@@ -25,7 +25,8 @@ import threading
 import click
 
 from data.config import Config, ConfigError, load_config
-from data.site import SiteError, load_sites
+from data.site import SiteError
+from data.site_files import load_sites
 
 log = logging.getLogger("gov")
 
@@ -134,7 +135,7 @@ def run_all() -> None:
 def _demo_sign_in(runtime, config: Config) -> dict:
     """Demo accounts (new passwords each start) and wall tokens: all of them
     to a 0600 file under the data folder, for the banner to name."""
-    from data.accounts import AuthKeys
+    from data.keys import AuthKeys
     from data.redis_conn import connect
     from web import startup
 

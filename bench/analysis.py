@@ -44,7 +44,8 @@ from data.config import load_config  # noqa: E402
 from data.history import analytics
 from data.history.dataset import Filters, History, clear_cache
 from data.sim.history import generate  # noqa: E402
-from data.site import Site, load_site  # noqa: E402
+from data.site import Site
+from data.site_files import load_site
 from layouts import analysis_charts as charts  # noqa: E402
 
 
@@ -131,7 +132,8 @@ def bench_warm(site: Site, history: History, filters: Filters, runs: int) -> dic
 
 
 def bench_exports(site: Site, data_dir: Path, filters: Filters, runs: int) -> dict:
-    from data.accounts import AuthKeys, add_api_key
+    from data.accounts import add_api_key
+    from data.keys import AuthKeys
     from data.redis_conn import EmbeddedRedis
     from web.factory import create_app
 

@@ -38,9 +38,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from data.accounts import AuthKeys, add_api_key  # noqa: E402
+from data.accounts import add_api_key
 from data.feed.snapshot import read_snapshot
-from data.keys import Keys  # noqa: E402
+from data.keys import (
+    AuthKeys,
+    Keys,  # noqa: E402
+)
 from data.redis_conn import connect  # noqa: E402
 from layouts.analysis_charts import CHARTS  # noqa: E402
 

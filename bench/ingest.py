@@ -46,7 +46,8 @@ from data.feed.snapshot import read_snapshot
 from data.keys import Keys  # noqa: E402
 from data.redis_conn import EmbeddedRedis, connect  # noqa: E402
 from data.sim import run as simulator
-from data.site import Site, load_site  # noqa: E402
+from data.site import Site
+from data.site_files import load_site
 
 PREFIX = "bench"
 RESULTS = ROOT / "bench" / "results"

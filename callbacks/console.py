@@ -14,7 +14,7 @@ from dash import Dash, Input, Output, State, html, no_update
 from callbacks.feedback import FORWARD_PRESS, run_op
 from data.cast import cast, clear_cast, read_cast
 from data.clock import now_ms
-from data.feed.snapshot import read_snapshot
+from data.feed.snapshot import grid_flow, read_snapshot
 from data.incidents.lifecycle import (
     DONE,
     OPEN,
@@ -23,8 +23,8 @@ from data.incidents.lifecycle import (
     is_overdue,
     sla_light,
 )
-from data.incidents.ops import allowed_ops, read_incident
-from data.incidents.queries import grid_flow, open_incidents, recent_incidents
+from data.incidents.ops import allowed_ops
+from data.incidents.store import open_incidents, read_incident, recent_incidents
 from layouts import console_render as render
 from layouts import ids
 from layouts.i18n import t

@@ -13,7 +13,7 @@ from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
 from callbacks.feedback import FORWARD_PRESS, run_op
 from data.incidents.lifecycle import sla_light
 from data.incidents.ops import allowed_ops
-from data.incidents.queries import open_incidents, recent_incidents
+from data.incidents.store import open_incidents, recent_incidents
 from data.site import Site, User
 from layouts import ids
 from layouts.i18n import t

@@ -28,10 +28,10 @@ import redis
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from data.keys import AuthKeys
 from data.site import Site, User
+from data.terms import CHAIN, PERSON_ROLES, SITE_ROLES
 
-ROLES = ("admin", "supervisor", "worker", "volunteer", "analyst")
-LEVELS = ("grid", "community", "street", "district")
 SCOPES = ("read", "ingest")
 MIN_PASSWORD = 10
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{2,40}$")
@@ -51,45 +51,6 @@ def _now() -> int:
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class AuthKeys:
-    """The Redis keys of the account store under one prefix."""
-
-    prefix: str
-
-    @property
-    def users(self) -> str:
-        return f"{self.prefix}:auth:users"
-
-    @property
-    def api_keys(self) -> str:
-        return f"{self.prefix}:auth:apikeys"
-
-    @property
-    def kiosk(self) -> str:
-        return f"{self.prefix}:auth:kiosk"
-
-    def session(self, sid: str) -> str:
-        return f"{self.prefix}:auth:session:{sid}"
-
-    def user_sessions(self, name: str) -> str:
-        """Set of a user's live session ids, so revoking ends them all."""
-        return f"{self.prefix}:auth:sessions:{name}"
-
-    @property
-    def audit(self) -> str:
-        return f"{self.prefix}:audit"
-
-    def signin_failures(self, name: str) -> str:
-        """Recent failed sign-ins of one name, from anywhere (a backoff)."""
-        return f"{self.prefix}:auth:failures:{name}"
-
-    def audit_quiet(self, action: str, where: str, window: int) -> str:
-        """Counter of anonymous refusals of ``action`` from ``where`` in one
-        time window (see :func:`data.audit.record_anonymous`)."""
-        return f"{self.prefix}:audit:quiet:{action}:{where}:{window}"
 
 
 @dataclass(frozen=True)
@@ -144,11 +105,11 @@ def add_user(r: redis.Redis, keys: AuthKeys, name: str, role: str, password: str
     """Create (or with ``replace`` overwrite) a user; raises AccountError."""
     if not _NAME.match(name):
         raise AccountError("name: 2–40 letters, digits, '_', '.' or '-'")
-    if role not in ROLES:
-        raise AccountError(f"role: one of {', '.join(ROLES)}")
-    if max_level is not None and max_level not in LEVELS:
-        raise AccountError(f"max level: one of {', '.join(LEVELS)}")
-    if role in ("worker", "volunteer", "supervisor") and site is None:
+    if role not in PERSON_ROLES:
+        raise AccountError(f"role: one of {', '.join(PERSON_ROLES)}")
+    if max_level is not None and max_level not in CHAIN:
+        raise AccountError(f"max level: one of {', '.join(CHAIN)}")
+    if role in SITE_ROLES and site is None:
         raise AccountError(f"site: a {role} belongs to one site")
     if role == "worker" and not grids:
         raise AccountError("grids: a worker works in named grids")

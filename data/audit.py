@@ -22,8 +22,8 @@ from collections.abc import Iterable
 
 import redis
 
-from data.accounts import AuthKeys
 from data.cells import text_cell
+from data.keys import AuthKeys
 from data.redis_conn import as_text
 
 FIELDS = ("ts", "who", "site", "action", "target", "outcome", "where", "detail")

@@ -151,3 +151,48 @@ class Keys:
     def spot(self, period: int) -> str:
         """The grid in the walls' spotlight during one rotation period (SET NX)."""
         return f"{self.base}:spot:{period}"
+
+
+def eid_member(src: str, eid: str) -> str:
+    """How a producer's event id is remembered in :meth:`Keys.eids` (its
+    ``src`` and ``eid`` apart by a unit separator, which neither may hold)."""
+    return f"{src}\x1f{eid}"
+
+
+@dataclass(frozen=True)
+class AuthKeys:
+    """The Redis keys of the account store under one prefix."""
+
+    prefix: str
+
+    @property
+    def users(self) -> str:
+        return f"{self.prefix}:auth:users"
+
+    @property
+    def api_keys(self) -> str:
+        return f"{self.prefix}:auth:apikeys"
+
+    @property
+    def kiosk(self) -> str:
+        return f"{self.prefix}:auth:kiosk"
+
+    def session(self, sid: str) -> str:
+        return f"{self.prefix}:auth:session:{sid}"
+
+    def user_sessions(self, name: str) -> str:
+        """Set of a user's live session ids, so revoking ends them all."""
+        return f"{self.prefix}:auth:sessions:{name}"
+
+    @property
+    def audit(self) -> str:
+        return f"{self.prefix}:audit"
+
+    def signin_failures(self, name: str) -> str:
+        """Recent failed sign-ins of one name, from anywhere (a backoff)."""
+        return f"{self.prefix}:auth:failures:{name}"
+
+    def audit_quiet(self, action: str, where: str, window: int) -> str:
+        """Counter of anonymous refusals of ``action`` from ``where`` in one
+        time window (see :func:`data.audit.record_anonymous`)."""
+        return f"{self.prefix}:audit:quiet:{action}:{where}:{window}"

@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from data.site import CHAIN
+from data.terms import CHAIN
 from layouts.i18n import t
 from layouts.theme import Theme
 

@@ -11,7 +11,7 @@ import re
 import redis
 
 from data import accounts
-from data.accounts import AuthKeys
+from data.keys import AuthKeys
 from data.site import Site
 
 PASSWORD = "test-password-1"  # tests only; accounts are made per test run

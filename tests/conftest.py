@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from data.redis_conn import EmbeddedRedis, connect
-from data.site import load_site
+from data.site_files import load_site
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ARTIFACTS = Path(__file__).parent / "artifacts"

@@ -19,7 +19,7 @@ from data.config import load_config
 from data.feed.aggregator import Aggregator
 from data.keys import Keys
 from data.redis_conn import EmbeddedRedis, connect, free_port
-from data.site import load_sites
+from data.site_files import load_sites
 from tests.auth import add_roster, kiosk_token, sign_in_page
 from web.factory import create_app
 

@@ -16,9 +16,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from data.feed.aggregator import Aggregator
-from data.history import archive
-from data.history.archive import Archiver, day_file
+from data.history import archive, files
+from data.history.archiver import Archiver
 from data.history.dataset import History, clear_cache
+from data.history.files import day_file
 from data.keys import Keys
 from tests.conftest import PREFIX
 from tests.crash import HALF_WRITE_THEN_DIE
@@ -93,7 +94,7 @@ def test_minute_buckets_round_trip(r, raw, tiny, tmp_path, base_ts):
     hourly, _, days = History(tmp_path).flow(tiny, day_of(base_ts), day_of(base_ts))
     site_rows = hourly[hourly["scope"] == "site"]
     assert int(site_rows["in"].sum()) == 15 and days == {day_of(base_ts)}
-    meta = archive.read_meta(day_file(tmp_path, "tiny", day_of(base_ts), "flow"))
+    meta = files.read_meta(day_file(tmp_path, "tiny", day_of(base_ts), "flow"))
     assert meta["gov.site"] == "tiny" and int(meta["gov.as_of"]) > 0
 
 
@@ -176,19 +177,19 @@ CRASH = """
 import os, signal, sys
 import pyarrow.parquet as pq
 from pathlib import Path
-from data.history import archive
-from data.site import load_site
+from data.history import archive, files
+from data.site_files import load_site
 
 """ + HALF_WRITE_THEN_DIE + """site = load_site(Path(sys.argv[2]))
 frame = archive.flow_frame([(int(sys.argv[3]), "site", "site", 999, 1)], site.timezone)
-archive.write_flow_day(Path(sys.argv[1]), site, archive.local_day(int(sys.argv[3]),
+archive.write_flow_day(Path(sys.argv[1]), site, files.local_day(int(sys.argv[3]),
                        site.timezone), frame, 1)
 """
 
 
 def test_a_crash_in_the_middle_of_a_write_leaves_the_old_file(tiny, tmp_path):
     ts = int(datetime(2024, 5, 6, 9, 30, tzinfo=TZ).timestamp() * 1000)
-    day = archive.local_day(ts, tiny.timezone)
+    day = files.local_day(ts, tiny.timezone)
     first = archive.flow_frame([(ts, "site", "site", 12, 3)], tiny.timezone)
     archive.write_flow_day(tmp_path, tiny, day, first, 1)
     path = day_file(tmp_path, "tiny", day, "flow")
@@ -204,7 +205,7 @@ def test_a_crash_in_the_middle_of_a_write_leaves_the_old_file(tiny, tmp_path):
     flow, _, days = History(tmp_path).flow(tiny, day, day, minutes=True)
     assert flow["in"].tolist() == [12] and days == {day}
     os.utime(temps[0], (0, 0))
-    assert archive.remove_stale_temps(tmp_path) == 1
+    assert files.remove_stale_temps(tmp_path) == 1
     assert not list(path.parent.glob(".*.tmp"))
 
 

@@ -14,10 +14,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from data.history import analytics, archive
-from data.history.archive import Archiver, day_dir
+from data.history import analytics, archive, files
+from data.history.archiver import Archiver
 from data.history.compaction import compact_site, month_file
 from data.history.dataset import Filters, History, clear_cache
+from data.history.files import day_dir
 from layouts import analysis_charts as charts
 from tests import analysis_data as hand
 from tests.conftest import PREFIX
@@ -144,7 +145,7 @@ def test_a_crash_while_compacting_leaves_the_old_month_file(root, tiny):
     clear_cache()
     assert people_in(load(root, tiny), tiny, hand.END) == 30  # from the day file
     os.utime(temps[0], (0, 0))
-    assert archive.remove_stale_temps(root) == 1
+    assert files.remove_stale_temps(root) == 1
     assert compact_site(root, "tiny", tiny.timezone, AFTER)  # the next pass
     clear_cache()
     assert people_in(load(root, tiny), tiny, hand.END) == 30

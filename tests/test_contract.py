@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from data.feed.check import validate
 from data.feed.contract import (
     CrowdEntry,
     GateEntry,
@@ -15,7 +16,6 @@ from data.feed.contract import (
     IncidentReport,
     ParkingEntry,
     Rejected,
-    validate,
 )
 
 INC1 = "00000000-0000-4000-8000-000000000001"
@@ -37,7 +37,7 @@ def reason(stream: str, fields: dict, site) -> str:
 
 
 def test_counts_reach_the_aggregator_as_small_records(tiny):
-    from data.feed.contract import Tally, check
+    from data.feed.check import Tally, check
 
     raw = {k.encode(): v.encode() for k, v in good_crowd().items()}
     assert check("crowd", raw, tiny, NOW) == Tally("crowd", "cam-7", NOW, "e-1",
@@ -197,7 +197,7 @@ def test_the_fast_path_for_counts_agrees_with_the_thorough_one(tiny, stream,
                                                                 values):
     from pydantic import ValidationError
 
-    from data.feed.contract import _as_count, _count_fast, _model_for
+    from data.feed.check import _as_count, _count_fast, _model_for
 
     fast = _count_fast(stream, values)
     try:

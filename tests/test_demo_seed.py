@@ -28,7 +28,7 @@ from data.incidents.lifecycle import OPEN
 from data.keys import Keys
 from data.redis_conn import connect
 from data.sim import demo_seed
-from data.site import load_site
+from data.site_files import load_site
 from layouts import analysis_charts as charts
 
 ROOT = Path(__file__).resolve().parent.parent

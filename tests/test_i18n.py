@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from data.accounts import LEVELS as OWNER_LEVELS
-from data.accounts import ROLES
 from data.feed.contract import CHANNELS, OPS
 from data.history.analytics import OUTCOMES
 from data.incidents.lifecycle import DONE, OPEN
 from data.keys import FEED_STREAMS
-from data.site import LEVELS
+from data.terms import CHAIN as OWNER_LEVELS
+from data.terms import PERSON_ROLES as ROLES
+from data.terms import URGENCIES as LEVELS
 from layouts import analysis, console, mobile, wall
 from layouts.i18n import CATALOG, LANGS, MESSAGES, duty_text, load_catalog, t
 from layouts.theme import DARK

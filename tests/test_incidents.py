@@ -19,13 +19,8 @@ from data.incidents.lifecycle import (
     new_incident,
     sla_light,
 )
-from data.incidents.ops import (
-    allowed_ops,
-    read_incident,
-    submit_op,
-    submit_report,
-    wait_applied,
-)
+from data.incidents.ops import allowed_ops, submit_op, submit_report, wait_applied
+from data.incidents.store import read_incident
 from data.keys import Keys
 from tests.conftest import PREFIX
 

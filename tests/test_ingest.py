@@ -11,11 +11,11 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
-from data.accounts import AuthKeys, revoke_api_key
+from data.accounts import revoke_api_key
 from data.clock import now_ms
 from data.feed.aggregator import Aggregator
 from data.feed.snapshot import read_snapshot
-from data.keys import Keys
+from data.keys import AuthKeys, Keys
 from tests.auth import add_account, api_key, sign_in_client
 from tests.conftest import PREFIX
 from tests.test_api import config_for

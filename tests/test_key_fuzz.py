@@ -25,7 +25,7 @@ from data.config import PROJECT_ROOT
 from data.feed.aggregator import Aggregator
 from data.feed.snapshot import read_snapshot
 from data.keys import Keys
-from data.site import load_sites
+from data.site_files import load_sites
 from tests.conftest import PREFIX
 
 SITES_DIR = PROJECT_ROOT / "data" / "sites"

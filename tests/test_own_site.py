@@ -13,7 +13,7 @@ import json
 import pytest
 
 from data.config import PROJECT_ROOT, load_config
-from data.site import load_sites
+from data.site_files import load_sites
 from tests.auth import add_account, add_roster, sign_in_client
 from tests.conftest import PREFIX
 from web.factory import create_app

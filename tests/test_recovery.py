@@ -26,7 +26,7 @@ CHILD = """
 import sys
 from data.feed.aggregator import Aggregator
 from data.redis_conn import connect
-from data.site import load_site
+from data.site_files import load_site
 site = load_site(sys.argv[2])
 Aggregator(connect(sys.argv[1], decode=False), {"tiny": site}, sys.argv[3],
            consumer="doomed", lease_ms=1000).run()

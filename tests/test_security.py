@@ -16,11 +16,11 @@ import pytest
 from click.testing import CliRunner
 
 from data import accounts, audit
-from data.accounts import AccountError, AuthKeys
+from data.accounts import AccountError
 from data.clock import now_ms
 from data.config import load_config
 from data.feed.aggregator import Aggregator
-from data.keys import Keys
+from data.keys import AuthKeys, Keys
 from data.redis_conn import connect
 from tests.auth import (
     PASSWORD,

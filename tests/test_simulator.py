@@ -19,14 +19,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from data.feed.aggregator import Aggregator
-from data.feed.contract import report_grid, validate
+from data.feed.check import report_grid, validate
 from data.feed.snapshot import read_snapshot
 from data.incidents.lifecycle import apply_op, new_incident
 from data.keys import Keys
 from data.sim import run as simulator
 from data.sim.incidents import IncidentMaker
 from data.sim.model import SiteSim, flow_profile
-from data.site import load_site
+from data.site_files import load_site
 from tests.conftest import FIXTURES, PREFIX
 
 SITES = Path(__file__).parent.parent / "data" / "sites"

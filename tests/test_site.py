@@ -21,7 +21,8 @@ import pytest
 import yaml
 from shapely.ops import unary_union
 
-from data.site import DEFAULT_THRESHOLDS, Site, SiteError, load_site
+from data.site import Site, SiteError
+from data.site_files import DEFAULT_THRESHOLDS, load_site
 
 ROOT = Path(__file__).resolve().parents[1]
 SITES = ROOT / "data" / "sites"

@@ -16,7 +16,7 @@ from data.config import PROJECT_ROOT, load_config
 from data.feed.aggregator import Aggregator
 from data.feed.snapshot import read_snapshot
 from data.keys import Keys
-from data.site import load_sites
+from data.site_files import load_sites
 from tests.conftest import PREFIX
 from web.factory import create_app
 

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from data import accounts
-from data.accounts import AuthKeys
+from data.keys import AuthKeys
 from tests.auth import PASSWORD, csrf_of
 from tests.live import LiveApp
 from web.push import PING_S, STREAMS_PER_CLIENT

@@ -25,7 +25,7 @@ from data.clock import now_ms
 from data.config import PROJECT_ROOT, load_config
 from data.feed.aggregator import Aggregator
 from data.keys import Keys
-from data.site import load_sites
+from data.site_files import load_sites
 from layouts import analysis as analysis_page
 from layouts import analysis_charts
 from tests.auth import add_roster, kiosk_token, sign_in_client
@@ -296,7 +296,7 @@ def test_every_admin_action_across_sites_is_refused(app, r, sites):
     aims each at erqi (and at every site, ``*``); each is refused and
     nothing of erqi changes or shows."""
     from data import accounts
-    from data.accounts import AuthKeys
+    from data.keys import AuthKeys
 
     keys = AuthKeys(PREFIX)
     erqi_key, _ = accounts.add_api_key(r, keys, "erqi-counter", "erqi", "read")

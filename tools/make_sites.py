@@ -633,7 +633,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{path}: differs from what tools/make_sites.py writes")
         return 1 if stale else 0
     sys.path.insert(0, str(ROOT))
-    from data.site import load_site  # the loader has the last word
+    from data.site_files import load_site
 
     for sid in BUILDERS:
         site = load_site(args.out / sid)

@@ -17,6 +17,7 @@ from flask import Blueprint, Response, render_template, request
 
 from data import accounts, audit
 from data.accounts import AccountError
+from data.terms import CHAIN, PERSON_ROLES
 from layouts.i18n import lang_of, t
 from web.auth import auth_keys, log, principal
 from web.signin import csrf_ok, csrf_token
@@ -53,8 +54,8 @@ def _page(message: str | None = None, error: str | None = None,
     state, keys, own = app_state(), auth_keys(), _own()
     return render_template(
         "admin.html", t=t, lang=_lang(), csrf=csrf_token(), when=when,
-        message=message, error=error, roles=accounts.ROLES, scopes=accounts.SCOPES,
-        levels=accounts.LEVELS, every_site=own is None, all_sites=ALL_SITES,
+        message=message, error=error, roles=PERSON_ROLES, scopes=accounts.SCOPES,
+        levels=CHAIN, every_site=own is None, all_sites=ALL_SITES,
         sites=[s for s in state.sites if _mine(s)],
         users=[u for u in accounts.list_users(state.redis, keys) if _mine(u.site)],
         api_keys=[k for k in accounts.list_api_keys(state.redis, keys)

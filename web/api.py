@@ -6,7 +6,6 @@ Unknown sites answer 404 and an unreachable Redis 503, both as JSON with an
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,6 +17,7 @@ from data.clock import now_ms
 from data.feed.health import describe, read_failure
 from data.feed.snapshot import read_snapshot
 from data.incidents.lifecycle import DONE, OPEN, public_view
+from data.incidents.store import CHUNK, read_incident, read_incidents
 from web.auth import api_caller
 from web.state import app_state
 from web.tenant import api_grid_scope
@@ -195,12 +195,8 @@ def list_incidents(site_id: str):
     ids = state.redis.zrevrange(keys.incidents_all, 0, 4999)
     now = now_ms()
     out = []
-    for chunk in range(0, len(ids), 500):
-        part = ids[chunk:chunk + 500]
-        for raw in state.redis.mget([keys.incident(i) for i in part]):
-            if not raw:
-                continue
-            record = json.loads(raw)
+    for chunk in range(0, len(ids), CHUNK):
+        for record in read_incidents(state.redis, keys, ids[chunk:chunk + CHUNK]):
             if ((statuses and record["status"] not in statuses)
                     or (grid and record["grid"] != grid)
                     or (scope and record["grid"] not in scope)
@@ -218,8 +214,7 @@ def one_incident(site_id: str, incident_id: str):
     if failure:
         return failure
     state = app_state()
-    raw = state.redis.get(state.keys(site_id).incident(incident_id))
-    record = json.loads(raw) if raw else None
+    record = read_incident(state.redis, state.keys(site_id), incident_id)
     scope = api_grid_scope(api_caller(), site)
     if record is None or (scope and record["grid"] not in scope):
         return error(404, f"incident {incident_id!r} is not in site {site_id}")

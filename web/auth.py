@@ -22,7 +22,8 @@ from flask import Flask, Response, current_app, g, jsonify, redirect, request
 from flask_login import LoginManager, UserMixin, current_user
 
 from data import accounts, audit
-from data.accounts import Account, AuthKeys, Credential
+from data.accounts import Account, Credential
+from data.keys import AuthKeys
 from web.state import app_state
 from web.tenant import Refusal, callback_scope
 

@@ -19,9 +19,11 @@ import click
 import redis
 
 from data import accounts, audit
-from data.accounts import AccountError, AuthKeys
+from data.accounts import AccountError
 from data.config import Config, ConfigError, load_config
+from data.keys import AuthKeys
 from data.redis_conn import EmbeddedRedis, connect
+from data.terms import CHAIN, PERSON_ROLES
 
 
 @contextmanager
@@ -78,11 +80,11 @@ def users() -> None:
 
 @users.command("add")
 @click.argument("name")
-@click.option("--role", required=True, type=click.Choice(accounts.ROLES))
+@click.option("--role", required=True, type=click.Choice(PERSON_ROLES))
 @click.option("--site", default=None,
               help="the user's site; '*' for every site (said explicitly)")
 @click.option("--grids", default="", help="grid ids in scope, comma separated")
-@click.option("--max-level", type=click.Choice(accounts.LEVELS), default=None,
+@click.option("--max-level", type=click.Choice(CHAIN), default=None,
               help="highest level a supervisor acts for (default community)")
 @click.option("--display", default="", help="full name shown on the screens")
 @click.option("--password-stdin", is_flag=True,

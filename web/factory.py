@@ -31,7 +31,7 @@ from callbacks import wall as wall_callbacks
 from data.config import PROJECT_ROOT, Config
 from data.feed.snapshot import HEARTBEAT_MS
 from data.redis_conn import connect
-from data.site import load_sites
+from data.site_files import load_sites
 from layouts import analysis, analysis_charts, console, home, mobile, wall
 from layouts.i18n import t
 from layouts.live import LiveLink

@@ -2,7 +2,7 @@
 
 The feed entries' schemas come from the contract's pydantic models
 (``model_json_schema``), so the description cannot drift from what
-:func:`data.feed.contract.validate` accepts; they are only widened for HTTP where
+:func:`data.feed.check.validate` accepts; they are only widened for HTTP where
 the transport differs: counts and times may be JSON numbers as well as text,
 and ``src`` may be left out (the API key's producer is used). Site-dependent
 rules (is entrance E99 in the site?) are not expressible here and are answered

@@ -23,7 +23,8 @@ from flask import Blueprint, jsonify, request, send_from_directory
 
 from data.feed.contract import Rejected, is_incident_id
 from data.incidents.lifecycle import Refused
-from data.incidents.ops import read_incident, submit_report
+from data.incidents.ops import submit_report
+from data.incidents.store import read_incident
 from data.photos import is_photo_name
 from web.auth import log
 from web.identity import current_user

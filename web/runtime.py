@@ -17,7 +17,7 @@ from dataclasses import replace
 from data.config import Config
 from data.feed.aggregator import Aggregator
 from data.redis_conn import EmbeddedRedis, connect
-from data.site import load_sites
+from data.site_files import load_sites
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class Runtime:
 
     def start_archiver(self, every_s: float | None = None) -> None:
         """Write the history (minute counts, incidents) to Parquet every minute."""
-        from data.history.archive import EVERY_S, Archiver
+        from data.history.archiver import EVERY_S, Archiver
 
         sites = load_sites(self.config.sites_root, self.config.sites)
         self.archiver = Archiver(connect(self.config.redis_url), sites,
@@ -97,7 +97,8 @@ class Runtime:
 
     def demo_users(self) -> list:
         """Accounts with fresh passwords for the sample sites' users (demo)."""
-        from data.accounts import AuthKeys, demo_users
+        from data.accounts import demo_users
+        from data.keys import AuthKeys
 
         sites = load_sites(self.config.sites_root, self.config.sites)
         return demo_users(connect(self.config.redis_url),

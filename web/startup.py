@@ -17,12 +17,12 @@ import redis
 
 from data.accounts import (
     Account,
-    AuthKeys,
     add_kiosk_token,
     list_kiosk_tokens,
     revoke_kiosk_token,
 )
 from data.config import Config
+from data.keys import AuthKeys
 from data.redis_conn import URL_FILE
 
 ACCOUNTS_FILE = "demo-accounts.txt"

@@ -17,7 +17,7 @@ from bench.wall.page import BIG, Walls, kiosk_url, launch
 from bench.wall.report import code_version, machine, report, summary
 from bench.wall.server import ROOT, Stack, site_dir
 from bench.wall.streams import StreamWalls
-from data.site import load_site
+from data.site_files import load_site
 
 RESULTS = ROOT / "bench" / "results"
 

@@ -181,7 +181,8 @@ def launch(pw):
 
 def kiosk_url(stack: Stack, site: str) -> str:
     """A wall's first address: a kiosk token of the site (then a cookie)."""
-    from data.accounts import AuthKeys, add_kiosk_token
+    from data.accounts import add_kiosk_token
+    from data.keys import AuthKeys
 
     client = connect(stack.redis.url)
     _, token = add_kiosk_token(client, AuthKeys(stack.keys.prefix), site, "bench")

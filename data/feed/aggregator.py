@@ -11,45 +11,30 @@ a change it publishes a new snapshot, at most every ``snapshot_interval_ms``.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 
-from data import accounts
-from data.accounts import AuthKeys
 from data.clock import now_ms
 from data.feed import health as site_health
 from data.feed import snapshot as snapshots
-from data.feed.contract import (
-    IncidentReport,
-    ParkingEntry,
-    Rejected,
-    Tally,
-    check,
-    report_grid,
-)
-from data.feed.fold import Fold
+from data.feed.batch import Batch, LostLease
+from data.feed.check import check
+from data.feed.contract import Rejected
 from data.feed.migration import migrate_incident_keys
 from data.incidents.lifecycle import (
-    DONE,
-    OPEN,
     SYSTEM_ACTOR,
-    Refused,
-    apply_op,
-    authorize,
     escalation_due,
-    new_incident,
 )
+from data.incidents.store import load_incidents
 from data.keys import FEED_STREAMS, GROUP, Keys
 from data.redis_conn import LEASE_SCRIPT, RETRY_ERRORS, Backoff, as_text
-from data.site import Site, User
+from data.site import Site
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +42,9 @@ BATCH = 2000
 BLOCK_MS = 250  # far below the client's 3 s socket timeout
 LEASE_MS = 10_000
 RECLAIM_IDLE_MS = 15_000  # a consumer silent this long is taken for dead
-DEAD_MAXLEN = 10_000
-DEAD_VALUE_BYTES = 1024
 STREAM_KEEP_MS = {"crowd": 120_000, "traffic": 120_000, "incident": 90 * 86_400_000}
 MAINTAIN_EVERY_S = 5.0
 CONSUMER_FORGET_MS = 3_600_000
-SEP = "\x1f"
 
 
 
@@ -101,23 +83,8 @@ class SiteState:
         return time.monotonic() < self.retry_at
 
 
-def _dead_fields(stream: str, entry_id: str, raw: dict, reason: str) -> dict:
-    """The rejected entry, shortened, plus why it was rejected."""
-    out: dict[bytes | str, bytes | str] = {}
-    for i, (key, value) in enumerate(raw.items()):
-        if i >= 24:
-            out["truncated"] = "more fields dropped"
-            break
-        if len(value) > DEAD_VALUE_BYTES:
-            value = value[:DEAD_VALUE_BYTES]
-            out["truncated"] = "values cut to 1024 bytes"
-        out[key[:64]] = value
-    out.update(reason=reason, stream=stream, entry_id=entry_id)
-    return out
 
 
-class LostLease(RuntimeError):
-    """Another aggregator took the site over; this batch must not be applied."""
 
 
 class Aggregator:
@@ -348,10 +315,12 @@ class Aggregator:
                 else:
                     if name == "incident":  # an op may still be refused
                         raws[entry_id, key] = raw or {}
+        batch = Batch(self.r, self.prefix, self.consumer, self.dedup_seconds,
+                      site, state.keys, checked, raws, now)
         while True:
             try:
                 with self.r.pipeline(transaction=True) as pipe:
-                    self._apply(pipe, state, checked, raws, now)
+                    done = batch.apply(pipe)
                 break
             except redis.WatchError:
                 continue  # the state moved under us: read it again and redo
@@ -361,173 +330,11 @@ class Aggregator:
                 state.owned = False
                 return 0
         state.dirty = True
-        return len(checked)
-
-    def _apply(self, pipe, state: SiteState, checked: list, raws: dict,
-               now: int) -> None:
-        keys, site = state.keys, state.site
-        # de-duplication keys for every event that carries an eid
-        eid_of: dict[tuple[str, str], tuple[str, str]] = {}
-        incident_ids: set[str] = set()
-        dedup = self.dedup_seconds * 1000
-        for key, name, entry_id, ev in checked:
-            if isinstance(ev, Exception):
-                continue
-            if ev.eid is not None:
-                eid_of[key, entry_id] = (keys.eids(name, ev.ts // dedup),
-                                         f"{ev.src}{SEP}{ev.eid}")
-            if name == "incident":
-                incident_ids.add(ev.id)
-        watch = [keys.lease, keys.present, keys.parking,
-                 *{k for k, _ in eid_of.values()},
-                 *(keys.incident(i) for i in incident_ids)]
-        pipe.watch(*watch)
-        if as_text(pipe.get(keys.lease) or b"") != self.consumer:
-            raise LostLease(site.id)
-        seen = self._seen(pipe, eid_of)
-        present = _decode_map(pipe.hgetall(keys.present))
-        parking = _decode_map(pipe.hgetall(keys.parking))
-        records = _load_records(pipe, keys, incident_ids)
-        feeds = _decode_map(pipe.hgetall(keys.feeds))
-
-        fold = Fold(site, keys, present, parking, now)
-        fold.rebaseline()
-        dead: list[tuple[str, str, str]] = []  # (stream name, id, reason)
-        newest: dict[str, int] = {}
-        folded = {n: 0 for n in FEED_STREAMS}
-        fresh_eids: dict[str, set[str]] = {}
-        changed: dict[str, dict] = {}
-        month_deltas: list[tuple[dict, int]] = []
-        for key, name, entry_id, ev in checked:
-            kind = type(ev)
-            if kind is Rejected:
-                dead.append((name, entry_id, str(ev)))
-                continue
-            found = eid_of.get((key, entry_id))
-            if found is not None:
-                set_key, member = found
-                fresh = fresh_eids.setdefault(set_key, set())
-                if member in seen or member in fresh:
-                    continue  # a producer's retry: counted once already
-                fresh.add(member)
-            if ev.ts > newest.get(name, 0):
-                newest[name] = ev.ts
-            folded[name] += 1
-            if kind is Tally:
-                if ev.kind == "crowd":
-                    fold.crowd(ev)
-                else:
-                    fold.gate(ev)
-            elif kind is ParkingEntry:
-                fold.parking_reading(ev)
-            else:
-                reason = self._incident(pipe, state, ev, records, changed,
-                                        month_deltas)
-                if reason:
-                    dead.append((name, entry_id, reason))
-
-        fold.finish()
-        pipe.multi()
-        for set_key, members in fresh_eids.items():
-            if not members:
-                continue
-            pipe.sadd(set_key, *members)
-            # kept one window past the end of its own window of event time
-            bucket = int(set_key.rsplit(":", 1)[1])
-            pipe.expireat(set_key, max((bucket + 2) * self.dedup_seconds,
-                                       now // 1000 + 60))
-        for (key, fld), amount in fold.incr.items():
-            pipe.hincrby(key, fld, amount)
-        for key, at in fold.expire_at.items():
-            pipe.expireat(key, at)
-        people = fold.present_total() if fold.present_changed else None
-        if people is not None:
-            pipe.delete(keys.present)
-            pipe.hset(keys.present, mapping={**fold.present, "site": people})
-        if fold.parking_changed:
-            pipe.hset(keys.parking, mapping=fold.parking)
-        for record in changed.values():
-            _store_record(pipe, keys, record)
-        for record, sign in month_deltas:
-            snapshots.count_closure(pipe, keys, site, record, sign)
-        for name, ts in newest.items():
-            if ts > int(feeds.get(f"{name}:ts", 0)):
-                pipe.hset(keys.feeds, f"{name}:ts", ts)
-        for name, count in folded.items():
-            if count:
-                pipe.hincrby(keys.stats, f"folded:{name}", count)
-        for name, entry_id, reason in dead:
-            raw = raws.get((entry_id, keys.stream(name)), {})
-            pipe.xadd(keys.dead, _dead_fields(name, entry_id, raw, reason),
-                      maxlen=DEAD_MAXLEN, approximate=True)
-        if dead:
-            pipe.hincrby(keys.stats, "dead", len(dead))
-        by_stream: dict[str, list[str]] = {}
-        for key, _, entry_id, _ in checked:
-            by_stream.setdefault(key, []).append(entry_id)
-        for key, ids in by_stream.items():
-            pipe.xack(key, GROUP, *ids)
-        pipe.execute()
-        if changed:
+        if done.changed:
             state.urgent = True
-        if people is not None:
-            state.people = people
-        if dead:
-            log.info("site %s: %d entries to the dead-letter stream, e.g. %s",
-                     site.id, len(dead), dead[0][2])
-
-    def _seen(self, pipe, eid_of: dict) -> set[str]:
-        by_key: dict[str, list[str]] = {}
-        for set_key, member in eid_of.values():
-            by_key.setdefault(set_key, []).append(member)
-        seen: set[str] = set()
-        for set_key, members in by_key.items():
-            flags = pipe.smismember(set_key, members)
-            seen.update(m for m, hit in zip(members, flags, strict=True) if hit)
-        return seen
-
-    def _actor(self, site: Site, actor_id: str) -> User | None:
-        """Accounts decide who an actor is (revoked ones act for nobody)."""
-        return accounts.actor(self.r, AuthKeys(self.prefix), site, actor_id)
-
-    def _incident(self, pipe, state: SiteState, ev, records: dict,
-                  changed: dict, month_deltas: list) -> str | None:
-        """Apply one report or op in stream order; the reason if refused."""
-        site, keys = state.site, state.keys
-        record = records.get(ev.id)
-        if isinstance(ev, IncidentReport):
-            if record is not None:
-                return None  # the same report again: nothing changes
-            if ev.actor is not None:
-                try:
-                    authorize(self._actor(site, ev.actor), "report", None, site)
-                except Refused as exc:
-                    return f"report by {ev.actor} refused: {exc}"
-            record = new_incident(ev, report_grid(ev, site), site, ev.actor)
-        else:
-            if record is None:
-                return f"incident {ev.id} does not exist in site {site.id}"
-
-            def lookup(other: str) -> dict | None:
-                if other not in records:
-                    pipe.watch(keys.incident(other))
-                    records.update(_load_records(pipe, keys, {other}))
-                return records.get(other)
-
-            try:
-                before = record
-                record = apply_op(record, ev, site, lookup,
-                                  lambda who: self._actor(site, who))
-            except Refused as exc:
-                return f"{ev.op} of incident {ev.id} by {ev.actor} refused: {exc}"
-            if before["status"] == "closed" and record["status"] != "closed":
-                month_deltas.append((before, -1))
-        if record["status"] == "closed" and (
-                record["id"] not in records or records[record["id"]]["status"]
-                != "closed"):
-            month_deltas.append((record, 1))
-        records[record["id"]] = changed[record["id"]] = record
-        return None
+        if done.people is not None:
+            state.people = done.people
+        return len(checked)
 
     # --- snapshot and housekeeping ---------------------------------------
 
@@ -593,7 +400,7 @@ class Aggregator:
         now = now_ms()
         grace_ms = int(site.escalate_grace_min * 60_000)
         ids = self.r.zrangebyscore(keys.incidents_open, "-inf", now - grace_ms)
-        for record in _load_records(self.r, keys, {as_text(i) for i in ids}).values():
+        for record in load_incidents(self.r, keys, {as_text(i) for i in ids}).values():
             if escalation_due(record, now, grace_ms):
                 nxt = record["escalations"] + 1
                 self.r.xadd(keys.stream("incident"), {
@@ -634,27 +441,3 @@ def _by_stream(reply: Any) -> dict[str, list]:
 
 
 
-
-def _decode_map(raw: dict) -> dict[str, Any]:
-    return {as_text(k): as_text(v) for k, v in raw.items()}
-
-
-def _load_records(pipe, keys: Keys, ids: Iterable[str]) -> dict[str, dict]:
-    ids = sorted(ids)
-    if not ids:
-        return {}
-    values = pipe.mget([keys.incident(i) for i in ids])
-    return {i: json.loads(v) for i, v in zip(ids, values, strict=True) if v}
-
-
-def _store_record(pipe, keys: Keys, record: dict) -> None:
-    incident_id = record["id"]
-    pipe.set(keys.incident(incident_id),
-             json.dumps(record, ensure_ascii=False, separators=(",", ":")))
-    pipe.zadd(keys.incidents_all, {incident_id: record["reported_at"]})
-    if record["status"] in OPEN:
-        pipe.zadd(keys.incidents_open, {incident_id: record["deadline"]})
-        pipe.zrem(keys.incidents_closed, incident_id)
-    elif record["status"] in DONE:
-        pipe.zrem(keys.incidents_open, incident_id)
-        pipe.zadd(keys.incidents_closed, {incident_id: record["closed_at"]})

@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from data.feed.contract import ParkingEntry, Tally
+from data.feed.check import Tally
+from data.feed.contract import ParkingEntry
 from data.keys import Keys
 from data.site import Site
 

@@ -28,9 +28,10 @@ from typing import Any
 
 import redis
 
-from data.feed.aggregator import DEAD_MAXLEN, SEP, _dead_fields
-from data.feed.contract import Event, Rejected, validate
-from data.keys import Keys
+from data.feed.check import validate
+from data.feed.contract import Event, Rejected
+from data.feed.dead import write_dead
+from data.keys import Keys, eid_member
 from data.redis_conn import as_text
 from data.site import Site
 
@@ -162,7 +163,7 @@ def _write(pipe, keys: Keys, stream: str, checked: list[_Checked], now_ms: int,
             bucket = ev.ts // dedup
             eid_of[item.index] = (keys.eids(stream, bucket),
                                   keys.ingest_eids(stream, bucket),
-                                  f"{ev.src}{SEP}{ev.eid}")
+                                  eid_member(ev.src, ev.eid))
     if eid_of:
         pipe.watch(*{http for _, http, _ in eid_of.values()})
     seen = _seen(pipe, eid_of)
@@ -196,8 +197,7 @@ def _write(pipe, keys: Keys, stream: str, checked: list[_Checked], now_ms: int,
     for _, raw in writes:
         pipe.xadd(keys.stream(stream), raw)
     for item in dead:
-        pipe.xadd(keys.dead, _dead_fields(stream, "", item.raw, item.reason or ""),
-                  maxlen=DEAD_MAXLEN, approximate=True)
+        write_dead(pipe, keys, stream, "", item.raw, item.reason or "")
     if dead:
         pipe.hincrby(keys.stats, "dead", len(dead))
     for http_key, members in fresh.items():

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import redis
 
 from data.incidents.lifecycle import public_view
+from data.incidents.store import load_incidents
 from data.keys import FEED_STREAMS, Keys
 from data.site import Site
 
@@ -154,7 +155,7 @@ def build(r: redis.Redis, keys: Keys, site: Site, now_ms: int) -> dict[str, Any]
         for p in site.parking.values()
     }
 
-    records = _records(r, keys, {_t(i) for i in recent_ids} | {_t(i) for i in open_ids})
+    records = load_incidents(r, keys, {_t(i) for i in (*recent_ids, *open_ids)})
     ticker = [public_view(records[_t(i)], now_ms) for i in recent_ids
               if _t(i) in records]
     open_marks = [
@@ -224,12 +225,6 @@ def present_fix(raw: dict) -> dict:
     return {k: v for k, v in raw.items() if _t(k) != "baseline"}
 
 
-def _records(r: redis.Redis, keys: Keys, ids: set[str]) -> dict[str, dict]:
-    ids_list = sorted(ids)
-    if not ids_list:
-        return {}
-    values = r.mget([keys.incident(i) for i in ids_list])
-    return {i: json.loads(v) for i, v in zip(ids_list, values, strict=True) if v}
 
 
 def publish(r: redis.Redis, keys: Keys, site: Site, now_ms: int, *,
@@ -270,3 +265,15 @@ def read_snapshot(r: redis.Redis, keys: Keys) -> dict[str, Any] | None:
 def read_version(r: redis.Redis, keys: Keys) -> int:
     raw = r.get(keys.version)
     return int(raw) if raw else 0
+
+
+def grid_flow(r: redis.Redis, keys: Keys, grid: str, now_ms: int,
+              minutes: int = 60) -> list[tuple[int, int, int]]:
+    """(minute start ms, people in, people out) for one grid, oldest first."""
+    last = now_ms // 60_000
+    span = range(last - minutes + 1, last + 1)
+    pipe = r.pipeline(transaction=False)
+    for minute in span:
+        pipe.hmget(keys.minute(minute), f"g:{grid}:i", f"g:{grid}:o")
+    return [(m * 60_000, int(i or 0), int(o or 0))
+            for m, (i, o) in zip(span, pipe.execute(), strict=True)]

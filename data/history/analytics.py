@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from data.history.dataset import Dataset
-from data.site import CHAIN, Site
+from data.site import Site
+from data.terms import CHAIN
 
 SAME_PLACE_M = 100.0  # two reports this close (and in one grid) are one place
 OUTCOMES = ("closed", "open", "other")

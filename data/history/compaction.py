@@ -28,7 +28,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from data.history.archive import (
+from data.history.files import (
     HOURLY,
     INCIDENTS,
     SCHEMA_VERSION,

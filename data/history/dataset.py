@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from data.history import read as history_read
-from data.history.archive import FLOW, HOURLY, INCIDENTS, incident_schema
+from data.history.files import FLOW, HOURLY, INCIDENTS, incident_schema
 from data.history.read import read_range
 from data.site import Site
 

@@ -22,8 +22,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from data.history import compaction
-from data.history.archive import day_file
 from data.history.compaction import DAY_COLUMN, Identity, identity
+from data.history.files import day_file
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 from data.feed.contract import IncidentOp, IncidentReport
-from data.site import CHAIN, Site, User
+from data.site import Site, User
+from data.terms import CHAIN
 
 SYSTEM_ACTOR = "system"  # the SLA watchdog's automatic escalations
 

@@ -9,7 +9,6 @@ since another supervisor may have acted in between.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -18,11 +17,12 @@ from typing import Any
 import redis
 
 from data import accounts
-from data.accounts import AuthKeys
 from data.clock import now_ms
-from data.feed.contract import Rejected, validate
+from data.feed.check import validate
+from data.feed.contract import Rejected
 from data.incidents.lifecycle import SOURCES, Refused, apply_op, authorize
-from data.keys import Keys
+from data.incidents.store import read_incident
+from data.keys import AuthKeys, Keys
 from data.redis_conn import as_text
 from data.site import Site, User
 
@@ -39,9 +39,6 @@ class Written:
     eid: str
 
 
-def read_incident(r: redis.Redis, keys: Keys, incident_id: str) -> dict | None:
-    raw = r.get(keys.incident(incident_id))
-    return json.loads(raw) if raw else None
 
 
 def allowed_ops(user: User | None, record: dict, site: Site) -> list[str]:

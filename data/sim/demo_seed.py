@@ -44,14 +44,16 @@ from typing import Any
 import redis
 
 from data.feed.fold import Fold
-from data.history import archive
+from data.history import archive, archiver
 from data.history.dataset import site_today
 from data.keys import GROUP, Keys
 from data.redis_conn import connect
 from data.sim import history as sim_history
 from data.sim.incidents import IncidentMaker, category_titles
 from data.sim.model import SiteSim
-from data.site import CHAIN, Site, load_sites
+from data.site import Site
+from data.site_files import load_sites
+from data.terms import CHAIN
 
 log = logging.getLogger(__name__)
 
@@ -330,7 +332,7 @@ class Seeder:
             while not incidents_applied(self.client, keys):
                 if time.monotonic() > deadline or self.stop.wait(0.2):
                     return
-            archive.archive_incidents(self.client, site, self.prefix, self.root,
+            archiver.archive_incidents(self.client, site, self.prefix, self.root,
                                       now_ms())
 
     def seed_day(self, site: Site, day: date, until: int) -> None:

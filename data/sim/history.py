@@ -26,7 +26,8 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from data.feed.contract import IncidentReport, Rejected, Tally, check, report_grid
+from data.feed.check import Tally, check, report_grid
+from data.feed.contract import IncidentReport, Rejected
 from data.feed.fold import Fold
 from data.history import archive
 from data.incidents.lifecycle import Refused, apply_op, new_incident

@@ -20,7 +20,8 @@ from typing import Any
 
 from shapely.geometry import Point
 
-from data.site import CHAIN, Category, Site, User
+from data.site import Category, Site, User
+from data.terms import CHAIN
 
 Plan = list[tuple[int, dict[str, str]]]  # (due epoch ms, entry fields)
 

@@ -46,7 +46,8 @@ from data.config import ConfigError, load_config
 from data.keys import Keys
 from data.redis_conn import RETRY_ERRORS, Backoff, connect
 from data.sim.model import TICK_S, SiteSim
-from data.site import Site, SiteError, load_sites
+from data.site import Site, SiteError
+from data.site_files import load_sites
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,238 @@
+"""Checking one raw stream entry against the contract and the site.
+:func:`validate` turns one raw entry (bytes from Redis) into a typed event of
+:mod:`data.feed.contract`, or raises :class:`~data.feed.contract.Rejected` with
+a reason a person can act on ("entrance E99 is not in site yaozhai"). Structure
+is checked by the contract's pydantic models; what depends on the site
+(entrance, grid, category ids) and on the clock (no timestamps from the future)
+is checked after. :func:`check` is the aggregator's fast path: a plain people
+or vehicle count becomes a :class:`Tally` without building a model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import (
+    ValidationError,
+)
+
+from data.feed.contract import (
+    DIGITS_RE,
+    FUTURE_LIMIT_MS,
+    IDENT_RE,
+    MAX_COUNT,
+    MAX_FIELDS,
+    MAX_VALUE_BYTES,
+    MIN_TS_MS,
+    CrowdEntry,
+    Entry,
+    Event,
+    GateEntry,
+    IncidentOp,
+    IncidentReport,
+    ParkingEntry,
+    Rejected,
+    show_value,
+)
+from data.site import Site
+from data.terms import URGENCIES
+
+
+def decode_fields(raw: dict) -> dict[str, str]:
+    """Bytes from Redis to text, refusing what no producer should send."""
+    if len(raw) <= MAX_FIELDS:  # the common case, checked in one pass
+        try:
+            fields = {k.decode(): v.decode() for k, v in raw.items()}
+        except (UnicodeDecodeError, AttributeError):
+            pass
+        else:
+            if (max(map(len, raw.values()), default=0) <= MAX_VALUE_BYTES
+                    and "\x00" not in "".join(fields.values())):
+                return fields
+    return _decode_slowly(raw)
+
+
+def _decode_slowly(raw: dict) -> dict[str, str]:
+    """Field by field, to say which one is wrong."""
+    if len(raw) > MAX_FIELDS:
+        raise Rejected(f"entry has {len(raw)} fields (at most {MAX_FIELDS})")
+    fields: dict[str, str] = {}
+    for key, value in raw.items():
+        try:
+            name = key.decode() if isinstance(key, bytes) else str(key)
+        except UnicodeDecodeError:
+            raise Rejected("a field name is not valid UTF-8 text") from None
+        if len(value) > MAX_VALUE_BYTES:
+            raise Rejected(
+                f"field '{name[:40]}' is {len(value)} bytes long "
+                f"(at most {MAX_VALUE_BYTES})"
+            )
+        try:
+            fields[name] = value.decode() if isinstance(value, bytes) else str(value)
+        except UnicodeDecodeError:
+            raise Rejected(f"field '{name[:40]}' is not valid UTF-8 text") from None
+        if "\x00" in fields[name]:
+            raise Rejected(f"field '{name[:40]}' contains a NUL byte")
+    return fields
+
+
+def _reason(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False)[:3]:
+        loc = ".".join(str(p) for p in err["loc"])
+        kind = err["type"]
+        if kind == "missing":
+            parts.append(f"missing field '{loc}'")
+        elif kind == "extra_forbidden":
+            parts.append(f"unknown field '{loc[:40]}'")
+        elif kind == "literal_error":
+            parts.append(f"field '{loc}' is {show_value(err['input'])}, expected "
+                         f"{err['ctx']['expected']}")
+        elif kind == "value_error":
+            message = str(err["ctx"]["error"])
+            parts.append(f"field '{loc}' {message}" if loc else message)
+        else:
+            parts.append(f"field '{loc}': {err['msg']}" if loc else err["msg"])
+    return "; ".join(parts)
+
+
+def _model_for(stream: str, fields: dict[str, str]) -> type[Entry]:
+    if stream == "crowd":
+        return CrowdEntry
+    if stream == "traffic":
+        return ParkingEntry if "lot" in fields else GateEntry
+    if stream == "incident":
+        return IncidentReport if fields.get("op") == "report" else IncidentOp
+    raise Rejected(f"unknown stream {stream!r}")
+
+
+def _check_site(event: Event, site: Site) -> None:
+    if isinstance(event, CrowdEntry | GateEntry):
+        entrance = site.entrances.get(event.entrance)
+        if entrance is None:
+            raise Rejected(f"entrance {event.entrance} is not in site {site.id}")
+        if isinstance(event, GateEntry) and entrance.kind != "vehicle":
+            raise Rejected(
+                f"entrance {event.entrance} of site {site.id} is a pedestrian "
+                "entrance, not a vehicle gate"
+            )
+    elif isinstance(event, ParkingEntry):
+        lot = site.parking.get(event.lot)
+        if lot is None:
+            raise Rejected(f"parking lot {event.lot} is not in site {site.id}")
+        if event.occupied > lot.capacity:
+            raise Rejected(
+                f"parking lot {event.lot} has {lot.capacity} spaces, "
+                f"occupied={event.occupied}"
+            )
+    elif isinstance(event, IncidentReport):
+        if event.category not in site.categories:
+            raise Rejected(f"category {event.category} is not in site {site.id}")
+        if event.grid is not None and event.grid not in site.grids:
+            raise Rejected(f"grid {event.grid} is not in site {site.id}")
+        if event.grid is None and site.grid_at(event.lon, event.lat) is None:
+            raise Rejected(
+                f"point lat={event.lat} lon={event.lon} is outside every grid "
+                f"of site {site.id}"
+            )
+
+
+_COUNT_FIELDS = {"v", "src", "ts", "entrance", "in", "out", "eid"}
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """A crowd (people) or gate (vehicles) count, as the aggregator folds it.
+
+    Tens of thousands arrive each second, so the aggregator handles them as
+    this small record; the pydantic models stay the authority on what is valid.
+    """
+
+    kind: str  # "crowd" or "gate"
+    src: str
+    ts: int
+    eid: str | None
+    entrance: str
+    n_in: int
+    n_out: int
+
+
+def _count_fast(stream: str, fields: dict[str, str]) -> Tally | None:
+    """A count that passes every structural rule, checked directly; None means
+    "check it the thorough way" (which also explains what is wrong)."""
+    if stream not in ("crowd", "traffic") or not fields.keys() <= _COUNT_FIELDS:
+        return None
+    eid = fields.get("eid")
+    try:
+        if not (fields["v"] == "1" and IDENT_RE.fullmatch(fields["src"])
+                and IDENT_RE.fullmatch(fields["entrance"])
+                and (eid is None or IDENT_RE.fullmatch(eid))
+                and DIGITS_RE.fullmatch(fields["ts"])
+                and DIGITS_RE.fullmatch(fields["in"])
+                and DIGITS_RE.fullmatch(fields["out"])):
+            return None
+    except KeyError:
+        return None
+    ts, n_in, n_out = int(fields["ts"]), int(fields["in"]), int(fields["out"])
+    if ts < MIN_TS_MS or n_in > MAX_COUNT or n_out > MAX_COUNT:
+        return None
+    return Tally("crowd" if stream == "crowd" else "gate", fields["src"], ts, eid,
+                 fields["entrance"], n_in, n_out)
+
+
+def _as_count(event: Event) -> Tally | Event:
+    if isinstance(event, CrowdEntry):
+        return Tally("crowd", event.src, event.ts, event.eid, event.entrance,
+                     event.people_in, event.people_out)
+    if isinstance(event, GateEntry):
+        return Tally("gate", event.src, event.ts, event.eid, event.entrance,
+                     event.vehicles_in, event.vehicles_out)
+    return event
+
+
+def check(stream: str, raw: dict, site: Site, now_ms: int) -> Tally | Event:
+    """:func:`validate` for the aggregator: counts come back as :class:`Tally`."""
+    fields = decode_fields(raw)
+    count = _count_fast(stream, fields)
+    if count is None:
+        return _as_count(_validated(stream, fields, site, now_ms))
+    if count.ts > now_ms + FUTURE_LIMIT_MS:
+        return _as_count(_validated(stream, fields, site, now_ms))  # says why
+    entrance = site.entrances.get(count.entrance)
+    if entrance is None or (count.kind == "gate" and entrance.kind != "vehicle"):
+        return _as_count(_validated(stream, fields, site, now_ms))  # says why
+    return count
+
+
+def validate(stream: str, raw: dict, site: Site, now_ms: int) -> Event:
+    """Check one entry of ``stream`` against contract v1 and ``site``."""
+    return _validated(stream, decode_fields(raw), site, now_ms)
+
+
+def _validated(stream: str, fields: dict[str, str], site: Site,
+               now_ms: int) -> Event:
+    model = _model_for(stream, fields)
+    try:
+        event = model.model_validate(fields)
+    except ValidationError as exc:
+        raise Rejected(_reason(exc)) from None
+    if event.ts > now_ms + FUTURE_LIMIT_MS:
+        ahead = (event.ts - now_ms) / 1000
+        raise Rejected(f"ts is {ahead:.0f} s in the future (at most 300 s)")
+    _check_site(event, site)
+    return event
+
+
+def report_grid(event: IncidentReport, site: Site) -> str:
+    """The grid a report belongs to: given, or found from its coordinates."""
+    if event.grid is not None:
+        return event.grid
+    grid = site.grid_at(event.lon, event.lat)
+    assert grid is not None  # validate() rejected points outside the site
+    return grid
+
+
+def level_of(event: IncidentReport) -> int:
+    level = int(event.level)
+    assert level in URGENCIES
+    return level
