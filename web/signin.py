@@ -28,8 +28,9 @@ from flask import Blueprint, Response, redirect, render_template, request, sessi
 from flask_login import current_user, login_user, logout_user
 
 from data import accounts
-from layouts.i18n import lang_of, t
+from layouts.i18n import t
 from web.auth import SessionUser, auth_keys, client_address, landing, log
+from web.pages import request_lang
 from web.state import app_state
 
 signin = Blueprint("signin", __name__)
@@ -101,12 +102,8 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def _lang() -> str:
-    return lang_of(request.args.get("lang") or request.form.get("lang"))
-
-
 def _page(error: str | None = None, status: int = 200) -> tuple[str, int]:
-    lang = _lang()
+    lang = request_lang()
     return render_template(
         "login.html", t=t, lang=lang, error=error, csrf=csrf_token(),
         next=safe_next(request.values.get("next")),
@@ -120,7 +117,7 @@ def login_form():
 
 @signin.post("/login")
 def login():
-    lang = _lang()
+    lang = request_lang()
     if not csrf_ok():
         return _page(t("auth.expired", lang), 400)
     name = login_name()
@@ -147,7 +144,7 @@ def login():
 
 @signin.get("/logout")
 def logout_form():
-    lang = _lang()
+    lang = request_lang()
     return render_template("logout.html", t=t, lang=lang, csrf=csrf_token(),
                            who=current_user.account.display
                            if current_user.is_authenticated else None)
@@ -156,25 +153,19 @@ def logout_form():
 @signin.post("/logout")
 def logout():
     if not csrf_ok():
-        return _page(t("auth.expired", _lang()), 400)
+        return _page(t("auth.expired", request_lang()), 400)
     if current_user.is_authenticated:
         accounts.close_session(app_state().redis, auth_keys(), current_user.sid)
         account = current_user.account
         log("sign-out", account.name, who=account.name, site=account.site or "")
     logout_user()
     session.clear()
-    return redirect("/login" + (f"?lang={_lang()}" if _lang() == "en" else ""))
-
-
-def forbidden(screen: str) -> Response:
-    lang = _lang()
-    body = render_template("forbidden.html", t=t, lang=lang,
-                           screen=t(f"auth.screen.{screen}", lang))
-    return Response(body, 403)
+    lang = request_lang()
+    return redirect("/login" + (f"?lang={lang}" if lang == "en" else ""))
 
 
 def too_many(_error) -> tuple[str, int]:
     if request.path.startswith("/login"):
-        return _page(t("auth.too_many", _lang()), 429)
+        return _page(t("auth.too_many", request_lang()), 429)
     return {"error": "too many requests; slow down and retry shortly",
             "status": 429}, 429
