@@ -192,6 +192,7 @@ def secure(app: Dash, config: Config, screens: dict[str, str]) -> None:
     """Sign-in, the request gate, rate limits and security headers."""
     server = app.server
     server.register_blueprint(signin.signin)
+    server.register_blueprint(signin.signout)
     server.register_blueprint(admin)
     server.config.update(
         PERMANENT_SESSION_LIFETIME=timedelta(hours=config.session_hours),
@@ -202,16 +203,7 @@ def secure(app: Dash, config: Config, screens: dict[str, str]) -> None:
                       storage_uri=config.redis_url or "memory://",
                       key_prefix=f"{config.prefix}:limits",
                       strategy="moving-window", headers_enabled=True)
-    server.view_functions["signin.login"] = limiter.limit(
-        ";".join(signin.LOGIN_LIMITS))(limiter.limit(
-            signin.NAME_LIMIT, key_func=signin.name_and_address,
-            deduct_when=signin.failed)(server.view_functions["signin.login"]))
-    server.view_functions["reports.report"] = limiter.limit(
-        REPORT_LIMIT, key_func=auth.caller_key)(server.view_functions["reports.report"])
-    server.view_functions["ingest.feed"] = limiter.limit(
-        INGEST_ENTRY_LIMIT, key_func=entry_rate_key, cost=entry_cost)(
-        limiter.limit(INGEST_REQUEST_LIMIT, key_func=rate_key)(
-            server.view_functions["ingest.feed"]))
+    apply_rate_limits(limiter)
     server.register_error_handler(429, signin.too_many)
     talisman = Talisman(server, force_https=False,
                         session_cookie_secure=config.cookie_secure,
@@ -227,6 +219,19 @@ def secure(app: Dash, config: Config, screens: dict[str, str]) -> None:
             talisman.content_security_policy = csp(app)
             hashed.append(True)
     server.before_request(hash_late_scripts)
+
+
+def apply_rate_limits(limiter: Limiter) -> None:
+    """Each limit on the blueprint it guards, by Flask-Limiter's own API,
+    for the POSTs only (reading a photo or the OpenAPI document is free)."""
+    post = {"methods": ["POST"]}
+    limiter.limit(";".join(signin.LOGIN_LIMITS), **post)(signin.signin)
+    limiter.limit(signin.NAME_LIMIT, key_func=signin.name_and_address,
+                  deduct_when=signin.failed, **post)(signin.signin)
+    limiter.limit(REPORT_LIMIT, key_func=auth.caller_key, **post)(reports)
+    limiter.limit(INGEST_ENTRY_LIMIT, key_func=entry_rate_key, cost=entry_cost,
+                  **post)(ingest_api)
+    limiter.limit(INGEST_REQUEST_LIMIT, key_func=rate_key, **post)(ingest_api)
 
 
 def csp(app: Dash) -> dict[str, Any]:

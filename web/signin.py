@@ -1,4 +1,4 @@
-"""Sign-in and sign-out pages (server-rendered, no script), and "no access".
+"""Sign-in and sign-out pages (server-rendered, no script).
 
 The forms carry a per-session CSRF token; a failed sign-in says only that the
 name or password is wrong (never which), costs the same time either way
@@ -14,7 +14,9 @@ cheat sheet advises, without letting anyone lock a person out:
   and the right password from a new client still works.
 
 The name is counted as the account lookup reads it (:func:`login_name`), so
-a leading space does not start a fresh count.
+a leading space does not start a fresh count. The limits are the factory's to
+apply (``limiter.limit(...)(signin)``): every POST of :data:`signin` is a
+sign-in; signing out is a blueprint of its own, :data:`signout`, not counted.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from web.pages import request_lang
 from web.state import app_state
 
 signin = Blueprint("signin", __name__)
+signout = Blueprint("signout", __name__)
 LOGIN_LIMITS = ("10 per minute", "60 per hour")  # per address
 NAME_LIMIT = "5 per minute;20 per hour"  # failures per name and address
 BACKOFF_FREE = 10  # failures of a name (from anywhere) before any delay
@@ -142,7 +145,7 @@ def login():
     return redirect(landing(account) if target == "/" else target)
 
 
-@signin.get("/logout")
+@signout.get("/logout")
 def logout_form():
     lang = request_lang()
     return render_template("logout.html", t=t, lang=lang, csrf=csrf_token(),
@@ -150,7 +153,7 @@ def logout_form():
                            if current_user.is_authenticated else None)
 
 
-@signin.post("/logout")
+@signout.post("/logout")
 def logout():
     if not csrf_ok():
         return _page(t("auth.expired", request_lang()), 400)
