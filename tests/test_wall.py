@@ -5,7 +5,6 @@ from __future__ import annotations
 import pandas as pd
 from dash import Patch, no_update
 
-from callbacks.wall import map_patch, shape
 from data.incidents.lifecycle import mask_name, mask_phone
 from layouts.theme import DARK
 from layouts.wall import flip_digits
@@ -17,6 +16,7 @@ from layouts.wall_figures import (
     flow_figure,
     grid_map_figure,
 )
+from web.wall_push import map_patch, shape
 
 
 def snapshot(**over) -> dict:
@@ -127,7 +127,7 @@ def test_patch_values_match_what_the_figure_builder_draws(tiny):
 
 
 def test_flow_patch_sends_only_the_minutes_that_moved(tiny):
-    from callbacks.wall_live import flow_patch
+    from web.wall_push import flow_patch
 
     outlines = grid_outlines(tiny)
     old = shape(snapshot(), tiny, outlines, "zh")
@@ -150,10 +150,10 @@ def wall_data(r, tiny):
     from flask import Flask
     from flask_caching import Cache
 
-    from callbacks.wall_live import WallData
     from data.config import load_config
     from tests.conftest import PREFIX
     from web.state import AppState
+    from web.wall_push import WallData
 
     config = load_config({"GOV_PREFIX": PREFIX, "REDIS_URL": "redis://x",
                           "GOV_SITES_DIR": str(tiny.path.parent)})
@@ -240,8 +240,8 @@ def test_wall_stream_carries_the_whole_wall_then_each_change():
 
 
 def test_a_ranking_that_keeps_its_order_is_patched_number_by_number():
-    from callbacks.wall_live import children_patch
     from layouts.wall_render import render_ranking
+    from web.wall_push import children_patch
 
     rows = [{"name": "东门", "in": 15, "out": 7, "total": 22},
             {"name": "西门", "in": 5, "out": 1, "total": 6}]
@@ -261,9 +261,9 @@ def test_a_ranking_that_keeps_its_order_is_patched_number_by_number():
 
 
 def test_the_rotation_is_decided_once_a_period_for_every_web_process(r, tiny):
-    from callbacks.wall_spot import busiest_grids, rotation_grid
     from data.keys import Keys
     from tests.conftest import PREFIX
+    from web.wall_spot import busiest_grids, rotation_grid
 
     keys = Keys(PREFIX, "tiny")
     g1_busy = {"grids": {"G1": {"people_in_1h": 30}}, "open_by_grid": {}}

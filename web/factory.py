@@ -49,10 +49,11 @@ from web.ingest import (
     rate_key,
 )
 from web.json_provider import BoundedJSONProvider
-from web.push import BUILD, PING_S, push
+from web.push import BUILD, PING_S, push_blueprint
 from web.reports import reports
 from web.state import AppState, app_state
 from web.tenant import page_site
+from web.wall_push import WallData
 
 ASSETS = PROJECT_ROOT / "assets"
 REPORT_LIMIT = "30 per minute;300 per hour"  # per signed-in user
@@ -92,8 +93,16 @@ def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
     )
     serve_theme(app.server)
     app.server.extensions["gov"] = state
+    # In-process cache keyed on the snapshot version: never flask-caching's
+    # Redis backend on a Redis producers can write to (it unpickles).
+    cache = Cache(app.server, config={"CACHE_TYPE": "SimpleCache",
+                                      "CACHE_THRESHOLD": 256,
+                                      "CACHE_DEFAULT_TIMEOUT": 600})
+    # the wall's shaped versions and spotlights: pushed in the event streams
+    # and answered by the wall's fallback callbacks, the same for both
+    wall_data = WallData(state, cache)
     app.server.register_blueprint(api)
-    app.server.register_blueprint(push)
+    app.server.register_blueprint(push_blueprint(state, wall_data))
     app.server.register_blueprint(reports)
     app.server.register_blueprint(ingest_api)
     app.server.secret_key = secret_key(config)
@@ -102,11 +111,6 @@ def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
                              MAX_CONTENT_LENGTH=8 * 1024 * 1024)
     app.server.register_blueprint(export)
     mount_not_found(app.server)
-    # In-process cache keyed on the snapshot version: never flask-caching's
-    # Redis backend on a Redis producers can write to (it unpickles).
-    cache = Cache(app.server, config={"CACHE_TYPE": "SimpleCache",
-                                      "CACHE_THRESHOLD": 256,
-                                      "CACHE_DEFAULT_TIMEOUT": 600})
     app.server.config["JSON_AS_ASCII"] = False
     app.server.json = BoundedJSONProvider(app.server)
     app.server.json.ensure_ascii = False
@@ -133,7 +137,7 @@ def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
             ("home", lambda: home_callbacks.register(app, state)),
             ("mobile", lambda: mobile_callbacks.register(app, state)),
             ("console", lambda: console_callbacks.register(app, state)),
-            ("wall", lambda: wall_callbacks.register(app, state, cache)),
+            ("wall", lambda: wall_callbacks.register(app, wall_data)),
             ("analysis", lambda: analysis_callbacks.register(app, state))):
         before = set(app.callback_map)
         wire()

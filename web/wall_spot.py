@@ -69,7 +69,7 @@ def _zoom(patch: Patch, spot_trace, row) -> Patch:
 
 class Spotlights:
     """The spotlight of each (site, language, period, cast), built once per
-    process; ``data`` is the wall's :class:`callbacks.wall_live.WallData`."""
+    process; ``data`` is the wall's :class:`web.wall_push.WallData`."""
 
     def __init__(self, data) -> None:
         self.data, self.state = data, data.state
