@@ -18,7 +18,6 @@ from data.history.dataset import FilterError, default_range, parse_filters, site
 from data.site import Site
 from layouts import analysis_charts as charts
 from layouts.i18n import lang_of, t
-from web.state import app_state
 
 # component ids (this page's block; see layouts/ids.py for the convention)
 ROOT = "analysis-root"
@@ -152,11 +151,12 @@ def chart_card(chart: str, lang: str) -> html.Article:
     ])
 
 
-def layout(site: str | None = None, lang: str | None = None, **query: str
-           ) -> html.Div:
+def layout(site: Site, lang: str | None = None, *, sites: list[Site],
+           **query: str) -> html.Div:
+    """The workspace on ``site`` with the URL's filters (``query``);
+    ``sites`` are the ones its picker offers."""
     lang = lang_of(lang)
-    state = app_state()
-    chosen = state.sites.get(site or "") or state.sites[state.config.default_site]
+    chosen = site
     values = widget_values(query, chosen)
     other = "zh" if lang == "en" else "en"
     brief_day = (site_today(chosen) - timedelta(days=1)).isoformat()
@@ -179,7 +179,7 @@ def layout(site: str | None = None, lang: str | None = None, **query: str
                 dcc.Dropdown(id=SITE_PICK, value=chosen.id, clearable=False,
                              searchable=False, className="an-site-pick",
                              options=[{"label": _name(s, lang), "value": s.id}
-                                      for s in state.sites.values()]),
+                                      for s in sites]),
                 html.A(t("analysis.home", lang), href=f"/?lang={lang}"),
                 html.A(t("lang.switch", lang), id="analysis-lang-switch",
                        href=f"/analysis?site={chosen.id}&lang={other}"),

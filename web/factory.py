@@ -1,6 +1,8 @@
 """The app factory: one Dash app (on its Flask server) from a configuration.
 
-Builds the pages, wires each screen's callbacks with ``register(app, state)``
+Builds the pages (``web/screens.py``: each layout given what it shows, the
+composition root being the one place that knows every layer), wires each
+screen's callbacks with ``register(app, state)``
 (never the global ``@dash.callback`` list, so a second app in the same process
 still gets its callbacks), mounts the JSON API and serves every asset locally.
 """
@@ -9,7 +11,6 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -32,11 +33,11 @@ from data.config import PROJECT_ROOT, Config
 from data.feed.snapshot import HEARTBEAT_MS
 from data.redis_conn import connect
 from data.site import load_sites
-from layouts import analysis, analysis_charts, console, home, mobile, wall
+from layouts import analysis_charts
 from layouts.i18n import t
 from layouts.live import LiveLink
 from layouts.theme import stylesheet
-from web import auth, signin
+from web import auth, screens, signin
 from web.admin import admin
 from web.api import api, mount_not_found
 from web.export import export
@@ -51,8 +52,7 @@ from web.ingest import (
 from web.json_provider import BoundedJSONProvider
 from web.push import BUILD, PING_S, push_blueprint
 from web.reports import reports
-from web.state import AppState, app_state
-from web.tenant import page_site
+from web.state import AppState
 from web.wall_push import WallData
 
 ASSETS = PROJECT_ROOT / "assets"
@@ -117,22 +117,9 @@ def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
 
     link = LiveLink(build=BUILD, ping_ms=round(PING_S * 1000),
                     heartbeat_ms=HEARTBEAT_MS)
-    dash.register_page("home", path="/", layout=guarded("home", home.layout),
-                       title=t("app.title"))
-    dash.register_page("wall", path="/wall",
-                       layout=guarded("wall", wall.layout, link=link),
-                       title=t("wall.title"))
-    dash.register_page("analysis", path="/analysis",
-                       layout=guarded("analysis", analysis.layout),
-                       title=t("analysis.title"))
-    dash.register_page("mobile", path="/m",
-                       layout=guarded("mobile", mobile.layout, link=link),
-                       title=t("m.title"))
-    dash.register_page("console", path="/console",
-                       layout=guarded("console", console.layout, link=link),
-                       title=t("c.title"))
+    screens.register_pages(state, link)
     app.layout = html.Div([dash.page_container])
-    screens: dict[str, str] = {}
+    callback_screens: dict[str, str] = {}
     for screen, wire in (
             ("home", lambda: home_callbacks.register(app, state)),
             ("mobile", lambda: mobile_callbacks.register(app, state)),
@@ -141,8 +128,9 @@ def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
             ("analysis", lambda: analysis_callbacks.register(app, state))):
         before = set(app.callback_map)
         wire()
-        auth.callbacks_by_screen(app.callback_map, before, screen, screens)
-    secure(app, config, screens)
+        auth.callbacks_by_screen(app.callback_map, before, screen,
+                                callback_screens)
+    secure(app, config, callback_screens)
     for site in list(sites.values())[:1]:
         analysis_charts.warm_up(site)  # plotly's first figure, paid at start-up
     set_up_before_serving(app)
@@ -175,21 +163,6 @@ def set_up_before_serving(app: Dash) -> None:
     pages callback or a CSP without the pages script. One request now, before
     the server takes any; the gate refuses it, after Dash's hook has run."""
     app.server.test_client().get("/_dash-layout")
-
-
-def guarded(screen: str, layout: Callable[..., Any],
-            **given: Any) -> Callable[..., Any]:
-    """A page layout that only a caller allowed on ``screen`` gets (the gate
-    already refused the page load; this covers Dash's in-page navigation),
-    for the site the caller's credential allows: the one asked for, else the
-    caller's own. ``given`` is passed as it is (the query cannot change it)."""
-    def page(**query: Any) -> Any:
-        caller = auth.principal()
-        site = page_site(caller, query.get("site"), list(app_state().sites))
-        if caller is None or not caller.may(screen) or site is None:
-            return html.P(t("auth.forbidden"), className="auth-error")
-        return layout(**{**query, "site": site, **given})
-    return page
 
 
 def secure(app: Dash, config: Config, screens: dict[str, str]) -> None:
