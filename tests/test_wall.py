@@ -321,3 +321,24 @@ def test_wall_stream_turns_the_spotlight_by_the_clock_and_on_a_cast():
     assert [k.split("\n")[0] for k in kinds] == [
         "event: version", "event: spot", "event: spot"]
     assert '"spot":' not in kinds[1] + kinds[2]  # and the wall keeps its own
+
+
+def test_every_screen_builds_from_its_arguments_alone(tiny):
+    """No app, no request: a layout shows what it is given (layouts/)."""
+    from layouts import analysis, console, home, mobile, wall
+    from layouts.live import LiveLink
+
+    link = LiveLink(build="b1", ping_ms=3000, heartbeat_ms=5000)
+    worker = next(iter(tiny.users.values()))
+    built = [
+        wall.layout(tiny, "en", link=link, reload_hour=4, spot_ms=15_000),
+        console.layout(tiny, user=worker, link=link),
+        mobile.layout(tiny, user=None, link=link, max_photo_bytes=1024),
+        analysis.layout(tiny, sites=[tiny], start="2024-01-01"),
+        home.layout(tiny, admin=True),
+    ]
+    root = built[0].to_plotly_json()["props"]
+    assert root["data-spot-ms"] == "15000" and root["data-reload-hour"] == "4"
+    assert root["data-site"] == tiny.id and root["data-build"] == "b1"
+    assert "/admin" in str(built[4].to_plotly_json())
+    assert "/admin" not in str(home.layout(tiny).to_plotly_json())
