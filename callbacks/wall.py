@@ -1,9 +1,9 @@
 """Callbacks of the wall: the fallback update, the spotlight, the browser glue.
 
 Every version reaches a wall in its event stream, with what changed already
-in it (``callbacks/wall_live.py``, applied by ``assets/wall.js``): no callback
+in it (``web/wall_push.py``, applied by ``assets/wall.js``): no callback
 round trip per wall and version; so does the spotlight, once per rotation
-period and cast (``callbacks/wall_spot.py``), with no timer in the page.
+period and cast (``web/wall_spot.py``), with no timer in the page.
 :func:`update_wall` is the same change as a callback, for a wall whose event
 stream is down (the slow poll) or that lost track: it reads the version once,
 shapes it once per web process (flask-caching, keyed on site, version and
@@ -16,17 +16,10 @@ from __future__ import annotations
 from typing import Any
 
 from dash import Dash, Input, Output, State, no_update
-from flask_caching import Cache
 
-from callbacks.wall_live import (  # noqa: F401  (shape, map_patch: for tests)
-    LIVE_OUTPUTS,
-    WallData,
-    map_patch,
-    shape,
-)
-from callbacks.wall_spot import Spotlights
 from layouts import ids
-from web.state import AppState
+from web.wall_push import LIVE_OUTPUTS, WallData
+from web.wall_spot import Spotlights
 
 N_LIVE_OUTPUTS = len(LIVE_OUTPUTS)
 
@@ -55,13 +48,13 @@ def update_wall(request: dict | None, applied: dict | None, site_id: str,
 def update_spotlight(_request: Any, site_id: str, lang: str,
                      spots: Spotlights) -> tuple:
     """The spotlight now, for a wall whose event stream is down (the same
-    one the streams carry: ``callbacks/wall_spot.py``)."""
+    one the streams carry: ``web/wall_spot.py``)."""
     return spots.now(site_id, lang)
 
 
-def register(app: Dash, state: AppState, cache: Cache) -> None:
-    data = WallData(state, cache)
-    app.server.extensions["gov_wall"] = data  # web/push.py: the pushed changes
+def register(app: Dash, data: WallData) -> None:
+    """The wall's callbacks, answering from ``data``: the same shaped
+    versions and spotlights the event streams push (the factory gives both)."""
     app.callback(
         *(Output(cid, prop) for cid, prop in LIVE_OUTPUTS),
         Output(ids.WALL_APPLIED, "data"),

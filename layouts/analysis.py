@@ -18,7 +18,6 @@ from data.history.dataset import FilterError, default_range, parse_filters, site
 from data.site import Site
 from layouts import analysis_charts as charts
 from layouts.i18n import lang_of, t
-from web.state import app_state
 
 # component ids (this page's block; see layouts/ids.py for the convention)
 ROOT = "analysis-root"
@@ -162,13 +161,12 @@ def site_pick(chosen: Site, sites: list[Site], lang: str) -> list:
                                   for s in sites])]
 
 
-def layout(site: str | None = None, lang: str | None = None,
-           my_sites: tuple[str, ...] = (), **query: str) -> html.Div:
-    """The page for ``site``; ``my_sites`` are the sites its caller may see
-    (given by the page guard, never taken from the query)."""
+def layout(site: Site, lang: str | None = None, *, sites: list[Site],
+           **query: str) -> html.Div:
+    """The workspace on ``site`` with the URL's filters (``query``);
+    ``sites`` are the caller's, which its picker offers (none for one)."""
     lang = lang_of(lang)
-    state = app_state()
-    chosen = state.sites.get(site or "") or state.sites[state.config.default_site]
+    chosen = site
     values = widget_values(query, chosen)
     other = "zh" if lang == "en" else "en"
     brief_day = (site_today(chosen) - timedelta(days=1)).isoformat()
@@ -188,8 +186,7 @@ def layout(site: str | None = None, lang: str | None = None,
                 html.P(t("analysis.subtitle", lang), className="an-subtitle"),
             ]),
             html.Nav(className="an-nav", children=[
-                *site_pick(chosen, [state.sites[s] for s in my_sites
-                                    if s in state.sites], lang),
+                *site_pick(chosen, sites, lang),
                 html.A(t("analysis.home", lang), href=f"/?lang={lang}"),
                 html.A(t("lang.switch", lang), id="analysis-lang-switch",
                        href=f"/analysis?site={chosen.id}&lang={other}"),

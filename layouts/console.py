@@ -12,6 +12,7 @@ import dash_ag_grid as dag
 from dash import dcc, html
 
 from data.incidents.lifecycle import DONE, OPEN, grid_scope
+from data.site import Site, User
 from layouts import ids
 from layouts.i18n import lang_of, t
 from layouts.live import LiveLink
@@ -19,8 +20,6 @@ from layouts.theme import LIGHT
 from layouts.wall_data import grid_outlines, map_frames
 from layouts.wall_figures import MAP_LABELS, grid_map_figure
 from layouts.who import who_badge
-from web.identity import current_user
-from web.state import app_state
 
 GRID_OPTIONS = {
     "rowSelection": {"mode": "singleRow", "checkboxes": False,
@@ -64,13 +63,11 @@ def _filters(site, lang: str) -> html.Div:
     ])
 
 
-def layout(site: str | None = None, lang: str | None = None, *,
+def layout(site: Site, lang: str | None = None, *, user: User | None,
            link: LiveLink, **_: str) -> html.Div:
-    state = app_state()
+    """The console of ``site`` for ``user`` (None: not a person of it)."""
     lang = lang_of(lang)
-    site_id = site if site in state.sites else state.config.default_site
-    the_site = state.sites[site_id]
-    user = current_user(the_site)
+    site_id, the_site = site.id, site
     outlines = grid_outlines(the_site, lang)
     grids, entrances, incidents = map_frames(None, the_site, outlines, lang)
     scope = grid_scope(user)

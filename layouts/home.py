@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dash import dcc, html
 
+from data.site import Site
 from layouts import ids
 from layouts.i18n import lang_of, t
-from web.auth import principal
 
 SCREENS = (
     ("screen.wall", "/wall"),
@@ -21,12 +21,9 @@ SCREENS = (
 POLL_MS = 2000
 
 
-def is_admin() -> bool:
-    caller = principal()
-    return bool(caller and caller.role == "admin")
-
-
-def layout(site: str | None = None, lang: str | None = None, **_: str) -> html.Div:
+def layout(site: Site, lang: str | None = None, *, admin: bool = False,
+           **_: str) -> html.Div:
+    """The home page of ``site``; ``admin`` adds the link to the admin page."""
     lang = lang_of(lang)
     other = "zh" if lang == "en" else "en"
     return html.Div(className="home", children=[
@@ -35,12 +32,12 @@ def layout(site: str | None = None, lang: str | None = None, **_: str) -> html.D
             html.P(t("home.subtitle", lang)),
             html.Nav(className="home-lang", children=[
                 *([html.A(t("auth.admin", lang), href=f"/admin?lang={lang}"),
-                   " · "] if is_admin() else []),
+                   " · "] if admin else []),
                 html.A(t("auth.sign_out", lang), href=f"/logout?lang={lang}"),
                 " · ",
                 html.A(t("lang.switch", lang), href=f"/?lang={other}")]),
         ]),
-        dcc.Store(id=ids.HOME_SITE, data=site),
+        dcc.Store(id=ids.HOME_SITE, data=site.id),
         dcc.Store(id=ids.HOME_LANG, data=lang),
         dcc.Interval(id=ids.HOME_TICK, interval=POLL_MS),
         html.Main(id=ids.HOME_LIVE, className="home-sites",

@@ -11,13 +11,11 @@ import json
 
 from dash import dcc, html
 
+from data.site import Site, User
 from layouts import ids
 from layouts.i18n import lang_of, t
 from layouts.live import LiveLink
 from layouts.who import who_badge
-from web.identity import current_user
-from web.reports import MAX_PHOTO_BYTES
-from web.state import app_state
 
 BROWSER_TEXT = ("m.queued", "m.sent", "m.failed", "m.need", "m.locating",
                 "m.located", "m.locate_failed", "m.category", "m.title_label",
@@ -28,13 +26,12 @@ def _name(item, lang: str) -> str:
     return item.name_en if lang == "en" else item.name
 
 
-def layout(site: str | None = None, lang: str | None = None, *,
-           link: LiveLink, **_: str) -> html.Div:
-    state = app_state()
+def layout(site: Site, lang: str | None = None, *, user: User | None,
+           link: LiveLink, max_photo_bytes: int, **_: str) -> html.Div:
+    """The phone for ``user`` (None: not a person of ``site``); a photo
+    larger than ``max_photo_bytes`` is refused before it is sent."""
     lang = lang_of(lang)
-    site_id = site if site in state.sites else state.config.default_site
-    the_site = state.sites[site_id]
-    user = current_user(the_site)
+    site_id, the_site = site.id, site
     form = html.Section(className="m-card m-report", children=[
         html.H2(t("m.report", lang)),
         html.Label(t("m.category", lang), htmlFor=ids.M_CATEGORY),
@@ -61,7 +58,7 @@ def layout(site: str | None = None, lang: str | None = None, *,
         ]),
         html.Div(id=ids.M_POSITION_TEXT, className="m-hint"),
         dcc.Upload(id=ids.M_PHOTO, accept="image/jpeg,image/png,image/webp",
-                   max_size=MAX_PHOTO_BYTES, className="m-photo",
+                   max_size=max_photo_bytes, className="m-photo",
                    children=html.Div(t("m.photo", lang), id=ids.M_PHOTO_NAME)),
         html.Button(t("m.submit", lang), id=ids.M_SUBMIT, className="m-btn-main",
                     **{"data-testid": "m-submit"}),

@@ -19,7 +19,6 @@ from layouts.live import LiveLink
 from layouts.theme import DARK
 from layouts.wall_data import flow_frame, grid_outlines, map_frames
 from layouts.wall_figures import flow_figure, grid_map_figure
-from web.state import app_state
 
 BROWSER_TEXT = (  # the catalog entries assets/wall.js needs
     "age.seconds", "age.minutes", "age.hours", "age.never", "feed.crowd",
@@ -96,12 +95,12 @@ def _header(site: Site, lang: str) -> html.Header:
     ])
 
 
-def layout(site: str | None = None, lang: str | None = None, *,
-           link: LiveLink, **_: str) -> html.Div:
-    state = app_state()
+def layout(site: Site, lang: str | None = None, *, link: LiveLink,
+           reload_hour: int, spot_ms: int, **_: str) -> html.Div:
+    """The wall of ``site``: it reloads itself daily at ``reload_hour`` and
+    its spotlight turns every ``spot_ms``."""
     lang = lang_of(lang)
-    site_id = site if site in state.sites else state.config.default_site
-    the_site = state.sites[site_id]
+    site_id, the_site = site.id, site
     outlines = grid_outlines(the_site, lang)
     grids, entrances, incidents = map_frames(None, the_site, outlines, lang)
     tz = the_site.timezone
@@ -151,8 +150,8 @@ def layout(site: str | None = None, lang: str | None = None, *,
         id=ids.WALL_ROOT, className="wall",
         **{**link.attrs(), "data-feed-silent-ms": str(FEED_SILENT_MS),
            "data-site": site_id, "data-lang": lang,
-           "data-tz": tz, "data-reload-hour": str(state.config.wall_reload_hour),
-           "data-spot-ms": str(state.config.wall_spot_seconds * 1000),
+           "data-tz": tz, "data-reload-hour": str(reload_hour),
+           "data-spot-ms": str(spot_ms),
            "data-i18n": json.dumps({k: t(k, lang) for k in BROWSER_TEXT},
                                    ensure_ascii=False)},
         children=[

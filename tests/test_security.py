@@ -155,6 +155,19 @@ def test_sign_in_is_throttled_per_name(app):
     assert "尝试次数过多" in response.get_data(as_text=True)
 
 
+def test_only_what_is_limited_counts_against_a_limit(app):
+    """Signing in, reporting and feeding are counted; signing out, reading a
+    page or the OpenAPI document are not (X-RateLimit-* says which is)."""
+    client = client_as(app, "sup")
+    counted = client.post("/api/v1/sites/tiny/reports", json={})
+    assert counted.headers["X-RateLimit-Limit"] == "30"
+    csrf = csrf_of(client.get("/logout").get_data(as_text=True))
+    for free in (client.get("/login"), client.get("/api/v1/openapi.json"),
+                 client.get("/logout"), client.post("/logout", data={"csrf": csrf})):
+        assert "X-RateLimit-Limit" not in free.headers
+    assert "X-RateLimit-Limit" in sign_in_client(client, "sup").headers
+
+
 def test_security_headers(app):
     response = client_as(app, "sup").get("/console?site=tiny")
     csp = response.headers["Content-Security-Policy"]

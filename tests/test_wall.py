@@ -5,7 +5,6 @@ from __future__ import annotations
 import pandas as pd
 from dash import Patch, no_update
 
-from callbacks.wall import map_patch, shape
 from data.incidents.lifecycle import mask_name, mask_phone
 from layouts.theme import DARK
 from layouts.wall import flip_digits
@@ -17,6 +16,7 @@ from layouts.wall_figures import (
     flow_figure,
     grid_map_figure,
 )
+from web.wall_push import map_patch, shape
 
 
 def snapshot(**over) -> dict:
@@ -127,7 +127,7 @@ def test_patch_values_match_what_the_figure_builder_draws(tiny):
 
 
 def test_flow_patch_sends_only_the_minutes_that_moved(tiny):
-    from callbacks.wall_live import flow_patch
+    from web.wall_push import flow_patch
 
     outlines = grid_outlines(tiny)
     old = shape(snapshot(), tiny, outlines, "zh")
@@ -150,10 +150,10 @@ def wall_data(r, tiny):
     from flask import Flask
     from flask_caching import Cache
 
-    from callbacks.wall_live import WallData
     from data.config import load_config
     from tests.conftest import PREFIX
     from web.state import AppState
+    from web.wall_push import WallData
 
     config = load_config({"GOV_PREFIX": PREFIX, "REDIS_URL": "redis://x",
                           "GOV_SITES_DIR": str(tiny.path.parent)})
@@ -240,8 +240,8 @@ def test_wall_stream_carries_the_whole_wall_then_each_change():
 
 
 def test_a_ranking_that_keeps_its_order_is_patched_number_by_number():
-    from callbacks.wall_live import children_patch
     from layouts.wall_render import render_ranking
+    from web.wall_push import children_patch
 
     rows = [{"name": "东门", "in": 15, "out": 7, "total": 22},
             {"name": "西门", "in": 5, "out": 1, "total": 6}]
@@ -261,9 +261,9 @@ def test_a_ranking_that_keeps_its_order_is_patched_number_by_number():
 
 
 def test_the_rotation_is_decided_once_a_period_for_every_web_process(r, tiny):
-    from callbacks.wall_spot import busiest_grids, rotation_grid
     from data.keys import Keys
     from tests.conftest import PREFIX
+    from web.wall_spot import busiest_grids, rotation_grid
 
     keys = Keys(PREFIX, "tiny")
     g1_busy = {"grids": {"G1": {"people_in_1h": 30}}, "open_by_grid": {}}
@@ -321,3 +321,24 @@ def test_wall_stream_turns_the_spotlight_by_the_clock_and_on_a_cast():
     assert [k.split("\n")[0] for k in kinds] == [
         "event: version", "event: spot", "event: spot"]
     assert '"spot":' not in kinds[1] + kinds[2]  # and the wall keeps its own
+
+
+def test_every_screen_builds_from_its_arguments_alone(tiny):
+    """No app, no request: a layout shows what it is given (layouts/)."""
+    from layouts import analysis, console, home, mobile, wall
+    from layouts.live import LiveLink
+
+    link = LiveLink(build="b1", ping_ms=3000, heartbeat_ms=5000)
+    worker = next(iter(tiny.users.values()))
+    built = [
+        wall.layout(tiny, "en", link=link, reload_hour=4, spot_ms=15_000),
+        console.layout(tiny, user=worker, link=link),
+        mobile.layout(tiny, user=None, link=link, max_photo_bytes=1024),
+        analysis.layout(tiny, sites=[tiny], start="2024-01-01"),
+        home.layout(tiny, admin=True),
+    ]
+    root = built[0].to_plotly_json()["props"]
+    assert root["data-spot-ms"] == "15000" and root["data-reload-hour"] == "4"
+    assert root["data-site"] == tiny.id and root["data-build"] == "b1"
+    assert "/admin" in str(built[4].to_plotly_json())
+    assert "/admin" not in str(home.layout(tiny).to_plotly_json())

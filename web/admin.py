@@ -18,8 +18,9 @@ from flask import Blueprint, Response, render_template, request
 from data import accounts, audit
 from data.accounts import AccountError
 from data.terms import CHAIN, PERSON_ROLES
-from layouts.i18n import lang_of, t
+from layouts.i18n import t
 from web.auth import auth_keys, log, principal
+from web.pages import request_lang
 from web.signin import csrf_ok, csrf_token
 from web.state import app_state
 
@@ -31,10 +32,6 @@ def when(ms: int | str | None) -> str:
     if not ms:
         return ""
     return datetime.fromtimestamp(int(ms) / 1000).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _lang() -> str:
-    return lang_of(request.args.get("lang") or request.form.get("lang"))
 
 
 ALL_SITES = "*"  # the admin form's explicit choice of every site
@@ -53,7 +50,7 @@ def _page(message: str | None = None, error: str | None = None,
           status: int = 200) -> tuple[str, int]:
     state, keys, own = app_state(), auth_keys(), _own()
     return render_template(
-        "admin.html", t=t, lang=_lang(), csrf=csrf_token(), when=when,
+        "admin.html", t=t, lang=request_lang(), csrf=csrf_token(), when=when,
         message=message, error=error, roles=PERSON_ROLES, scopes=accounts.SCOPES,
         levels=CHAIN, every_site=own is None, all_sites=ALL_SITES,
         sites=[s for s in state.sites if _mine(s)],
@@ -72,7 +69,7 @@ def page():
 
 def _act(action: str, target: str, work, site: str | None = None
          ) -> tuple[str, int]:
-    lang = _lang()
+    lang = request_lang()
     if not csrf_ok():
         return _page(error=t("auth.expired", lang), status=400)
     try:
@@ -146,7 +143,7 @@ def add_api_key():
     def work() -> str:
         _, secret = accounts.add_api_key(app_state().redis, auth_keys(), producer,
                                          _served(site), _field("scope"))
-        return t("auth.shown_once", _lang(), secret=secret)
+        return t("auth.shown_once", request_lang(), secret=secret)
     return _act("api-key:add", f"{producer}@{site}", work, site=site)
 
 
@@ -173,7 +170,7 @@ def add_kiosk_token():
         _, secret = accounts.add_kiosk_token(app_state().redis, auth_keys(),
                                              _served(site), _field("label"))
         url = f"{request.host_url}wall?site={site}&kiosk={secret}"
-        return t("auth.wall_link", _lang(), url=url)
+        return t("auth.wall_link", request_lang(), url=url)
     return _act("kiosk-token:add", site, work, site=site)
 
 

@@ -24,6 +24,7 @@ from flask_login import LoginManager, UserMixin, current_user
 from data import accounts, audit
 from data.accounts import Account, Credential
 from data.keys import AuthKeys
+from web.pages import forbidden
 from web.state import app_state
 from web.tenant import Refusal, callback_scope
 
@@ -290,10 +291,10 @@ def gate() -> Any:
         return _sign_in_redirect()
     screen = "admin" if path.startswith("/admin") else PAGE_SCREENS.get(path)
     if screen is not None and not caller.may(screen):
-        return forbidden_page(screen)
+        return forbidden(screen)
     site = request.args.get("site")
     if site and not caller.on_site(site):
-        return forbidden_page(screen or "home")
+        return forbidden(screen or "home")
     return None
 
 
@@ -306,12 +307,6 @@ def may_stream(caller: Principal) -> bool:
     if request.args.get("wall") is not None:
         return caller.may("wall")
     return any(caller.may(screen) for screen in STREAM_SCREENS)
-
-
-def forbidden_page(screen: str) -> Response:
-    from web.signin import forbidden
-
-    return forbidden(screen)
 
 
 def install(server: Flask, callbacks: dict[str, dict],

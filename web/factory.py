@@ -1,6 +1,8 @@
 """The app factory: one Dash app (on its Flask server) from a configuration.
 
-Builds the pages, wires each screen's callbacks with ``register(app, state)``
+Builds the pages (``web/screens.py``: each layout given what it shows, the
+composition root being the one place that knows every layer), wires each
+screen's callbacks with ``register(app, state)``
 (never the global ``@dash.callback`` list, so a second app in the same process
 still gets its callbacks), mounts the JSON API and serves every asset locally.
 """
@@ -9,7 +11,6 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -32,11 +33,11 @@ from data.config import PROJECT_ROOT, Config
 from data.feed.snapshot import HEARTBEAT_MS
 from data.redis_conn import connect
 from data.site_files import load_sites
-from layouts import analysis, analysis_charts, console, home, mobile, wall
+from layouts import analysis_charts
 from layouts.i18n import t
 from layouts.live import LiveLink
 from layouts.theme import stylesheet
-from web import auth, signin
+from web import auth, screens, signin
 from web.admin import admin
 from web.api import api, mount_not_found
 from web.export import export
@@ -49,10 +50,10 @@ from web.ingest import (
     rate_key,
 )
 from web.json_provider import BoundedJSONProvider
-from web.push import BUILD, PING_S, push
+from web.push import BUILD, PING_S, push_blueprint
 from web.reports import reports
-from web.state import AppState, app_state
-from web.tenant import page_site, sites_of
+from web.state import AppState
+from web.wall_push import WallData
 
 ASSETS = PROJECT_ROOT / "assets"
 REPORT_LIMIT = "30 per minute;300 per hour"  # per signed-in user
@@ -92,8 +93,16 @@ def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
     )
     serve_theme(app.server)
     app.server.extensions["gov"] = state
+    # In-process cache keyed on the snapshot version: never flask-caching's
+    # Redis backend on a Redis producers can write to (it unpickles).
+    cache = Cache(app.server, config={"CACHE_TYPE": "SimpleCache",
+                                      "CACHE_THRESHOLD": 256,
+                                      "CACHE_DEFAULT_TIMEOUT": 600})
+    # the wall's shaped versions and spotlights: pushed in the event streams
+    # and answered by the wall's fallback callbacks, the same for both
+    wall_data = WallData(state, cache)
     app.server.register_blueprint(api)
-    app.server.register_blueprint(push)
+    app.server.register_blueprint(push_blueprint(state, wall_data))
     app.server.register_blueprint(reports)
     app.server.register_blueprint(ingest_api)
     app.server.secret_key = secret_key(config)
@@ -102,43 +111,26 @@ def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
                              MAX_CONTENT_LENGTH=8 * 1024 * 1024)
     app.server.register_blueprint(export)
     mount_not_found(app.server)
-    # In-process cache keyed on the snapshot version: never flask-caching's
-    # Redis backend on a Redis producers can write to (it unpickles).
-    cache = Cache(app.server, config={"CACHE_TYPE": "SimpleCache",
-                                      "CACHE_THRESHOLD": 256,
-                                      "CACHE_DEFAULT_TIMEOUT": 600})
     app.server.config["JSON_AS_ASCII"] = False
     app.server.json = BoundedJSONProvider(app.server)
     app.server.json.ensure_ascii = False
 
     link = LiveLink(build=BUILD, ping_ms=round(PING_S * 1000),
                     heartbeat_ms=HEARTBEAT_MS)
-    dash.register_page("home", path="/", layout=guarded("home", home.layout),
-                       title=t("app.title"))
-    dash.register_page("wall", path="/wall",
-                       layout=guarded("wall", wall.layout, link=link),
-                       title=t("wall.title"))
-    dash.register_page("analysis", path="/analysis",
-                       layout=guarded("analysis", analysis.layout),
-                       title=t("analysis.title"))
-    dash.register_page("mobile", path="/m",
-                       layout=guarded("mobile", mobile.layout, link=link),
-                       title=t("m.title"))
-    dash.register_page("console", path="/console",
-                       layout=guarded("console", console.layout, link=link),
-                       title=t("c.title"))
+    screens.register_pages(state, link)
     app.layout = html.Div([dash.page_container])
-    screens: dict[str, str] = {}
+    callback_screens: dict[str, str] = {}
     for screen, wire in (
             ("home", lambda: home_callbacks.register(app, state)),
             ("mobile", lambda: mobile_callbacks.register(app, state)),
             ("console", lambda: console_callbacks.register(app, state)),
-            ("wall", lambda: wall_callbacks.register(app, state, cache)),
+            ("wall", lambda: wall_callbacks.register(app, wall_data)),
             ("analysis", lambda: analysis_callbacks.register(app, state))):
         before = set(app.callback_map)
         wire()
-        auth.callbacks_by_screen(app.callback_map, before, screen, screens)
-    secure(app, config, screens)
+        auth.callbacks_by_screen(app.callback_map, before, screen,
+                                callback_screens)
+    secure(app, config, callback_screens)
     for site in list(sites.values())[:1]:
         analysis_charts.warm_up(site)  # plotly's first figure, paid at start-up
     set_up_before_serving(app)
@@ -173,26 +165,11 @@ def set_up_before_serving(app: Dash) -> None:
     app.server.test_client().get("/_dash-layout")
 
 
-def guarded(screen: str, layout: Callable[..., Any],
-            **given: Any) -> Callable[..., Any]:
-    """A page layout that only a caller allowed on ``screen`` gets (the gate
-    already refused the page load; this covers Dash's in-page navigation),
-    for the site the caller's credential allows: the one asked for, else the
-    caller's own. ``given`` is passed as it is (the query cannot change it)."""
-    def page(**query: Any) -> Any:
-        caller = auth.principal()
-        site = page_site(caller, query.get("site"), list(app_state().sites))
-        if caller is None or not caller.may(screen) or site is None:
-            return html.P(t("auth.forbidden"), className="auth-error")
-        mine = tuple(sites_of(caller, app_state().sites))
-        return layout(**{**query, "site": site, "my_sites": mine, **given})
-    return page
-
-
 def secure(app: Dash, config: Config, screens: dict[str, str]) -> None:
     """Sign-in, the request gate, rate limits and security headers."""
     server = app.server
     server.register_blueprint(signin.signin)
+    server.register_blueprint(signin.signout)
     server.register_blueprint(admin)
     server.config.update(
         PERMANENT_SESSION_LIFETIME=timedelta(hours=config.session_hours),
@@ -203,16 +180,7 @@ def secure(app: Dash, config: Config, screens: dict[str, str]) -> None:
                       storage_uri=config.redis_url or "memory://",
                       key_prefix=f"{config.prefix}:limits",
                       strategy="moving-window", headers_enabled=True)
-    server.view_functions["signin.login"] = limiter.limit(
-        ";".join(signin.LOGIN_LIMITS))(limiter.limit(
-            signin.NAME_LIMIT, key_func=signin.name_and_address,
-            deduct_when=signin.failed)(server.view_functions["signin.login"]))
-    server.view_functions["reports.report"] = limiter.limit(
-        REPORT_LIMIT, key_func=auth.caller_key)(server.view_functions["reports.report"])
-    server.view_functions["ingest.feed"] = limiter.limit(
-        INGEST_ENTRY_LIMIT, key_func=entry_rate_key, cost=entry_cost)(
-        limiter.limit(INGEST_REQUEST_LIMIT, key_func=rate_key)(
-            server.view_functions["ingest.feed"]))
+    apply_rate_limits(limiter)
     server.register_error_handler(429, signin.too_many)
     talisman = Talisman(server, force_https=False,
                         session_cookie_secure=config.cookie_secure,
@@ -228,6 +196,19 @@ def secure(app: Dash, config: Config, screens: dict[str, str]) -> None:
             talisman.content_security_policy = csp(app)
             hashed.append(True)
     server.before_request(hash_late_scripts)
+
+
+def apply_rate_limits(limiter: Limiter) -> None:
+    """Each limit on the blueprint it guards, by Flask-Limiter's own API,
+    for the POSTs only (reading a photo or the OpenAPI document is free)."""
+    post = {"methods": ["POST"]}
+    limiter.limit(";".join(signin.LOGIN_LIMITS), **post)(signin.signin)
+    limiter.limit(signin.NAME_LIMIT, key_func=signin.name_and_address,
+                  deduct_when=signin.failed, **post)(signin.signin)
+    limiter.limit(REPORT_LIMIT, key_func=auth.caller_key, **post)(reports)
+    limiter.limit(INGEST_ENTRY_LIMIT, key_func=entry_rate_key, cost=entry_cost,
+                  **post)(ingest_api)
+    limiter.limit(INGEST_REQUEST_LIMIT, key_func=rate_key, **post)(ingest_api)
 
 
 def csp(app: Dash) -> dict[str, Any]:

@@ -8,9 +8,13 @@ deploy), ``version`` (a new snapshot version of its site, or a cast change) and
 ``ping`` every few seconds with the subscriber's health, so a wall can tell
 "Redis is down" from "nothing happened". A wall's stream (``?wall=<lang>``)
 also carries the wall itself: the whole of it in ``hello``, what changed in
-each ``version`` (``callbacks/wall_live.py``), serialized once per process and
+each ``version`` (``web/wall_push.py``), serialized once per process and
 version for all the walls of a site, and the spotlight in ``spot`` when its
-rotation turns or the cast changes (``callbacks/wall_spot.py``).
+rotation turns or the cast changes (``web/wall_spot.py``).
+
+The factory builds the blueprint (:func:`push_blueprint`) with the app's
+state and the same :class:`~web.wall_push.WallData` the wall's callbacks
+answer from: handed over as arguments, nothing looked up at request time.
 """
 
 from __future__ import annotations
@@ -31,15 +35,14 @@ from data.keys import Keys
 from data.redis_conn import Backoff
 from layouts.i18n import LANGS
 from web.auth import credential_check, principal
-from web.state import app_state
+from web.state import AppState
+from web.wall_push import WallData
 
 log = logging.getLogger(__name__)
 
 PING_S = 3.0
 RECHECK_S = 1.0  # how stale a stream's view of its credential may be
 RETRY_MS = 2000
-
-push = Blueprint("push", __name__)
 
 
 def build_id() -> str:
@@ -196,12 +199,12 @@ def _bytes(value: bytes | str | int) -> bytes:
 _hub_lock = threading.Lock()
 
 
-def hub() -> Hub:
-    """This app's hub in this process, started on first use (after any fork)."""
+def hub(state: AppState) -> Hub:
+    """This app's hub in this process, started on first use (after any fork);
+    kept with the Flask app, whose per-process extension it is."""
     extensions = current_app.extensions
     with _hub_lock:
         if "gov_hub" not in extensions:
-            state = app_state()
             sites = {s: state.keys(s) for s in state.sites}
             extensions["gov_hub"] = Hub(state.redis, sites).start()
         return extensions["gov_hub"]
@@ -373,16 +376,26 @@ def stream_owner() -> str:
     return f"{caller.kind}:{caller.name}:{caller.site or '*'}"
 
 
-@push.get("/events/<site_id>")
-def events(site_id: str):
-    state = app_state()
+def push_blueprint(state: AppState, wall: WallData) -> Blueprint:
+    """``/events/<site>`` of one app: its sites, and ``wall``'s changes and
+    spotlights on a wall's stream."""
+    push = Blueprint("push", __name__)
+
+    @push.get("/events/<site_id>")
+    def events(site_id: str):
+        return event_response(state, wall, site_id)
+    return push
+
+
+def event_response(state: AppState, wall: WallData,
+                   site_id: str) -> Response | tuple[dict, int]:
+    """The event stream of ``site_id`` for this request's caller."""
     if site_id not in state.sites:
         return {"error": f"site {site_id!r} is not served here"}, 404
-    the_hub = hub()
+    the_hub = hub(state)
     changes = people = spot = None
     lang = request.args.get("wall")
-    wall = current_app.extensions.get("gov_wall")
-    if lang in LANGS and wall is not None:
+    if lang in LANGS:
         changes = functools.partial(wall.event, site_id, lang)
         people = wall.people_props
         spot = functools.partial(wall.spots.event, site_id, lang)

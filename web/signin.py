@@ -1,4 +1,4 @@
-"""Sign-in and sign-out pages (server-rendered, no script), and "no access".
+"""Sign-in and sign-out pages (server-rendered, no script).
 
 The forms carry a per-session CSRF token; a failed sign-in says only that the
 name or password is wrong (never which), costs the same time either way
@@ -14,7 +14,9 @@ cheat sheet advises, without letting anyone lock a person out:
   and the right password from a new client still works.
 
 The name is counted as the account lookup reads it (:func:`login_name`), so
-a leading space does not start a fresh count.
+a leading space does not start a fresh count. The limits are the factory's to
+apply (``limiter.limit(...)(signin)``): every POST of :data:`signin` is a
+sign-in; signing out is a blueprint of its own, :data:`signout`, not counted.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ from flask import Blueprint, Response, redirect, render_template, request, sessi
 from flask_login import current_user, login_user, logout_user
 
 from data import accounts
-from layouts.i18n import lang_of, t
+from layouts.i18n import t
 from web.auth import SessionUser, auth_keys, client_address, landing, log
+from web.pages import request_lang
 from web.state import app_state
 
 signin = Blueprint("signin", __name__)
+signout = Blueprint("signout", __name__)
 LOGIN_LIMITS = ("10 per minute", "60 per hour")  # per address
 NAME_LIMIT = "5 per minute;20 per hour"  # failures per name and address
 BACKOFF_FREE = 10  # failures of a name (from anywhere) before any delay
@@ -101,12 +105,8 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def _lang() -> str:
-    return lang_of(request.args.get("lang") or request.form.get("lang"))
-
-
 def _page(error: str | None = None, status: int = 200) -> tuple[str, int]:
-    lang = _lang()
+    lang = request_lang()
     return render_template(
         "login.html", t=t, lang=lang, error=error, csrf=csrf_token(),
         next=safe_next(request.values.get("next")),
@@ -120,7 +120,7 @@ def login_form():
 
 @signin.post("/login")
 def login():
-    lang = _lang()
+    lang = request_lang()
     if not csrf_ok():
         return _page(t("auth.expired", lang), 400)
     name = login_name()
@@ -145,36 +145,30 @@ def login():
     return redirect(landing(account) if target == "/" else target)
 
 
-@signin.get("/logout")
+@signout.get("/logout")
 def logout_form():
-    lang = _lang()
+    lang = request_lang()
     return render_template("logout.html", t=t, lang=lang, csrf=csrf_token(),
                            who=current_user.account.display
                            if current_user.is_authenticated else None)
 
 
-@signin.post("/logout")
+@signout.post("/logout")
 def logout():
     if not csrf_ok():
-        return _page(t("auth.expired", _lang()), 400)
+        return _page(t("auth.expired", request_lang()), 400)
     if current_user.is_authenticated:
         accounts.close_session(app_state().redis, auth_keys(), current_user.sid)
         account = current_user.account
         log("sign-out", account.name, who=account.name, site=account.site or "")
     logout_user()
     session.clear()
-    return redirect("/login" + (f"?lang={_lang()}" if _lang() == "en" else ""))
-
-
-def forbidden(screen: str) -> Response:
-    lang = _lang()
-    body = render_template("forbidden.html", t=t, lang=lang,
-                           screen=t(f"auth.screen.{screen}", lang))
-    return Response(body, 403)
+    lang = request_lang()
+    return redirect("/login" + (f"?lang={lang}" if lang == "en" else ""))
 
 
 def too_many(_error) -> tuple[str, int]:
     if request.path.startswith("/login"):
-        return _page(t("auth.too_many", _lang()), 429)
+        return _page(t("auth.too_many", request_lang()), 429)
     return {"error": "too many requests; slow down and retry shortly",
             "status": 429}, 429

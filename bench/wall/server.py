@@ -67,7 +67,8 @@ def web_server(timed: bool = False):
                     log.write(line)
         return call
 
-    from callbacks import wall, wall_live
+    from callbacks import wall
+    from web import wall_push as wall_live
 
     wall_live.shape = timed_call("shape", wall_live.shape)
     for name in ("update_wall", "update_spotlight"):

@@ -13,7 +13,6 @@ callback answers with the same spotlight while a wall's event stream is down.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import OrderedDict
@@ -26,6 +25,7 @@ from plotly.io.json import to_json_plotly
 from data.cast import read_cast
 from data.clock import now_ms
 from data.incidents.lifecycle import public_view
+from data.incidents.store import read_incident
 from data.site import Site
 from layouts import ids
 from layouts.wall_figures import MAP_SPOTLIGHT
@@ -69,7 +69,7 @@ def _zoom(patch: Patch, spot_trace, row) -> Patch:
 
 class Spotlights:
     """The spotlight of each (site, language, period, cast), built once per
-    process; ``data`` is the wall's :class:`callbacks.wall_live.WallData`."""
+    process; ``data`` is the wall's :class:`web.wall_push.WallData`."""
 
     def __init__(self, data) -> None:
         self.data, self.state = data, data.state
@@ -118,9 +118,9 @@ class Spotlights:
         patch = Patch()
         spot_trace = patch["data"][len(site.grids) + MAP_SPOTLIGHT]
         if cast and cast.get("kind") == "incident":
-            raw = state.redis.get(keys.incident(cast["id"]))
-            if raw:
-                view = public_view(json.loads(raw), now_ms())
+            record = read_incident(state.redis, keys, cast["id"])
+            if record:
+                view = public_view(record, now_ms())
                 grid = site.grids.get(view["grid"])
                 cat = site.categories.get(view["category"])
                 body = render_incident_spotlight(

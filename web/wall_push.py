@@ -24,7 +24,6 @@ from dash import Patch, no_update
 from flask_caching import Cache
 from plotly.io.json import to_json_plotly
 
-from callbacks.wall_spot import Spotlights
 from data.feed.snapshot import read_snapshot, read_version
 from layouts import ids
 from layouts.theme import DARK
@@ -54,6 +53,7 @@ from layouts.wall_render import (
     render_ticker,
 )
 from web.state import AppState
+from web.wall_spot import Spotlights
 
 KPI_NAMES = (*PEOPLE_KPIS, *INCIDENT_KPIS)
 # every output the wall's data drives, in the order of the update callback

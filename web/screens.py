@@ -1,0 +1,83 @@
+"""The Dash pages: each screen's layout, given what it shows.
+
+A layout (``layouts/``) is a builder: it takes the site, the person using
+it and the server's timings as arguments and imports nothing of the web
+tier. Here, at each page load, the caller is resolved (``web/auth.py``),
+then the site the caller's credential allows (``web/tenant.py``), then what
+the screen needs; the query cannot change any of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import dash
+from dash import html
+
+from data.accounts import site_user
+from data.site import Site, User
+from layouts import analysis, console, home, mobile, wall
+from layouts.i18n import t
+from layouts.live import LiveLink
+from web import auth
+from web.reports import MAX_PHOTO_BYTES
+from web.state import AppState
+from web.tenant import page_site, sites_of
+
+
+@dataclass(frozen=True)
+class PageLoad:
+    """Who opens a page, and on which site."""
+    caller: auth.Principal
+    site: Site
+
+    @property
+    def user(self) -> User | None:
+        """The caller as a person of the site (None: a kiosk, or not on it)."""
+        account = self.caller.account
+        return site_user(account, self.site) if account is not None else None
+
+
+Arguments = Callable[[PageLoad], dict[str, Any]]
+
+
+def register_pages(state: AppState, link: LiveLink) -> None:
+    """Every screen as a Dash page, in the order of the pages' registry."""
+    config = state.config
+    wall_timing = {"link": link, "reload_hour": config.wall_reload_hour,
+                   "spot_ms": config.wall_spot_seconds * 1000}
+    screens: tuple[tuple[str, str, str, Callable[..., Any], Arguments], ...] = (
+        ("home", "/", "app.title", home.layout,
+         lambda load: {"admin": load.caller.role == "admin"}),
+        ("wall", "/wall", "wall.title", wall.layout,
+         lambda load: wall_timing),
+        ("analysis", "/analysis", "analysis.title", analysis.layout,
+         lambda load: {"sites": [state.sites[s]
+                                 for s in sites_of(load.caller, state.sites)]}),
+        ("mobile", "/m", "m.title", mobile.layout,
+         lambda load: {"link": link, "user": load.user,
+                       "max_photo_bytes": MAX_PHOTO_BYTES}),
+        ("console", "/console", "c.title", console.layout,
+         lambda load: {"link": link, "user": load.user}),
+    )
+    for screen, path, title, layout, arguments in screens:
+        dash.register_page(screen, path=path, title=t(title),
+                           layout=guarded(state, screen, layout, arguments))
+
+
+def guarded(state: AppState, screen: str, layout: Callable[..., Any],
+            arguments: Arguments) -> Callable[..., Any]:
+    """A page layout that only a caller allowed on ``screen`` gets (the gate
+    already refused the page load; this covers Dash's in-page navigation),
+    for the site the caller's credential allows: the one asked for, else the
+    caller's own. What ``arguments`` gives wins over the query."""
+    def page(**query: Any) -> Any:
+        caller = auth.principal()
+        site = page_site(caller, query.get("site"), list(state.sites))
+        if caller is None or not caller.may(screen) or site is None:
+            return html.P(t("auth.forbidden"), className="auth-error")
+        load = PageLoad(caller, state.sites[site])
+        return layout(**{**query, "site": load.site, **arguments(load)})
+    return page
