@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from tests import analysis_data as hand
-from tests.conftest import FIXTURES
+from tests.common import FIXTURES
 from tests.live import LiveApp
 
 VIEW = "/analysis?site=tiny&start=2024-05-06&end=2024-05-13"

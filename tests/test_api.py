@@ -13,7 +13,7 @@ from data.config import ConfigError, load_config
 from data.feed.aggregator import Aggregator
 from data.keys import Keys
 from tests.auth import add_account, api_key, sign_in_client
-from tests.conftest import FIXTURES, PREFIX
+from tests.common import FIXTURES, PREFIX
 from web.factory import create_app
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,7 +20,7 @@ from data.history import archive
 from data.history.archive import Archiver, day_file
 from data.history.dataset import History, clear_cache
 from data.keys import Keys
-from tests.conftest import PREFIX
+from tests.common import PREFIX
 from tests.crash import HALF_WRITE_THEN_DIE
 from tests.waiting import wait_until
 

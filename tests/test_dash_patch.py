@@ -16,7 +16,7 @@ import dash
 import pytest
 from dash import Patch
 
-from tests.conftest import FIXTURES
+from tests.common import FIXTURES
 from tests.live import LiveApp
 
 RENDERER = Path(dash.__file__).parent / "dash-renderer" / "build"

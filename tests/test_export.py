@@ -19,7 +19,7 @@ from pypdf import PdfReader
 from data.config import load_config
 from tests import analysis_data as hand
 from tests.auth import add_account, sign_in_client
-from tests.conftest import FIXTURES, PREFIX
+from tests.common import FIXTURES, PREFIX
 from web.export import table_bytes
 from web.factory import create_app
 from web.render import renderer

@@ -27,7 +27,7 @@ from data.incidents.ops import (
     wait_applied,
 )
 from data.keys import Keys
-from tests.conftest import PREFIX
+from tests.common import PREFIX
 
 INC1 = "00000000-0000-4000-8000-000000000001"
 INC2 = "00000000-0000-4000-8000-000000000002"

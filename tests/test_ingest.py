@@ -17,7 +17,7 @@ from data.feed.aggregator import Aggregator
 from data.feed.snapshot import read_snapshot
 from data.keys import Keys
 from tests.auth import add_account, api_key, sign_in_client
-from tests.conftest import PREFIX
+from tests.common import PREFIX
 from tests.test_api import config_for
 from web.factory import create_app
 from web.ingest import MAX_BATCH

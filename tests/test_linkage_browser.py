@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.conftest import FIXTURES
+from tests.common import FIXTURES
 from tests.live import LiveApp
 
 SITES = FIXTURES / "sites"

@@ -8,7 +8,7 @@ import pytest
 
 from data.config import load_config
 from tests.auth import add_roster, sign_in_client
-from tests.conftest import FIXTURES, PREFIX
+from tests.common import FIXTURES, PREFIX
 from web.factory import create_app
 
 JPEG_A = b"\xff\xd8\xff\xe0" + b"first photo" * 10

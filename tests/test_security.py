@@ -31,7 +31,7 @@ from tests.auth import (
     sign_in_client,
     sign_out_client,
 )
-from tests.conftest import FIXTURES, PREFIX
+from tests.common import FIXTURES, PREFIX
 from web.factory import create_app
 
 SITES = FIXTURES / "sites"

@@ -16,7 +16,7 @@ import uuid
 import pytest
 
 from data.incidents.ops import submit_op
-from tests.conftest import FIXTURES
+from tests.common import FIXTURES
 from tests.live import LiveApp
 
 SITES = FIXTURES / "sites"

@@ -27,7 +27,7 @@ from data.sim import run as simulator
 from data.sim.incidents import IncidentMaker
 from data.sim.model import SiteSim, flow_profile
 from data.site import load_site
-from tests.conftest import FIXTURES, PREFIX
+from tests.common import FIXTURES, PREFIX
 
 SITES = Path(__file__).parent.parent / "data" / "sites"
 SAMPLES = [n for n in ("yaozhai", "erqi") if (SITES / n / "site.yaml").is_file()]

@@ -152,7 +152,7 @@ def wall_data(r, tiny):
 
     from callbacks.wall_live import WallData
     from data.config import load_config
-    from tests.conftest import PREFIX
+    from tests.common import PREFIX
     from web.state import AppState
 
     config = load_config({"GOV_PREFIX": PREFIX, "REDIS_URL": "redis://x",
@@ -263,7 +263,7 @@ def test_a_ranking_that_keeps_its_order_is_patched_number_by_number():
 def test_the_rotation_is_decided_once_a_period_for_every_web_process(r, tiny):
     from callbacks.wall_spot import busiest_grids, rotation_grid
     from data.keys import Keys
-    from tests.conftest import PREFIX
+    from tests.common import PREFIX
 
     keys = Keys(PREFIX, "tiny")
     g1_busy = {"grids": {"G1": {"people_in_1h": 30}}, "open_by_grid": {}}

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from data.clock import now_ms
-from tests.conftest import FIXTURES
+from tests.common import FIXTURES
 from tests.live import LiveApp
 
 SITES = FIXTURES / "sites"
