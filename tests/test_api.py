@@ -5,37 +5,28 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
+from data.clock import now_ms
 from data.config import ConfigError, load_config
 from data.feed.aggregator import Aggregator
 from data.keys import Keys
 from tests.auth import add_account, api_key, sign_in_client
-from tests.conftest import FIXTURES, PREFIX
+from tests.common import PREFIX, ROOT, SITES, config_for
 from web.factory import create_app
-
-ROOT = Path(__file__).resolve().parent.parent
-SITES = FIXTURES / "sites"
-
-
-def config_for(redis_url: str, **env):
-    return load_config({"REDIS_URL": redis_url, "GOV_PREFIX": PREFIX,
-                        "GOV_SITES_DIR": str(SITES), **env})
 
 
 @pytest.fixture
-def client(r, redis_url):
-    """A client signed in as an analyst of every site."""
-    test_client = create_app(config_for(redis_url)).server.test_client()
+def analyst(r, client):
+    """The test client, signed in as an analyst of every site."""
     add_account(r, PREFIX, "ana_all", "analyst")
-    sign_in_client(test_client, "ana_all")
-    return test_client
+    sign_in_client(client, "ana_all")
+    return client
 
 
-def test_snapshot_api_fields(client, r, raw, tiny):
-    now = time.time_ns() // 1_000_000
+def test_snapshot_api_fields(analyst, r, raw, tiny):
+    now = now_ms()
     r.xadd(Keys(PREFIX, "tiny").stream("crowd"),
            {"v": "1", "src": "c", "entrance": "E1", "ts": str(now), "in": "12",
             "out": "2"})
@@ -45,7 +36,7 @@ def test_snapshot_api_fields(client, r, raw, tiny):
     agg = Aggregator(raw, {"tiny": tiny}, PREFIX, snapshot_interval_ms=1)
     agg.step(block_ms=50)
     agg.step(block_ms=1)
-    body = client.get("/api/v1/sites/tiny/snapshot").get_json()
+    body = analyst.get("/api/v1/sites/tiny/snapshot").get_json()
     assert body["site"] == "tiny"
     assert isinstance(body["version"], int) and body["version"] >= 1
     assert body["generated_at"].startswith(time.strftime("%Y-"))
@@ -65,11 +56,11 @@ def test_snapshot_api_fields(client, r, raw, tiny):
     version = body["version"]
     agg.states["tiny"].last_snapshot_ms = 0
     agg.step(block_ms=1)
-    assert client.get("/api/v1/sites/tiny/snapshot").get_json()["version"] > version
+    assert analyst.get("/api/v1/sites/tiny/snapshot").get_json()["version"] > version
 
 
-def test_site_description_lists_the_ids_a_producer_may_use(client):
-    body = client.get("/api/v1/sites/tiny").get_json()
+def test_site_description_lists_the_ids_a_producer_may_use(analyst):
+    body = analyst.get("/api/v1/sites/tiny").get_json()
     assert [g["id"] for g in body["grids"]] == ["G1", "G2"]
     assert {e["id"]: e["kind"] for e in body["entrances"]} == {
         "E1": "pedestrian", "E2": "pedestrian", "V1": "vehicle"}
@@ -80,9 +71,9 @@ def test_site_description_lists_the_ids_a_producer_may_use(client):
     assert body["streams"]["crowd"] == "t:{tiny}:crowd"
 
 
-def test_unknown_site_is_a_json_404(client):
+def test_unknown_site_is_a_json_404(analyst):
     for path in ("/api/v1/sites/nowhere", "/api/v1/sites/nowhere/snapshot"):
-        response = client.get(path)
+        response = analyst.get(path)
         assert response.status_code == 404
         assert "nowhere" in response.get_json()["error"]
 
@@ -90,8 +81,7 @@ def test_unknown_site_is_a_json_404(client):
 @pytest.mark.parametrize("path", [
     "/api/v1/sites/tiny/producers", "/api/v2/sites", "/api/",
     "/api/v1/sites/tiny/incidents/x/y/z", "/api/anything.html"])
-def test_an_unknown_api_path_is_a_json_404_not_the_page(r, redis_url, path):
-    client = create_app(config_for(redis_url)).server.test_client()
+def test_an_unknown_api_path_is_a_json_404_not_the_page(r, client, path):
     key = api_key(r, PREFIX, "tiny", "read")
     for method in ("get", "post"):
         response = getattr(client, method)(
@@ -101,8 +91,8 @@ def test_an_unknown_api_path_is_a_json_404_not_the_page(r, redis_url, path):
         assert response.get_json()["status"] == 404
 
 
-def test_no_snapshot_yet_is_a_json_503(client):
-    response = client.get("/api/v1/sites/tiny/snapshot")
+def test_no_snapshot_yet_is_a_json_503(analyst):
+    response = analyst.get("/api/v1/sites/tiny/snapshot")
     assert response.status_code == 503
     assert "aggregator" in response.get_json()["error"]
 
@@ -115,8 +105,8 @@ def test_redis_down_is_a_json_503(r):
     assert "Redis" in response.get_json()["error"]
 
 
-def test_home_page_serves(client):
-    assert client.get("/").status_code == 200
+def test_home_page_serves(analyst):
+    assert analyst.get("/").status_code == 200
 
 
 @pytest.mark.parametrize(("env", "names"), [

@@ -21,7 +21,7 @@ from data.history.archiver import Archiver
 from data.history.dataset import History, clear_cache
 from data.history.files import day_file
 from data.keys import Keys
-from tests.conftest import PREFIX
+from tests.common import PREFIX
 from tests.crash import HALF_WRITE_THEN_DIE
 from tests.waiting import wait_until
 

@@ -21,7 +21,7 @@ from data.history.dataset import Filters, History, clear_cache
 from data.history.files import day_dir
 from layouts import analysis_charts as charts
 from tests import analysis_data as hand
-from tests.conftest import PREFIX
+from tests.common import PREFIX
 from tests.crash import HALF_WRITE_THEN_DIE
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,9 +16,6 @@ import dash
 import pytest
 from dash import Patch
 
-from tests.conftest import FIXTURES
-from tests.live import LiveApp
-
 RENDERER = Path(dash.__file__).parent / "dash-renderer" / "build"
 WALL_JS = Path(__file__).parent.parent / "assets" / "wall.js"
 
@@ -64,13 +61,6 @@ def test_the_renderer_patches_what_set_props_is_given():
     assert "function parsePatchProps(props, previousProps)" in source
     assert "if (isPatch(val))" in source
     assert source.count("parsePatchProps)(") >= 2  # callbacks and set_props
-
-
-@pytest.fixture
-def live(tmp_path):
-    app = LiveApp(tmp_path, FIXTURES / "sites", producer="tiny")
-    yield app
-    app.close()
 
 
 def test_two_patches_merged_the_wall_js_way_apply_in_the_browser(browser, live):

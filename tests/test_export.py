@@ -16,12 +16,10 @@ import plotly.graph_objects as go
 import pytest
 from pypdf import PdfReader
 
-from data.config import load_config
 from tests import analysis_data as hand
 from tests.auth import add_account, sign_in_client
-from tests.conftest import FIXTURES, PREFIX
+from tests.common import PREFIX
 from web.export import table_bytes
-from web.factory import create_app
 from web.render import renderer
 from web.workbook import workbook_bytes
 
@@ -36,11 +34,9 @@ def data_dir(tmp_path_factory, tiny):
 
 
 @pytest.fixture
-def client(r, redis_url, data_dir):
-    config = load_config({"REDIS_URL": redis_url, "GOV_PREFIX": PREFIX,
-                          "GOV_SITES_DIR": str(FIXTURES / "sites"),
-                          "GOV_DATA_DIR": str(data_dir)})
-    test_client = create_app(config).server.test_client()
+def analyst(r, make_app, data_dir):
+    """A test client on the hand-made history, signed in as an analyst."""
+    test_client = make_app(GOV_DATA_DIR=str(data_dir)).server.test_client()
     add_account(r, PREFIX, "ana", "analyst", display="孙八")
     sign_in_client(test_client, "ana")
     return test_client
@@ -62,8 +58,8 @@ def pdf_text(reader: PdfReader, page: int = 0) -> str:
     return unicodedata.normalize("NFKC", reader.pages[page].extract_text())
 
 
-def test_the_chart_list(client):
-    body = get(client, "/api/v1/sites/tiny/export").get_json()
+def test_the_chart_list(analyst):
+    body = get(analyst, "/api/v1/sites/tiny/export").get_json()
     names = [c["name"] for c in body["charts"]]
     assert names == ["flow_heatmap", "daily_trend", "incident_breakdown",
                      "resolve_time", "sla", "solved_in_grid", "escalation", "repeats"]
@@ -72,8 +68,8 @@ def test_the_chart_list(client):
     assert body["briefing"].endswith("/briefing/{YYYY-MM-DD}.pdf")
 
 
-def test_csv_is_utf8_with_bom_and_holds_the_view(client):
-    response = get(client, f"/api/v1/sites/tiny/export/incident_breakdown.csv?{QUERY}")
+def test_csv_is_utf8_with_bom_and_holds_the_view(analyst):
+    response = get(analyst, f"/api/v1/sites/tiny/export/incident_breakdown.csv?{QUERY}")
     assert response.mimetype == "text/csv"
     assert "tiny_incident_breakdown_2024-05-07_2024-05-13.csv" in (
         response.headers["Content-Disposition"])
@@ -83,15 +79,15 @@ def test_csv_is_utf8_with_bom_and_holds_the_view(client):
     assert rows[0] == ["dimension", "key", "count", "label"]
     assert len(rows) == 1 + 11
     assert ["category", "sanitation", "3", "环境卫生"] in rows
-    repeats = get(client, f"/api/v1/sites/tiny/export/repeats.csv?{QUERY}")
+    repeats = get(analyst, f"/api/v1/sites/tiny/export/repeats.csv?{QUERY}")
     lines = list(csv.DictReader(io.StringIO(repeats.data.decode("utf-8-sig"))))
     assert [(x["id"], x["previous_id"], x["grid_name"]) for x in lines] == [
         ("B", "A", "一网格")]
     assert lines[0]["reported_at"] == "2024-05-09 10:00:00"
 
 
-def test_excel_has_the_data_and_where_it_came_from(client):
-    response = get(client, f"/api/v1/sites/tiny/export/sla.xlsx?{QUERY}&grids=G1")
+def test_excel_has_the_data_and_where_it_came_from(analyst):
+    response = get(analyst, f"/api/v1/sites/tiny/export/sla.xlsx?{QUERY}&grids=G1")
     book = openpyxl.load_workbook(io.BytesIO(response.data))
     assert book.sheetnames == ["数据", "说明"]
     data = list(book["数据"].values)
@@ -103,18 +99,18 @@ def test_excel_has_the_data_and_where_it_came_from(client):
     assert about["数据截至"] == "2024-05-13 12:00"
     assert about["导出人"] == "孙八 (ana)"
     assert about["图表"] == "按时办结率（网格 × 等级）"
-    english = get(client, f"/api/v1/sites/tiny/export/sla.xlsx?{QUERY}&lang=en")
+    english = get(analyst, f"/api/v1/sites/tiny/export/sla.xlsx?{QUERY}&lang=en")
     assert openpyxl.load_workbook(io.BytesIO(english.data)).sheetnames == [
         "data", "about"]
 
 
-def test_excel_rows_match_the_csv(client):
+def test_excel_rows_match_the_csv(analyst):
     """The workbook holds what the CSV holds: same header, same rows, local time."""
     query = f"/api/v1/sites/tiny/export/repeats.{{}}?{QUERY}"
-    book = openpyxl.load_workbook(io.BytesIO(get(client, query.format("xlsx")).data))
+    book = openpyxl.load_workbook(io.BytesIO(get(analyst, query.format("xlsx")).data))
     rows = list(book["数据"].values)
     lines = list(csv.reader(io.StringIO(
-        get(client, query.format("csv")).data.decode("utf-8-sig"))))
+        get(analyst, query.format("csv")).data.decode("utf-8-sig"))))
     assert list(rows[0]) == lines[0]
     assert len(rows) == len(lines) == 2
     found = dict(zip(rows[0], rows[1], strict=True))
@@ -159,17 +155,17 @@ def warm():
     yield renderer()
 
 
-def test_png_svg_pdf_are_valid_and_stamped(client, warm):
-    png = get(client, f"/api/v1/sites/tiny/export/daily_trend.png?{QUERY}")
+def test_png_svg_pdf_are_valid_and_stamped(analyst, warm):
+    png = get(analyst, f"/api/v1/sites/tiny/export/daily_trend.png?{QUERY}")
     assert png.mimetype == "image/png" and png_size(png.data) == (1400, 820)
-    svg = get(client, f"/api/v1/sites/tiny/export/sla.svg?{QUERY}")
+    svg = get(analyst, f"/api/v1/sites/tiny/export/sla.svg?{QUERY}")
     root = ET.fromstring(svg.data)
     assert root.tag.endswith("svg")
     text = "".join(root.itertext())
     assert "小测试社区 · 按时办结率（网格 × 等级）" in text  # the title, in Chinese
     assert "一网格" in text and "2024-05-07 – 2024-05-13" in text
     assert "数据截至: 2024-05-13 12:00" in text and "导出人: 孙八 (ana)" in text
-    pdf = get(client, f"/api/v1/sites/tiny/export/escalation.pdf?{QUERY}")
+    pdf = get(analyst, f"/api/v1/sites/tiny/export/escalation.pdf?{QUERY}")
     reader = PdfReader(io.BytesIO(pdf.data))
     assert len(reader.pages) == 1
     text = pdf_text(reader)
@@ -188,8 +184,8 @@ def test_chinese_glyphs_are_drawn_not_boxes(warm):
     assert title_png("网格治理") == title_png("网格治理")  # rendering is stable
 
 
-def test_daily_briefing_is_a_multipage_pdf(client, warm):
-    response = get(client, "/api/v1/sites/tiny/briefing/2024-05-13.pdf")
+def test_daily_briefing_is_a_multipage_pdf(analyst, warm):
+    response = get(analyst, "/api/v1/sites/tiny/briefing/2024-05-13.pdf")
     reader = PdfReader(io.BytesIO(response.data))
     assert len(reader.pages) == 8
     assert "2024-05-13" in pdf_text(reader)
@@ -216,16 +212,16 @@ def test_daily_briefing_is_a_multipage_pdf(client, warm):
     ("/api/v1/sites/tiny/briefing/2999-03-01.pdf", 400, "date_future"),
     ("/api/v1/sites/tiny/briefing/yesterday.pdf", 400, "date_format"),
 ])
-def test_bad_export_urls_answer_json_errors(client, path, status, code):
-    response = client.get(path)
+def test_bad_export_urls_answer_json_errors(analyst, path, status, code):
+    response = analyst.get(path)
     assert response.status_code == status
     body = response.get_json()
     assert body["code"] == code and body["error"] and body["error_zh"]
 
 
-def test_date_ticks_speak_the_readers_language(client, warm):
+def test_date_ticks_speak_the_readers_language(analyst, warm):
     def ticks(lang: str) -> list[str]:
-        svg = get(client, f"/api/v1/sites/tiny/export/daily_trend.svg?{QUERY}"
+        svg = get(analyst, f"/api/v1/sites/tiny/export/daily_trend.svg?{QUERY}"
                           f"&lang={lang}")
         root = ET.fromstring(svg.data)
         return ["".join(g.itertext()) for g in root.iter()
@@ -249,12 +245,9 @@ def test_csv_cells_that_a_spreadsheet_would_run_stay_text():
     assert rows[2][1] == "-2"  # a number stays a number
 
 
-def test_the_exporters_name_is_drawn_as_text_not_a_link(r, redis_url, data_dir,
+def test_the_exporters_name_is_drawn_as_text_not_a_link(r, make_app, data_dir,
                                                          warm):
-    config = load_config({"REDIS_URL": redis_url, "GOV_PREFIX": PREFIX,
-                          "GOV_SITES_DIR": str(FIXTURES / "sites"),
-                          "GOV_DATA_DIR": str(data_dir)})
-    client = create_app(config).server.test_client()
+    client = make_app(GOV_DATA_DIR=str(data_dir)).server.test_client()
     name = '<a href="http://evil.example/">点我</a><b>x</b>'
     add_account(r, PREFIX, "ana", "analyst", display=name)
     sign_in_client(client, "ana")

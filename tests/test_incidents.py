@@ -22,7 +22,7 @@ from data.incidents.lifecycle import (
 from data.incidents.ops import allowed_ops, submit_op, submit_report, wait_applied
 from data.incidents.store import read_incident
 from data.keys import Keys
-from tests.conftest import PREFIX
+from tests.common import PREFIX
 
 INC1 = "00000000-0000-4000-8000-000000000001"
 INC2 = "00000000-0000-4000-8000-000000000002"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 
 import pytest
@@ -17,9 +16,8 @@ from data.feed.aggregator import Aggregator
 from data.feed.snapshot import read_snapshot
 from data.keys import AuthKeys, Keys
 from tests.auth import add_account, api_key, sign_in_client
-from tests.conftest import PREFIX
-from tests.test_api import config_for
-from web.factory import create_app
+from tests.common import PREFIX
+from tests.waiting import wait_until
 from web.ingest import MAX_BATCH
 
 CROWD = "/api/v1/sites/tiny/feeds/crowd"
@@ -31,16 +29,6 @@ KEYS = Keys(PREFIX, "tiny")
 def crowd(n_in: int = 5, n_out: int = 1, **extra) -> dict:
     return {"v": "1", "entrance": "E1", "ts": now_ms(), "in": n_in, "out": n_out,
             **extra}
-
-
-@pytest.fixture
-def app(r, redis_url):
-    return create_app(config_for(redis_url))
-
-
-@pytest.fixture
-def client(app):
-    return app.server.test_client()
 
 
 @pytest.fixture
@@ -267,18 +255,18 @@ def test_too_deeply_nested_json_is_a_400_not_a_500_anywhere(client, r):
                        ).status_code == 400
 
 
-def test_ingest_is_rate_limited_per_key(r, redis_url, monkeypatch):
+def test_ingest_is_rate_limited_per_key(r, make_app, monkeypatch):
     monkeypatch.setattr("web.factory.INGEST_REQUEST_LIMIT", "2 per minute")
-    client = create_app(config_for(redis_url)).server.test_client()
+    client = make_app().server.test_client()  # after the limit is patched
     first, second = (api_key(r, PREFIX, "tiny", "ingest") for _ in range(2))
     assert [post(client, first, crowd()).status_code for _ in range(3)] == [
         202, 202, 429]
     assert "slow down" in post(client, first, crowd()).get_json()["error"]
     assert post(client, second, crowd()).status_code == 202
 
-def test_ingest_limits_count_entries_not_requests(r, redis_url, monkeypatch):
+def test_ingest_limits_count_entries_not_requests(r, make_app, monkeypatch):
     monkeypatch.setattr("web.factory.INGEST_ENTRY_LIMIT", "10 per minute")
-    client = create_app(config_for(redis_url)).server.test_client()
+    client = make_app().server.test_client()  # after the limit is patched
     first, second = (api_key(r, PREFIX, "tiny", "ingest") for _ in range(2))
 
     def batch(n: int) -> list[dict]:
@@ -351,9 +339,8 @@ def test_schemathesis_finds_no_server_error(app, r, raw, tiny, mode):
     folding = threading.Thread(target=agg.run, daemon=True)
     folding.start()
     try:
-        deadline = time.monotonic() + 20
-        while read_snapshot(r, KEYS) is None and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: read_snapshot(r, KEYS) is not None, 20,
+                   what="the aggregator's first snapshot")
         schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app.server)
         failures, seen = [], set()
         for result in schema.get_all_operations():

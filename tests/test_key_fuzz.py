@@ -26,7 +26,7 @@ from data.feed.aggregator import Aggregator
 from data.feed.snapshot import read_snapshot
 from data.keys import Keys
 from data.site_files import load_sites
-from tests.conftest import PREFIX
+from tests.common import PREFIX
 
 SITES_DIR = PROJECT_ROOT / "data" / "sites"
 FUZZED, OTHER = Keys(PREFIX, "yaozhai"), Keys(PREFIX, "erqi")

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 
+from data.clock import now_ms
 from data.feed.aggregator import Aggregator
 from data.feed.migration import migrate_incident_keys
 from data.feed.snapshot import read_snapshot
 from data.keys import Keys
-from tests.conftest import PREFIX
-from tests.test_aggregator import INC1, INC2, drain, ms, xadd
+from tests.common import PREFIX
+from tests.feed import INC1, INC2, drain, xadd
 
 KEYS = Keys(PREFIX, "tiny")
 OLD = f"{KEYS.base}:inc:"
@@ -22,7 +23,7 @@ OLD = f"{KEYS.base}:inc:"
 
 def fold_two_incidents(r, agg) -> None:
     """INC1 stays open, INC2 is closed (a closure counted in its month)."""
-    t = ms()
+    t = now_ms()
     for incident_id in (INC1, INC2):
         xadd(r, "incident", v=1, src="phone", op="report", id=incident_id, ts=t,
              category="sanitation", level=2, title="垃圾堆积", grid="G1")

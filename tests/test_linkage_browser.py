@@ -5,19 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
-
-from tests.conftest import FIXTURES
-from tests.live import LiveApp
-
-SITES = FIXTURES / "sites"
-
-
-@pytest.fixture
-def live(tmp_path):
-    app = LiveApp(tmp_path, SITES, producer="tiny")
-    yield app
-    app.close()
+from tests.waiting import on_page, wait_until
 
 
 def wait_for(page, predicate_js: str, timeout: float = 20.0) -> None:
@@ -109,15 +97,21 @@ def test_report_dispatch_resolve_verify_and_cast(browser, live, artifacts):
 
 def test_a_report_made_offline_is_sent_once_when_back_online(browser, live):
     phone_ctx, phone = open_phone(browser, live, "w1")
+    tries: list[str] = []
+    phone.on("requestfailed", lambda req: tries.append(req.url)
+             if req.url.endswith("/reports") else None)
     phone_ctx.set_offline(True)
     report(phone, "路灯不亮")
     wait_for(phone, text_in("[data-testid=m-queue]", "1条待发送"))
-    time.sleep(3.5)  # the queue tries again while offline: nothing may be lost
+    # the queue tries again while offline (every 3 s): nothing may be lost
+    wait_until(lambda: len(tries) >= 2, 15, every=0.2, pause=on_page(phone),
+               what="a second try while offline")
     assert live.client.zcard(live.keys("tiny").incidents_all) == 0
     phone_ctx.set_offline(False)
     wait_for(phone, text_in("[data-testid=m-queue]", "已上报"), timeout=15)
-    time.sleep(1)
-    ids = live.client.zrange(live.keys("tiny").incidents_all, 0, -1)
+    incidents = live.keys("tiny").incidents_all
+    wait_until(lambda: live.client.zcard(incidents), 15, what="the report folded")
+    ids = live.client.zrange(incidents, 0, -1)
     assert len(ids) == 1
     record = live.client.get(live.keys("tiny").incident(ids[0]))
     assert "路灯不亮" in record
@@ -144,12 +138,19 @@ def test_phone_and_console_table_refresh_on_incident_changes_only(browser, live)
             req.post_data or "") if "_dash-update-component" in req.url else None)
     keys = live.keys("tiny")
     versions = int(live.client.get(keys.version) or 0)
-    console.wait_for_timeout(4500)  # (the pages' events come in meanwhile)
-    assert int(live.client.get(keys.version)) >= versions + 3  # versions flowed
+    started = time.monotonic()
+
+    def grid_posts() -> list[str]:
+        return [p for p in posts["console"] if "c-grid-list.children" in p]
+
+    # three crowd-only versions flow, and the console's grid figures move
+    wait_until(lambda: int(live.client.get(keys.version) or 0) >= versions + 3
+               and grid_posts(), 30, every=0.1, pause=on_page(console),
+               what="crowd versions and a grid-list refresh")
+    observed = time.monotonic() - started
     assert posts["phone"] == []
     assert not [p for p in posts["console"] if "c-table.rowData" in p]
-    live_posts = [p for p in posts["console"] if "c-grid-list.children" in p]
-    assert 2 <= len(live_posts) <= 6
+    assert len(grid_posts()) <= observed + 2  # at most once a second (+ edges)
 
     from data.incidents.ops import submit_op, submit_report, wait_applied
     site = live.sites["tiny"]
@@ -186,14 +187,18 @@ def test_a_queued_report_is_sent_only_under_the_name_of_who_made_it(browser, liv
     phone_ctx.unroute("**/reports")
     live.sign_in(phone, "w2", "/m?site=tiny")  # the same phone, someone else
     phone.wait_for_selector("[data-testid=m-tasks]")
-    time.sleep(4)  # the queue's retry runs every 3 s
+    # Deliberate: time for the queue's retry (every 3 s) to run under w2; it
+    # must send nothing, and "nothing sent" has no event to wait for.
+    phone.wait_for_timeout(4000)
     assert live.client.zcard(live.keys("tiny").incidents_all) == 0
     kept = phone.evaluate("() => window.govMobile.pending()")
     assert [r["user"] for r in kept] == ["w1"]
     sign_out_page(phone, live)
     live.sign_in(phone, "w1", "/m?site=tiny")  # its owner is back
     wait_for(phone, text_in("[data-testid=m-queue]", "已上报"), timeout=15)
-    ids = live.client.zrange(live.keys("tiny").incidents_all, 0, -1)
+    incidents = live.keys("tiny").incidents_all  # accepted; folded a moment later
+    wait_until(lambda: live.client.zcard(incidents), 15, what="the report folded")
+    ids = live.client.zrange(incidents, 0, -1)
     assert len(ids) == 1
     record = json.loads(live.client.get(live.keys("tiny").incident(ids[0])))
     assert record["title"] == "三号楼路灯不亮" and record["reporter_id"] == "w1"

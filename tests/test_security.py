@@ -24,27 +24,16 @@ from data.keys import AuthKeys, Keys
 from data.redis_conn import connect
 from tests.auth import (
     PASSWORD,
-    add_roster,
     api_key,
     csrf_of,
     kiosk_token,
     sign_in_client,
     sign_out_client,
 )
-from tests.conftest import FIXTURES, PREFIX
-from web.factory import create_app
+from tests.common import PREFIX, SITES
 
-SITES = FIXTURES / "sites"
 AUTH = AuthKeys(PREFIX)
 PHONE = "13912345678"
-
-
-@pytest.fixture
-def app(r, redis_url, tiny):
-    config = load_config({"REDIS_URL": redis_url, "GOV_PREFIX": PREFIX,
-                          "GOV_SITES_DIR": str(SITES), "GOV_SITES": "tiny"})
-    add_roster(r, PREFIX, tiny)
-    return create_app(config)
 
 
 def client_as(app, name: str | None):

@@ -15,11 +15,10 @@ import uuid
 
 import pytest
 
+from data.clock import now_ms
 from data.incidents.ops import submit_op
-from tests.conftest import FIXTURES
-from tests.live import LiveApp
+from tests.waiting import wait_until
 
-SITES = FIXTURES / "sites"
 PAYLOADS = [
     "<script>alert(1)</script>",
     "<img src=x onerror=alert(1)>",
@@ -91,13 +90,12 @@ class listen(threading.Thread):  # noqa: N801 - used like a function
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory):
-    app = LiveApp(tmp_path_factory.mktemp("security"), SITES)
-    yield app
-    app.close()
+def shared_live(module_live_app):
+    """One live app for the module (no producer)."""
+    return module_live_app(producer=None)
 
 
-def open_as(browser, live, who: str | None, path: str, viewport=(1280, 800)):
+def open_as(browser, shared_live, who: str | None, path: str, viewport=(1280, 800)):
     """A fresh browser context as ``who`` (None: the site's kiosk wall)."""
     context = browser.new_context(viewport={"width": viewport[0],
                                             "height": viewport[1]})
@@ -106,39 +104,40 @@ def open_as(browser, live, who: str | None, path: str, viewport=(1280, 800)):
     page.dialogs = []
     page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
     if who is None:
-        page.goto(live.wall_url("tiny"))
+        page.goto(shared_live.wall_url("tiny"))
     else:
-        live.sign_in(page, who, path)
+        shared_live.sign_in(page, who, path)
     return context, page
 
 
 def assert_nothing_ran(page, where: str) -> None:
-    page.wait_for_timeout(1500)  # late renders, hover layers, lazy chunks
+    # Deliberate: a payload that ran would show later (late renders, hover
+    # layers, lazy chunks); there is no event for "nothing happened".
+    page.wait_for_timeout(1500)
     assert page.dialogs == [], (where, page.dialogs)
     violations = page.evaluate("() => window.__csp")
     assert violations == [], (where, violations)
 
 
-def test_xss_payloads_stay_text_on_every_screen(browser, live, artifacts):
+def test_xss_payloads_stay_text_on_every_screen(browser, shared_live, artifacts):
     # two reporters: one phone may send 30 reports a minute
-    helper_context, helper = open_as(browser, live, "vol", "/m?site=tiny")
-    context, phone = open_as(browser, live, "w1", "/m?site=tiny", (360, 740))
+    helper_context, helper = open_as(browser, shared_live, "vol", "/m?site=tiny")
+    context, phone = open_as(browser, shared_live, "w1", "/m?site=tiny", (360, 740))
     for n, payload in enumerate(PAYLOADS):
         incident = str(uuid.uuid4())
         answer = (phone if n % 2 else helper).request.post(
-            f"{live.url}/api/v1/sites/tiny/reports",
+            f"{shared_live.url}/api/v1/sites/tiny/reports",
             data={"id": incident, "category": "sanitation", "level": "3",
                   "title": payload[:120], "detail": f"#{n} {payload}", "grid": "G1"})
         assert answer.status == 202, (payload, answer.text())
-    site = live.sites["tiny"]
-    deadline = time.monotonic() + 20
-    while live.client.zcard(live.keys("tiny").incidents_all) < len(PAYLOADS):
-        assert time.monotonic() < deadline, "reports not folded"
-        time.sleep(0.2)
+    site = shared_live.sites["tiny"]
+    keys = shared_live.keys("tiny")
+    wait_until(lambda: shared_live.client.zcard(keys.incidents_all) >= len(PAYLOADS),
+               20, what="the reports to be folded")
     supervisor = site.users["sup"]
     newest = incident  # on top of the console's table (new reports first)
     for payload in PAYLOADS:
-        submit_op(live.client, live.keys("tiny"), site, supervisor, "comment", newest,
+        submit_op(shared_live.client, keys, site, supervisor, "comment", newest,
                   note=payload)
     phone.reload()
     phone.wait_for_selector("[data-testid=m-tasks] .m-task-head", timeout=20_000)
@@ -148,7 +147,7 @@ def test_xss_payloads_stay_text_on_every_screen(browser, live, artifacts):
     context.close()
     helper_context.close()
 
-    context, console = open_as(browser, live, "sup", "/console?site=tiny")
+    context, console = open_as(browser, shared_live, "sup", "/console?site=tiny")
     console.wait_for_selector(".ag-center-cols-container .ag-row", timeout=20_000)
     console.click(f".ag-row[row-id='{newest}']")
     console.wait_for_function(
@@ -158,7 +157,7 @@ def test_xss_payloads_stay_text_on_every_screen(browser, live, artifacts):
     assert_nothing_ran(console, "/console")
     context.close()
 
-    context, wall = open_as(browser, live, None, "/wall", (1920, 1080))
+    context, wall = open_as(browser, shared_live, None, "/wall", (1920, 1080))
     wall.wait_for_function(
         "() => (document.querySelector('[data-testid=incident-ticker]')"
         " || {innerText: ''}).innerText.includes('alert(1)')", timeout=20_000)
@@ -166,13 +165,13 @@ def test_xss_payloads_stay_text_on_every_screen(browser, live, artifacts):
     for dx in range(1, 10):  # hover over the incident markers' area
         wall.mouse.move(box["x"] + box["width"] * dx / 10,
                         box["y"] + box["height"] / 2)
-        wall.wait_for_timeout(80)
+        wall.wait_for_timeout(80)  # deliberate: a hover layer gets time to open
     assert_nothing_ran(wall, "/wall")
     context.close()
 
     for who, path in (("adm", "/?site=tiny"), ("adm", "/admin"),
                       ("ana", "/analysis?site=tiny")):
-        context, page = open_as(browser, live, who, path)
+        context, page = open_as(browser, shared_live, who, path)
         page.wait_for_load_state("networkidle")
         if path == "/admin":
             assert PAYLOADS[0] in page.inner_text("[data-testid=admin-audit]")
@@ -180,31 +179,31 @@ def test_xss_payloads_stay_text_on_every_screen(browser, live, artifacts):
         context.close()
 
 
-def test_a_live_wall_never_receives_personal_data(browser, live):
+def test_a_live_wall_never_receives_personal_data(browser, shared_live):
     name, phone_number = "欧阳娜娜", "13766661234"
     seen: list[str] = []
     context = browser.new_context(viewport={"width": 1920, "height": 1080})
     page = context.new_page()
 
     def keep(response) -> None:
-        if response.url.startswith(live.url) and not any(
+        if response.url.startswith(shared_live.url) and not any(
                 part in response.url for part in
                 ("/_dash-component-suites", "/assets/", "/events/")):
             seen.append(response.text())
     page.on("response", keep)
-    page.goto(live.wall_url("tiny"))
+    page.goto(shared_live.wall_url("tiny"))
     page.wait_for_selector("[data-testid=incident-ticker]")
-    pushed = listen(live.url + "/events/tiny?wall=zh",  # what a kiosk opens
-                    {"gov_kiosk": live.kiosk["tiny"]}, seconds=5)
-    live.xadd("tiny", "incident", {
+    pushed = listen(shared_live.url + "/events/tiny?wall=zh",  # what a kiosk opens
+                    {"gov_kiosk": shared_live.kiosk["tiny"]}, seconds=5)
+    shared_live.xadd("tiny", "incident", {
         "v": 1, "src": "hotline", "op": "report", "id": str(uuid.uuid4()),
-        "ts": int(time.time() * 1000), "category": "sanitation", "level": 1,
+        "ts": now_ms(), "category": "sanitation", "level": 1,
         "title": "电梯困人", "grid": "G1", "reporter": name,
         "phone": phone_number})
     page.wait_for_function(
         "() => document.querySelector('[data-testid=incident-ticker]')"
         ".innerText.includes('电梯困人')", timeout=20_000)
-    page.wait_for_timeout(1000)
+    page.wait_for_timeout(1000)  # deliberate: late responses land in ``seen`` too
     pushed.join()
     assert pushed.body, "the event stream sent nothing"
     everything = "\n".join([*seen, page.content(), pushed.body.decode()])

@@ -17,7 +17,7 @@ from data.feed.aggregator import Aggregator
 from data.feed.snapshot import read_snapshot
 from data.keys import Keys
 from data.site_files import load_sites
-from tests.conftest import PREFIX
+from tests.common import PREFIX
 from web.factory import create_app
 
 SITES_DIR = PROJECT_ROOT / "data" / "sites"

@@ -29,13 +29,6 @@ SITES = Path(__file__).parent / "fixtures" / "sites"
 ENDED_WITHIN_S = 2 * PING_S + 1
 
 
-@pytest.fixture
-def live(tmp_path):
-    app = LiveApp(tmp_path, SITES, producer="tiny")
-    yield app
-    app.close()
-
-
 def signed_in(live: LiveApp, name: str) -> requests.Session:
     session = requests.Session()
     page = session.get(f"{live.url}/login", timeout=5).text

@@ -29,7 +29,7 @@ from data.site_files import load_sites
 from layouts import analysis as analysis_page
 from layouts import analysis_charts
 from tests.auth import add_roster, kiosk_token, sign_in_client
-from tests.conftest import PREFIX
+from tests.common import PREFIX
 from web.factory import create_app
 from web.tenant import GRID_IDS, SITE_IDS
 

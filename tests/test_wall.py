@@ -151,7 +151,7 @@ def wall_data(r, tiny):
     from flask_caching import Cache
 
     from data.config import load_config
-    from tests.conftest import PREFIX
+    from tests.common import PREFIX
     from web.state import AppState
     from web.wall_push import WallData
 
@@ -262,7 +262,7 @@ def test_a_ranking_that_keeps_its_order_is_patched_number_by_number():
 
 def test_the_rotation_is_decided_once_a_period_for_every_web_process(r, tiny):
     from data.keys import Keys
-    from tests.conftest import PREFIX
+    from tests.common import PREFIX
     from web.wall_spot import busiest_grids, rotation_grid
 
     keys = Keys(PREFIX, "tiny")

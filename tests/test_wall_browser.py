@@ -9,17 +9,8 @@ import uuid
 import pytest
 
 from data.clock import now_ms
-from tests.conftest import FIXTURES
-from tests.live import LiveApp
-
-SITES = FIXTURES / "sites"
-
-
-@pytest.fixture
-def live(tmp_path):
-    app = LiveApp(tmp_path, SITES, producer="tiny")
-    yield app
-    app.close()
+from data.feed.snapshot import read_snapshot
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -37,16 +28,6 @@ def wall(browser, live):
 def people_present(page) -> int:
     text = page.inner_text("[data-testid=kpi-people-present]")
     return int(re.sub(r"\D", "", text) or 0)
-
-
-def wait_until(predicate, timeout: float = 10.0, step: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"not true within {timeout} s")
 
 
 def test_feed_entries_and_a_report_show_on_the_wall(live, wall):
@@ -111,7 +92,7 @@ def test_no_scrollbars_and_a_screenshot(browser, live, artifacts, width, height)
     assert overflow[0] <= 0 and overflow[1] <= 0
     canvas = page.locator("#wall-canvas").bounding_box()
     assert abs(canvas["width"] - width) < 2 and abs(canvas["height"] - height) < 2
-    time.sleep(1)
+    page.wait_for_timeout(1000)  # deliberate: transitions settle for the picture
     page.screenshot(path=str(artifacts / f"wall-{width}x{height}.png"))
     page.close()
 
@@ -149,43 +130,39 @@ def spot_title(page) -> str:
                          "'[data-testid=spotlight] .spot-title') || {}).textContent")
 
 
-def test_the_spotlight_turns_with_no_request_from_the_wall(browser, tmp_path):
+def test_the_spotlight_turns_with_no_request_from_the_wall(browser, live_app):
     """The rotation comes in the event stream, the same grid on every wall."""
-    live = LiveApp(tmp_path, SITES, producer="tiny",
-                   env={"GOV_WALL_SPOT_SECONDS": "2"})
-    try:
-        page = browser.new_page(viewport={"width": 1920, "height": 1080})
-        calls = []
-        page.on("request", lambda req: calls.append(req.post_data)
-                if "_dash-update-component" in req.url else None)
-        page.goto(live.wall_url("tiny"))
-        first = wait_until(lambda: spot_title(page), timeout=20)
-        assert first in ("一网格", "二网格")
-        page.wait_for_function("() => (document.querySelector("
-                               "'#wall-map .js-plotly-plot') || {}).data")
-        loaded = len(calls)  # the page's first callbacks, if any
-        # the spotlight's outline on the map: after the 2 grids and 3 traces
-        trace = ("() => JSON.stringify(document.querySelector("
-                 "'#wall-map .js-plotly-plot').data[2 + 3].x)")
-        outline = page.evaluate(trace)
-        # the tiny site's two grids take turns, one each 2 s period
-        wait_until(lambda: spot_title(page) not in (None, first), timeout=10)
-        wait_until(lambda: page.evaluate(trace) != outline, timeout=5)
-        wait_until(lambda: spot_title(page) == first, timeout=10)
-        assert len(calls) == loaded  # no callback: not one request per turn
-        # a wall that joins later shows the same grid at the same time
-        other = browser.new_page(viewport={"width": 1920, "height": 1080})
-        other.goto(live.wall_url("tiny"))
-        wait_until(lambda: spot_title(other), timeout=20)
-        differ = 0
-        for _ in range(20):  # over two turns; they may differ for a moment
-            differ += spot_title(other) != spot_title(page)
-            time.sleep(0.2)
-        assert differ <= 3
-        other.close()
-        page.close()
-    finally:
-        live.close()
+    live = live_app(env={"GOV_WALL_SPOT_SECONDS": "2"})
+    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    calls = []
+    page.on("request", lambda req: calls.append(req.post_data)
+            if "_dash-update-component" in req.url else None)
+    page.goto(live.wall_url("tiny"))
+    first = wait_until(lambda: spot_title(page), timeout=20)
+    assert first in ("一网格", "二网格")
+    page.wait_for_function("() => (document.querySelector("
+                           "'#wall-map .js-plotly-plot') || {}).data")
+    loaded = len(calls)  # the page's first callbacks, if any
+    # the spotlight's outline on the map: after the 2 grids and 3 traces
+    trace = ("() => JSON.stringify(document.querySelector("
+             "'#wall-map .js-plotly-plot').data[2 + 3].x)")
+    outline = page.evaluate(trace)
+    # the tiny site's two grids take turns, one each 2 s period
+    wait_until(lambda: spot_title(page) not in (None, first), timeout=10)
+    wait_until(lambda: page.evaluate(trace) != outline, timeout=5)
+    wait_until(lambda: spot_title(page) == first, timeout=10)
+    assert len(calls) == loaded  # no callback: not one request per turn
+    # a wall that joins later shows the same grid at the same time
+    other = browser.new_page(viewport={"width": 1920, "height": 1080})
+    other.goto(live.wall_url("tiny"))
+    wait_until(lambda: spot_title(other), timeout=20)
+    differ = 0
+    for _ in range(20):  # over two turns; they may differ for a moment
+        differ += spot_title(other) != spot_title(page)
+        page.wait_for_timeout(200)  # deliberate: samples over two turns
+    assert differ <= 3
+    other.close()
+    page.close()
 
 
 def test_fallback_poll_keeps_the_wall_current_without_the_event_stream(browser,
@@ -195,8 +172,12 @@ def test_fallback_poll_keeps_the_wall_current_without_the_event_stream(browser,
     page.goto(live.wall_url("tiny"))
     page.wait_for_function("() => /\\d/.test((document.querySelector("
                            "'[data-testid=kpi-people-present]') || {}).innerText)")
-    time.sleep(1)
-    before = people_present(page)
+    def shown_and_current() -> tuple[int] | None:
+        shown = people_present(page)
+        snap = read_snapshot(live.client, live.keys("tiny"))
+        return (shown,) if snap and shown == snap["people_present"] else None
+    (before,) = wait_until(shown_and_current, 15,
+                           what="the wall to show the snapshot's count")
     live.xadd("tiny", "crowd", {"v": 1, "src": "cam-x", "entrance": "E2",
                                 "ts": now_ms(), "in": 41, "out": 0})
     wait_until(lambda: people_present(page) == before + 41, timeout=30)
