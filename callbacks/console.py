@@ -28,7 +28,7 @@ from data.incidents.store import open_incidents, read_incident, recent_incidents
 from layouts import console_render as render
 from layouts import ids
 from layouts.i18n import t
-from web.auth import log
+from web.auth import audit_log
 from web.identity import current_user, sees_personal_data
 from web.state import AppState
 
@@ -167,7 +167,7 @@ def cast_or_clear(clicks, grid_id, incident_id, site_id, lang, state: AppState,
     site = state.sites[site_id]
     user = current_user(site)
     if user is None or user.role not in ("supervisor", "admin"):
-        log(f"cast:{what}", site_id, "refused", "role")
+        audit_log(f"cast:{what}", site_id, "refused", "role")
         return html.Span(t("m.refused", lang,
                            reason=t("m.choose", lang) if user is None else
                            f"role {user.role} may not cast"), className="err")
@@ -175,7 +175,7 @@ def cast_or_clear(clicks, grid_id, incident_id, site_id, lang, state: AppState,
     if refusal is not None:
         return refusal
     keys = state.keys(site_id)
-    log(f"cast:{what}", f"{site_id}/{grid_id if what == 'grid' else incident_id}")
+    audit_log(f"cast:{what}", f"{site_id}/{grid_id if what == 'grid' else incident_id}")
     if what == "clear":
         clear_cast(state.redis, keys)
         return html.Span(t("c.cleared", lang), className="ok")
@@ -199,7 +199,7 @@ def _cast_refusal(state: AppState, site_id: str, user: Any, grid_id: str | None,
         return None
     if grid is not None and in_scope(user, grid):
         return None
-    log(f"cast:{what}", site_id, "refused", "outside scope")
+    audit_log(f"cast:{what}", site_id, "refused", "outside scope")
     return html.Span(t("m.refused", lang, reason=t("c.cast_out_of_scope", lang)),
                      className="err")
 

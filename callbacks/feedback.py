@@ -14,7 +14,7 @@ from data.incidents.lifecycle import Refused
 from data.incidents.ops import submit_op, wait_applied
 from data.site import User
 from layouts.i18n import t
-from web.auth import log
+from web.auth import audit_log
 from web.state import AppState
 
 
@@ -27,15 +27,15 @@ def run_op(state: AppState, site_id: str, user: User | None, op: str,
         written = submit_op(state.redis, keys, site, user, op, incident_id, **values)
         refusal = wait_applied(state.redis, keys, incident_id, written, timeout=1.5)
     except Refused as exc:
-        log(f"op:{op}", target, "refused", str(exc))
+        audit_log(f"op:{op}", target, "refused", str(exc))
         return html.Span(t("m.refused", lang, reason=str(exc)), className="err")
     except TimeoutError:
-        log(f"op:{op}", target, "ok", "written, not applied yet")
+        audit_log(f"op:{op}", target, "ok", "written, not applied yet")
         return html.Span(t("m.pending", lang))
     if refusal:
-        log(f"op:{op}", target, "refused", refusal)
+        audit_log(f"op:{op}", target, "refused", refusal)
         return html.Span(t("m.refused", lang, reason=refusal), className="err")
-    log(f"op:{op}", target)
+    audit_log(f"op:{op}", target)
     return html.Span(t("m.done", lang, op=t(f"op.{label or op}", lang)),
                      className="ok")
 

@@ -19,7 +19,7 @@ from data import accounts, audit
 from data.accounts import AccountError
 from data.terms import CHAIN, PERSON_ROLES
 from layouts.i18n import t
-from web.auth import auth_keys, log, principal
+from web.auth import audit_log, auth_keys, principal
 from web.pages import request_lang
 from web.signin import csrf_ok, csrf_token
 from web.state import app_state
@@ -75,9 +75,9 @@ def _act(action: str, target: str, work, site: str | None = None
     try:
         shown = work()
     except AccountError as exc:
-        log(action, target, "refused", str(exc), site=site)
+        audit_log(action, target, "refused", str(exc), site=site)
         return _page(error=t("auth.failed", lang, why=str(exc)), status=400)
-    log(action, target, site=site)
+    audit_log(action, target, site=site)
     return _page(message=shown or t("auth.done", lang, what=f"{action} {target}"))
 
 
@@ -183,7 +183,7 @@ def revoke_kiosk_token(token_id: str):
 
 @admin.get("/audit.csv")
 def audit_csv():
-    log("audit:export", "audit.csv")
+    audit_log("audit:export", "audit.csv")
     own = _own()
     lines = audit.all_lines(app_state().redis, auth_keys())
     body = audit.to_csv(line for line in lines

@@ -134,7 +134,7 @@ def api_principal() -> Principal | None:
     return found if found is not None and found.kind == "user" else None
 
 
-def log(action: str, target: str = "", outcome: str = "ok", detail: str = "",
+def audit_log(action: str, target: str = "", outcome: str = "ok", detail: str = "",
         who: str | None = None, site: str | None = None) -> None:
     """An audit line, under the site it concerns (by default the caller's);
     a refusal of nobody signed in is throttled (:func:`audit.record_anonymous`)."""
@@ -165,20 +165,21 @@ def _callback_gate(callbacks: dict[str, dict], callback_screens: dict[str, str])
     screen = callback_screens.get(output)
     spec = callbacks.get(output)
     if caller is None:
-        log("callback", output[:120], "refused", "no session")
+        audit_log("callback", output[:120], "refused", "no session")
         return _json_refusal(401, "sign in first")
     if spec is None or (screen is None and not output.startswith(
             f"..{PAGES_CALLBACK}") and output != f"{PAGES_CALLBACK}dummy.children"):
-        log("callback", output[:120], "refused", "unknown callback")
+        audit_log("callback", output[:120], "refused", "unknown callback")
         return _json_refusal(403, "unknown callback")
     if screen is not None and not caller.may(screen):
-        log("callback", output[:120], "refused", f"role {caller.role} on {screen}")
+        audit_log("callback", output[:120], "refused",
+                  f"role {caller.role} on {screen}")
         return _json_refusal(403, f"role {caller.role} may not use the {screen} "
                                   "screen")
     try:
         callback_scope(caller, body, spec, app_state().sites)
     except Refusal as refusal:
-        log("callback", output[:120], "refused", refusal.message)
+        audit_log("callback", output[:120], "refused", refusal.message)
         return _json_refusal(refusal.status, refusal.message)
     return None
 
@@ -196,7 +197,7 @@ def _api_gate(path: str):
     g.gov_api_caller = caller
     if caller is None:
         if request.headers.get("Authorization"):
-            log("api", path, "refused", "unknown or revoked key", who="-")
+            audit_log("api", path, "refused", "unknown or revoked key", who="-")
         response, status = _json_refusal(
             401, "sign in, or send an API key: Authorization: Bearer KEY")
         response.headers["WWW-Authenticate"] = 'Bearer realm="gov"'
@@ -213,7 +214,7 @@ def _api_gate(path: str):
     else:
         need, allowed = "read", caller.role in API_READERS
     if not allowed:
-        log("api", path, "refused", f"{caller.role} lacks {need}")
+        audit_log("api", path, "refused", f"{caller.role} lacks {need}")
         return _json_refusal(403, f"this caller lacks the {need} right")
     return None
 
@@ -246,7 +247,7 @@ def _kiosk_arrival() -> Response | None:
         return None
     cred = accounts.find_kiosk_token(app_state().redis, auth_keys(), token)
     if cred is None:
-        log("kiosk", request.path, "refused", "unknown or revoked token", who="-")
+        audit_log("kiosk", request.path, "refused", "unknown or revoked token", who="-")
         return Response("kiosk token not valid (revoked?)", 403,
                         mimetype="text/plain")
     args = {k: v for k, v in request.args.items() if k != "kiosk"}
@@ -255,7 +256,7 @@ def _kiosk_arrival() -> Response | None:
     response.set_cookie(KIOSK_COOKIE, token, max_age=KIOSK_DAYS * 86400,
                         httponly=True, samesite="Lax",
                         secure=app_state().config.cookie_secure)
-    log("kiosk", cred.site, "ok", f"wall {cred.id} {cred.label}",
+    audit_log("kiosk", cred.site, "ok", f"wall {cred.id} {cred.label}",
         who=f"kiosk:{cred.id}")
     return response
 

@@ -18,7 +18,7 @@ from data.clock import now_ms
 from data.feed.ingest import ACCEPTED, DUPLICATE, REJECTED, ingest
 from data.keys import FEED_STREAMS
 from web.api import error
-from web.auth import api_caller, client_address, log
+from web.auth import api_caller, audit_log, client_address
 from web.openapi import document
 from web.state import app_state
 
@@ -122,7 +122,7 @@ def feed(site_id: str, stream: str):
                       dedup_seconds=state.config.dedup_seconds)
     counts = {s: sum(o.status == s for o in outcomes)
               for s in (ACCEPTED, REJECTED, DUPLICATE)}
-    log("ingest", f"{site_id}/{stream}",
+    audit_log("ingest", f"{site_id}/{stream}",
         detail=f"{counts[ACCEPTED]} accepted, {counts[REJECTED]} rejected, "
                f"{counts[DUPLICATE]} duplicates")
     return jsonify({"accepted": counts[ACCEPTED], "rejected": counts[REJECTED],

@@ -26,7 +26,7 @@ from data.incidents.lifecycle import Refused
 from data.incidents.ops import submit_report
 from data.incidents.store import read_incident
 from data.photos import is_photo_name
-from web.auth import log
+from web.auth import audit_log
 from web.identity import current_user
 from web.state import app_state
 
@@ -158,10 +158,10 @@ def report(site_id: str):
     except (Rejected, Refused) as exc:
         if slot is not None:
             slot.release()  # nothing of a refused report stays on disk
-        log("report", f"{site_id}/{incident_id}", "refused", str(exc))
+        audit_log("report", f"{site_id}/{incident_id}", "refused", str(exc))
         match = re.search(r"field '(\w+)'", str(exc))
         return _error(400, str(exc), match.group(1) if match else None)
-    log("report", f"{site_id}/{incident_id}", detail=values.get("title", ""))
+    audit_log("report", f"{site_id}/{incident_id}", detail=values.get("title", ""))
     return jsonify({"id": incident_id, "accepted": True}), 202
 
 

@@ -31,7 +31,7 @@ from flask_login import current_user, login_user, logout_user
 
 from data import accounts
 from layouts.i18n import t
-from web.auth import SessionUser, auth_keys, client_address, landing, log
+from web.auth import SessionUser, audit_log, auth_keys, client_address, landing
 from web.pages import request_lang
 from web.state import app_state
 
@@ -131,7 +131,7 @@ def login():
     if account is None:
         count_failure(name)
         known = accounts.get_user(state.redis, auth_keys(), name) if name else None
-        log("sign-in", name, "failed", "wrong name or password", who=name or "-",
+        audit_log("sign-in", name, "failed", "wrong name or password", who=name or "-",
             site=(known.site or "") if known else "")
         return _page(t("auth.wrong", lang), 401)
     sid = accounts.open_session(state.redis, auth_keys(), account,
@@ -140,7 +140,7 @@ def login():
     session.clear()
     session.permanent = True
     login_user(SessionUser(sid, account))
-    log("sign-in", name, "ok", account.role, who=name, site=account.site or "")
+    audit_log("sign-in", name, "ok", account.role, who=name, site=account.site or "")
     target = safe_next(request.form.get("next"))
     return redirect(landing(account) if target == "/" else target)
 
@@ -160,7 +160,7 @@ def logout():
     if current_user.is_authenticated:
         accounts.close_session(app_state().redis, auth_keys(), current_user.sid)
         account = current_user.account
-        log("sign-out", account.name, who=account.name, site=account.site or "")
+        audit_log("sign-out", account.name, who=account.name, site=account.site or "")
     logout_user()
     session.clear()
     lang = request_lang()
