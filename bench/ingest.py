@@ -41,8 +41,9 @@ sys.path.insert(0, str(ROOT))
 import redis  # noqa: E402
 
 from data.feed import snapshot as snapshots
-from data.feed.aggregator import STREAM_KEEP_MS, Aggregator, trim_stream
+from data.feed.aggregator import Aggregator
 from data.feed.snapshot import read_snapshot
+from data.feed.upkeep import STREAM_KEEP_MS, trim_stream
 from data.keys import Keys  # noqa: E402
 from data.redis_conn import EmbeddedRedis, connect  # noqa: E402
 from data.sim import run as simulator

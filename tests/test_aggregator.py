@@ -220,7 +220,7 @@ def test_an_incident_change_is_announced_apart_from_crowd_versions(r, agg):
 
 
 def test_the_hub_wakes_once_for_an_incident_version_and_catches_up(r):
-    from web.push import Hub
+    from web.hub import Hub
 
     keys = Keys(PREFIX, "tiny")
     hub = Hub(r, {"tiny": keys})

@@ -20,7 +20,8 @@ from data import accounts
 from data.keys import AuthKeys
 from tests.auth import PASSWORD, csrf_of
 from tests.live import LiveApp
-from web.push import PING_S, STREAMS_PER_CLIENT
+from web.hub import STREAMS_PER_CLIENT
+from web.push import PING_S
 
 SITES = Path(__file__).parent / "fixtures" / "sites"
 # The credential is checked once a heartbeat; a stream may take one more

@@ -27,11 +27,12 @@ from data.feed.batch import Batch, LostLease
 from data.feed.check import check
 from data.feed.contract import Rejected
 from data.feed.migration import migrate_incident_keys
-from data.incidents.lifecycle import (
-    SYSTEM_ACTOR,
-    escalation_due,
+from data.feed.upkeep import (
+    STREAM_KEEP_MS,
+    escalate_overdue,
+    forget_idle_consumers,
+    trim_stream,
 )
-from data.incidents.store import load_incidents
 from data.keys import FEED_STREAMS, GROUP, Keys
 from data.redis_conn import LEASE_SCRIPT, RETRY_ERRORS, Backoff, as_text
 from data.site import Site
@@ -42,9 +43,7 @@ BATCH = 2000
 BLOCK_MS = 250  # far below the client's 3 s socket timeout
 LEASE_MS = 10_000
 RECLAIM_IDLE_MS = 15_000  # a consumer silent this long is taken for dead
-STREAM_KEEP_MS = {"crowd": 120_000, "traffic": 120_000, "incident": 90 * 86_400_000}
 MAINTAIN_EVERY_S = 5.0
-CONSUMER_FORGET_MS = 3_600_000
 
 
 
@@ -367,68 +366,11 @@ class Aggregator:
         self._claim(state, self.reclaim_idle_ms)
         for name in FEED_STREAMS:
             trim_stream(self.r, keys.stream(name), STREAM_KEEP_MS[name], now_ms())
-            self._forget_idle_consumers(keys.stream(name))
-        self._escalate_overdue(state)
-
-    def _forget_idle_consumers(self, key: str) -> None:
-        """Drop consumers gone for an hour with nothing pending (old processes)."""
-        for info in self.r.xinfo_consumers(key, GROUP):
-            info = {as_text(k): v for k, v in info.items()}
-            if (int(info.get("pending", 0)) == 0
-                    and int(info.get("idle", 0)) > CONSUMER_FORGET_MS
-                    and as_text(info.get("name")) != self.consumer):
-                self.r.xgroup_delconsumer(key, GROUP, as_text(info["name"]))
-
-    def _incidents_caught_up(self, keys: Keys) -> bool:
-        """True when every incident op on the stream has been applied, so
-        "overdue" is judged on the records' real state, not a backlog's."""
-        stream = keys.stream("incident")
-        try:
-            last = as_text(self.r.xinfo_stream(stream)["last-generated-id"])
-            group = next(g for g in self.r.xinfo_groups(stream)
-                         if as_text(g["name"]) == GROUP)
-        except (redis.ResponseError, StopIteration, KeyError):
-            return False
-        return (as_text(group["last-delivered-id"]) == last
-                and int(group["pending"]) == 0)
-
-    def _escalate_overdue(self, state: SiteState) -> None:
-        """Write an ``escalate`` op for each incident overdue past the grace."""
-        site, keys = state.site, state.keys
-        if not self._incidents_caught_up(keys):
-            return
-        now = now_ms()
-        grace_ms = int(site.escalate_grace_min * 60_000)
-        ids = self.r.zrangebyscore(keys.incidents_open, "-inf", now - grace_ms)
-        for record in load_incidents(self.r, keys, {as_text(i) for i in ids}).values():
-            if escalation_due(record, now, grace_ms):
-                nxt = record["escalations"] + 1
-                self.r.xadd(keys.stream("incident"), {
-                    "v": "1", "src": "sla-watchdog", "op": "escalate",
-                    "id": record["id"], "ts": str(now), "actor": SYSTEM_ACTOR,
-                    "eid": f"sla-{record['id']}-{nxt}",
-                    "note": "overdue: escalated automatically (超期自动升级)",
-                })
+            forget_idle_consumers(self.r, keys.stream(name), self.consumer)
+        escalate_overdue(self.r, state.site, keys)
 
 
-def trim_stream(r: redis.Redis, key: str, keep_ms: int, now: int) -> None:
-    """Drop entries older than ``keep_ms`` that the group has acknowledged."""
-    floor = now - keep_ms
-    try:
-        pending = r.xpending(key, GROUP)
-        groups = r.xinfo_groups(key)
-    except redis.ResponseError:
-        return
-    if pending and pending.get("pending"):
-        floor = min(floor, int(as_text(pending["min"]).split("-")[0]))
-    for group in groups:
-        last = as_text(group.get("last-delivered-id")
-                       or group.get(b"last-delivered-id"))
-        floor = min(floor, int(last.split("-")[0]))
-    if floor > 0:
-        # LIMIT 0: an approximate trim may otherwise stop after 10,000 entries,
-        # and a fast feed would outgrow one pass every few seconds.
-        r.xtrim(key, minid=f"{floor}-0", approximate=True, limit=0)
+
 
 
 def _by_stream(reply: Any) -> dict[str, list]:
@@ -438,6 +380,3 @@ def _by_stream(reply: Any) -> dict[str, list]:
         return {as_text(k): v[0] if v and isinstance(v[0], list) else v
                 for k, v in reply.items()}
     return {as_text(k): v for k, v in reply}
-
-
-
