@@ -36,7 +36,7 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 
 from data.cast import cast  # noqa: E402
 from data.incidents.ops import submit_op, submit_report, wait_applied
-from tests.live import CHROMIUM, CHROMIUM_ARGS, LiveApp  # noqa: E402
+from tests.live import CHROMIUM_ARGS, LiveApp, chromium_path  # noqa: E402
 
 SITE = "tiny"
 OBSERVER = """
@@ -97,7 +97,8 @@ def main() -> int:
     results: dict[str, list[float]] = {"report_to_wall": [], "report_to_console": [],
                                        "dispatch_to_phone": [], "cast_to_wall": []}
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=chromium_path(),
+                                     args=CHROMIUM_ARGS)
         phone_ctx = browser.new_context(viewport={"width": 360, "height": 740})
         phone = phone_ctx.new_page()
         live.sign_in(phone, "w1", f"/m?site={SITE}")

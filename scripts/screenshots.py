@@ -28,8 +28,9 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 from bench.analysis import generate
+from data.clock import now_ms
 from data.sim import run as simulator
-from tests.live import CHROMIUM, CHROMIUM_ARGS, LiveApp, now_ms
+from tests.live import CHROMIUM_ARGS, LiveApp, chromium_path
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = "yaozhai"
@@ -110,7 +111,7 @@ def main() -> int:
             report_incidents(live)
             live.stop_event.wait(args.feed_seconds)
             with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=CHROMIUM,
+                browser = pw.chromium.launch(executable_path=chromium_path(),
                                              args=CHROMIUM_ARGS)
                 shoot_wall(browser, live, args.out)
                 shoot_signed_in(browser, live, "sup_comm", f"/console?site={SITE}",

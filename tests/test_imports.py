@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("data", "web", "callbacks", "layouts")
 KNOWN_CYCLES: set[frozenset[str]] = set()  # none left; never add one
@@ -108,3 +110,16 @@ def test_layouts_import_nothing_of_the_web_tier():
                    if name.startswith("layouts") for target in targets
                    if target.split(".")[0] == "web")
     assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize("path", sorted(
+    p for folder in ("bench", "scripts") for p in (ROOT / folder).rglob("*.py")),
+    ids=lambda p: str(p.relative_to(ROOT)))
+def test_benchmarks_and_scripts_still_import(path):
+    """They run rarely; a module moved under them must fail here, not on the
+    day someone measures."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"_checked_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # their main() runs only under __main__

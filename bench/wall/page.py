@@ -16,7 +16,7 @@ import urllib.parse
 from bench.wall.server import Stack
 from bench.wall.streams import StreamWalls
 from data.redis_conn import connect
-from tests.live import CHROMIUM, CHROMIUM_ARGS
+from tests.live import CHROMIUM_ARGS, chromium_path
 
 BIG = {"width": 1920, "height": 1080}
 COUNTERS = """
@@ -176,7 +176,7 @@ def _prop_name(cid, props: dict) -> str:
 
 def launch(pw):
     """The measured wall's Chromium."""
-    return pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    return pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
 
 
 def kiosk_url(stack: Stack, site: str) -> str:
