@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -15,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pyarrow.parquet as pq
 import pytest
 
+from data.clock import now_ms
 from data.feed.aggregator import Aggregator
 from data.history import archive, files
 from data.history.archiver import Archiver
@@ -32,8 +32,6 @@ TZ = ZoneInfo("Asia/Shanghai")
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def xadd(r, stream: str, **fields) -> str:
@@ -56,7 +54,7 @@ def minute_of(ts: int) -> int:
 @pytest.fixture
 def base_ts() -> int:
     """Two hours ago, but on today's local date when possible (files per day)."""
-    now = ms()
+    now = now_ms()
     start_of_day = int(datetime.now(TZ).replace(hour=0, minute=0, second=0,
                                                 microsecond=0).timestamp() * 1000)
     return max(start_of_day + 60_000, now - 2 * 3_600_000) // 60_000 * 60_000 + 5_000

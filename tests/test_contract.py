@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from data.clock import now_ms
 from data.feed.check import validate
 from data.feed.contract import (
     CrowdEntry,
@@ -21,7 +20,7 @@ from data.feed.contract import (
 INC1 = "00000000-0000-4000-8000-000000000001"
 INC2 = "00000000-0000-4000-8000-000000000002"
 
-NOW = time.time_ns() // 1_000_000
+NOW = now_ms()
 
 
 def good_crowd(**over) -> dict:

@@ -20,8 +20,6 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
-
 from data.feed.snapshot import read_snapshot
 from data.history.dataset import Filters, History, clear_cache, site_today
 from data.incidents.lifecycle import OPEN
@@ -30,6 +28,7 @@ from data.redis_conn import connect
 from data.sim import demo_seed
 from data.site_files import load_site
 from layouts import analysis_charts as charts
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = "yaozhai"
@@ -78,14 +77,6 @@ def _stop(proc: subprocess.Popen) -> str:
     return err
 
 
-def _wait(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.5)
-    pytest.fail(f"not within {timeout:g} s: {what}")
 
 
 def test_a_fresh_demo_start_is_lived_in_and_a_restart_does_not_seed_again(tmp_path):
@@ -94,16 +85,17 @@ def test_a_fresh_demo_start_is_lived_in_and_a_restart_does_not_seed_again(tmp_pa
     try:
         banner = _banner(proc)
         seeding_line = proc.stdout.readline()
-        marker = _wait(lambda: (demo_seed.read_marker(data) or {}).get("state")
-                       == "done", 90, "the demo history written")
+        marker = wait_until(lambda: (demo_seed.read_marker(data) or {}).get(
+            "state") == "done", 90, every=0.5, what="the demo history written")
         assert marker
         url = (data / "redis" / "url").read_text().strip()  # while it runs
         assert (data / "redis" / "url").stat().st_mode & 0o777 == 0o600
         r = connect(url)
         keys = Keys("gov", SITE)
-        records = _wait(lambda: _records_if_applied(r, keys), 30,
-                        "the seeded incidents applied")
-        snap = _wait(lambda: _snapshot_with_week(r, keys), 15, "a snapshot")
+        records = wait_until(lambda: _records_if_applied(r, keys), 30, every=0.5,
+                             what="the seeded incidents applied")
+        snap = wait_until(lambda: _snapshot_with_week(r, keys), 15, every=0.5,
+                          what="a snapshot")
         today_in = int(r.hget(keys.day(site_today(SAMPLE).strftime("%Y%m%d")),
                               "s:i") or 0)
         dead = r.xrange(keys.dead, count=3)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
-import time
 
 import pytest
 
+from data.clock import now_ms
 from data.feed.aggregator import Aggregator
 from data.feed.contract import IncidentOp, IncidentReport
+from data.feed.upkeep import escalate_overdue
 from data.incidents.lifecycle import (
     DONE,
     OPEN,
@@ -161,17 +162,17 @@ def test_overdue_incident_is_escalated_automatically(r, raw, tiny):
     keys = Keys(PREFIX, "tiny")
     agg = Aggregator(raw, {"tiny": tiny}, PREFIX, consumer="a")
     agg.setup()
-    long_ago = time.time_ns() // 1_000_000 - 3 * HOUR  # level 1 parking: 1 h
+    long_ago = now_ms() - 3 * HOUR  # level 1 parking: 1 h
     r.xadd(keys.stream("incident"), {
         "v": "1", "src": "hotline", "op": "report", "id": INC3, "ts": str(long_ago),
         "category": "parking", "level": "1", "title": "占道", "grid": "G2"})
     _fold(agg)
-    agg._escalate_overdue(agg.states["tiny"])
+    escalate_overdue(raw, tiny, keys)
     _fold(agg)
     record = read_incident(r, keys, INC3)
     assert (record["status"], record["owner_level"]) == ("escalated", "community")
     assert record["history"][-1]["actor"] == "system"
-    agg._escalate_overdue(agg.states["tiny"])  # not again within the grace
+    escalate_overdue(raw, tiny, keys)  # not again within the grace
     _fold(agg)
     assert read_incident(r, keys, INC3)["owner_level"] == "community"
 

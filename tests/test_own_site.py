@@ -12,11 +12,10 @@ import json
 
 import pytest
 
-from data.config import PROJECT_ROOT, load_config
+from data.config import PROJECT_ROOT
 from data.site_files import load_sites
-from tests.auth import add_account, add_roster, sign_in_client
+from tests.auth import add_account, sign_in_client
 from tests.common import PREFIX
-from web.factory import create_app
 
 SITES_DIR = PROJECT_ROOT / "data" / "sites"
 
@@ -27,15 +26,10 @@ def sites():
 
 
 @pytest.fixture
-def app(r, redis_url, sites, tmp_path):
-    for site in sites.values():
-        add_roster(r, PREFIX, site)
+def app(r, make_app, sites):
     add_account(r, PREFIX, "boss", "admin")  # every site
-    config = load_config({"REDIS_URL": redis_url, "GOV_PREFIX": PREFIX,
-                          "GOV_SITES_DIR": str(SITES_DIR),
-                          "GOV_SITES": "yaozhai,erqi",
-                          "GOV_DATA_DIR": str(tmp_path)})
-    return create_app(config)
+    return make_app(*sites.values(), GOV_SITES_DIR=str(SITES_DIR),
+                    GOV_SITES="yaozhai,erqi")
 
 
 def open_page(app, user: str, path: str, search: str = "") -> str:

@@ -9,18 +9,14 @@ import os
 import pytest
 
 from tests.auth import add_account
-from tests.common import FIXTURES
-from tests.live import LiveApp
 from tests.waiting import wait_until
 
 QUEUE = "[data-testid=m-queue]"
 
 
 @pytest.fixture
-def live(tmp_path):
-    app = LiveApp(tmp_path, FIXTURES / "sites")
-    yield app
-    app.close()
+def live(live_app):
+    return live_app(producer=None)
 
 
 def wait_for(page, predicate_js: str, timeout: float = 20.0) -> None:

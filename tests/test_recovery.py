@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from data.clock import now_ms
 from data.feed.aggregator import Aggregator
 from data.feed.snapshot import read_snapshot
 from data.keys import GROUP, Keys
@@ -35,7 +36,7 @@ Aggregator(connect(sys.argv[1], decode=False), {"tiny": site}, sys.argv[3],
 
 def fill(r, n: int) -> None:
     keys = Keys(PREFIX, "tiny")
-    now = time.time_ns() // 1_000_000
+    now = now_ms()
     pipe = r.pipeline(transaction=False)
     for i in range(n):
         fields = {"v": "1", "src": "cam", "entrance": "E1" if i % 2 else "E2",
@@ -99,7 +100,7 @@ def test_incidents_survive_a_restart_of_embedded_redis(tmp_path, tiny):
         agg = Aggregator(client, {"tiny": tiny}, PREFIX, consumer="a")
         agg.setup()
         keys = Keys(PREFIX, "tiny")
-        now = time.time_ns() // 1_000_000
+        now = now_ms()
         for n in range(3):
             client.xadd(keys.stream("incident"), {
                 "v": "1", "src": "phone", "op": "report", "id": incident_id(n),
@@ -137,7 +138,7 @@ def test_aggregator_survives_redis_going_away(tmp_path, tiny):
         time.sleep(1.5)
         assert worker.is_alive()
         server = EmbeddedRedis(tmp_path / "redis", port=port).start()
-        now = time.time_ns() // 1_000_000
+        now = now_ms()
         writer = connect(server.url)
         writer.xadd(keys.stream("crowd"), {"v": "1", "src": "c", "entrance": "E1",
                                            "ts": str(now), "in": "7", "out": "0"})

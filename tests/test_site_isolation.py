@@ -7,18 +7,16 @@ where a hash or a sorted set belongs), as a bug or an operator might.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
 from data.clock import now_ms
-from data.config import PROJECT_ROOT, load_config
+from data.config import PROJECT_ROOT
 from data.feed.aggregator import Aggregator
 from data.feed.snapshot import read_snapshot
 from data.keys import Keys
 from data.site_files import load_sites
 from tests.common import PREFIX
-from web.factory import create_app
 
 SITES_DIR = PROJECT_ROOT / "data" / "sites"
 BROKEN, FINE = Keys(PREFIX, "yaozhai"), Keys(PREFIX, "erqi")
@@ -59,11 +57,8 @@ def agg(r, raw, sites):
 
 
 @pytest.fixture
-def app(redis_url, tmp_path: Path):
-    return create_app(load_config({
-        "REDIS_URL": redis_url, "GOV_PREFIX": PREFIX,
-        "GOV_SITES_DIR": str(SITES_DIR), "GOV_SITES": "yaozhai,erqi",
-        "GOV_DATA_DIR": str(tmp_path)}))
+def app(make_app):
+    return make_app(GOV_SITES_DIR=str(SITES_DIR), GOV_SITES="yaozhai,erqi")
 
 
 # A fold reads the present hash; a snapshot reads the open-incidents index.

@@ -41,10 +41,14 @@ class RenderError(RuntimeError):
 
 
 def browser_path() -> str | None:
-    """``GOV_CHROMIUM``, else the Chromium or Chrome found on the PATH."""
-    for candidate in (os.environ.get("GOV_CHROMIUM"), shutil.which("chromium"),
-                      shutil.which("chromium-browser"), shutil.which("google-chrome")):
-        if candidate and os.path.exists(candidate):
+    """``GOV_CHROMIUM`` when it is set (None if nothing is there: the one
+    asked for, or none), else the Chromium or Chrome found on the PATH."""
+    chosen = os.environ.get("GOV_CHROMIUM")
+    if chosen:
+        return chosen if os.path.exists(chosen) else None
+    for candidate in (shutil.which("chromium"), shutil.which("chromium-browser"),
+                      shutil.which("google-chrome")):
+        if candidate:
             return candidate
     return None
 
