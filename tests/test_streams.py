@@ -143,3 +143,14 @@ def test_streams_are_bounded_per_sign_in(live):
     other.close()
     for response in held:
         response.close()
+
+
+def test_the_walls_of_a_center_may_share_one_kiosk_token(live):
+    """A wall of displays runs on one token: more streams than a person's."""
+    session = requests.Session()
+    assert session.get(live.wall_url("tiny"), timeout=10).ok  # token -> cookie
+    held = [session.get(f"{live.url}/events/tiny?wall=zh", stream=True, timeout=5)
+            for _ in range(STREAMS_PER_CLIENT + 4)]
+    assert all(r.status_code == 200 for r in held)
+    for response in held:
+        response.close()

@@ -186,9 +186,9 @@ class StreamSlots:
         self.open: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def take(self, owner: str) -> str | None:
+    def take(self, owner: str, limit: int | None = None) -> str | None:
         with self._lock:
-            if self.open.get(owner, 0) >= self.limit:
+            if self.open.get(owner, 0) >= (limit or self.limit):
                 return None
             self.open[owner] = self.open.get(owner, 0) + 1
             return owner
@@ -209,4 +209,5 @@ class StreamSlots:
             self.give_back(owner)
 
 
-STREAMS_PER_CLIENT = 16  # a center's walls may share one kiosk token
+STREAMS_PER_CLIENT = 16  # a person's tabs and phone
+STREAMS_PER_KIOSK = 256  # a center's walls may all share one kiosk token

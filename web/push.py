@@ -31,7 +31,7 @@ from flask import Blueprint, Response, request, stream_with_context
 from data.config import PROJECT_ROOT
 from layouts.i18n import LANGS
 from web.auth import credential_check, principal
-from web.hub import Hub, hub
+from web.hub import STREAMS_PER_KIOSK, Hub, hub
 from web.state import AppState
 from web.wall_push import WallData
 
@@ -207,7 +207,9 @@ def event_response(state: AppState, wall: WallData,
         people = wall.people_props
         spot = functools.partial(wall.spots.event, site_id, lang)
     streams = the_hub.streams
-    slot = streams.take(stream_owner())
+    caller = principal()
+    limit = STREAMS_PER_KIOSK if caller and caller.kind == "kiosk" else None
+    slot = streams.take(stream_owner(), limit)
     if slot is None:
         return {"error": "too many open event streams for this sign-in"}, 429
     response = Response(
