@@ -39,13 +39,18 @@ def record(r: redis.Redis, keys: AuthKeys, who: str, action: str,
            maxlen: int = DEFAULT_MAXLEN) -> None:
     """Append one line, trimming the log to about ``maxlen`` lines.
     ``outcome`` is ``ok``, ``refused`` or ``failed``; ``site`` is the tenant
-    the line belongs to ("" for none: only an admin of every site sees it)."""
-    r.xadd(keys.audit, {"ts": str(int(time.time() * 1000)), "who": who or "-",
-                        "site": site[:60],
-                        "action": action, "target": target[:200],
-                        "outcome": outcome, "where": where[:100],
-                        "detail": detail[:500]},
-           maxlen=maxlen, approximate=True)
+    the line belongs to ("" for none: only an admin of every site sees it).
+    A site's line goes to the whole log and to the site's own, so that its
+    admins read theirs without scanning every site's."""
+    line = {"ts": str(int(time.time() * 1000)), "who": who or "-",
+            "site": site[:60], "action": action, "target": target[:200],
+            "outcome": outcome, "where": where[:100], "detail": detail[:500]}
+    with r.pipeline(transaction=False) as pipe:
+        pipe.xadd(keys.audit, line, maxlen=maxlen, approximate=True)
+        if site:
+            pipe.xadd(keys.site_audit(site[:60]), line, maxlen=maxlen,
+                      approximate=True)
+        pipe.execute()
 
 
 def record_anonymous(r: redis.Redis, keys: AuthKeys, action: str,
@@ -78,39 +83,28 @@ def read(r: redis.Redis, keys: AuthKeys, count: int = 200,
          before: str = "+", site: str | None = None) -> list[dict[str, str]]:
     """The newest ``count`` lines before entry id ``before``, newest first;
     with ``site``, only that site's lines."""
-    found: list[dict[str, str]] = []
-    for line in _newest_first(r, keys, before):
-        if site is None or line.get("site") == site:
-            found.append(line)
-            if len(found) >= count:
-                break
-    return found
+    stream = keys.audit if site is None else keys.site_audit(site)
+    chunk = r.xrevrange(stream, max=before, count=count)
+    return [_line(entry_id, f) for entry_id, f in chunk]
 
 
-def _newest_first(r: redis.Redis, keys: AuthKeys, before: str,
-                  batch: int = 500) -> Iterable[dict[str, str]]:
-    while True:
-        chunk = r.xrevrange(keys.audit, max=before, count=batch)
-        for entry_id, f in chunk:
-            yield {"id": as_text(entry_id), **{as_text(k): as_text(v)
-                                              for k, v in f.items()}}
-        if len(chunk) < batch:
-            return
-        before = "(" + as_text(chunk[-1][0])
-
-
-def all_lines(r: redis.Redis, keys: AuthKeys, batch: int = 1000
-              ) -> Iterable[dict[str, str]]:
-    """Every line, oldest first, read in batches."""
+def all_lines(r: redis.Redis, keys: AuthKeys, site: str | None = None,
+              batch: int = 1000) -> Iterable[dict[str, str]]:
+    """Every line (with ``site``, that site's), oldest first, in batches."""
+    stream = keys.audit if site is None else keys.site_audit(site)
     start = "-"
     while True:
-        chunk = r.xrange(keys.audit, min=start, count=batch)
+        chunk = r.xrange(stream, min=start, count=batch)
         for entry_id, f in chunk:
-            yield {"id": as_text(entry_id), **{as_text(k): as_text(v)
-                                              for k, v in f.items()}}
+            yield _line(entry_id, f)
         if len(chunk) < batch:
             return
         start = "(" + as_text(chunk[-1][0])
+
+
+def _line(entry_id: bytes | str, fields: dict) -> dict[str, str]:
+    return {"id": as_text(entry_id),
+            **{as_text(k): as_text(v) for k, v in fields.items()}}
 
 
 def to_csv(lines: Iterable[dict[str, str]]) -> str:

@@ -188,6 +188,11 @@ class AuthKeys:
     def audit(self) -> str:
         return f"{self.prefix}:audit"
 
+    def site_audit(self, site: str) -> str:
+        """The lines of one site again, for its admins (with the site's hash
+        tag, like the site's other keys)."""
+        return f"{self.prefix}:{{{site}}}:audit"
+
     def signin_failures(self, name: str) -> str:
         """Recent failed sign-ins of one name, from anywhere (a backoff)."""
         return f"{self.prefix}:auth:failures:{name}"

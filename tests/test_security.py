@@ -405,6 +405,8 @@ def test_admin_page_manages_accounts_and_exports_the_audit_log(app, r):
     csv = admin.get("/admin/audit.csv")
     text = csv.get_data().decode("utf-8-sig")
     assert csv.mimetype == "text/csv" and "user:add" in text and "sign-in" in text
+    own = r.xrange(AUTH.site_audit("tiny"))  # what a tiny admin reads, alone
+    assert own and all(fields["site"] == "tiny" for _, fields in own)
     assert client_as(app, "sup").get("/admin/audit.csv").status_code == 403
 
 
