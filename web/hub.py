@@ -28,7 +28,7 @@ class Hub:
     def __init__(self, client: redis.Redis, sites: dict[str, Keys]) -> None:
         self.client = client
         self.keys = sites
-        self.streams = StreamSlots(STREAMS_PER_CLIENT)  # open, per credential
+        self.streams = StreamSlots()  # open streams, per credential
         self.channels = {keys.channel: site for site, keys in sites.items()}
         self.versions: dict[str, int] = dict.fromkeys(sites, 0)
         self.casts: dict[str, int] = dict.fromkeys(sites, 0)
@@ -181,14 +181,14 @@ class StreamSlots:
     """Open event streams per credential in this process, bounded: a client
     that opens streams in a loop holds threads of the web tier."""
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
+    def __init__(self) -> None:
         self.open: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def take(self, owner: str, limit: int | None = None) -> str | None:
+    def take(self, owner: str, limit: int) -> str | None:
+        """A slot for ``owner`` if it holds fewer than ``limit``, else None."""
         with self._lock:
-            if self.open.get(owner, 0) >= (limit or self.limit):
+            if self.open.get(owner, 0) >= limit:
                 return None
             self.open[owner] = self.open.get(owner, 0) + 1
             return owner

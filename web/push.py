@@ -30,8 +30,8 @@ from flask import Blueprint, Response, request, stream_with_context
 
 from data.config import PROJECT_ROOT
 from layouts.i18n import LANGS
-from web.auth import credential_check, principal
-from web.hub import STREAMS_PER_KIOSK, Hub, hub
+from web.auth import Principal, credential_check, principal
+from web.hub import STREAMS_PER_CLIENT, STREAMS_PER_KIOSK, Hub, hub
 from web.state import AppState
 from web.wall_push import WallData
 
@@ -176,11 +176,10 @@ def _spot(spot: Spot | None, key: tuple[int, int]) -> str | None:
     return None
 
 
-def stream_owner() -> str:
-    caller = principal()
-    if caller is None:
-        return "-"
-    return f"{caller.kind}:{caller.name}:{caller.site or '*'}"
+def stream_owner(caller: Principal) -> tuple[str, int]:
+    """Whose stream this is, and how many such one credential may hold."""
+    limit = STREAMS_PER_KIOSK if caller.kind == "kiosk" else STREAMS_PER_CLIENT
+    return f"{caller.kind}:{caller.name}:{caller.site or '*'}", limit
 
 
 def push_blueprint(state: AppState, wall: WallData) -> Blueprint:
@@ -207,9 +206,7 @@ def event_response(state: AppState, wall: WallData,
         people = wall.people_props
         spot = functools.partial(wall.spots.event, site_id, lang)
     streams = the_hub.streams
-    caller = principal()
-    limit = STREAMS_PER_KIOSK if caller and caller.kind == "kiosk" else None
-    slot = streams.take(stream_owner(), limit)
+    slot = streams.take(*stream_owner(principal()))  # the gate let a caller in
     if slot is None:
         return {"error": "too many open event streams for this sign-in"}, 429
     response = Response(
