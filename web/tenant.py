@@ -28,8 +28,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from flask import g
-
 from data.accounts import site_user
 from data.incidents.lifecycle import grid_scope
 from data.site import Site
@@ -60,11 +58,6 @@ class Tenant:
 
     site: str | None
     grids: tuple[str, ...] = ()
-
-
-def tenant() -> Tenant | None:
-    """The scope the gate decided for this request, if any."""
-    return g.get("gov_tenant")
 
 
 # -- sites a credential may see ---------------------------------------------
@@ -217,9 +210,7 @@ def callback_scope(caller: Any, body: dict, spec: dict,
                 raise Refusal(403, "no such grid on this site")
             if grids and grid not in grids:
                 raise Refusal(403, f"grid {grid} is outside your scope")
-    found = Tenant(site_id, grids)
-    g.gov_tenant = found
-    return found
+    return Tenant(site_id, grids)
 
 
 def api_grid_scope(caller: Any, site: Site) -> tuple[str, ...]:
