@@ -6,6 +6,7 @@ Unknown sites answer 404 and an unreachable Redis 503, both as JSON with an
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -40,6 +41,7 @@ def _site_or_404(site_id: str):
 
 @api.errorhandler(redis.RedisError)
 def _redis_down(exc: redis.RedisError):
+    logging.getLogger(__name__).warning("redis error on %s: %r", request.path, exc)
     return error(503, "the data service (Redis) is unavailable; retry shortly",
                  detail=type(exc).__name__)
 

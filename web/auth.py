@@ -12,6 +12,7 @@ callback runs — and logged.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -330,6 +331,7 @@ def install(server: Flask, callbacks: dict[str, dict],
 
 def _redis_down(exc: redis.RedisError):
     """Sessions, tokens and keys live in Redis: without it nobody is known."""
+    logging.getLogger(__name__).warning("redis error on %s: %r", request.path, exc)
     message = "the data service (Redis) is unavailable; retry shortly"
     if request.path.startswith(("/api/", "/_dash-", "/events/")):
         return jsonify({"error": message, "status": 503,

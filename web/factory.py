@@ -31,7 +31,7 @@ from callbacks import mobile as mobile_callbacks
 from callbacks import wall as wall_callbacks
 from data.config import PROJECT_ROOT, Config
 from data.feed.snapshot import HEARTBEAT_MS
-from data.redis_conn import connect
+from data.redis_conn import connect, limits_storage_uri
 from data.site_files import load_sites
 from layouts import analysis_charts
 from layouts.i18n import t
@@ -177,7 +177,8 @@ def secure(app: Dash, config: Config, screens: dict[str, str]) -> None:
         SESSION_COOKIE_NAME="gov_session")
     auth.install(server, app.callback_map, screens)
     limiter = Limiter(get_remote_address, app=server,
-                      storage_uri=config.redis_url or "memory://",
+                      storage_uri=(limits_storage_uri(config.redis_url)
+                                   if config.redis_url else "memory://"),
                       key_prefix=f"{config.prefix}:limits",
                       strategy="moving-window", headers_enabled=True)
     apply_rate_limits(limiter)
