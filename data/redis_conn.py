@@ -41,6 +41,14 @@ end
 return redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0
 """
 
+# Give a lease up: KEYS[1] the lease, ARGV[1] the holder; only its own.
+RELEASE_SCRIPT = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('del', KEYS[1])
+end
+return 0
+"""
+
 
 def as_text(value: object) -> str:
     """A value read from Redis (bytes from a raw client) as text."""
