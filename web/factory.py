@@ -29,6 +29,7 @@ from callbacks import console as console_callbacks
 from callbacks import home as home_callbacks
 from callbacks import mobile as mobile_callbacks
 from callbacks import wall as wall_callbacks
+from data import durable
 from data.config import PROJECT_ROOT, Config
 from data.feed.snapshot import HEARTBEAT_MS
 from data.redis_conn import connect, limits_storage_uri
@@ -79,6 +80,8 @@ def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
     sites = load_sites(config.sites_root, config.sites)
     state = AppState(config=config, sites=sites,
                      redis=client or connect(config.redis_url))
+    durable.set_policy(state.redis, durable.Policy(config.ack_replicas,
+                                                   config.ack_timeout_ms))
 
     app = Dash(
         __name__,
