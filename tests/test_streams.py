@@ -32,6 +32,8 @@ from web import hub as push_hub
 from web.hub import STREAMS_PER_CLIENT
 from web.push import PING_S
 
+pytestmark = pytest.mark.cluster  # on one Redis and on a cluster
+
 # The credential is checked once a heartbeat; a stream may take one more
 # heartbeat to notice (the check falls just before the end) and a little
 # for the last bytes to travel.
