@@ -229,7 +229,8 @@ def gevent_web(r, redis_url: str, tmp_path: Path):
     web = subprocess.Popen(
         [str(Path(sys.executable).parent / "gunicorn"), "-k", "gevent",
          "--worker-connections", "100", "-w", "1", "-b", f"127.0.0.1:{port}",
-         "--graceful-timeout", "3", "app:server"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+         "--graceful-timeout", "3", "app:server"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
 

@@ -12,8 +12,8 @@ callback runs — and logged.
 
 from __future__ import annotations
 
-import time
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any

@@ -3,8 +3,8 @@
 Everything the hub says to Redis pub/sub goes through :class:`Subscription`,
 which speaks plain pub/sub on one Redis and sharded pub/sub on a cluster of
 Redis 7 (``SSUBSCRIBE``: each site's channel stays on its shard by the
-``{site}`` hash tag); see data/pubsub.py. One thread uses it at a time (the hub's): redis-py's
-``PubSub`` is not made to be shared.
+``{site}`` hash tag); see data/pubsub.py. One thread uses it at a time (the
+hub's): redis-py's ``PubSub`` is not made to be shared.
 """
 
 from __future__ import annotations
