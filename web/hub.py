@@ -184,7 +184,9 @@ class Hub:
         pipe = self.client.pipeline(transaction=False)
         for site in sites:
             keys = self.keys[site]
-            pipe.mget(keys.version, keys.cast_seq, keys.incidents_version)
+            # MGET by name: a cluster pipeline refuses its mget() even in one slot
+            pipe.execute_command("MGET", keys.version, keys.cast_seq,
+                                 keys.incidents_version)
         for site, (version, cast, incidents) in zip(sites, pipe.execute(),
                                                      strict=True):
             channel = self.keys[site].channel
