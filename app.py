@@ -4,9 +4,9 @@
 (unless ``REDIS_URL`` is set), the aggregator, the demo feed (``GOV_DEMO``) and
 the web server on ``HOST:PORT``. The parts also run on their own::
 
-    gunicorn -k gthread --threads 32 app:server   # web tier
-    python app.py aggregator                       # folds the feeds
-    python app.py simulator --rate 1               # demo producer
+    gunicorn -k gevent --worker-connections 10000 app:server   # web tier
+    python app.py aggregator                # folds the feeds
+    python app.py simulator --rate 1        # demo producer
     python app.py users add NAME --role admin --password-stdin
     python app.py api-keys add PRODUCER --site SITE --scope ingest
     python app.py kiosk-tokens add SITE
@@ -55,6 +55,9 @@ def _logging() -> None:
 
 def build(config: Config):
     from web.factory import create_app
+    from web.fdlimit import raise_open_files_limit
+
+    raise_open_files_limit()  # every open event stream is a socket
 
     try:
         dash_app = create_app(config)

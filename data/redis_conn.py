@@ -78,6 +78,9 @@ def connect(url: str, *, decode: bool = True, **kwargs: object) -> redis.Redis:
     options.update(kwargs)
     if is_cluster_url(url):
         return RedisCluster.from_url(url, **options)
+    pool_class = options.pop("connection_pool_class", None)
+    if pool_class is not None:  # e.g. a BlockingConnectionPool
+        return redis.Redis(connection_pool=pool_class.from_url(url, **options))
     return redis.Redis.from_url(url, **options)
 
 

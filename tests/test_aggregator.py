@@ -226,6 +226,7 @@ def test_the_hub_wakes_once_for_an_incident_version_and_catches_up(r):
 
     keys = Keys(PREFIX, "tiny")
     hub = Hub(r, {"tiny": keys})
+    hub.watch("tiny")  # a stream of the site is open
     hub._publish(keys.channel, "inc:7")
     assert hub.current("tiny") == (7, 0, 0, 7)  # version 7, incidents at 7
     hub._publish(keys.channel, "7")  # the plain version that follows: no news
@@ -234,5 +235,5 @@ def test_the_hub_wakes_once_for_an_incident_version_and_catches_up(r):
     assert hub.current("tiny") == (8, 2, 0, 7)
     r.mset({keys.version: 12, keys.incidents_version: 11, keys.cast_seq: 3})
     later = Hub(r, {"tiny": keys})
-    later._catch_up()  # after a restart or a lost connection
+    later.watch("tiny")  # the first stream of the site reads its versions
     assert later.current("tiny") == (12, 3, 0, 11)

@@ -9,6 +9,11 @@ stream: a ``bye`` event, then the end, within the heartbeat.
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -17,15 +22,18 @@ import pytest
 import requests
 
 from data import accounts
-from data.keys import AuthKeys
-from tests.auth import PASSWORD, csrf_of
+from data.keys import AuthKeys, Keys
+from data.redis_conn import free_port
+from tests.auth import PASSWORD, csrf_of, kiosk_token
+from tests.common import DATA_SITES, PREFIX, ROOT, SITES
 from tests.live import LiveApp
+from tests.waiting import wait_until
+from web import hub as push_hub
 from web.hub import STREAMS_PER_CLIENT
 from web.push import PING_S
 
 pytestmark = pytest.mark.cluster  # on one Redis and on a cluster
 
-SITES = Path(__file__).parent / "fixtures" / "sites"
 # The credential is checked once a heartbeat; a stream may take one more
 # heartbeat to notice (the check falls just before the end) and a little
 # for the last bytes to travel.
@@ -48,6 +56,7 @@ class Listener:
         self.response = session.get(url, stream=True, timeout=(5, 30))
         assert self.response.status_code == 200, self.response.text
         self.events: list[tuple[float, str]] = []
+        self.bodies: list[tuple[str, dict]] = []  # (event name, its data)
         self.ended_at: float | None = None
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
@@ -58,9 +67,20 @@ class Listener:
                 if line and line.startswith("event:"):
                     self.events.append((time.monotonic(),
                                         line.split(":", 1)[1].strip()))
-        except requests.RequestException:
-            pass
+                elif line and line.startswith("data:") and self.events:
+                    self.bodies.append((self.events[-1][1],
+                                        json.loads(line.split(":", 1)[1])))
+        except (requests.RequestException, AttributeError):
+            pass  # AttributeError: http.client, closed by :meth:`close` mid-read
         self.ended_at = time.monotonic()
+
+    def saw(self, name: str, **fields) -> bool:
+        """Whether an event ``name`` with these values in its data came."""
+        return any(kind == name and all(body.get(k) == v for k, v in fields.items())
+                   for kind, body in list(self.bodies))
+
+    def close(self) -> None:
+        self.response.close()
 
     def wait_for_traffic(self, count: int = 2, timeout: float = 15) -> None:
         """Until the stream has carried ``count`` events after its hello."""
@@ -156,3 +176,93 @@ def test_the_walls_of_a_center_may_share_one_kiosk_token(live):
     assert all(r.status_code == 200 for r in held)
     for response in held:
         response.close()
+
+
+def subscribers(r, channel: str) -> int:
+    """How many connections listen to ``channel`` (PUBSUB NUMSUB)."""
+    return dict(r.pubsub_numsub(channel))[channel]
+
+
+def test_a_web_process_listens_to_a_site_only_while_a_stream_of_it_is_open(
+        live_app, monkeypatch):
+    monkeypatch.setattr(push_hub, "UNSUBSCRIBE_GRACE_S", 0.5)
+    live = live_app(DATA_SITES, producer=None)  # two sites: yaozhai and erqi
+    yaozhai, erqi = live.keys("yaozhai").channel, live.keys("erqi").channel
+    walls = {}
+    for site in ("yaozhai", "erqi"):
+        walls[site] = requests.Session()
+        assert walls[site].get(live.wall_url(site), timeout=30).ok
+    first = Listener(walls["yaozhai"], f"{live.url}/events/yaozhai?wall=zh")
+    wait_until(lambda: subscribers(live.client, yaozhai) == 1,
+               what="the hub to subscribe to yaozhai")
+    assert subscribers(live.client, erqi) == 0  # no stream of erqi here
+
+    # erqi moved on while nobody here watched it: its first stream starts
+    # from there, and then hears what comes next
+    live.client.set(live.keys("erqi").version, 41)
+    second = Listener(walls["erqi"], f"{live.url}/events/erqi?wall=zh")
+    wait_until(lambda: second.saw("hello", v=41), what="hello at version 41")
+    wait_until(lambda: subscribers(live.client, erqi) == 1,
+               what="the hub to subscribe to erqi")
+    live.client.publish(erqi, "42")
+    wait_until(lambda: second.saw("version", v=42), what="version 42 pushed")
+    assert not first.saw("version", v=42)  # another site's news
+
+    first.close()  # the server notices at its next write (a heartbeat)
+    wait_until(lambda: subscribers(live.client, yaozhai) == 0,
+               timeout=2 * PING_S + 5, what="the hub to let go of yaozhai")
+    assert subscribers(live.client, erqi) == 1  # its stream is still open
+    second.close()
+    wait_until(lambda: subscribers(live.client, erqi) == 0,
+               timeout=2 * PING_S + 5, what="the hub to let go of erqi")
+
+
+@pytest.fixture
+def gevent_web(r, redis_url: str, tmp_path: Path):
+    """The web tier as documented, under gunicorn's gevent worker (one
+    worker), on the test Redis; (base URL, kiosk token of ``tiny``)."""
+    port = free_port()
+    env = {**os.environ, "REDIS_URL": redis_url, "GOV_PREFIX": PREFIX,
+           "GOV_SITES_DIR": str(SITES), "GOV_DEMO": "0",
+           "GOV_DATA_DIR": str(tmp_path), "GOV_SECRET_KEY": secrets.token_hex(16)}
+    log = open(tmp_path / "gunicorn.log", "wb")
+    web = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "-k", "gevent",
+         "--worker-connections", "100", "-w", "1", "-b", f"127.0.0.1:{port}",
+         "--graceful-timeout", "3", "app:server"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        assert web.poll() is None, (tmp_path / "gunicorn.log").read_text()
+        try:
+            return requests.get(f"{url}/api/v1/health", timeout=5).status_code > 0
+        except requests.RequestException:  # not listening, or still loading
+            return False
+    try:
+        wait_until(up, timeout=90, every=0.2, what="gunicorn -k gevent to serve")
+        yield url, kiosk_token(r, PREFIX, "tiny")
+    finally:
+        web.terminate()
+        web.wait(15)
+        log.close()
+
+
+def test_the_gevent_worker_serves_event_streams_and_pages_beside_them(
+        gevent_web, r):
+    url, token = gevent_web
+    wall = requests.Session()
+    assert wall.get(f"{url}/wall?site=tiny&kiosk={token}", timeout=30).ok
+    streams = [Listener(wall, f"{url}/events/tiny?wall=zh") for _ in range(3)]
+    for stream in streams:
+        wait_until(lambda s=stream: s.saw("hello"), what="hello")
+    # one worker holds the streams and still answers the rest
+    assert wall.get(f"{url}/wall?site=tiny", timeout=10).ok
+    keys = Keys(PREFIX, "tiny")
+    wait_until(lambda: subscribers(r, keys.channel) == 1, what="a subscription")
+    r.set(keys.version, 7)  # as the aggregator does
+    r.publish(keys.channel, "7")
+    for stream in streams:
+        wait_until(lambda s=stream: s.saw("version", v=7), what="version 7")
+        stream.close()

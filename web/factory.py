@@ -57,6 +57,8 @@ from web.state import AppState
 from web.wall_push import WallData
 
 ASSETS = PROJECT_ROOT / "assets"
+WEB_REDIS_CONNECTIONS = 64  # per web process; requests wait their turn past it
+WEB_REDIS_WAIT_S = 5.0
 REPORT_LIMIT = "30 per minute;300 per hour"  # per signed-in user
 
 
@@ -73,13 +75,26 @@ def secret_key(config: Config) -> bytes:
     return path.read_bytes()
 
 
+def web_client(url: str) -> redis.Redis:
+    """The web process's client: :func:`data.redis_conn.connect`'s options on
+    a *blocking* pool of ``WEB_REDIS_CONNECTIONS``. Under gunicorn's gevent
+    worker thousands of streams wake together (a version, their heartbeat's
+    credential check) and each greenlet yields inside its Redis call, so a
+    plain pool would open a connection per stream, then fail past redis-py's
+    limit of 100 with "Too many connections"; here they wait a moment for
+    one of a few connections instead."""
+    # (on a cluster, a blocking pool of that size per node)
+    return connect(url, connection_pool_class=redis.BlockingConnectionPool,
+                   max_connections=WEB_REDIS_CONNECTIONS, timeout=WEB_REDIS_WAIT_S)
+
+
 def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
     """A ready Dash app for ``config``; ``client`` overrides the connection."""
     if config.redis_url is None and client is None:
         raise ValueError("create_app needs config.redis_url or a client")
     sites = load_sites(config.sites_root, config.sites)
     state = AppState(config=config, sites=sites,
-                     redis=client or connect(config.redis_url))
+                     redis=client or web_client(config.redis_url))
     durable.set_policy(state.redis, durable.Policy(config.ack_replicas,
                                                    config.ack_timeout_ms))
 

@@ -1,8 +1,19 @@
 """One Redis subscriber per web process (:class:`Hub`, a thread started on the
 first event stream), fanned out inside the process to every open stream, so a
-hundred walls cost one Redis connection, not a hundred. It keeps, per site, the
-newest snapshot version, cast, incident change and people present, and wakes
-the streams waiting on them; a stream asks it with :meth:`Hub.wait`.
+hundred walls cost one Redis connection, not a hundred.
+
+What it listens to and keeps grows with the sites this process has open
+streams for, not with the city: a site's channel is subscribed when its first
+stream opens (its versions read once, so the stream starts from the newest)
+and dropped ``grace_s`` after its last one closes (a wall that reloads comes
+back within seconds, and should not cost an unsubscribe and a subscribe).
+Per watched site it keeps the newest snapshot version, cast, incident change
+and people present, and wakes that site's streams, and only those, when one
+moves; a stream asks it with :meth:`Hub.wait`. The waits are
+``threading.Condition`` waits: real threads under gunicorn's ``gthread``
+worker, greenlets under ``gevent`` (whose monkey-patching makes the same
+condition cooperative), so one idle stream costs a few kilobytes there,
+not a thread.
 """
 
 from __future__ import annotations
@@ -10,37 +21,58 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import redis
 from flask import current_app
 
-from data import pubsub as channels
 from data.keys import Keys
 from data.redis_conn import Backoff
+from web.channels import Subscription
 from web.state import AppState
 
 log = logging.getLogger(__name__)
 
+UNSUBSCRIBE_GRACE_S = 60.0  # a site's channel is kept this long after its last stream
+POLL_S = 0.1  # how soon the hub thread takes up a newly watched site
+
+
+class SiteFeed:
+    """What the hub keeps of one watched site, and the streams waiting on it."""
+
+    __slots__ = ("version", "cast", "incidents", "people", "changed", "streams",
+                 "idle_since")
+
+    def __init__(self) -> None:
+        self.version = self.cast = 0
+        self.incidents = 0  # the last version with an incident change in it
+        # people present after a fold, ahead of the next snapshot:
+        # (sequence number, snapshot version it follows, people)
+        self.people = (0, 0, 0)
+        self.changed = threading.Condition()
+        self.streams = 0  # open streams of the site in this process
+        self.idle_since: float | None = None
+
+    def current(self) -> tuple[int, int, int, int]:
+        return self.version, self.cast, self.people[0], self.incidents
+
 
 class Hub:
-    """Latest version per site, from one pub/sub connection, with waiters."""
+    """Latest version per watched site, from one pub/sub connection, with
+    waiters."""
 
-    def __init__(self, client: redis.Redis, sites: dict[str, Keys]) -> None:
+    def __init__(self, client: redis.Redis, sites: dict[str, Keys],
+                 grace_s: float = UNSUBSCRIBE_GRACE_S) -> None:
         self.client = client
-        self.keys = sites
+        self.keys = sites  # the sites served: what may be watched
+        self.grace_s = grace_s
         self.streams = StreamSlots()  # open streams, per credential
-        self.channels = {keys.channel: site for site, keys in sites.items()}
-        self.versions: dict[str, int] = dict.fromkeys(sites, 0)
-        self.casts: dict[str, int] = dict.fromkeys(sites, 0)
-        # the last version with an incident change in it
-        self.incidents: dict[str, int] = dict.fromkeys(sites, 0)
-        # people present after a fold, ahead of the next snapshot:
-        # site -> (sequence number, snapshot version it follows, people)
-        self.people: dict[str, tuple[int, int, int]] = dict.fromkeys(
-            sites, (0, 0, 0))
+        self.feeds: dict[str, SiteFeed] = {}  # the watched sites
+        self.channels: dict[str, str] = {}  # channel -> site, of self.feeds
         self.connected = False
-        self.changed = threading.Condition()
+        self._lock = threading.Lock()  # self.feeds and self.channels
+        self._dirty = False  # the set of watched sites may have changed
+        self._recheck_at = float("inf")  # when the next grace runs out
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -52,20 +84,72 @@ class Hub:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake_all()
+
+    # --- streams come and go -------------------------------------------------
+
+    def watching(self, site: str, stream: Iterator[str]) -> Iterator[str]:
+        """``stream`` of ``site``, the site watched while it runs (from its
+        first event, so its ``hello`` already has the site's versions)."""
+        self.watch(site)
+        try:
+            yield from stream
+        finally:
+            self.unwatch(site)
+
+    def watch(self, site: str) -> None:
+        """One more open stream of ``site``; its first is read from Redis at
+        once and subscribed by the hub thread within ``POLL_S``."""
+        with self._lock:
+            feed = self.feeds.get(site)
+            new = feed is None
+            if new:
+                feed = self.feeds[site] = SiteFeed()
+                self.channels[self.keys[site].channel] = site
+                self._dirty = True
+            feed.streams += 1
+            feed.idle_since = None
+        if new:
+            try:
+                self._catch_up([site])
+            except redis.RedisError as exc:  # the hub thread catches up later
+                log.warning("push hub: no versions of %s yet (%s)", site, exc)
+
+    def unwatch(self, site: str) -> None:
+        with self._lock:
+            feed = self.feeds[site]
+            feed.streams -= 1
+            if feed.streams == 0:
+                feed.idle_since = time.monotonic()
+                self._dirty = True
+
+    def _wanted(self) -> set[str] | None:
+        """The channels to listen to now, having let go of the sites idle past
+        their grace; None if that cannot have changed since last asked."""
+        now = time.monotonic()
+        with self._lock:
+            if not self._dirty and now < self._recheck_at:
+                return None
+            idle = {site: feed.idle_since for site, feed in self.feeds.items()
+                    if feed.idle_since is not None}
+            for site, since in idle.items():
+                if now - since >= self.grace_s:
+                    del self.feeds[site]
+                    del self.channels[self.keys[site].channel]
+            self._recheck_at = min(
+                (since + self.grace_s for since in idle.values()
+                 if now - since < self.grace_s), default=float("inf"))
+            self._dirty = False
+            return set(self.channels)
+
+    # --- the hub thread --------------------------------------------------------
 
     def _run(self) -> None:
         backoff = Backoff()
         while not self._stop.is_set():
-            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+            subscription = Subscription(self.client)
             try:
-                channels.subscribe(self.client, pubsub, *self.channels)
-                self._catch_up()
-                self._set_connected(True)
-                backoff.reset()
-                while not self._stop.is_set():
-                    message = channels.next_message(self.client, pubsub, 1.0)
-                    if channels.is_message(message):
-                        self._publish(message["channel"], message["data"])
+                self._follow(subscription, backoff)
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 self._set_connected(False)
                 pause = backoff.failed()
@@ -73,17 +157,39 @@ class Hub:
                             exc, pause)
                 self._stop.wait(pause)
             finally:
-                try:
-                    pubsub.close()
-                except redis.RedisError:
-                    pass
+                subscription.close()
 
-    def _catch_up(self) -> None:
-        """Versions published while we were not listening (start, reconnect)."""
-        for keys in self.keys.values():
-            channel = keys.channel
-            version, cast, incidents = self.client.mget(
-                keys.version, keys.cast_seq, keys.incidents_version)
+    def _follow(self, subscription: Subscription, backoff: Backoff) -> None:
+        """Listen on one connection until it fails or the hub stops."""
+        with self._lock:
+            self._dirty = True  # a new connection: subscribe to every watched site
+        while not self._stop.is_set():
+            wanted = self._wanted()
+            if wanted is not None:
+                subscription.drop(subscription.channels - wanted)
+                added = wanted - subscription.channels
+                subscription.add(added)
+                self._catch_up(self.channels.get(c) for c in added)
+                if added:  # Redis answered
+                    self._set_connected(True)
+                    backoff.reset()
+            message = subscription.next(POLL_S)
+            if message is not None:
+                self._publish(*message)
+
+    def _catch_up(self, sites: Iterable[str | None]) -> None:
+        """Versions published while we were not listening (a new site, a
+        reconnect), one round trip for all of ``sites``."""
+        sites = [s for s in sites if s is not None]
+        pipe = self.client.pipeline(transaction=False)
+        for site in sites:
+            keys = self.keys[site]
+            # MGET by name: a cluster pipeline refuses its mget() even in one slot
+            pipe.execute_command("MGET", keys.version, keys.cast_seq,
+                                 keys.incidents_version)
+        for site, (version, cast, incidents) in zip(sites, pipe.execute(),
+                                                     strict=True):
+            channel = self.keys[site].channel
             if incidents is not None:
                 self._publish(channel, b"inc:" + _bytes(incidents))
             if version is not None:
@@ -92,9 +198,15 @@ class Hub:
                 self._publish(channel, b"cast:" + _bytes(cast))
 
     def _set_connected(self, value: bool) -> None:
-        with self.changed:
-            self.connected = value
-            self.changed.notify_all()
+        self.connected = value
+        self._wake_all()
+
+    def _wake_all(self) -> None:
+        with self._lock:
+            feeds = list(self.feeds.values())
+        for feed in feeds:
+            with feed.changed:
+                feed.changed.notify_all()
 
     def _publish(self, channel: bytes | str, data: bytes | str) -> None:
         """``<n>`` is a snapshot version, ``inc:<n>`` a version with an
@@ -102,62 +214,66 @@ class Hub:
         of the cast."""
         channel = channel.decode() if isinstance(channel, bytes) else channel
         text = data.decode() if isinstance(data, bytes) else str(data)
-        site = self.channels.get(channel)
+        feed = self.feeds.get(self.channels.get(channel, ""))
+        if feed is None:  # a site let go of, its last messages in flight
+            return
         if text.startswith("live:"):
-            self._people(site, text)
+            self._people(feed, text)
             return
         kind, _, number_text = text.rpartition(":")
-        tables = {"": (self.versions,), "cast": (self.casts,),
-                  "inc": (self.incidents, self.versions)}.get(kind)
+        fields = {"": ("version",), "cast": ("cast",),
+                  "inc": ("incidents", "version")}.get(kind)
         try:
             number = int(number_text)
         except ValueError:
             return
-        if site is None or tables is None:
+        if fields is None:
             return
-        with self.changed:
+        with feed.changed:
             moved = False
-            for table in tables:  # inc:<n> is version <n> too: one wake-up
-                if number > table[site]:
-                    table[site], moved = number, True
+            for field in fields:  # inc:<n> is version <n> too: one wake-up
+                if number > getattr(feed, field):
+                    setattr(feed, field, number)
+                    moved = True
             if moved:
-                self.changed.notify_all()
+                feed.changed.notify_all()
 
-    def _people(self, site: str | None, text: str) -> None:
+    @staticmethod
+    def _people(feed: SiteFeed, text: str) -> None:
         """``live:<version>:<people>``: people present, counted after the
         snapshot ``version`` (data/snapshot.py: publish_people)."""
         try:
             base, people = (int(x) for x in text.split(":")[1:3])
         except ValueError:
             return
-        if site is None:
-            return
-        with self.changed:
-            self.people[site] = (self.people[site][0] + 1, base, people)
-            self.changed.notify_all()
+        with feed.changed:
+            feed.people = (feed.people[0] + 1, base, people)
+            feed.changed.notify_all()
+
+    # --- what a stream asks ----------------------------------------------------
 
     def wait(self, site: str, seen: tuple[int, int, int, int], connected: bool,
              timeout: float) -> tuple[tuple[int, int, int, int], bool]:
         """Block until ``site``'s (version, cast, people sequence, incident
         version) moves past ``seen``, the subscriber's health changes, or
-        ``timeout`` passes."""
+        ``timeout`` passes. ``site`` is watched (:meth:`watching`)."""
+        feed = self.feeds[site]
         deadline = time.monotonic() + timeout
-        with self.changed:
-            while (self.current(site) == seen and self.connected == connected
+        with feed.changed:
+            while (feed.current() == seen and self.connected == connected
                    and not self._stop.is_set()):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
-                self.changed.wait(left)
-            return self.current(site), self.connected
+                feed.changed.wait(left)
+            return feed.current(), self.connected
 
     def current(self, site: str) -> tuple[int, int, int, int]:
-        return (self.versions[site], self.casts[site], self.people[site][0],
-                self.incidents[site])
+        return self.feeds[site].current()
 
     def people_now(self, site: str) -> tuple[int, int]:
         """(the snapshot version they follow, people present)."""
-        return self.people[site][1:]
+        return self.feeds[site].people[1:]
 
 
 def _bytes(value: bytes | str | int) -> bytes:
@@ -174,7 +290,8 @@ def hub(state: AppState) -> Hub:
     with _hub_lock:
         if "gov_hub" not in extensions:
             sites = {s: state.keys(s) for s in state.sites}
-            extensions["gov_hub"] = Hub(state.redis, sites).start()
+            extensions["gov_hub"] = Hub(state.redis, sites,
+                                        grace_s=UNSUBSCRIBE_GRACE_S).start()
         return extensions["gov_hub"]
 
 

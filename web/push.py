@@ -1,7 +1,8 @@
 """Push: new snapshot versions to browsers over server-sent events.
 
 Every open stream waits on this process's one Redis subscriber
-(:class:`web.hub.Hub`). Each stream carries
+(:class:`web.hub.Hub`), which listens to a site while a stream of it is
+open here. Each stream carries
 small JSON events: ``hello`` (the server's build id, so a wall reloads after a
 deploy), ``version`` (a new snapshot version of its site, or a cast change) and
 ``ping`` every few seconds with the subscriber's health, so a wall can tell
@@ -210,10 +211,11 @@ def event_response(state: AppState, wall: WallData,
     if slot is None:
         return {"error": "too many open event streams for this sign-in"}, 429
     response = Response(
-        stream_with_context(streams.held(slot, event_stream(
-            the_hub, site_id, BUILD, changes=changes, people=people, spot=spot,
-            spot_ms=wall.spots.period_ms if spot else 0,
-            alive=credential_check()))),
+        stream_with_context(streams.held(slot, the_hub.watching(
+            site_id, event_stream(
+                the_hub, site_id, BUILD, changes=changes, people=people,
+                spot=spot, spot_ms=wall.spots.period_ms if spot else 0,
+                alive=credential_check())))),
         mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"  # let proxies pass it through

@@ -101,7 +101,8 @@ def web_server(timed: bool = False):
 
 
 class Stack:
-    """Embedded redis-server, aggregator process, gunicorn web tier."""
+    """Embedded redis-server, aggregator process, gunicorn web tier
+    (``gthread``, or ``gevent`` when ``args.worker`` says so)."""
 
     def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
         self.workdir = workdir
@@ -120,8 +121,10 @@ class Stack:
             stdin=subprocess.DEVNULL, start_new_session=True)
         self.aggregator = spawn([sys.executable, "app.py", "aggregator"])
         target = f"bench.wall.server:web_server(timed={args.profile})"
-        self.web_command = ["gunicorn", "-k", "gthread", "--threads",
-                            str(args.threads), "-w", str(args.workers), "-b",
+        worker = (["-k", "gevent", "--worker-connections", str(args.connections)]
+                  if getattr(args, "worker", "gthread") == "gevent"
+                  else ["-k", "gthread", "--threads", str(args.threads)])
+        self.web_command = ["gunicorn", *worker, "-w", str(args.workers), "-b",
                             f"127.0.0.1:{self.port}", "--graceful-timeout", "3",
                             target]
         self.web = spawn([str(Path(sys.executable).parent / "gunicorn"),
