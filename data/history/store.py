@@ -18,9 +18,9 @@ the way its kind of storage makes safe:
   when every byte is in it; a writer that dies before leaves the old object
   (the parts of an unfinished multipart upload are invisible; a bucket
   lifecycle rule aborts them). There are no temp files to clean. An object's
-  identity is (0, size, mtime ns): its mtime is the upload's time (a second
-  on S3), and one archiver per site (a lease) rewrites a file at most once a
-  minute, so a rewrite always changes it.
+  identity is (0, size, upload time in whole seconds, what a HEAD says); a
+  rewrite that lands in the same second with the same size is uploaded again
+  in the next one, so a rewrite always changes the identity.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ import pyarrow.parquet as pq
 
 Identity = tuple[int, int, int]  # inode (0 on an object store), size, mtime_ns
 STALE_TMP_S = 600
+SAME_SECOND_TRIES = 4
 
 
 class StoreError(ValueError):
@@ -157,6 +158,18 @@ class Store:
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression="zstd")
         body = sink.getvalue()  # all of it, before the upload starts
+        before = self.identity(path)
+        for _ in range(SAME_SECOND_TRIES):
+            self._put(path, body)
+            if before is None or self.identity(path) != before:
+                return
+            # same size in the same second: a reader could not tell the new
+            # object from the old one, so upload it again once the second is over
+            time.sleep(1.05 - time.time() % 1)
+        raise OSError(f"{path}: the store keeps the same size and time on rewrite")
+
+    def _put(self, path: PurePath, body: pa.Buffer) -> None:
+        """One upload: the object is replaced when the stream closes whole."""
         with self.fs.open_output_stream(str(path)) as out:
             out.write(body)
 
@@ -180,7 +193,8 @@ class Store:
 
 
 def _identity(info: pafs.FileInfo) -> Identity:
-    return (0, info.size, info.mtime_ns or 0)
+    # whole seconds: a HEAD says seconds, a listing may say milliseconds (MinIO)
+    return (0, info.size, (info.mtime_ns or 0) // 10**9 * 10**9)
 
 
 def _write_local(table: pa.Table, path: Path) -> None:
@@ -228,7 +242,9 @@ def _open(url: str) -> Store:
     try:
         fs, base = pafs.FileSystem.from_uri(url)
     except (pa.ArrowException, ValueError, OSError) as exc:
-        raise StoreError(f"GOV_HISTORY_URL={_redacted(url)!r}: {exc}") from None
+        query = url.partition("?")[2]
+        said = str(exc).replace(query, "…") if query else str(exc)
+        raise StoreError(f"GOV_HISTORY_URL={_redacted(url)!r}: {said}") from None
     if isinstance(fs, pafs.LocalFileSystem):
         return _local(base)
     if not base.strip("/"):
