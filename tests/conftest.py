@@ -205,12 +205,14 @@ def _make_bucket(endpoint: str) -> None:
 @pytest.fixture(params=["folder", "s3"])
 def shared_history(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A ``GOV_HISTORY_URL`` that several processes reach: a folder, then a
-    prefix of its own in the bucket of :func:`s3_endpoint`."""
+    new prefix in the bucket of :func:`s3_endpoint`."""
     if request.param == "folder":
         return str(tmp_path / "history")
-    url = request.getfixturevalue("s3_endpoint")
-    return (f"s3://history/{tmp_path.name}?endpoint_override={url}&scheme=http"
-            "&region=us-east-1")
+    import uuid
+
+    url = request.getfixturevalue("s3_endpoint")  # a server may outlive a run
+    return (f"s3://history/{uuid.uuid4().hex}?endpoint_override={url}"
+            "&scheme=http&region=us-east-1")
 
 
 # --- Chromium -----------------------------------------------------------------

@@ -167,10 +167,10 @@ archive.write_flow_day(sys.argv[1], site, files.local_day(ts, site.timezone),
 """
 
 
+@pytest.mark.parametrize("shared_history", ["s3"], indirect=True)
 def test_a_writer_killed_in_the_middle_of_an_upload_leaves_the_old_object(
-        s3_endpoint, tiny, tmp_path):
-    url = (f"s3://history/{tmp_path.name}-killed?endpoint_override={s3_endpoint}"
-           "&scheme=http&region=us-east-1")
+        shared_history, tiny):
+    url = shared_history
     ts = int(datetime(2024, 5, 6, 9, 30, tzinfo=TZ).timestamp() * 1000)
     day = files.local_day(ts, tiny.timezone)
     first = archive.flow_frame([(ts, "site", "site", 12, 3)], tiny.timezone)
