@@ -10,6 +10,7 @@ from typing import Any
 
 from dash import html
 
+from data.durable import NotReplicated
 from data.incidents.lifecycle import Refused
 from data.incidents.ops import submit_op, wait_applied
 from data.site import User
@@ -32,6 +33,9 @@ def run_op(state: AppState, site_id: str, user: User | None, op: str,
     except TimeoutError:
         audit_log(f"op:{op}", target, "ok", "written, not applied yet")
         return html.Span(t("m.pending", lang))
+    except NotReplicated as exc:
+        audit_log(f"op:{op}", target, "unconfirmed", str(exc))
+        return html.Span(t("m.unconfirmed", lang), className="err")
     if refusal:
         audit_log(f"op:{op}", target, "refused", refusal)
         return html.Span(t("m.refused", lang, reason=refusal), className="err")

@@ -13,6 +13,7 @@ import time
 import redis
 
 from data.keys import Keys
+from data.pubsub import announce
 
 KINDS = ("grid", "incident")
 
@@ -46,5 +47,5 @@ def _announce(r: redis.Redis, keys: Keys, body: str | None) -> int:
         pipe.set(keys.cast, body)
     pipe.incr(keys.cast_seq)
     seq = pipe.execute()[-1]
-    r.publish(keys.channel, f"cast:{seq}")
+    announce(r, keys.channel, f"cast:{seq}")
     return int(seq)

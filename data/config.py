@@ -47,6 +47,8 @@ class Config:
     audit_maxlen: int = 1_000_000
     cookie_secure: bool = False
     history_url: str | None = None  # GOV_HISTORY_URL; None: data_dir/history
+    ack_replicas: str | int = "auto"  # data/durable.py
+    ack_timeout_ms: int = 500
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -164,6 +166,10 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
     if data_dir.exists() and not data_dir.is_dir():
         raise ConfigError(f"GOV_DATA_DIR={str(data_dir)!r}: not a directory")
 
+    ack_raw = get("GOV_ACK_REPLICAS", "auto").lower()
+    ack_replicas: str | int = (
+        "auto" if ack_raw == "auto" else _int("GOV_ACK_REPLICAS", ack_raw, 0, 16))
+
     return Config(
         redis_url=redis_url,
         prefix=prefix,
@@ -188,6 +194,9 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
                           1000, 1_000_000_000),
         cookie_secure=_flag("GOV_COOKIE_SECURE", get("GOV_COOKIE_SECURE", "0")),
         history_url=_history_url(get("GOV_HISTORY_URL")),
+        ack_replicas=ack_replicas,
+        ack_timeout_ms=_int("GOV_ACK_TIMEOUT_MS", get("GOV_ACK_TIMEOUT_MS", "500"),
+                            10, 60_000),
         wall_reload_hour=_int(
             "GOV_WALL_RELOAD_HOUR", get("GOV_WALL_RELOAD_HOUR", "4"), -1, 23
         ),

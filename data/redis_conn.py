@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 import redis
 from redis.backoff import ExponentialBackoff
+from redis.cluster import RedisCluster
 from redis.retry import Retry
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,14 @@ end
 return redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0
 """
 
+# Give a lease up: KEYS[1] the lease, ARGV[1] the holder; only its own.
+RELEASE_SCRIPT = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('del', KEYS[1])
+end
+return 0
+"""
+
 
 def as_text(value: object) -> str:
     """A value read from Redis (bytes from a raw client) as text."""
@@ -48,6 +57,11 @@ def as_text(value: object) -> str:
 
 def connect(url: str, *, decode: bool = True, **kwargs: object) -> redis.Redis:
     """A client for ``url`` with short timeouts and backoff on reconnect.
+
+    ``url`` may name one Redis or any node of a Redis Cluster: which one it
+    is, is asked at start (``INFO cluster``), and a cluster gets redis-py's
+    cluster client, which follows ``MOVED``/``ASK`` and refreshes its slot map
+    after a failover. Nothing else needs to be set.
 
     Feed readers pass ``decode=False``: producers may write any bytes, and a
     value that is not UTF-8 must be rejected by validation, not crash the reader.
@@ -62,7 +76,51 @@ def connect(url: str, *, decode: bool = True, **kwargs: object) -> redis.Redis:
         "client_name": f"gov-{os.getpid()}",
     }
     options.update(kwargs)
+    if is_cluster_url(url):
+        return RedisCluster.from_url(url, **options)
     return redis.Redis.from_url(url, **options)
+
+
+_cluster_urls: dict[str, bool] = {}
+
+
+def is_cluster_url(url: str) -> bool:
+    """Whether the server at ``url`` is a node of a Redis Cluster (asked once
+    per process and URL)."""
+    if url not in _cluster_urls:
+        probe = redis.Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT_S,
+                                     socket_connect_timeout=CONNECT_TIMEOUT_S,
+                                     decode_responses=True)
+        try:
+            info = probe.info("cluster")
+        except RETRY_ERRORS as exc:
+            # Unreachable now: a client for one Redis, which fails like any
+            # other until the server is back; asked again on the next connect.
+            log.warning("redis at %s unreachable (%s): cannot tell whether it "
+                        "is a cluster; taking it for one Redis", _where(url), exc)
+            return False
+        finally:
+            probe.close()
+        _cluster_urls[url] = bool(int(info.get("cluster_enabled", 0)))
+    return _cluster_urls[url]
+
+
+def _where(url: str) -> str:
+    """``host:port`` of ``url``, never its password."""
+    return url.split("@")[-1].split("/")[0]
+
+
+def limits_storage_uri(url: str) -> str:
+    """The storage URI the ``limits`` library (Flask-Limiter) wants for the
+    same server: ``redis+cluster://`` for a cluster node."""
+    if is_cluster_url(url):
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}+cluster://{rest.split('/', 1)[0]}"
+    return url
+
+
+def is_cluster(client: object) -> bool:
+    return isinstance(client, RedisCluster)
 
 
 class Backoff:

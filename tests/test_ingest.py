@@ -20,6 +20,8 @@ from tests.common import PREFIX
 from tests.waiting import wait_until
 from web.ingest import MAX_BATCH
 
+pytestmark = pytest.mark.cluster  # on one Redis and on a cluster
+
 CROWD = "/api/v1/sites/tiny/feeds/crowd"
 KEYS = Keys(PREFIX, "tiny")
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from data.clock import now_ms
 from data.feed.aggregator import Aggregator
 from data.feed.migration import migrate_incident_keys
@@ -16,6 +18,8 @@ from data.feed.snapshot import read_snapshot
 from data.keys import Keys
 from tests.common import PREFIX
 from tests.feed import INC1, INC2, drain, xadd
+
+pytestmark = pytest.mark.cluster  # on one Redis and on a cluster
 
 KEYS = Keys(PREFIX, "tiny")
 OLD = f"{KEYS.base}:inc:"

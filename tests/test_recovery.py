@@ -9,12 +9,16 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from data.clock import now_ms
 from data.feed.aggregator import Aggregator
 from data.feed.snapshot import read_snapshot
 from data.keys import GROUP, Keys
 from data.redis_conn import EmbeddedRedis, connect
 from tests.common import FIXTURES, PREFIX
+
+pytestmark = pytest.mark.cluster  # on one Redis and on a cluster
 
 INC1 = "00000000-0000-4000-8000-000000000001"
 

@@ -18,6 +18,8 @@ from data.keys import Keys
 from data.site_files import load_sites
 from tests.common import PREFIX
 
+pytestmark = pytest.mark.cluster  # on one Redis and on a cluster
+
 SITES_DIR = PROJECT_ROOT / "data" / "sites"
 BROKEN, FINE = Keys(PREFIX, "yaozhai"), Keys(PREFIX, "erqi")
 

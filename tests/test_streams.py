@@ -23,6 +23,8 @@ from tests.live import LiveApp
 from web.hub import STREAMS_PER_CLIENT
 from web.push import PING_S
 
+pytestmark = pytest.mark.cluster  # on one Redis and on a cluster
+
 SITES = Path(__file__).parent / "fixtures" / "sites"
 # The credential is checked once a heartbeat; a stream may take one more
 # heartbeat to notice (the check falls just before the end) and a little

@@ -6,6 +6,7 @@ Unknown sites answer 404 and an unreachable Redis 503, both as JSON with an
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,6 +15,7 @@ import redis
 from flask import Blueprint, Response, jsonify, request
 
 from data.clock import now_ms
+from data.durable import NotReplicated
 from data.feed.health import describe, read_failure
 from data.feed.snapshot import read_snapshot
 from data.incidents.lifecycle import DONE, OPEN, public_view
@@ -40,6 +42,11 @@ def _site_or_404(site_id: str):
 
 @api.errorhandler(redis.RedisError)
 def _redis_down(exc: redis.RedisError):
+    logging.getLogger(__name__).warning("redis error on %s: %r", request.path, exc)
+    if isinstance(exc, NotReplicated):
+        response, status = error(503, str(exc), detail="NotReplicated")
+        response.headers["Retry-After"] = "1"
+        return response, status
     return error(503, "the data service (Redis) is unavailable; retry shortly",
                  detail=type(exc).__name__)
 

@@ -12,6 +12,7 @@ callback runs — and logged.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from flask_login import LoginManager, UserMixin, current_user
 
 from data import accounts, audit
 from data.accounts import Account, Credential
+from data.durable import NotReplicated
 from data.keys import AuthKeys
 from web.pages import forbidden
 from web.state import app_state
@@ -330,7 +332,11 @@ def install(server: Flask, callbacks: dict[str, dict],
 
 def _redis_down(exc: redis.RedisError):
     """Sessions, tokens and keys live in Redis: without it nobody is known."""
+    logging.getLogger(__name__).warning("redis error on %s: %r", request.path, exc)
     message = "the data service (Redis) is unavailable; retry shortly"
+    if isinstance(exc, NotReplicated):  # written, not yet safe: ask again
+        return jsonify({"error": str(exc), "status": 503,
+                        "detail": "NotReplicated"}), 503, {"Retry-After": "1"}
     if request.path.startswith(("/api/", "/_dash-", "/events/")):
         return jsonify({"error": message, "status": 503,
                         "detail": type(exc).__name__}), 503

@@ -29,9 +29,10 @@ from callbacks import console as console_callbacks
 from callbacks import home as home_callbacks
 from callbacks import mobile as mobile_callbacks
 from callbacks import wall as wall_callbacks
+from data import durable
 from data.config import PROJECT_ROOT, Config
 from data.feed.snapshot import HEARTBEAT_MS
-from data.redis_conn import connect
+from data.redis_conn import connect, limits_storage_uri
 from data.site_files import load_sites
 from layouts import analysis_charts
 from layouts.i18n import t
@@ -79,6 +80,8 @@ def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
     sites = load_sites(config.sites_root, config.sites)
     state = AppState(config=config, sites=sites,
                      redis=client or connect(config.redis_url))
+    durable.set_policy(state.redis, durable.Policy(config.ack_replicas,
+                                                   config.ack_timeout_ms))
 
     app = Dash(
         __name__,
@@ -177,7 +180,8 @@ def secure(app: Dash, config: Config, screens: dict[str, str]) -> None:
         SESSION_COOKIE_NAME="gov_session")
     auth.install(server, app.callback_map, screens)
     limiter = Limiter(get_remote_address, app=server,
-                      storage_uri=config.redis_url or "memory://",
+                      storage_uri=(limits_storage_uri(config.redis_url)
+                                   if config.redis_url else "memory://"),
                       key_prefix=f"{config.prefix}:limits",
                       strategy="moving-window", headers_enabled=True)
     apply_rate_limits(limiter)

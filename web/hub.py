@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import redis
 from flask import current_app
 
+from data import pubsub as channels
 from data.keys import Keys
 from data.redis_conn import Backoff
 from web.state import AppState
@@ -57,13 +58,13 @@ class Hub:
         while not self._stop.is_set():
             pubsub = self.client.pubsub(ignore_subscribe_messages=True)
             try:
-                pubsub.subscribe(*self.channels)
+                channels.subscribe(self.client, pubsub, *self.channels)
                 self._catch_up()
                 self._set_connected(True)
                 backoff.reset()
                 while not self._stop.is_set():
-                    message = pubsub.get_message(timeout=1.0)
-                    if message and message["type"] == "message":
+                    message = channels.next_message(self.client, pubsub, 1.0)
+                    if channels.is_message(message):
                         self._publish(message["channel"], message["data"])
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 self._set_connected(False)

@@ -22,6 +22,7 @@ import redis
 
 from data.clock import now_ms
 from data.feed import health as site_health
+from data.feed import share
 from data.feed import snapshot as snapshots
 from data.feed.batch import Batch, LostLease
 from data.feed.check import check
@@ -33,8 +34,9 @@ from data.feed.upkeep import (
     forget_idle_consumers,
     trim_stream,
 )
+from data.feed.wake import SWEEP_S, Waker
 from data.keys import FEED_STREAMS, GROUP, Keys
-from data.redis_conn import LEASE_SCRIPT, RETRY_ERRORS, Backoff, as_text
+from data.redis_conn import LEASE_SCRIPT, RELEASE_SCRIPT, RETRY_ERRORS, Backoff, as_text
 from data.site import Site
 
 log = logging.getLogger(__name__)
@@ -43,7 +45,7 @@ BATCH = 2000
 BLOCK_MS = 250  # far below the client's 3 s socket timeout
 LEASE_MS = 10_000
 RECLAIM_IDLE_MS = 15_000  # a consumer silent this long is taken for dead
-MAINTAIN_EVERY_S = 5.0
+MAINTAIN_EVERY_S = 5.0  # per site; staggered by when each was taken
 
 
 
@@ -71,6 +73,8 @@ class SiteState:
     last_snapshot_ms: int = 0
     last_maintain: float = 0.0
     owned: bool = False
+    pending: bool = True  # entries read and not acknowledged may wait
+    more: bool = False  # the last read was a full batch: read again at once
     stats: dict[str, int] = field(default_factory=dict)
     ready: bool = False  # consumer groups made, keys in the current layout
     backoff: Backoff = field(default_factory=Backoff)
@@ -87,7 +91,12 @@ class SiteState:
 
 
 class Aggregator:
-    """Folds the feeds of ``sites`` until :meth:`stop` is called."""
+    """Folds its share of ``sites`` until :meth:`stop` is called.
+
+    Several processes may run over the same sites: they divide them
+    (data/feed/share.py) and each site is folded under its lease by one at a
+    time. A process reads only the sites that Redis said had new entries
+    (data/feed/wake.py), so a quiet city costs it nothing but the beats."""
 
     def __init__(self, client: redis.Redis, sites: dict[str, Site], prefix: str,
                  *, dedup_seconds: int = 3600, snapshot_interval_ms: int = 200,
@@ -101,9 +110,14 @@ class Aggregator:
         self.snapshot_interval_ms = snapshot_interval_ms
         self.consumer = consumer or f"agg-{uuid.uuid4().hex[:12]}"
         self.lease_ms, self.reclaim_idle_ms = lease_ms, reclaim_idle_ms
+        # beat well within the lease, so a live process never loses one
+        self.beat_s = min(share.BEAT_S, lease_ms / 4000)
+        self.members: list[str] = [self.consumer]
         self._stop = threading.Event()
-        self._lease = self.r.register_script(LEASE_SCRIPT)
         self._ready = False
+        self._next_beat = 0.0
+        self._next_sweep = 0.0
+        self.waker: Waker | None = None
 
     # --- loop -----------------------------------------------------------
 
@@ -129,18 +143,27 @@ class Aggregator:
         self.release()
 
     def release(self) -> None:
-        """Give up this consumer's leases so another process takes over at once."""
-        for state in self.states.values():
-            try:
-                if as_text(self.r.get(state.keys.lease) or b"") == self.consumer:
-                    self.r.delete(state.keys.lease)
-            except RETRY_ERRORS:
-                return
+        """Give up this consumer's leases and membership, so the others take
+        its sites over at once."""
+        if self.waker is not None:
+            self.waker.stop()
+        try:
+            pipe = self.r.pipeline(transaction=False)
+            for state in self.states.values():
+                pipe.execute_command("EVAL", RELEASE_SCRIPT, 1, state.keys.lease,
+                                 self.consumer)
+            pipe.execute()
+            share.leave(self.r, self.prefix, self.consumer)
+        except RETRY_ERRORS:
+            return
 
     def setup(self) -> None:
         for state in self.states.values():
             state.ready = False
             self._guarded(state, self._setup_site, state)
+        if self.waker is None:
+            self.waker = Waker(self.r, self.prefix).start()
+        self.waker.wake_all()
         self._ready = True
 
     def _setup_site(self, state: SiteState) -> None:
@@ -149,39 +172,84 @@ class Aggregator:
         state.ready = True
 
     def step(self, block_ms: int = BLOCK_MS) -> int:
-        """One round over all sites; returns the number of entries handled.
+        """One round: the sites with new entries (or all, on a sweep); returns
+        the number of entries handled.
 
         Each site is folded on its own: one that fails (its data cannot be
         read) is noted, backs off, and does not hold up the others."""
         if not self._ready:
             self.setup()
+        if time.monotonic() >= self._next_beat:
+            self._divide()
+        owned = self._owned()
         handled = 0
-        owned = [s for s in self._due() if self._guarded(s, self._hold, s)]
         for state in owned:
-            handled += self._guarded(state, self._fold_pending, state) or 0
-        owned = [s for s in owned if not s.resting]
-        if not handled and owned:
-            handled += self._fold_new(owned, self._block_ms(owned, block_ms))
+            if state.pending:
+                handled += self._guarded(state, self._fold_pending, state) or 0
+        every, woken = self.waker.take(0)
+        if not (handled or every or woken or any(s.more for s in owned)):
+            wait = self._block_ms(owned, block_ms) if owned else block_ms
+            every, woken = self.waker.take(wait / 1000)
+        if time.monotonic() >= self._next_sweep:
+            every, self._next_sweep = True, time.monotonic() + SWEEP_S
+        owned = self._owned()
+        due = [s for s in owned if every or s.more or s.site.id in woken]
+        handled += self._fold_new(due)
         for state in owned:
             if not state.resting:
                 self._guarded(state, self._publish_and_maintain, state)
             if not state.resting and state.backoff.failures:
                 self._recovered(state)
-        if not owned:
-            self._stop.wait(block_ms / 1000)
         return handled
 
-    def _due(self) -> list[SiteState]:
-        """Sites not resting after a failure, set up (again) if need be."""
-        due = []
+    def _owned(self) -> list[SiteState]:
+        return [s for s in self.states.values()
+                if s.owned and s.ready and not s.resting]
+
+    def _divide(self) -> None:
+        """Beat, work out this process's share, and take, keep or give up
+        leases accordingly (one round trip per node for all sites)."""
+        self._next_beat = time.monotonic() + self.beat_s
+        self.members = share.beat(self.r, self.prefix, self.consumer,
+                                  now_ms(), self.lease_ms)
+        mine = share.share(self.states, self.members, self.consumer)
         for state in self.states.values():
-            if state.resting:
-                continue
-            if not state.ready:
+            if not state.resting and not state.ready:
                 self._guarded(state, self._setup_site, state)
-            if state.ready:
-                due.append(state)
-        return due
+        wanted = [s for s in self.states.values()
+                  if s.site.id in mine and s.ready and not s.resting]
+        leaving = [s for s in self.states.values()
+                   if s.owned and s.site.id not in mine]
+        pipe = self.r.pipeline(transaction=False)
+        for state in wanted:
+            pipe.execute_command("EVAL", LEASE_SCRIPT, 1, state.keys.lease,
+                                 self.consumer, self.lease_ms)
+        for state in leaving:
+            pipe.execute_command("EVAL", RELEASE_SCRIPT, 1, state.keys.lease,
+                                 self.consumer)
+        replies = pipe.execute(raise_on_error=False)
+        for state, reply in zip(wanted, replies, strict=False):
+            if isinstance(reply, RETRY_ERRORS):
+                raise reply
+            if isinstance(reply, Exception):
+                self._site_failed(state, reply)
+            elif reply and not state.owned:
+                self._guarded(state, self._take_over, state)
+            else:
+                state.owned = bool(reply)
+        for state in leaving:
+            log.info("aggregator %s hands site %s over", self.consumer,
+                     state.site.id)
+            state.owned = False
+
+    def _take_over(self, state: SiteState) -> None:
+        log.info("aggregator %s folds site %s", self.consumer, state.site.id)
+        # Whoever held the lease before can no longer commit (every fold
+        # WATCHes the lease), so its unacknowledged entries are ours now,
+        # and they come before anything new: stream order is kept.
+        self._claim(state, min_idle_ms=0)
+        state.owned = state.pending = state.more = True
+        state.dirty = True
 
     def _publish_and_maintain(self, state: SiteState) -> None:
         self._maybe_publish(state)
@@ -206,10 +274,11 @@ class Aggregator:
         pause = state.backoff.failed()
         state.retry_at = time.monotonic() + pause
         state.ready = False  # redo set-up: a stream may have been deleted
+        state.pending = True  # a batch may be read and not acknowledged
         reason = site_health.describe(exc)
         if state.backoff.failures == 1:
-            log.exception("aggregator: site %s cannot be folded (%s); the other "
-                          "sites go on", state.site.id, reason)
+            log.error("aggregator: site %s cannot be folded (%s); the other "
+                      "sites go on", state.site.id, reason, exc_info=exc)
         else:
             log.warning("aggregator: site %s still failing (%s); retry in %.1f s",
                         state.site.id, reason, pause)
@@ -238,18 +307,6 @@ class Aggregator:
                 block_ms = min(block_ms, max(1, due))
         return block_ms
 
-    def _hold(self, state: SiteState) -> bool:
-        owned = bool(self._lease(keys=[state.keys.lease],
-                                 args=[self.consumer, self.lease_ms]))
-        if owned and not state.owned:
-            log.info("aggregator %s folds site %s", self.consumer, state.site.id)
-            # Whoever held the lease before can no longer commit (every fold
-            # WATCHes the lease), so its unacknowledged entries are ours now,
-            # and they come before anything new: stream order is kept.
-            self._claim(state, min_idle_ms=0)
-        state.owned = owned
-        return owned
-
     def _claim(self, state: SiteState, min_idle_ms: int) -> None:
         for name in FEED_STREAMS:
             start = "0-0"
@@ -262,36 +319,40 @@ class Aggregator:
                     break
 
     def _fold_pending(self, state: SiteState) -> int:
-        """Entries delivered to this consumer but not acknowledged (retries)."""
+        """Entries delivered to this consumer but not acknowledged (taken
+        over, or a batch that failed)."""
         streams = {state.keys.stream(n): "0" for n in FEED_STREAMS}
         reply = self.r.xreadgroup(GROUP, self.consumer, streams, count=BATCH)
         batch = {k: v for k, v in _by_stream(reply).items() if v}
-        return self._fold(state, batch) if batch else 0
+        if not batch:
+            state.pending = False
+            return 0
+        return self._fold(state, batch)
 
-    def _fold_new(self, owned: list[SiteState], block_ms: int) -> int:
-        streams = {st.keys.stream(n): ">" for st in owned for n in FEED_STREAMS}
-        try:
-            reply = self.r.xreadgroup(GROUP, self.consumer, streams, count=BATCH,
-                                      block=block_ms)
-        except redis.ResponseError:
-            # One site's stream cannot be read (deleted, or not a stream): read
-            # site by site, so that site fails alone.
-            return sum(self._guarded(state, self._fold_new_of, state) or 0
-                       for state in owned)
-        batches = _by_stream(reply)
+    def _fold_new(self, due: list[SiteState]) -> int:
+        """Read every due site's new entries without blocking — one round
+        trip per node for all of them — and fold each site's batch."""
+        if not due:
+            return 0
+        pipe = self.r.pipeline(transaction=False)
+        for state in due:
+            pipe.xreadgroup(GROUP, self.consumer,
+                            {state.keys.stream(n): ">" for n in FEED_STREAMS},
+                            count=BATCH)
+        replies = pipe.execute(raise_on_error=False)
         handled = 0
-        for state in owned:
-            mine = {k: v for k, v in batches.items()
-                    if k.startswith(state.keys.base + ":") and v}
-            if mine:
-                handled += self._guarded(state, self._fold, state, mine) or 0
+        for state, reply in zip(due, replies, strict=True):
+            if isinstance(reply, RETRY_ERRORS):
+                raise reply
+            if isinstance(reply, Exception):
+                # this site's stream cannot be read (deleted, not a stream)
+                self._site_failed(state, reply)
+                continue
+            batch = {k: v for k, v in _by_stream(reply).items() if v}
+            state.more = any(len(v) >= BATCH for v in batch.values())
+            if batch:
+                handled += self._guarded(state, self._fold, state, batch) or 0
         return handled
-
-    def _fold_new_of(self, state: SiteState) -> int:
-        streams = {state.keys.stream(n): ">" for n in FEED_STREAMS}
-        reply = self.r.xreadgroup(GROUP, self.consumer, streams, count=BATCH)
-        batch = {k: v for k, v in _by_stream(reply).items() if v}
-        return self._fold(state, batch) if batch else 0
 
     # --- one batch ------------------------------------------------------
 

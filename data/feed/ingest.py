@@ -12,7 +12,8 @@ producer to read the dead-letter stream:
 - ``duplicate``: its ``eid`` (per ``src``) came earlier in the batch, was
   folded by the aggregator, or was written over HTTP before and is still on
   its way; it is written nowhere;
-- ``accepted``: XADDed to the feed stream, with the stream entry id. The
+- ``accepted``: XADDed to the feed stream, with the stream entry id, and
+  on a replica when there are replicas (data/durable.py). The
   aggregator folds it as any other entry — an incident op the incident's
   state or the actor's rights refuse is dead-lettered then, as for anyone.
 
@@ -28,6 +29,7 @@ from typing import Any
 
 import redis
 
+from data import durable
 from data.feed.check import validate
 from data.feed.contract import Event, Rejected
 from data.feed.dead import write_dead
@@ -143,13 +145,10 @@ def ingest(r: redis.Redis, keys: Keys, site: Site, stream: str, producer: str,
            ) -> list[Outcome]:
     """Check ``entries`` for ``stream`` and write them; one outcome per entry."""
     checked = check_entries(stream, entries, site, producer, now_ms)
-    while True:
-        try:
-            with r.pipeline(transaction=True) as pipe:
-                return _write(pipe, keys, stream, checked, now_ms,
-                              dedup_seconds)
-        except redis.WatchError:
-            continue  # a concurrent batch wrote eids we read: decide again
+    # a concurrent batch that wrote eids we read makes us decide again; the
+    # answer waits until a replica has the writes (data/durable.py)
+    return durable.write(r, keys.stream(stream), lambda pipe: _write(
+        pipe, keys, stream, checked, now_ms, dedup_seconds))
 
 
 def _write(pipe, keys: Keys, stream: str, checked: list[_Checked], now_ms: int,

@@ -79,7 +79,8 @@ def _move_record(r: redis.Redis, keys: Keys, name: str) -> int:
         log.warning("%s is not an incident record; left where it is", name)
         return 0
     with r.pipeline(transaction=True) as pipe:
-        pipe.rename(name, keys.incident(incident_id))
+        # by name: a cluster pipeline refuses its rename() even in one slot
+        pipe.execute_command("RENAME", name, keys.incident(incident_id))
         _index(pipe, keys, record)
         pipe.execute()
     return 1

@@ -20,6 +20,7 @@ import redis
 from data.incidents.lifecycle import public_view
 from data.incidents.store import load_incidents
 from data.keys import FEED_STREAMS, Keys
+from data.pubsub import announce
 from data.site import Site
 
 HEARTBEAT_MS = 5_000
@@ -244,16 +245,17 @@ def publish(r: redis.Redis, keys: Keys, site: Site, now_ms: int, *,
                                        separators=(",", ":")))
     if incidents:
         pipe.set(keys.incidents_version, version)
-        pipe.publish(keys.channel, f"inc:{version}")
-    pipe.publish(keys.channel, version)
     pipe.execute()
+    # stored first, then announced: whoever hears the version can read it
+    news = [f"inc:{version}"] if incidents else []
+    announce(r, keys.channel, *news, version)
     return version
 
 
 def publish_people(r: redis.Redis, keys: Keys, version: int, people: int) -> None:
     """Announce people present now, counted after snapshot ``version``:
     ``live:<version>:<people>`` on the site's channel (no new snapshot)."""
-    r.publish(keys.channel, f"live:{version}:{people}")
+    announce(r, keys.channel, f"live:{version}:{people}")
 
 
 def read_snapshot(r: redis.Redis, keys: Keys) -> dict[str, Any] | None:

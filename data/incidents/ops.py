@@ -16,7 +16,7 @@ from typing import Any
 
 import redis
 
-from data import accounts
+from data import accounts, durable
 from data.clock import now_ms
 from data.feed.check import validate
 from data.feed.contract import Rejected
@@ -61,6 +61,19 @@ def _fields(values: dict[str, Any]) -> dict[str, str]:
     return {k: str(v) for k, v in values.items() if v is not None and v != ""}
 
 
+def _append(r: redis.Redis, keys: Keys, fields: dict[str, str]) -> str:
+    """XADD to the incident stream, on a replica before the answer (raises
+    data.durable.NotReplicated when none confirms in time)."""
+    stream = keys.stream("incident")
+
+    def add(pipe) -> str:
+        pipe.multi()
+        pipe.xadd(stream, fields)
+        return as_text(pipe.execute()[0])
+
+    return durable.write(r, stream, add)
+
+
 def submit_op(r: redis.Redis, keys: Keys, site: Site, user: User | None, op: str,
               incident_id: str, **values: Any) -> Written:
     """Check and write one workflow op; raises Refused or Rejected with a reason."""
@@ -79,8 +92,8 @@ def submit_op(r: redis.Redis, keys: Keys, site: Site, user: User | None, op: str
     apply_op(record, event, site, lookup,  # raises Refused; the result is dropped
              actors=lambda who: user if user and who == user.id
              else accounts.actor(r, AuthKeys(keys.prefix), site, who))
-    entry_id = r.xadd(keys.stream("incident"), fields)
-    return Written(as_text(entry_id), eid)
+    entry_id = _append(r, keys, fields)
+    return Written(entry_id, eid)
 
 
 def submit_report(r: redis.Redis, keys: Keys, site: Site, user: User | None,
@@ -92,8 +105,8 @@ def submit_report(r: redis.Redis, keys: Keys, site: Site, user: User | None,
     fields = _fields({"v": "1", "src": SRC, "op": "report", "ts": now_ms(),
                       "actor": user.id if user else None, "eid": eid, **values})
     validate("incident", fields, site, now_ms())  # raises Rejected with the field
-    entry_id = r.xadd(keys.stream("incident"), fields)
-    return Written(as_text(entry_id), eid)
+    entry_id = _append(r, keys, fields)
+    return Written(entry_id, eid)
 
 
 def wait_applied(r: redis.Redis, keys: Keys, incident_id: str, written: Written,

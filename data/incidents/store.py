@@ -45,7 +45,8 @@ def load_incidents(pipe: Any, keys: Keys, ids: Iterable[str]) -> dict[str, dict]
     ids = sorted(ids)
     if not ids:
         return {}
-    values = pipe.mget([keys.incident(i) for i in ids])
+    # MGET by name: a cluster pipeline refuses its mget() even in one slot
+    values = pipe.execute_command("MGET", *(keys.incident(i) for i in ids))
     return {i: json.loads(v) for i, v in zip(ids, values, strict=True) if v}
 
 
