@@ -44,6 +44,13 @@ def _config_or_exit(check_sites: bool = True) -> Config:
         except SiteError as exc:
             click.echo(f"site error: {exc}", err=True)
             sys.exit(2)
+    from data.history.store import StoreError, as_store
+
+    try:
+        as_store(config.history)  # a URL pyarrow cannot open stops us here
+    except StoreError as exc:
+        click.echo(f"configuration error: {exc}", err=True)
+        sys.exit(2)
     return config
 
 
@@ -103,8 +110,9 @@ def run_all() -> None:
 
     config = _config_or_exit()
     runtime = Runtime(config)
+    # asked before the archiver writes
     seeding = (config.demo and config.demo_days > 0
-               and demo_seed.pending(config.data_dir))  # before the archiver writes
+               and demo_seed.pending(config.data_dir, config.history))
     demo: dict = {}
     try:
         config = runtime.start_redis()
@@ -171,14 +179,16 @@ def aggregator() -> None:
 @click.option("--every", default=60.0, show_default=True,
               help="seconds between two archive passes")
 def archiver(every: float) -> None:
-    """Write the history of GOV_SITES (Parquet under GOV_DATA_DIR/history)."""
+    """Write the history of GOV_SITES (Parquet under GOV_DATA_DIR/history, or
+    at GOV_HISTORY_URL)."""
     from web.runtime import Runtime
 
     config = _config_or_exit()
     runtime = Runtime(config)
     runtime.start_redis()
     runtime.start_archiver(every)
-    click.echo(f"archiver writing {config.data_dir / 'history'} every {every:g} s. "
+    where = str(config.history).split("?", 1)[0]  # the query may hold a key
+    click.echo(f"archiver writing {where} every {every:g} s. "
                "Ctrl-C stops.")
     try:
         runtime.wait()

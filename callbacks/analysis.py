@@ -88,7 +88,7 @@ def update_views(args: dict[str, str], site: Site, lang: str, state: AppState
     filters = scoped_filters(filters, grid_scope(current_user(site)))
     if filters is None:
         return _blank(lang, t("analysis.err.out_of_scope", lang))
-    data = History(state.config.data_dir / "history").load(site, filters)
+    data = History(state.config.history).load(site, filters)
     query = {"site": site.id, **filters.query(), **({"lang": lang}
                                                     if lang == "en" else {})}
     message = (t("analysis.empty_range", lang, start=filters.start, end=filters.end)

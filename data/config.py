@@ -46,9 +46,16 @@ class Config:
     session_hours: int = 12
     audit_maxlen: int = 1_000_000
     cookie_secure: bool = False
+    history_url: str | None = None  # GOV_HISTORY_URL; None: data_dir/history
     ack_replicas: str | int = "auto"  # data/durable.py
     ack_timeout_ms: int = 500
     extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def history(self) -> str | Path:
+        """Where the history lives: ``GOV_HISTORY_URL`` or a folder of the data
+        (:func:`data.history.store.as_store` opens either)."""
+        return self.history_url or self.data_dir / "history"
 
     @property
     def default_site(self) -> str:
@@ -92,6 +99,25 @@ def _float(name: str, raw: str, low: float, high: float) -> float:
     if not low <= value <= high:
         raise ConfigError(f"{name}={raw!r}: expected a number from {low} to {high}")
     return value
+
+
+def _history_url(raw: str) -> str | None:
+    """``GOV_HISTORY_URL`` as given, if its form is right: a URL with a scheme
+    (``s3://bucket/prefix?endpoint_override=…``, ``file:///srv/history``) or an
+    absolute folder. Whether it opens is checked where it is opened, since
+    reaching an object store is not a matter of configuration syntax."""
+    if not raw:
+        return None
+    scheme, sep, rest = raw.partition("://")
+    if sep and re.fullmatch(r"[a-z][a-z0-9+.-]*", scheme) and rest.strip("/"):
+        return raw
+    if not sep and Path(raw).expanduser().is_absolute():
+        return str(Path(raw).expanduser())
+    raise ConfigError(
+        f"GOV_HISTORY_URL={raw.split('?', 1)[0]!r}: expected an object store URL "
+        "(s3://bucket/prefix?endpoint_override=http://host:9000) or an absolute "
+        "folder"
+    )
 
 
 def load_config(env: Mapping[str, str] | None = None) -> Config:
@@ -167,6 +193,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         audit_maxlen=_int("GOV_AUDIT_MAXLEN", get("GOV_AUDIT_MAXLEN", "1000000"),
                           1000, 1_000_000_000),
         cookie_secure=_flag("GOV_COOKIE_SECURE", get("GOV_COOKIE_SECURE", "0")),
+        history_url=_history_url(get("GOV_HISTORY_URL")),
         ack_replicas=ack_replicas,
         ack_timeout_ms=_int("GOV_ACK_TIMEOUT_MS", get("GOV_ACK_TIMEOUT_MS", "500"),
                             10, 60_000),

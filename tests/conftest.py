@@ -161,6 +161,87 @@ def live(live_app):
     return live_app()
 
 
+# --- history on an object store (moto's S3 server) ---------------------------
+
+
+S3_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+          "AWS_EC2_METADATA_DISABLED": "true"}
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``http://host:port`` of an S3 server with a bucket ``history``: moto's
+    standalone server from this environment (a process of its own, as MinIO
+    would be), or the one ``GOV_TEST_S3_ENDPOINT`` names (MinIO, another
+    moto; keys from ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, ``test``
+    by default). Skipped when neither is there."""
+    for name, value in S3_ENV.items():
+        os.environ.setdefault(name, value)
+    given = os.environ.get("GOV_TEST_S3_ENDPOINT")
+    if given:
+        _make_bucket(given)
+        yield given
+        return
+    yield from _moto_server(tmp_path_factory.mktemp("moto"))
+
+
+def _moto_server(folder: Path) -> Iterator[str]:
+    import subprocess
+    import sys
+    import urllib.request
+
+    from data.redis_conn import free_port
+    from tests.waiting import wait_until
+
+    # this environment's own (pinned in requirements-test.txt), not one on
+    # PATH: moto 5.2.1 fails pyarrow's multipart uploads, 5.2.6 does not
+    program = Path(sys.executable).parent / "moto_server"
+    if not program.is_file():
+        pytest.skip("no S3-compatible server: moto_server is not installed here "
+                    "(pip install -r requirements-test.txt), and "
+                    "GOV_TEST_S3_ENDPOINT is not set")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with open(folder / "moto.log", "wb") as log:
+        server = subprocess.Popen([str(program), "-H", "127.0.0.1", "-p", str(port)],
+                                  stdout=log, stderr=subprocess.STDOUT)
+
+    def answers() -> bool:
+        try:
+            return urllib.request.urlopen(url, timeout=1).status == 200
+        except OSError:
+            return False
+    try:
+        wait_until(answers, timeout=30, every=0.2, what="moto's S3 server")
+        _make_bucket(url)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def _make_bucket(endpoint: str) -> None:
+    import pyarrow.fs as pafs
+
+    made, _ = pafs.FileSystem.from_uri(
+        f"s3://history?endpoint_override={endpoint}&scheme=http&region=us-east-1"
+        "&allow_bucket_creation=true")
+    made.create_dir("history")
+
+
+@pytest.fixture(params=["folder", "s3"])
+def shared_history(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A ``GOV_HISTORY_URL`` that several processes reach: a folder, then a
+    new prefix in the bucket of :func:`s3_endpoint`."""
+    if request.param == "folder":
+        return str(tmp_path / "history")
+    import uuid
+
+    url = request.getfixturevalue("s3_endpoint")  # a server may outlive a run
+    return (f"s3://history/{uuid.uuid4().hex}?endpoint_override={url}"
+            "&scheme=http&region=us-east-1")
+
+
 # --- Chromium -----------------------------------------------------------------
 
 

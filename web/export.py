@@ -58,7 +58,7 @@ def _error(status: int, key: str, **values: Any) -> tuple[Response, int]:
 
 
 def history() -> History:
-    return History(app_state().config.data_dir / "history")
+    return History(app_state().config.history)
 
 
 def exported_by() -> str:

@@ -56,7 +56,7 @@ class Runtime:
 
         sites = load_sites(self.config.sites_root, self.config.sites)
         self.archiver = Archiver(connect(self.config.redis_url), sites,
-                                 self.config.prefix, self.config.data_dir / "history",
+                                 self.config.prefix, self.config.history,
                                  every_s=every_s or EVERY_S)
         self._thread("archiver", self.archiver.run)
 
@@ -81,7 +81,8 @@ class Runtime:
         cfg = self.config
         proc = ctx.Process(target=seed_process, name="demo-seed", daemon=True,
                            args=(cfg.redis_url, cfg.sites_root, cfg.sites,
-                                 cfg.prefix, cfg.data_dir, cfg.demo_days, halt))
+                                 cfg.prefix, cfg.data_dir, cfg.demo_days, halt,
+                                 cfg.history))
         proc.start()
 
         def watch() -> None:

@@ -17,11 +17,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import date
-from pathlib import Path
+from pathlib import PurePath
 from typing import Any
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from data.history.files import (
     FLOW,
@@ -33,6 +32,7 @@ from data.history.files import (
     incident_schema,
     write_if_changed,
 )
+from data.history.store import Root, as_store
 from data.incidents.lifecycle import mask_name, mask_phone
 from data.site import Site
 from data.terms import CHAIN
@@ -89,18 +89,19 @@ def merge_flow(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
     return merged.sort_values(["scope", "id", "minute"], ignore_index=True)
 
 
-def write_flow_day(root: Path, site: Site, day: date, minutes: pd.DataFrame,
+def write_flow_day(root: Root, site: Site, day: date, minutes: pd.DataFrame,
                    as_of_ms: int) -> bool:
     """Merge ``minutes`` into the day's flow files; True if anything changed."""
     path = day_file(root, site.id, day, FLOW)
-    merged = merge_flow(read_flow_file(path, site.timezone), minutes)
+    merged = merge_flow(read_flow_file(path, site.timezone, root), minutes)
     meta = {"site": site.id, "day": day.isoformat(), "kind": FLOW,
             "schema": SCHEMA_VERSION, "as_of": as_of_ms}
     schema = flow_schema(site.timezone)
     rollup = path.with_name(f"{HOURLY}.parquet")
-    changed = write_if_changed(merged, schema, path, meta)
-    if changed or not rollup.is_file():  # also after a crash between the two
-        write_if_changed(hourly(merged), schema, rollup, {**meta, "kind": HOURLY})
+    changed = write_if_changed(root, merged, schema, path, meta)
+    if changed or not as_store(root).exists(rollup):  # also after a crash between
+        write_if_changed(root, hourly(merged), schema, rollup,
+                         {**meta, "kind": HOURLY})
     return changed
 
 
@@ -149,20 +150,20 @@ def incident_frame(rows: list[dict[str, Any]], tz: str) -> pd.DataFrame:
     return frame
 
 
-def write_incident_day(root: Path, site: Site, day: date, fresh: pd.DataFrame,
+def write_incident_day(root: Root, site: Site, day: date, fresh: pd.DataFrame,
                        as_of_ms: int) -> bool:
     """Replace the day's records by ``fresh`` ones (same id); True if changed."""
     path = day_file(root, site.id, day, INCIDENTS)
-    old = read_incident_file(path, site.timezone)
+    old = read_incident_file(path, site.timezone, root)
     keep = old[~old["id"].isin(fresh["id"])] if len(old) else old
     merged = (pd.concat([keep, fresh], ignore_index=True) if len(keep) else fresh)
     merged = merged.sort_values(["reported_at", "id"], ignore_index=True)
     meta = {"site": site.id, "day": day.isoformat(), "kind": INCIDENTS,
             "schema": SCHEMA_VERSION, "as_of": as_of_ms}
-    return write_if_changed(merged, incident_schema(site.timezone), path, meta)
+    return write_if_changed(root, merged, incident_schema(site.timezone), path, meta)
 
 
-def write_incidents(root: Path, site: Site, records: Iterable[dict[str, Any]],
+def write_incidents(root: Root, site: Site, records: Iterable[dict[str, Any]],
                     as_of_ms: int) -> list[date]:
     """Write ``records`` into the files of their report days."""
     frame = incident_frame([incident_row(r) for r in records], site.timezone)
@@ -176,14 +177,13 @@ def write_incidents(root: Path, site: Site, records: Iterable[dict[str, Any]],
 # --- the loop --------------------------------------------------------------
 
 
-def read_flow_file(path: Path, tz: str) -> pd.DataFrame:
-    if not path.is_file():
+def read_flow_file(path: PurePath, tz: str, root: Root) -> pd.DataFrame:
+    table = as_store(root).read_table(path)
+    if table is None:
         return flow_frame([], tz)
-    frame = pq.read_table(path).to_pandas()
-    return frame.astype({"scope": str, "id": str})
+    return table.to_pandas().astype({"scope": str, "id": str})
 
 
-def read_incident_file(path: Path, tz: str) -> pd.DataFrame:
-    if not path.is_file():
-        return incident_frame([], tz)
-    return pq.read_table(path).to_pandas()
+def read_incident_file(path: PurePath, tz: str, root: Root) -> pd.DataFrame:
+    table = as_store(root).read_table(path)
+    return incident_frame([], tz) if table is None else table.to_pandas()

@@ -13,7 +13,6 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 
 import redis
 
@@ -25,6 +24,7 @@ from data.history.archive import (
 )
 from data.history.compaction import closed_before, compact_site
 from data.history.files import local_day, remove_stale_temps
+from data.history.store import Root
 from data.incidents.store import read_incidents
 from data.keys import GROUP, Keys
 from data.redis_conn import LEASE_SCRIPT, RETRY_ERRORS, Backoff, as_text
@@ -59,7 +59,7 @@ def read_minute_window(client: redis.Redis, keys: Keys, now_ms: int,
     return rows
 
 
-def archive_flow(client: redis.Redis, site: Site, prefix: str, root: Path,
+def archive_flow(client: redis.Redis, site: Site, prefix: str, root: Root,
                  now_ms: int) -> list[date]:
     """Archive the minute buckets in Redis; returns the days whose file changed."""
     frame = flow_frame(read_minute_window(client, Keys(prefix, site.id), now_ms),
@@ -117,7 +117,7 @@ def changed_incident_ids(client: redis.Redis, keys: Keys, start: str | None
         start = "(" + as_text(entries[-1][0])
 
 
-def archive_incidents(client: redis.Redis, site: Site, prefix: str, root: Path,
+def archive_incidents(client: redis.Redis, site: Site, prefix: str, root: Root,
                       now_ms: int, cursor: str | None = None
                       ) -> tuple[list[date], str | None]:
     """Archive the incidents changed since ``cursor`` (all when None); returns
@@ -140,7 +140,7 @@ class Archiver:
     client: redis.Redis
     sites: dict[str, Site]
     prefix: str
-    root: Path
+    root: Root
     every_s: float = EVERY_S
     name: str = field(default_factory=lambda: f"arch-{uuid.uuid4().hex[:12]}")
     cursors: dict[str, str | None] = field(default_factory=dict)

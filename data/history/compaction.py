@@ -8,25 +8,25 @@ kinds the views read: ``history/site=<site>/month=<YYYY-MM>/<kind>.parquet``.
 The day files stay the truth. A month file records, for each day it copies,
 the identity of the day file it copied (inode, size, mtime: the archiver
 never changes a file in place, it renames a new one over it, so a rewritten
-day file has a new identity) and that file's ``as_of``. A reader uses the
+day file has a new identity; on an object store size and upload time, see
+:mod:`data.history.store`) and that file's ``as_of``. A reader uses the
 month's rows of a day only while the day file still has that identity, and
 reads the day file otherwise. A month file is written like every archive
-file (hidden temp file, fsync, rename), so a crash leaves the old month file
-or none, never half of one, and a stale one is merely not used.
+file (hidden temp file, fsync, rename; one PUT on an object store), so a
+crash leaves the old month file or none, never half of one, and a stale one
+is merely not used.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
+from pathlib import PurePath
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from data.history.files import (
     HOURLY,
@@ -36,25 +36,21 @@ from data.history.files import (
     incident_schema,
     write_atomic,
 )
+from data.history.store import Identity, Root, as_store
 
 log = logging.getLogger(__name__)
 
 KINDS = (HOURLY, INCIDENTS)  # what the views read; minute files stay per day
 DAY_COLUMN = "day"  # the local day of a month file's row (absent in day files)
-Identity = tuple[int, int, int]  # inode, size, mtime_ns
 
 
 def month_of(day: date) -> str:
     return f"{day:%Y-%m}"
 
 
-def month_file(root: Path, site: str, month: str, kind: str) -> Path:
+def month_file(root: Root, site: str, month: str, kind: str) -> PurePath:
     """``<root>/site=<site>/month=<YYYY-MM>/<kind>.parquet``."""
-    return Path(root) / f"site={site}" / f"month={month}" / f"{kind}.parquet"
-
-
-def identity(stat: os.stat_result) -> Identity:
-    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    return as_store(root).base / f"site={site}" / f"month={month}" / f"{kind}.parquet"
 
 
 def schema_of(kind: str, tz: str) -> pa.Schema:
@@ -70,10 +66,10 @@ class Copied:
     as_of: int | None
 
 
-def read_sources(path: Path) -> dict[date, Copied]:
+def read_sources(root: Root, path: PurePath | str) -> dict[date, Copied]:
     """The days a month file copies ({} if it is missing or unreadable)."""
     try:
-        meta = pq.read_schema(path).metadata or {}
+        meta = as_store(root).read_schema(path).metadata or {}
         raw = json.loads(meta[b"gov.sources"])
         return {date.fromisoformat(day): Copied(tuple(ident), as_of)
                 for day, ident, as_of in raw}
@@ -84,14 +80,16 @@ def read_sources(path: Path) -> dict[date, Copied]:
         return {}
 
 
-def _copy_day(path: Path, day: date) -> tuple[pa.Table, Copied] | None:
+def _copy_day(root: Root, path: PurePath, day: date
+              ) -> tuple[pa.Table, Copied] | None:
     """The rows of a day file and the identity of exactly the file read."""
     try:
-        with open(path, "rb") as handle:  # the open file cannot be renamed over
-            stat = os.fstat(handle.fileno())
-            parquet = pq.ParquetFile(handle)
-            table = parquet.read()
-            as_of = (parquet.schema_arrow.metadata or {}).get(b"gov.as_of")
+        read = as_store(root).read_exactly(path)
+        if read is None:  # gone, or replaced while read: the next pass
+            return None
+        parquet, ident = read
+        table = parquet.read()
+        as_of = (parquet.schema_arrow.metadata or {}).get(b"gov.as_of")
     except FileNotFoundError:
         return None
     except (OSError, pa.ArrowException) as exc:
@@ -99,28 +97,24 @@ def _copy_day(path: Path, day: date) -> tuple[pa.Table, Copied] | None:
         return None
     days = pa.array([day] * len(table), pa.date32())
     return (table.append_column(DAY_COLUMN, days).replace_schema_metadata(None),
-            Copied(identity(stat), int(as_of) if as_of else None))
+            Copied(ident, int(as_of) if as_of else None))
 
 
-def compact_month(root: Path, site: str, tz: str, kind: str,
-                  days: dict[date, Path]) -> bool:
+def compact_month(root: Root, site: str, tz: str, kind: str,
+                  days: dict[date, PurePath]) -> bool:
     """Make the month file of ``days`` (all in one month) copy exactly their
     current day files; True if it had to be (re)written."""
     month = month_of(min(days))
     path = month_file(root, site, month, kind)
-    recorded = read_sources(path)
-    current = {}
-    for day, day_path in days.items():
-        try:
-            current[day] = identity(day_path.stat())
-        except FileNotFoundError:
-            continue
+    recorded = read_sources(root, path)
+    found = as_store(root).identities(path.parent.parent, list(days.values()))
+    current = {day: found[p] for day, p in days.items() if p in found}
     if {d: c.identity for d, c in recorded.items()} == current:
         return False
     schema = schema_of(kind, tz)
     tables, sources = [], []
     for day in sorted(current):
-        copied = _copy_day(days[day], day)
+        copied = _copy_day(root, days[day], day)
         if copied is None:
             continue
         table, about = copied
@@ -130,25 +124,27 @@ def compact_month(root: Path, site: str, tz: str, kind: str,
         return False
     meta = {"gov.site": site, "gov.month": month, "gov.kind": kind,
             "gov.schema": SCHEMA_VERSION, "gov.sources": json.dumps(sources)}
-    write_atomic(pa.concat_tables(tables).replace_schema_metadata(meta), path)
+    write_atomic(pa.concat_tables(tables).replace_schema_metadata(meta), path, root)
     return True
 
 
-def day_folders(root: Path, site: str) -> dict[date, Path]:
+def day_folders(root: Root, site: str) -> dict[date, PurePath]:
+    store = as_store(root)
+    folder = store.base / f"site={site}"
     found = {}
-    for folder in (Path(root) / f"site={site}").glob("day=*"):
+    for name in store.folders(folder, "day="):
         try:
-            found[date.fromisoformat(folder.name[4:])] = folder
+            found[date.fromisoformat(name[4:])] = folder / name
         except ValueError:
             continue
     return found
 
 
-def compact_site(root: Path, site: str, tz: str, before: date,
+def compact_site(root: Root, site: str, tz: str, before: date,
                  kinds: Iterable[str] = KINDS) -> list[tuple[str, str]]:
     """Bring the month files of ``site`` up to date for the days before
     ``before``; returns the (month, kind) files written."""
-    months: dict[str, dict[date, Path]] = {}
+    months: dict[str, dict[date, PurePath]] = {}
     for day, folder in sorted(day_folders(root, site).items()):
         if day < before:
             months.setdefault(month_of(day), {})[day] = folder

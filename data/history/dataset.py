@@ -16,15 +16,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from data.history import compaction
 from data.history import read as history_read
 from data.history.files import FLOW, HOURLY, INCIDENTS, incident_schema
 from data.history.read import read_range
+from data.history.store import Root
 from data.site import Site
 
 log = logging.getLogger(__name__)
@@ -174,9 +175,10 @@ class Dataset:
 
 @dataclass(frozen=True)
 class History:
-    """The archive under ``root`` (``<data dir>/history``)."""
+    """The archive at ``root``: ``<data dir>/history`` or ``GOV_HISTORY_URL``
+    (a folder, a URL, or a :class:`~data.history.store.Store`)."""
 
-    root: Path
+    root: Root
 
     def flow(self, site: Site, start: date, end: date, *, minutes: bool = False
              ) -> tuple[pd.DataFrame, list[int], set[date]]:
@@ -208,14 +210,7 @@ class History:
 
     def days(self, site: Site) -> list[date]:
         """Every day with an archive folder for ``site``, oldest first."""
-        folder = self.root / f"site={site.id}"
-        found = []
-        for path in folder.glob("day=*"):
-            try:
-                found.append(date.fromisoformat(path.name[4:]))
-            except ValueError:
-                continue
-        return sorted(found)
+        return sorted(compaction.day_folders(self.root, site.id))
 
 
 def clear_cache() -> None:

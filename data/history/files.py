@@ -1,29 +1,24 @@
 """The history's files: one folder per site and local day
 (``history/site=<site>/day=<YYYY-MM-DD>/<kind>.parquet``), their schemas, and
-how they are written: to a hidden temp file, fsynced, then renamed over the old
-one (and the folder fsynced), so a reader sees the old file or the new one,
-never half of one; a crash leaves only a hidden temp file, which readers ignore
-and the next pass removes.
+how they are written: so that a reader sees the old file or the new one, never
+half of one (in a folder: a hidden temp file, fsynced, renamed over the old
+one; a crash leaves only the temp file, which readers ignore and the next pass
+removes; on an object store: one PUT, see :mod:`data.history.store`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import time
-import uuid
 from datetime import date, datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PurePath
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
+
+from data.history.store import STALE_TMP_S, Root, as_store
 
 SCHEMA_VERSION = "1"
-
-
-STALE_TMP_S = 600
 
 
 FLOW, HOURLY, INCIDENTS = "flow", "flow_hourly", "incidents"
@@ -54,55 +49,33 @@ def incident_schema(tz: str) -> pa.Schema:
     ])
 
 
-def day_dir(root: Path, site: str, day: date) -> Path:
-    """``<root>/site=<site>/day=<YYYY-MM-DD>``: one folder per site and day."""
-    return Path(root) / f"site={site}" / f"day={day.isoformat()}"
+def day_dir(root: Root, site: str, day: date) -> PurePath:
+    """``<root>/site=<site>/day=<YYYY-MM-DD>``: one folder per site and day
+    (a :class:`~pathlib.Path` when the history is a local folder)."""
+    return as_store(root).base / f"site={site}" / f"day={day.isoformat()}"
 
 
-def day_file(root: Path, site: str, day: date, kind: str) -> Path:
+def day_file(root: Root, site: str, day: date, kind: str) -> PurePath:
     return day_dir(root, site, day) / f"{kind}.parquet"
 
 
-def write_atomic(table: pa.Table, path: Path) -> None:
-    """Write ``table`` to ``path`` so that no reader ever sees half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            pq.write_table(table, handle, compression="zstd")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+def write_atomic(table: pa.Table, path: PurePath, root: Root) -> None:
+    """Write ``table`` to ``path`` (under ``root``) so that no reader ever sees
+    half of it."""
+    as_store(root).write_parquet(table, path)
 
 
-def remove_stale_temps(root: Path, older_than_s: float = STALE_TMP_S) -> int:
+def remove_stale_temps(root: Root, older_than_s: float = STALE_TMP_S) -> int:
     """Delete temp files a crashed writer left behind; returns how many."""
-    cutoff = time.time() - older_than_s
-    removed = 0
-    temps = [*Path(root).glob("site=*/day=*/.*.tmp"),
-             *Path(root).glob("site=*/month=*/.*.tmp")]
-    for tmp in temps:
-        try:
-            if tmp.stat().st_mtime < cutoff:
-                tmp.unlink()
-                removed += 1
-        except FileNotFoundError:
-            continue
-    return removed
+    return as_store(root).remove_stale_temps(older_than_s)
 
 
-def read_meta(path: Path) -> dict[str, str]:
-    """The ``gov.*`` key-value metadata of an archive file ({} if unreadable)."""
+def read_meta(path: PurePath, root: Root | None = None) -> dict[str, str]:
+    """The ``gov.*`` key-value metadata of an archive file ({} if unreadable);
+    without ``root``, ``path`` is a local file."""
+    store = as_store(Path(path).parent if root is None else root)
     try:
-        raw = pq.read_schema(path).metadata or {}
+        raw = store.read_schema(path).metadata or {}
     except (OSError, pa.ArrowException):
         return {}
     return {k.decode(): v.decode() for k, v in raw.items()
@@ -120,12 +93,12 @@ def _digest(frame: pd.DataFrame) -> str:
     return hashlib.sha1(hashed.to_numpy().tobytes()).hexdigest()[:16]
 
 
-def write_if_changed(frame: pd.DataFrame, schema: pa.Schema, path: Path,
-                      meta: dict[str, str]) -> bool:
+def write_if_changed(root: Root, frame: pd.DataFrame, schema: pa.Schema,
+                     path: PurePath, meta: dict[str, str]) -> bool:
     digest = _digest(frame)
-    if read_meta(path).get("gov.digest") == digest:
+    if read_meta(path, root).get("gov.digest") == digest:
         return False
-    write_atomic(_table(frame, schema, {**meta, "digest": digest}), path)
+    write_atomic(_table(frame, schema, {**meta, "digest": digest}), path, root)
     return True
 
 

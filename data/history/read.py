@@ -6,7 +6,9 @@ pandas): the month files (:mod:`data.history.compaction`) for the days they stil
 copy faithfully, the day files for the rest, in day order. The result is
 cached in the process on the identity (inode, size, mtime) of every file
 involved, so a file the archiver rewrites, a new day or a new month file
-is read again, and unchanged files are not.
+is read again, and unchanged files are not. The files may be in a folder or
+an object store (:mod:`data.history.store`): on the latter the identities of
+a range come from one listing, not a request per file.
 """
 
 from __future__ import annotations
@@ -15,15 +17,15 @@ import functools
 import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
 from data.history import compaction
-from data.history.compaction import DAY_COLUMN, Identity, identity
+from data.history.compaction import DAY_COLUMN
 from data.history.files import day_file
+from data.history.store import Identity, Root, Store, as_store
 
 log = logging.getLogger(__name__)
 
@@ -41,24 +43,21 @@ class Read:
     days: frozenset[date]  # the days whose rows are in (a broken file is not)
 
 
-def _states(root: Path, site: str, start: date, end: date, kind: str
+def _states(store: Store, site: str, start: date, end: date, kind: str
             ) -> tuple[tuple[DayState, ...], tuple[MonthState, ...]]:
-    days, months = [], []
-    for n in range((end - start).days + 1):
-        day = start + timedelta(days=n)
-        path = day_file(root, site, day, kind)
-        try:
-            days.append((day, str(path), identity(path.stat())))
-        except FileNotFoundError:
-            continue
+    folder = store.base / f"site={site}"
+    wanted = {day_file(store, site, start + timedelta(days=n), kind):
+              start + timedelta(days=n) for n in range((end - start).days + 1)}
     if kind in compaction.KINDS:
-        for month in sorted({compaction.month_of(d) for d, _, _ in days}):
-            path = compaction.month_file(root, site, month, kind)
-            try:
-                months.append((month, str(path), identity(path.stat())))
-            except FileNotFoundError:
-                continue
-    return tuple(days), tuple(months)
+        wanted |= {compaction.month_file(store, site, month, kind): month
+                   for month in {compaction.month_of(d) for d in wanted.values()}}
+    found = store.identities(folder, list(wanted))
+    days = [(wanted[path], str(path), ident) for path, ident in found.items()
+            if isinstance(wanted[path], date)]
+    held = {compaction.month_of(day) for day, _, _ in days}
+    months = [(wanted[path], str(path), ident) for path, ident in found.items()
+              if wanted[path] in held]
+    return tuple(sorted(days)), tuple(sorted(months))
 
 
 @dataclass
@@ -68,8 +67,8 @@ class _Piece:
     stamps: list[int | None] | None = None  # known ahead for a month file
 
 
-def _plan(days: tuple[DayState, ...], months: tuple[MonthState, ...],
-          start: date, end: date) -> list[_Piece]:
+def _plan(store: Store, days: tuple[DayState, ...],
+          months: tuple[MonthState, ...], start: date, end: date) -> list[_Piece]:
     """Which files to read, in day order: a month file for the days it copies
     from the day files as they are now, day files for the others."""
     month_paths = {month: path for month, path, _ in months}
@@ -80,7 +79,7 @@ def _plan(days: tuple[DayState, ...], months: tuple[MonthState, ...],
     for month, states in by_month.items():
         rest = states
         if month in month_paths:
-            sources = compaction.read_sources(Path(month_paths[month]))
+            sources = compaction.read_sources(store, month_paths[month])
             last = max(sources, default=None)
             copied = [s for s in states if last is not None and s[0] <= last]
             recorded = [d for d in sources if start <= d <= end]
@@ -93,10 +92,11 @@ def _plan(days: tuple[DayState, ...], months: tuple[MonthState, ...],
     return pieces
 
 
-def _scan(pieces: list[_Piece], schema: pa.Schema, columns: list[str],
-          start: date, end: date) -> tuple[pa.Table, list[int | None]]:
+def _scan(store: Store, pieces: list[_Piece], schema: pa.Schema,
+          columns: list[str], start: date, end: date
+          ) -> tuple[pa.Table, list[int | None]]:
     """One dataset scan of ``pieces`` (rows in their order) and their stamps."""
-    dataset = ds.dataset([p.path for p in pieces], schema=schema, format="parquet")
+    dataset = store.dataset([p.path for p in pieces], schema)
     day = ds.field(DAY_COLUMN)  # null in a day file: every row of it is kept
     keep = day.is_null() | ((day >= pa.scalar(start, pa.date32()))
                             & (day <= pa.scalar(end, pa.date32())))
@@ -111,8 +111,8 @@ def _scan(pieces: list[_Piece], schema: pa.Schema, columns: list[str],
     return table, stamps
 
 
-def _scan_carefully(pieces: list[_Piece], schema: pa.Schema, columns: list[str],
-                    start: date, end: date
+def _scan_carefully(store: Store, pieces: list[_Piece], schema: pa.Schema,
+                    columns: list[str], start: date, end: date
                     ) -> tuple[pa.Table, list[int | None], set[date]]:
     """Piece by piece, leaving out a broken file (a broken month file: its
     days are read from their day files)."""
@@ -121,7 +121,7 @@ def _scan_carefully(pieces: list[_Piece], schema: pa.Schema, columns: list[str],
     while queue:
         piece = queue.pop(0)
         try:
-            table, stamp = _scan([piece], schema, columns, start, end)
+            table, stamp = _scan(store, [piece], schema, columns, start, end)
         except (OSError, pa.ArrowException) as exc:
             log.warning("history: skipping unreadable %s (%s)", piece.path, exc)
             if piece.stamps is not None:
@@ -137,17 +137,18 @@ def _scan_carefully(pieces: list[_Piece], schema: pa.Schema, columns: list[str],
 
 
 @functools.lru_cache(maxsize=CACHE_SIZE)
-def _read_cached(days: tuple[DayState, ...], months: tuple[MonthState, ...],
-                 kind: str, tz: str, columns: tuple[str, ...] | None,
-                 start: date, end: date) -> Read:
+def _read_cached(store: Store, days: tuple[DayState, ...],
+                 months: tuple[MonthState, ...], kind: str, tz: str,
+                 columns: tuple[str, ...] | None, start: date, end: date) -> Read:
     schema = compaction.schema_of(kind, tz)
     wanted = list(columns or [n for n in schema.names if n != DAY_COLUMN])
-    pieces = _plan(days, months, start, end)
+    pieces = _plan(store, days, months, start, end)
     try:
-        table, stamps = _scan(pieces, schema, wanted, start, end)
+        table, stamps = _scan(store, pieces, schema, wanted, start, end)
         found = {d for d, _, _ in days}
     except (OSError, pa.ArrowException):  # find the broken file(s), keep the rest
-        table, stamps, found = _scan_carefully(pieces, schema, wanted, start, end)
+        table, stamps, found = _scan_carefully(store, pieces, schema, wanted,
+                                               start, end)
     # ids as plain strings (decoded here: ten times faster than in pandas)
     table = table.cast(pa.schema([
         field.with_type(field.type.value_type)
@@ -156,11 +157,12 @@ def _read_cached(days: tuple[DayState, ...], months: tuple[MonthState, ...],
     return Read(frame, tuple(s for s in stamps if s is not None), frozenset(found))
 
 
-def read_range(root: Path, site: str, tz: str, start: date, end: date, kind: str,
+def read_range(root: Root, site: str, tz: str, start: date, end: date, kind: str,
                columns: tuple[str, ...] | None = None) -> Read:
     """The rows of ``kind`` for the local days ``start``..``end`` of ``site``."""
-    days, months = _states(root, site, start, end, kind)
-    read = _read_cached(days, months, kind, tz, columns, start, end)
+    store = as_store(root)
+    days, months = _states(store, site, start, end, kind)
+    read = _read_cached(store, days, months, kind, tz, columns, start, end)
     # a shallow copy (copy-on-write) so that no caller can change the cache
     return Read(read.frame.copy(deep=False), read.stamps, read.days)
 

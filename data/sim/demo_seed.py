@@ -46,6 +46,7 @@ import redis
 from data.feed.fold import Fold
 from data.history import archive, archiver
 from data.history.dataset import site_today
+from data.history.store import Root, as_store
 from data.keys import GROUP, Keys
 from data.redis_conn import connect
 from data.sim import history as sim_history
@@ -81,17 +82,21 @@ def read_marker(data_dir: Path) -> dict[str, Any] | None:
         return None
 
 
-def has_history(data_dir: Path) -> bool:
-    return any((Path(data_dir) / "history").glob("site=*/day=*"))
+def has_history(data_dir: Path, history: Root | None = None) -> bool:
+    """True if the history (``data_dir/history`` unless ``history`` says
+    where) has a day of any site."""
+    store = as_store(history if history is not None else Path(data_dir) / "history")
+    return any(store.folders(store.base / site, "day=")
+               for site in store.folders(store.base, "site="))
 
 
-def pending(data_dir: Path) -> bool:
+def pending(data_dir: Path, history: Root | None = None) -> bool:
     """True if this demo start should seed: nothing seeded and no history
     yet, or a seeding that was stopped before it was done."""
     marker = read_marker(data_dir)
     if marker is not None:
         return marker.get("state") != "done"
-    return not has_history(data_dir)
+    return not has_history(data_dir, history)
 
 
 def _write_marker(data_dir: Path, marker: dict[str, Any]) -> None:
@@ -261,10 +266,12 @@ class Seeder:
     data_dir: Path
     days: int = DAYS
     stop: Any = field(default_factory=threading.Event)  # or a process Event
+    history: Root | None = None  # GOV_HISTORY_URL; None: data_dir/history
 
     @property
-    def root(self) -> Path:
-        return Path(self.data_dir) / "history"
+    def root(self) -> Root:
+        return self.history if self.history is not None else (
+            Path(self.data_dir) / "history")
 
     def run(self) -> None:
         try:
@@ -371,10 +378,11 @@ def week_ago_days(site: Site, now: int) -> set[date]:
 
 
 def seed_process(redis_url: str, sites_root: Path, site_ids: tuple[str, ...],
-                 prefix: str, data_dir: Path, days: int, stop: Any) -> None:
+                 prefix: str, data_dir: Path, days: int, stop: Any,
+                 history: Root | None = None) -> None:
     """The entry point of the seeding process (``multiprocessing`` spawn)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us: ``stop``
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sites = load_sites(sites_root, site_ids)
-    Seeder(connect(redis_url), sites, prefix, data_dir, days, stop).run()
+    Seeder(connect(redis_url), sites, prefix, data_dir, days, stop, history).run()
