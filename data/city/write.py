@@ -27,6 +27,7 @@ CENTRE = (113.65, 34.755)  # lon, lat: Zhengzhou, between Erqi and Jinshui
 UNITS_FILE = "units.yaml"
 OUTLINES_FILE = "units.geojson"
 MAX_SITES = 5000
+OUTLINE_STEP_M = 100.0
 
 
 class CityError(ValueError):
@@ -120,7 +121,10 @@ def units_files(plan: CityPlan, lonlat: _LonLat, seed: object) -> dict[str, str]
         tree.append(entry)
     head = (f"# {plan.units[0].name}: the units of a generated city, parents first "
             f"(seed {seed!r}).\n# Written by `python app.py city generate`.\n")
-    outlines = lonlat.geometries([u.outline for u in plan.units])
+    # long straight edges in metres bow a little in lon/lat: vertices every
+    # 100 m keep a street's outline inside its district's once projected
+    outlines = lonlat.geometries([shapely.segmentize(u.outline, OUTLINE_STEP_M)
+                                  for u in plan.units])
     return {UNITS_FILE: _yaml({"units": tree}, head).replace("\n\nunits:", "\nunits:"),
             OUTLINES_FILE: _collection([{"id": u.id, "level": u.level}
                                         for u in plan.units], outlines)}
