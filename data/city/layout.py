@@ -47,14 +47,13 @@ def _north_first(cells: list[Polygon], band_m: float) -> list[Polygon]:
     return sorted(cells, key=key)
 
 
-def subdivide(poly: Polygon, n: int, rng: random.Random, *,
-              seeds: list[Point] | None = None, rounds: int = LLOYD_ROUNDS
-              ) -> list[Polygon]:
+def subdivide(poly: Polygon, n: int, rng: random.Random,
+              rounds: int = LLOYD_ROUNDS) -> list[Polygon]:
     """``poly`` (convex) cut into ``n`` convex cells of similar size, listed
-    north to south; ``seeds`` start the relaxation where given."""
+    north to south."""
     if n == 1:
         return [poly]
-    points = seeds or _points_inside(poly, n, rng)
+    points = _points_inside(poly, n, rng)
     for _ in range(rounds + 1):
         diagram = shapely.voronoi_polygons(MultiPoint(points), extend_to=poly,
                                            ordered=True)

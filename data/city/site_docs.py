@@ -42,6 +42,10 @@ CATEGORIES: tuple[tuple[str, str, str, tuple[float, float, float]], ...] = (
 )
 
 
+class Flow(dict):
+    """A mapping to write on one line (a category's deadlines)."""
+
+
 @dataclass
 class SiteDocs:
     """What the files of one site hold; geometry in metres."""
@@ -74,7 +78,7 @@ def build_site(plan: CityPlan, community: PlannedUnit, seed: object) -> SiteDocs
         "units": [_unit_entry(community, street.id), _unit_entry(street, district.id),
                   _unit_entry(district, None)],
         "categories": [{"id": c, "name": zh, "name_en": en,
-                        "deadlines": {1: d[0], 2: d[1], 3: d[2]}}
+                        "deadlines": Flow({1: d[0], 2: d[1], 3: d[2]})}
                        for c, zh, en, d in CATEGORIES],
     })
     market = rng.randrange(len(cells)) if rng.random() < MARKET_SHARE else None
@@ -115,11 +119,11 @@ def _gates_and_lots(docs: SiteDocs, block: Polygon, market: int | None,
     per_road, per_drive = [0, 0, 0, 0], [0, 0, 0, 0]  # gates numbered per road
     vehicle_grids: list[int] = []
     for n, (props, cell) in enumerate(docs.grids):
-        edges = layout.grid_edges(cell, block)
+        edges = layout.grid_edges(cell, block) or layout.grid_edges(cell, block, 0.0)
         outer = [e for e in edges if e.outer]
         picks = outer[:] if outer else edges
         rng.shuffle(picks)
-        wanted = 1 + (rng.random() < 0.5 if outer else 0)
+        wanted = 2 if outer and rng.random() < 0.5 else 1
         for edge in picks[:wanted]:
             if edge.outer:
                 zh, en = side_roads[edge.side]
