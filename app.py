@@ -10,6 +10,7 @@ the web server on ``HOST:PORT``. The parts also run on their own::
     python app.py users add NAME --role admin --password-stdin
     python app.py api-keys add PRODUCER --site SITE --scope ingest
     python app.py kiosk-tokens add SITE
+    python app.py city generate OUT_DIR --sites 1000   # a city of sites
 
 ``app`` and ``server`` are built on first access, so importing this module
 (as gunicorn does) starts nothing but the web app.
@@ -206,14 +207,15 @@ def simulator(ctx: click.Context) -> None:
     sys.exit(sim.main(ctx.args))
 
 
-def _account_commands() -> None:
+def _command_groups() -> None:
+    from data.city.cli import city
     from web.cli import api_keys, kiosk_tokens, users
 
-    for group in (users, api_keys, kiosk_tokens):
+    for group in (users, api_keys, kiosk_tokens, city):
         cli.add_command(group)
 
 
-_account_commands()
+_command_groups()
 
 if __name__ == "__main__":
     cli()

@@ -202,6 +202,12 @@ class SiteSim:
         self.gate_in = np.zeros(len(self.gates), dtype=int)
         self.gate_out = np.zeros(len(self.gates), dtype=int)
 
+    def readings_per_tick(self) -> float:
+        """Crowd and traffic entries a tick on average (incidents aside, being
+        a few an hour): every counter, gates every other tick, lots a minute."""
+        return (len(self.entrance_ids) + len(self.gates) / GATE_EVERY
+                + len(self.lots) / PARKING_EVERY)
+
     # --- one tick -------------------------------------------------------
 
     def step(self, now_ms: int, dt_s: float = TICK_S) -> list[Entry]:
