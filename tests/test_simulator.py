@@ -30,6 +30,8 @@ from data.site_files import load_site
 from tests.common import DATA_SITES, FIXTURES, PREFIX
 from tests.waiting import wait_until
 
+pytestmark = pytest.mark.cluster  # on one Redis and on a cluster
+
 SITES = DATA_SITES
 SAMPLES = [n for n in ("yaozhai", "erqi") if (SITES / n / "site.yaml").is_file()]
 

@@ -38,7 +38,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import redis
@@ -46,7 +46,7 @@ import redis
 from data.clock import now_ms
 from data.config import ConfigError, load_config
 from data.keys import Keys
-from data.redis_conn import RETRY_ERRORS, Backoff, connect
+from data.redis_conn import RETRY_ERRORS, Backoff, connect, is_cluster
 from data.sim.model import TICK_S, SiteSim
 from data.sim.pace import PASS_S, RoundRobin, tick_for_total
 from data.site import Site, SiteError
@@ -85,10 +85,37 @@ def pack_xadd(key: str, fields: Mapping[str, str], more: int = 0) -> bytes:
 
 
 def send(client: redis.Redis, commands: list[bytes]) -> int:
-    """Send packed XADDs as one pipeline and read every reply; raises on error."""
+    """Send packed XADDs as one pipeline and read every reply; raises on error.
+
+    On a cluster, one pipeline per master, each command to the master of
+    its key's slot; after a failover or a reshard the slot map is asked
+    again and the error goes up (the caller keeps what was not written)."""
     if not commands:
         return 0
-    pool = client.connection_pool
+    if not is_cluster(client):
+        return _send_to(client.connection_pool, commands)
+    by_node: dict[str, tuple[Any, list[bytes]]] = {}
+    for command in commands:
+        node = client.get_node_from_key(_packed_key(command))
+        by_node.setdefault(node.name, (node, []))[1].append(command)
+    try:
+        for node, part in by_node.values():
+            _send_to(client.get_redis_connection(node).connection_pool, part)
+    except (redis.ResponseError, redis.ConnectionError):
+        client.nodes_manager.initialize()
+        raise
+    return len(commands)
+
+
+def _packed_key(command: bytes) -> bytes:
+    """The key of a command made by :func:`pack_xadd`."""
+    start = command.index(b"XADD\r\n$") + 7
+    length_end = command.index(b"\r\n", start)
+    length = int(command[start:length_end])
+    return command[length_end + 2:length_end + 2 + length]
+
+
+def _send_to(pool: Any, commands: list[bytes]) -> int:
     conn = pool.get_connection()
     try:
         conn.send_packed_command([b"".join(commands)])
