@@ -169,7 +169,9 @@ def aggregator() -> None:
     runtime = Runtime(config)
     runtime.start_redis()
     runtime.start_aggregator()
-    click.echo(f"aggregator folding {', '.join(config.sites)}. Ctrl-C stops.")
+    click.echo(f"aggregator {runtime.aggregator.consumer}: folding its share of "
+               f"{len(config.sites)} sites (shared with every other aggregator "
+               f"on this Redis). Ctrl-C stops.")
     try:
         runtime.wait()
     finally:
