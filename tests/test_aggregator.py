@@ -237,3 +237,32 @@ def test_the_hub_wakes_once_for_an_incident_version_and_catches_up(r):
     later = Hub(r, {"tiny": keys})
     later.watch("tiny")  # the first stream of the site reads its versions
     assert later.current("tiny") == (12, 3, 0, 11)
+
+
+def test_a_quiet_site_gets_a_restamped_heartbeat_with_the_same_figures(r, agg):
+    crowd(r, "E1", 12, 2, ts=now_ms() - 90_000)  # measured a while ago
+    drain(agg)
+    first = snap(r)
+    state = agg.states["tiny"]
+    state.last_snapshot_ms -= 6_000  # past the heartbeat, nothing new folded
+    time.sleep(0.01)
+    agg.step(block_ms=1)
+    beat = snap(r)
+    assert beat["version"] == first["version"] + 1
+    assert beat["generated_ms"] > first["generated_ms"]
+    assert beat["feeds"]["crowd"]["lag_ms"] > first["feeds"]["crowd"]["lag_ms"]
+    for same in ("people_present", "grids", "entrances", "incidents", "flow"):
+        assert beat[same] == first[same]
+    assert state.last_build_ms < beat["generated_ms"]  # not rebuilt
+
+
+def test_the_snapshot_throttle_stretches_when_many_sites_are_busy(raw, tiny):
+    agg = Aggregator(raw, {"tiny": tiny}, PREFIX, snapshot_interval_ms=200)
+    assert agg._interval() == 200  # one busy site: as configured
+    agg._build_ms = 10.0
+    many = {f"s{n}": agg.states["tiny"] for n in range(300)}
+    for state in many.values():
+        state.owned = state.dirty = True
+    agg.states = many
+    # 300 sites at 10 ms a snapshot, at most half the time on them: 6 s
+    assert agg._interval() == 6_000

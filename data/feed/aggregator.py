@@ -12,6 +12,7 @@ a change it publishes a new snapshot, at most every ``snapshot_interval_ms``.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 import uuid
@@ -45,7 +46,9 @@ BATCH = 2000
 BLOCK_MS = 250  # far below the client's 3 s socket timeout
 LEASE_MS = 10_000
 RECLAIM_IDLE_MS = 15_000  # a consumer silent this long is taken for dead
-MAINTAIN_EVERY_S = 5.0  # per site; staggered by when each was taken
+MAINTAIN_EVERY_S = 30.0  # per site, staggered: trim, escalate, reclaim
+QUIET_REBUILD_MS = 30_000  # a quiet site's snapshot rebuilt this often
+SNAPSHOT_SHARE = 0.5  # at most this share of the time on rebuilding snapshots
 
 
 
@@ -71,6 +74,7 @@ class SiteState:
     people: int | None = None  # people present after the last fold
     people_sent: int | None = None  # ... as last published (snapshot or live)
     last_snapshot_ms: int = 0
+    last_build_ms: int = 0  # the last full rebuild (not a restamp)
     last_maintain: float = 0.0
     owned: bool = False
     pending: bool = True  # entries read and not acknowledged may wait
@@ -117,6 +121,8 @@ class Aggregator:
         self._ready = False
         self._next_beat = 0.0
         self._next_sweep = 0.0
+        self._build_ms = 5.0  # a running mean of what one snapshot costs
+        self._step_interval = snapshot_interval_ms
         self.waker: Waker | None = None
 
     # --- loop -----------------------------------------------------------
@@ -182,6 +188,7 @@ class Aggregator:
         if time.monotonic() >= self._next_beat:
             self._divide()
         owned = self._owned()
+        self._step_interval = self._interval()
         handled = 0
         for state in owned:
             if state.pending:
@@ -250,6 +257,8 @@ class Aggregator:
         self._claim(state, min_idle_ms=0)
         state.owned = state.pending = state.more = True
         state.dirty = True
+        # upkeep spread over the interval, not every site at once
+        state.last_maintain = time.monotonic() - random.uniform(0, MAINTAIN_EVERY_S)
 
     def _publish_and_maintain(self, state: SiteState) -> None:
         self._maybe_publish(state)
@@ -301,8 +310,8 @@ class Aggregator:
         now = now_ms()
         for state in owned:
             if state.dirty:
-                gap = (self.snapshot_interval_ms // 4 if state.urgent
-                       else self.snapshot_interval_ms)
+                gap = (self._step_interval // 4 if state.urgent
+                       else self._step_interval)
                 due = state.last_snapshot_ms + gap - now
                 block_ms = min(block_ms, max(1, due))
         return block_ms
@@ -405,20 +414,44 @@ class Aggregator:
         # the interval it waits for the trailing edge (see _block_ms). An
         # incident change (a report, a dispatch: what people wait for on the
         # other screens) only waits a quarter of the interval.
-        gap = (self.snapshot_interval_ms // 4 if state.urgent
-               else self.snapshot_interval_ms)
-        if (state.dirty and since >= gap) or since >= snapshots.HEARTBEAT_MS:
+        interval = self._step_interval
+        gap = interval // 4 if state.urgent else interval
+        if state.dirty and since >= gap:
+            started = time.perf_counter()
             state.version = snapshots.publish(self.r, state.keys, state.site, now,
                                               incidents=state.urgent)
+            self._build_ms += 0.1 * ((time.perf_counter() - started) * 1000
+                                     - self._build_ms)
             state.dirty = state.urgent = False
-            state.last_snapshot_ms = now
+            state.last_snapshot_ms = state.last_build_ms = now
             state.people_sent = state.people
+        elif since >= snapshots.HEARTBEAT_MS:
+            # Nothing happened: the walls still learn that the site is folded
+            # and how old its feeds are. A full rebuild now and then moves the
+            # hour's curve and the SLA lights; in between a restamp will do.
+            if now - state.last_build_ms >= QUIET_REBUILD_MS:
+                state.version = snapshots.publish(self.r, state.keys, state.site,
+                                                  now)
+                state.last_build_ms = now
+            else:
+                state.version = (snapshots.restamp(self.r, state.keys, state.site,
+                                                   now) or state.version)
+            state.last_snapshot_ms = now
         elif state.people != state.people_sent and state.version:
             # The one number that moves with every fold goes out at once, on
             # top of the last snapshot; the snapshot follows on the throttle.
             snapshots.publish_people(self.r, state.keys, state.version,
                                      state.people)
             state.people_sent = state.people
+
+    def _interval(self) -> int:
+        """The throttle of a site's snapshots: the configured interval, or
+        longer when this process has more busy sites than it can rebuild in
+        that time within :data:`SNAPSHOT_SHARE` of its time (a city at full
+        rate: people present still go out live, incidents at a quarter)."""
+        busy = sum(1 for s in self.states.values() if s.owned and s.dirty)
+        needed = busy * self._build_ms / SNAPSHOT_SHARE
+        return max(self.snapshot_interval_ms, int(needed))
 
     def _maintain(self, state: SiteState) -> None:
         """Reclaim a dead consumer's entries, trim streams, escalate overdue."""
