@@ -49,6 +49,7 @@ RECLAIM_IDLE_MS = 15_000  # a consumer silent this long is taken for dead
 MAINTAIN_EVERY_S = 30.0  # per site, staggered: trim, escalate, reclaim
 QUIET_REBUILD_MS = 30_000  # a quiet site's snapshot rebuilt this often
 SNAPSHOT_SHARE = 0.5  # at most this share of the time on rebuilding snapshots
+QUIET_SHARE = 0.1  # ... and this share on rebuilding those of quiet sites
 
 
 
@@ -123,6 +124,7 @@ class Aggregator:
         self._next_sweep = 0.0
         self._build_ms = 5.0  # a running mean of what one snapshot costs
         self._step_interval = snapshot_interval_ms
+        self._quiet_rebuild_ms = QUIET_REBUILD_MS
         self.waker: Waker | None = None
 
     # --- loop -----------------------------------------------------------
@@ -203,11 +205,18 @@ class Aggregator:
         due = [s for s in owned if every or s.more or s.site.id in woken]
         handled += self._fold_new(due)
         for state in owned:
-            if not state.resting:
+            self._keep_leases()
+            if state.owned and not state.resting:
                 self._guarded(state, self._publish_and_maintain, state)
             if not state.resting and state.backoff.failures:
                 self._recovered(state)
         return handled
+
+    def _keep_leases(self) -> None:
+        """Renew the leases when due, also in the middle of a long round (a
+        thousand sites taken over at once): a round never outlives them."""
+        if time.monotonic() >= self._next_beat:
+            self._divide()
 
     def _owned(self) -> list[SiteState]:
         return [s for s in self.states.values()
@@ -351,6 +360,7 @@ class Aggregator:
         replies = pipe.execute(raise_on_error=False)
         handled = 0
         for state, reply in zip(due, replies, strict=True):
+            self._keep_leases()
             if isinstance(reply, RETRY_ERRORS):
                 raise reply
             if isinstance(reply, Exception):
@@ -429,7 +439,7 @@ class Aggregator:
             # Nothing happened: the walls still learn that the site is folded
             # and how old its feeds are. A full rebuild now and then moves the
             # hour's curve and the SLA lights; in between a restamp will do.
-            if now - state.last_build_ms >= QUIET_REBUILD_MS:
+            if now - state.last_build_ms >= self._quiet_rebuild_ms:
                 state.version = snapshots.publish(self.r, state.keys, state.site,
                                                   now)
                 state.last_build_ms = now
@@ -449,7 +459,13 @@ class Aggregator:
         longer when this process has more busy sites than it can rebuild in
         that time within :data:`SNAPSHOT_SHARE` of its time (a city at full
         rate: people present still go out live, incidents at a quarter)."""
-        busy = sum(1 for s in self.states.values() if s.owned and s.dirty)
+        owned = busy = 0
+        for state in self.states.values():
+            owned += state.owned
+            busy += state.owned and state.dirty
+        # and the full rebuild of quiet sites: at most a tenth of the time
+        self._quiet_rebuild_ms = max(QUIET_REBUILD_MS,
+                                     int(owned * self._build_ms / QUIET_SHARE))
         needed = busy * self._build_ms / SNAPSHOT_SHARE
         return max(self.snapshot_interval_ms, int(needed))
 
