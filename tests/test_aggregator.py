@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from data import pubsub as channels
 from data.clock import now_ms
 from data.feed.aggregator import Aggregator
 from data.feed.snapshot import read_snapshot
@@ -169,16 +170,16 @@ def test_people_present_go_out_at_once_between_snapshots(r, raw, tiny):
     agg.step(block_ms=20)  # the first snapshot
     first = snap(r)["version"]
     pubsub = r.pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(keys.channel)
-    pubsub.get_message(timeout=0.5)  # the subscription itself
+    channels.subscribe(r, pubsub, keys.channel)  # sharded on a Redis 7 cluster
+    channels.next_message(r, pubsub, 0.5)  # the subscription itself
     crowd(r, "E1", 7, 0)
     agg.step(block_ms=20)
     crowd(r, "E2", 3, 3)  # in = out: nothing new to announce
     agg.step(block_ms=20)
     heard, deadline = [], time.monotonic() + 1
     while time.monotonic() < deadline:
-        message = pubsub.get_message(timeout=0.1)
-        if message is not None:
+        message = channels.next_message(r, pubsub, 0.1)
+        if channels.is_message(message):
             heard.append(message["data"])
     assert heard == [f"live:{first}:7"]  # counted after snapshot `first`
     assert snap(r)["version"] == first  # the snapshot waits for its throttle
@@ -191,14 +192,15 @@ def test_an_incident_change_is_announced_apart_from_crowd_versions(r, agg):
     keys = Keys(PREFIX, "tiny")
     drain(agg)
     pubsub = r.pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(keys.channel)
-    pubsub.get_message(timeout=0.5)
+    channels.subscribe(r, pubsub, keys.channel)
+    channels.next_message(r, pubsub, 0.5)
 
     def heard() -> list[str]:
         out, deadline = [], time.monotonic() + 0.5
         while time.monotonic() < deadline:
-            message = pubsub.get_message(timeout=0.05)
-            if message is not None and not message["data"].startswith("live:"):
+            message = channels.next_message(r, pubsub, 0.05)
+            if (channels.is_message(message)
+                    and not message["data"].startswith("live:")):
                 out.append(message["data"])
         return out
 
