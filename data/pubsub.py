@@ -10,6 +10,7 @@ and a subscriber on any node hears it.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import redis
@@ -77,10 +78,50 @@ def unsubscribe(r: redis.Redis, pubsub: Any, *channels: str) -> None:
 def next_message(r: redis.Redis, pubsub: Any, timeout: float) -> dict | None:
     """The next message (``type`` ``message`` or ``smessage``), or None."""
     if mode(r) == "sharded":
-        return pubsub.get_sharded_message(timeout=timeout,
-                                          ignore_subscribe_messages=True)
+        return _next_sharded(r, pubsub, timeout)
     return pubsub.get_message(timeout=timeout, ignore_subscribe_messages=True)
+
+
+SHARD_SLICE_S = 0.02  # how long one shard's connection is listened to in turn
+
+
+def _next_sharded(r: redis.Redis, pubsub: Any, timeout: float) -> dict | None:
+    """redis-py's cluster pub/sub holds a connection per shard and, asked
+    for the next message, waits on each shard in turn for the whole timeout
+    (a message on the third waits for the first two). Here each shard is
+    listened to for a short slice in turn until the timeout; with nothing
+    subscribed it just waits (asking it then would end its round-robin)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        names = list(pubsub.node_pubsub_mapping)
+        if not names:
+            time.sleep(max(0.0, min(timeout, deadline - time.monotonic())))
+            return None
+        for name in names:
+            node = r.get_node(node_name=name)
+            if node is None:
+                continue
+            message = pubsub.get_sharded_message(
+                ignore_subscribe_messages=True, target_node=node,
+                timeout=SHARD_SLICE_S if len(names) > 1 else
+                max(0.0, deadline - time.monotonic()))
+            if message is not None:
+                return message
+        if time.monotonic() >= deadline:
+            return None
 
 
 def is_message(message: dict | None) -> bool:
     return bool(message) and message.get("type") in ("message", "smessage")
+
+
+def listeners(r: redis.Redis, channel: str) -> int:
+    """How many connections listen to ``channel`` now (``PUBSUB NUMSUB``,
+    or ``SHARDNUMSUB`` on the channel's shard)."""
+    if mode(r) == "sharded":
+        reply = r.pubsub_shardnumsub(channel,
+                                     target_nodes=r.get_node_from_key(channel))
+    else:
+        reply = r.pubsub_numsub(channel)
+    return sum(int(n) for name, n in reply
+               if (name.decode() if isinstance(name, bytes) else name) == channel)

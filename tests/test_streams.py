@@ -23,6 +23,7 @@ import requests
 
 from data import accounts
 from data.keys import AuthKeys, Keys
+from data.pubsub import announce, listeners
 from data.redis_conn import free_port
 from tests.auth import PASSWORD, csrf_of, kiosk_token
 from tests.common import DATA_SITES, PREFIX, ROOT, SITES
@@ -179,8 +180,9 @@ def test_the_walls_of_a_center_may_share_one_kiosk_token(live):
 
 
 def subscribers(r, channel: str) -> int:
-    """How many connections listen to ``channel`` (PUBSUB NUMSUB)."""
-    return dict(r.pubsub_numsub(channel))[channel]
+    """How many connections listen to ``channel`` (PUBSUB NUMSUB, or
+    SHARDNUMSUB on a Redis 7 cluster)."""
+    return listeners(r, channel)
 
 
 def test_a_web_process_listens_to_a_site_only_while_a_stream_of_it_is_open(
@@ -204,7 +206,7 @@ def test_a_web_process_listens_to_a_site_only_while_a_stream_of_it_is_open(
     wait_until(lambda: second.saw("hello", v=41), what="hello at version 41")
     wait_until(lambda: subscribers(live.client, erqi) == 1,
                what="the hub to subscribe to erqi")
-    live.client.publish(erqi, "42")
+    announce(live.client, erqi, 42)
     wait_until(lambda: second.saw("version", v=42), what="version 42 pushed")
     assert not first.saw("version", v=42)  # another site's news
 
@@ -262,7 +264,7 @@ def test_the_gevent_worker_serves_event_streams_and_pages_beside_them(
     keys = Keys(PREFIX, "tiny")
     wait_until(lambda: subscribers(r, keys.channel) == 1, what="a subscription")
     r.set(keys.version, 7)  # as the aggregator does
-    r.publish(keys.channel, "7")
+    announce(r, keys.channel, 7)  # sharded on a Redis 7 cluster
     for stream in streams:
         wait_until(lambda s=stream: s.saw("version", v=7), what="version 7")
         stream.close()
