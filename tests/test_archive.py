@@ -25,6 +25,8 @@ from tests.common import PREFIX
 from tests.crash import HALF_WRITE_THEN_DIE
 from tests.waiting import wait_until
 
+pytestmark = pytest.mark.cluster  # on one Redis and on a cluster
+
 INC1 = "00000000-0000-4000-8000-000000000001"
 INC2 = "00000000-0000-4000-8000-000000000002"
 
