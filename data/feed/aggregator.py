@@ -50,6 +50,8 @@ MAINTAIN_EVERY_S = 30.0  # per site, staggered: trim, escalate, reclaim
 QUIET_REBUILD_MS = 30_000  # a quiet site's snapshot rebuilt this often
 SNAPSHOT_SHARE = 0.5  # at most this share of the time on rebuilding snapshots
 QUIET_SHARE = 0.1  # ... and this share on rebuilding those of quiet sites
+BUSY_ENTRIES = 500  # entries in a round from which every site is read each round
+QUIET_S = 1.0  # ... until this long without an entry
 
 
 
@@ -125,6 +127,7 @@ class Aggregator:
         self._build_ms = 5.0  # a running mean of what one snapshot costs
         self._step_interval = snapshot_interval_ms
         self._quiet_rebuild_ms = QUIET_REBUILD_MS
+        self._busy_until = 0.0
         self.waker: Waker | None = None
 
     # --- loop -----------------------------------------------------------
@@ -204,6 +207,7 @@ class Aggregator:
         owned = self._owned()
         due = [s for s in owned if every or s.more or s.site.id in woken]
         handled += self._fold_new(due)
+        self._pace(handled)
         for state in owned:
             self._keep_leases()
             if state.owned and not state.resting:
@@ -211,6 +215,23 @@ class Aggregator:
             if not state.resting and state.backoff.failures:
                 self._recovered(state)
         return handled
+
+    def _pace(self, handled: int) -> None:
+        """Listen for events while quiet; read every site each round while
+        busy (data/feed/wake.py says why), back to events after a quiet
+        second."""
+        now = time.monotonic()
+        if handled >= BUSY_ENTRIES:
+            self._busy_until = now + QUIET_S
+            if not self.waker.paused.is_set():
+                log.info("aggregator %s: busy, reading every site each round",
+                         self.consumer)
+                self.waker.pause()
+        elif handled:
+            self._busy_until = max(self._busy_until, now + QUIET_S)
+        elif self.waker.paused.is_set() and now >= self._busy_until:
+            log.info("aggregator %s: quiet, waiting for events", self.consumer)
+            self.waker.resume()
 
     def _keep_leases(self) -> None:
         """Renew the leases when due, also in the middle of a long round (a
