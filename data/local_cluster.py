@@ -219,10 +219,21 @@ class LocalCluster:
 
     def restart(self, node: Node, timeout: float = 30.0) -> None:
         """Start a stopped or killed node again with its own data: it rejoins
-        the cluster (a replica of whoever took its slots over)."""
+        the cluster (a replica of whoever took its slots over); returns once
+        it has synced, since a replica in mid-resync cannot take over."""
         node.start(self.directory / AUTH_CONFIG)
         node.wait_ready(timeout)
         self.wait_healthy(timeout)
+        # a replica still in its full resync cannot take over: wait for the link
+        deadline = time.monotonic() + timeout
+        while True:
+            with node.client() as c:
+                info = c.info("replication")
+            if info.get("role") == "master" or info.get("master_link_status") == "up":
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"node {node.port} did not sync with its master")
+            time.sleep(0.1)
 
     def master_of(self, key: str) -> Node:
         """The node that serves ``key``'s slot now."""
