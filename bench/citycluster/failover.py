@@ -6,8 +6,10 @@ de-duplicate, XADD, then WAIT for a replica, data/durable.py), each retried
 until it is acknowledged, as the phone's queue does. The site's master is
 killed -9 midway. Figures: seconds from the kill to the first report
 acknowledged after it (the site answers again), seconds from the kill to
-that report being folded (it is in the site's incident index), and how many
-acknowledged reports are missing once everything is folded (target 0).
+that report being folded (it is in the site's incident index, or None when
+the aggregators are too far behind), and how many acknowledged reports are
+missing from the site's incident stream afterwards (target 0) and how many
+were not folded within a minute.
 The killed node is started again afterwards and rejoins as a replica.
 """
 
