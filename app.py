@@ -26,25 +26,19 @@ import threading
 import click
 
 from data.config import Config, ConfigError, load_config
-from data.site import SiteError
+from data.site import Site, SiteError
 from data.site_files import load_sites
 
 log = logging.getLogger("gov")
 
 
-def _config_or_exit(check_sites: bool = True) -> Config:
-    """The configuration, its sites checked; one clear line and exit 2 if wrong."""
+def _config_or_exit() -> Config:
+    """The configuration; one clear line and exit 2 if wrong."""
     try:
         config = load_config()
     except ConfigError as exc:
         click.echo(f"configuration error: {exc}", err=True)
         sys.exit(2)
-    if check_sites:
-        try:
-            load_sites(config.sites_root, config.sites)
-        except SiteError as exc:
-            click.echo(f"site error: {exc}", err=True)
-            sys.exit(2)
     from data.history.store import StoreError, as_store
 
     try:
@@ -55,20 +49,30 @@ def _config_or_exit(check_sites: bool = True) -> Config:
     return config
 
 
+def _sites_or_exit(config: Config) -> dict[str, Site]:
+    """The sites of ``config``, checked and loaded once: every part of this
+    process is handed them (a city of sites takes seconds to read)."""
+    try:
+        return load_sites(config.sites_root, config.sites, config.site_cache)
+    except SiteError as exc:
+        click.echo(f"site error: {exc}", err=True)
+        sys.exit(2)
+
+
 def _logging() -> None:
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
-def build(config: Config):
+def build(config: Config, sites: dict[str, Site] | None = None):
     from web.factory import create_app
     from web.fdlimit import raise_open_files_limit
 
     raise_open_files_limit()  # every open event stream is a socket
 
     try:
-        dash_app = create_app(config)
+        dash_app = create_app(config, sites=sites)
     except SiteError as exc:
         click.echo(f"site error: {exc}", err=True)
         sys.exit(2)
@@ -83,7 +87,7 @@ def build(config: Config):
 def __getattr__(name: str):
     """``app`` and ``server`` for gunicorn, built from the environment."""
     if name in ("app", "server"):
-        config = _config_or_exit(check_sites=False)
+        config = _config_or_exit()
         if config.redis_url is None:
             click.echo("configuration error: REDIS_URL must be set when the web "
                        "tier runs on its own (gunicorn app:server)", err=True)
@@ -110,14 +114,15 @@ def run_all() -> None:
     from web.runtime import Runtime
 
     config = _config_or_exit()
-    runtime = Runtime(config)
+    sites = _sites_or_exit(config)
+    runtime = Runtime(config, sites)
     # asked before the archiver writes
     seeding = (config.demo and config.demo_days > 0
                and demo_seed.pending(config.data_dir, config.history))
     demo: dict = {}
     try:
         config = runtime.start_redis()
-        dash_app = build(config)
+        dash_app = build(config, sites)
         runtime.start_aggregator()
         runtime.start_archiver()
         if config.demo:
@@ -166,7 +171,7 @@ def aggregator() -> None:
     from web.runtime import Runtime
 
     config = _config_or_exit()
-    runtime = Runtime(config)
+    runtime = Runtime(config, _sites_or_exit(config))
     runtime.start_redis()
     runtime.start_aggregator()
     click.echo(f"aggregator {runtime.aggregator.consumer}: folding its share of "
@@ -187,7 +192,7 @@ def archiver(every: float) -> None:
     from web.runtime import Runtime
 
     config = _config_or_exit()
-    runtime = Runtime(config)
+    runtime = Runtime(config, _sites_or_exit(config))
     runtime.start_redis()
     runtime.start_archiver(every)
     where = str(config.history).split("?", 1)[0]  # the query may hold a key

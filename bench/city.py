@@ -4,7 +4,11 @@ process driving all of its sites at a chosen total rate.
 Measures on this machine (medians of ``--repeats`` runs):
 
 (a) seconds to write a city of ``--sites`` sites (``python app.py city generate``);
-(b) seconds for :func:`data.site_files.load_sites` to read and check all of it;
+(b) seconds for :func:`data.site_files.load_sites` to read and check all of it:
+    without the site cache (``load_sites``), on a first start that fills an
+    empty cache (``load_sites_cold_cache``) and on every later start
+    (``load_sites_warm_cache``, the start of each process of a city), with
+    the CPU seconds each took (steadier than the clock on a shared machine);
 (c) entries a second that one simulator process (:func:`data.sim.run.run` with
     ``total_rate``) writes over all the sites, for each asked ``--rates``, to its
     own embedded redis-server (or ``REDIS_URL``, whose database is FLUSHED):
@@ -80,10 +84,11 @@ def generate(folder: Path, n_sites: int, seed: int) -> dict:
             "grids": written.grids, "entrances": written.entrances}
 
 
-def load(folder: Path) -> tuple[dict, dict[str, Site]]:
-    started = time.perf_counter()
-    sites = load_sites(folder, _available_sites(folder))
-    return {"seconds": round(time.perf_counter() - started, 2)}, sites
+def load(folder: Path, cache: Path | None = None) -> tuple[dict, dict[str, Site]]:
+    started, cpu = time.perf_counter(), time.process_time()
+    sites = load_sites(folder, _available_sites(folder), cache)
+    return {"seconds": round(time.perf_counter() - started, 2),
+            "cpu_s": round(time.process_time() - cpu, 2)}, sites
 
 
 @contextmanager
@@ -203,6 +208,13 @@ def main(argv: list[str] | None = None) -> int:
             return figures
         results["load_sites"] = median_of("load_sites", args.repeats, load_once,
                                           "seconds")
+        caches = iter(Path(tmp) / f"cache{n}" for n in range(args.repeats))
+        results["load_sites_cold_cache"] = median_of(
+            "load_sites, empty cache", args.repeats,
+            lambda: load(folder, next(caches))[0], "seconds")
+        results["load_sites_warm_cache"] = median_of(
+            "load_sites, warm cache", args.repeats,
+            lambda: load(folder, Path(tmp) / "cache0")[0], "seconds")
         with server(env_url) as (client, pid):
             for rate in (float(r) for r in args.rates.split(",")):
                 results[f"simulate_{rate:g}"] = median_of(

@@ -58,6 +58,11 @@ class Config:
         return self.history_url or self.data_dir / "history"
 
     @property
+    def site_cache(self) -> Path:
+        """Where parsed site files are kept between starts (data.site_cache)."""
+        return site_cache_dir(self.data_dir)
+
+    @property
     def default_site(self) -> str:
         return self.sites[0]
 
@@ -65,6 +70,10 @@ class Config:
     def embedded(self) -> bool:
         """True when this process starts its own redis-server."""
         return not self.redis_url
+
+
+def site_cache_dir(data_dir: Path) -> Path:
+    return data_dir / "cache" / "sites"
 
 
 def _available_sites(root: Path) -> list[str]:

@@ -4,7 +4,9 @@ by :mod:`data.site_files`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +113,15 @@ class Site:
     categories: dict[str, Category]
     users: dict[str, User]
     path: Path
-    grids_frame: gpd.GeoDataFrame = field(repr=False, compare=False)
+    make_grids_frame: Callable[[], gpd.GeoDataFrame] = field(repr=False,
+                                                            compare=False)
+
+    @cached_property
+    def grids_frame(self) -> gpd.GeoDataFrame:
+        """The grid polygons by id (EPSG:4326), with every property of
+        grids.geojson: made on first use (a point to place, a map), since
+        building a data frame for each of a city's sites was half of its load."""
+        return self.make_grids_frame()
 
     def grid_at(self, lon: float, lat: float) -> str | None:
         """The id of the grid containing the point, or None outside the site."""

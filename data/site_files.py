@@ -10,15 +10,17 @@ the wall.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import yaml
+from geopandas.array import GeometryArray
 from pyproj import CRS
 
+from data import site_cache
 from data.site import (
     ENTRANCE_KINDS,
     Category,
@@ -30,6 +32,7 @@ from data.site import (
     Unit,
     User,
 )
+from data.site_geojson import GeoFile, areas_m2, read_geojson
 from data.terms import CHAIN, ROLES, URGENCIES
 
 DEFAULT_THRESHOLDS = (0.6, 0.8, 0.95)
@@ -44,35 +47,40 @@ def _need(mapping: dict, key: str, where: str) -> Any:
     return mapping[key]
 
 
-def _read_yaml(path: Path) -> dict:
+def _read_yaml(path: Path, cache_dir: Path | None = None) -> dict:
     if not path.is_file():
         raise SiteError(f"{path}: file not found")
+    name, cached = path.parent.name, None
     try:
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
+        text = path.read_text(encoding="utf-8")
+        key = site_cache.text_key(text, _YAML_LOADER)
+        if cache_dir is not None:
+            cached = site_cache.read(cache_dir, name, key)
+        doc = cached if cached is not None else yaml.load(text, Loader=_YAML_LOADER)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise SiteError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from None
     if not isinstance(doc, dict):
         raise SiteError(f"{path}: expected a mapping at the top level")
+    if cache_dir is not None and cached is None:
+        site_cache.write(cache_dir, name, key, doc)
     return doc
 
 
-def _read_geojson(path: Path, geom_types: Iterable[str]) -> gpd.GeoDataFrame:
-    if not path.is_file():
-        raise SiteError(f"{path}: file not found")
-    try:
-        frame = gpd.read_file(path)
-    except Exception as exc:  # pyogrio raises several types for a broken file
-        raise SiteError(f"{path}: cannot be read as GeoJSON ({exc})") from None
-    if frame.empty:
+def _read_geojson(path: Path, geom_types: Iterable[str]) -> GeoFile:
+    """The checked features of ``path``, in lon/lat."""
+    geo = read_geojson(path)
+    if not geo.rows:
         raise SiteError(f"{path}: no features")
-    if "id" not in frame.columns:
+    if not geo.has_ids:
         raise SiteError(f"{path}: features need an 'id' property")
-    frame["id"] = frame["id"].astype(str)
-    dupes = frame["id"][frame["id"].duplicated()].tolist()
-    if dupes:
-        raise SiteError(f"{path}: duplicate id {dupes[0]}")
+    seen: set[str] = set()
+    for row in geo.rows:
+        if row["id"] in seen:
+            raise SiteError(f"{path}: duplicate id {row['id']}")
+        seen.add(row["id"])
     allowed = set(geom_types)
-    for fid, geom in zip(frame["id"], frame.geometry, strict=True):
+    for row, geom in zip(geo.rows, geo.geometries, strict=True):
+        fid = row["id"]
         if geom is None or geom.is_empty:
             raise SiteError(f"{path}: feature {fid} has no geometry")
         if geom.geom_type not in allowed:
@@ -85,9 +93,7 @@ def _read_geojson(path: Path, geom_types: Iterable[str]) -> gpd.GeoDataFrame:
         minx, miny, maxx, maxy = geom.bounds
         if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
             raise SiteError(f"{path}: feature {fid} is not in lon/lat degrees")
-    if frame.crs is None:
-        frame = frame.set_crs(4326)
-    return frame.to_crs(4326)
+    return geo.in_lonlat()
 
 
 @cache
@@ -95,13 +101,14 @@ def _utm_zone(epsg: int) -> CRS:
     return CRS.from_epsg(epsg)
 
 
-def _utm_crs(frame: gpd.GeoDataFrame) -> CRS:
-    """The UTM zone at the centre of ``frame`` (lon/lat), to measure areas in.
+def _utm_crs(geometries: GeometryArray) -> CRS:
+    """The UTM zone at the centre of ``geometries`` (lon/lat), to measure areas
+    in.
 
     What ``estimate_utm_crs`` answers, without its query of the PROJ database
     (0.13 s a site: minutes for a city of a thousand sites).
     """
-    minx, miny, maxx, maxy = frame.total_bounds
+    minx, miny, maxx, maxy = geometries.total_bounds
     zone = min(60, int(((minx + maxx) / 2 + 180) // 6) + 1)
     return _utm_zone((32600 if (miny + maxy) / 2 >= 0 else 32700) + zone)
 
@@ -216,12 +223,11 @@ def _load_users(doc: dict, path: Path, grids: Iterable[str]) -> dict[str, User]:
 
 def _load_grids(
     path: Path, units: dict[str, Unit], default_thresholds: tuple
-) -> tuple[dict[str, Grid], gpd.GeoDataFrame]:
-    frame = _read_geojson(path, ("Polygon", "MultiPolygon"))
-    metric = frame.to_crs(_utm_crs(frame))
+) -> tuple[dict[str, Grid], Callable[[], gpd.GeoDataFrame]]:
+    geo = _read_geojson(path, ("Polygon", "MultiPolygon"))
+    lonlat = geo.lonlat_array()
     grids: dict[str, Grid] = {}
-    rows = frame.to_dict("records")  # plain dicts: iterrows costs a Series a row
-    for row, area in zip(rows, metric.area, strict=True):
+    for row, area in zip(geo.rows, areas_m2(lonlat, _utm_crs(lonlat)), strict=True):
         gid = row["id"]
         chain = {}
         for level in CHAIN[1:]:
@@ -242,13 +248,12 @@ def _load_grids(
             worker=_prop(row, "worker", path, default=None),
             geometry=row["geometry"], area_m2=float(area), **chain,
         )
-    return grids, frame.set_index("id")
+    return grids, geo.grids_frame
 
 
 def _load_points(path: Path, grids: dict[str, Grid], what: str) -> list[dict]:
-    frame = _read_geojson(path, ("Point",))
     rows = []
-    for row in frame.to_dict("records"):
+    for row in _read_geojson(path, ("Point",)).rows:
         grid = str(_prop(row, "grid", path))
         if grid not in grids:
             raise SiteError(
@@ -262,18 +267,21 @@ def _load_points(path: Path, grids: dict[str, Grid], what: str) -> list[dict]:
     return rows
 
 
-def load_site(folder: Path) -> Site:
-    """Read and check the site in ``folder``; raise :class:`SiteError` if wrong."""
+def load_site(folder: Path, cache_dir: Path | None = None) -> Site:
+    """Read and check the site in ``folder``; raise :class:`SiteError` if wrong.
+
+    ``cache_dir`` keeps parsed site.yaml files (:mod:`data.site_cache`).
+    """
     folder = Path(folder)
     meta_path = folder / "site.yaml"
-    doc = _read_yaml(meta_path)
+    doc = _read_yaml(meta_path, cache_dir)
     site_id = str(_need(doc, "id", str(meta_path)))
     if site_id != folder.name:
         raise SiteError(
             f"{meta_path}: id {site_id!r} differs from folder {folder.name!r}")
     units = _load_units(doc, meta_path)
     default_t = _thresholds(doc.get("thresholds", DEFAULT_THRESHOLDS), str(meta_path))
-    grids, frame = _load_grids(folder / "grids.geojson", units, default_t)
+    grids, make_frame = _load_grids(folder / "grids.geojson", units, default_t)
 
     entrances = {}
     ent_path = folder / "entrances.geojson"
@@ -310,17 +318,18 @@ def load_site(folder: Path) -> Site:
         escalate_grace_min=float(doc.get("escalate_grace_minutes", 30)),
         units=units, grids=grids, entrances=entrances, parking=parking,
         categories=_load_categories(doc, meta_path), users=users,
-        path=folder, grids_frame=frame,
+        path=folder, make_grids_frame=make_frame,
     )
 
 
-def load_sites(root: Path, names: Iterable[str]) -> dict[str, Site]:
+def load_sites(root: Path, names: Iterable[str],
+               cache_dir: Path | None = None) -> dict[str, Site]:
     """Load every named site under ``root``; the first error stops it.
 
     A user id names one person across all sites served together: it is the
     name they sign in with and the actor of their ops.
     """
-    sites = {name: load_site(root / name) for name in names}
+    sites = {name: load_site(root / name, cache_dir) for name in names}
     owner: dict[str, str] = {}
     for site in sites.values():
         for user_id in site.users:

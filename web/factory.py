@@ -33,6 +33,7 @@ from data import durable
 from data.config import PROJECT_ROOT, Config
 from data.feed.snapshot import HEARTBEAT_MS
 from data.redis_conn import connect, limits_storage_uri
+from data.site import Site
 from data.site_files import load_sites
 from layouts import analysis_charts
 from layouts.i18n import t
@@ -88,11 +89,14 @@ def web_client(url: str) -> redis.Redis:
                    max_connections=WEB_REDIS_CONNECTIONS, timeout=WEB_REDIS_WAIT_S)
 
 
-def create_app(config: Config, client: redis.Redis | None = None) -> Dash:
-    """A ready Dash app for ``config``; ``client`` overrides the connection."""
+def create_app(config: Config, client: redis.Redis | None = None,
+               sites: dict[str, Site] | None = None) -> Dash:
+    """A ready Dash app for ``config``; ``client`` overrides the connection,
+    ``sites`` the loading of ``config.sites`` (done once by ``python app.py``)."""
     if config.redis_url is None and client is None:
         raise ValueError("create_app needs config.redis_url or a client")
-    sites = load_sites(config.sites_root, config.sites)
+    if sites is None:
+        sites = load_sites(config.sites_root, config.sites, config.site_cache)
     state = AppState(config=config, sites=sites,
                      redis=client or web_client(config.redis_url))
     durable.set_policy(state.redis, durable.Policy(config.ack_replicas,

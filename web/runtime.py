@@ -17,6 +17,7 @@ from dataclasses import replace
 from data.config import Config
 from data.feed.aggregator import Aggregator
 from data.redis_conn import EmbeddedRedis, connect
+from data.site import Site
 from data.site_files import load_sites
 
 log = logging.getLogger(__name__)
@@ -25,8 +26,9 @@ log = logging.getLogger(__name__)
 class Runtime:
     """Starts and stops the background parts around the web server."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, sites: dict[str, Site] | None = None) -> None:
         self.config = config
+        self._sites = sites
         self.embedded: EmbeddedRedis | None = None
         self.stop_event = threading.Event()
         self.threads: list[threading.Thread] = []
@@ -41,10 +43,19 @@ class Runtime:
         self.config = replace(self.config, redis_url=self.embedded.url)
         return self.config
 
+    @property
+    def sites(self) -> dict[str, Site]:
+        """The sites of the configuration, loaded once for every part this
+        process runs (a city takes seconds to load)."""
+        if self._sites is None:
+            self._sites = load_sites(self.config.sites_root, self.config.sites,
+                                     self.config.site_cache)
+        return self._sites
+
     def start_aggregator(self) -> None:
-        sites = load_sites(self.config.sites_root, self.config.sites)
         self.aggregator = Aggregator(
-            connect(self.config.redis_url, decode=False), sites, self.config.prefix,
+            connect(self.config.redis_url, decode=False), self.sites,
+            self.config.prefix,
             dedup_seconds=self.config.dedup_seconds,
             snapshot_interval_ms=self.config.snapshot_interval_ms,
         )
@@ -54,8 +65,7 @@ class Runtime:
         """Write the history (minute counts, incidents) to Parquet every minute."""
         from data.history.archiver import EVERY_S, Archiver
 
-        sites = load_sites(self.config.sites_root, self.config.sites)
-        self.archiver = Archiver(connect(self.config.redis_url), sites,
+        self.archiver = Archiver(connect(self.config.redis_url), self.sites,
                                  self.config.prefix, self.config.history,
                                  every_s=every_s or EVERY_S)
         self._thread("archiver", self.archiver.run)
@@ -63,10 +73,9 @@ class Runtime:
     def start_simulator(self) -> None:
         from data.sim import run as simulator
 
-        sites = load_sites(self.config.sites_root, self.config.sites)
         client = connect(self.config.redis_url)
         self._thread("simulator", lambda: simulator.run(
-            client, sites, self.config.prefix, self.stop_event,
+            client, self.sites, self.config.prefix, self.stop_event,
             rate=self.config.demo_rate))
 
     def start_demo_seed(self) -> None:
@@ -101,9 +110,8 @@ class Runtime:
         from data.accounts import demo_users
         from data.keys import AuthKeys
 
-        sites = load_sites(self.config.sites_root, self.config.sites)
         return demo_users(connect(self.config.redis_url),
-                          AuthKeys(self.config.prefix), sites)
+                          AuthKeys(self.config.prefix), self.sites)
 
     def _thread(self, name: str, target: Callable[[], None]) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)

@@ -43,6 +43,7 @@ from typing import Any
 
 import redis
 
+from data.config import site_cache_dir
 from data.feed.fold import Fold
 from data.history import archive, archiver
 from data.history.dataset import site_today
@@ -384,5 +385,5 @@ def seed_process(redis_url: str, sites_root: Path, site_ids: tuple[str, ...],
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us: ``stop``
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    sites = load_sites(sites_root, site_ids)
+    sites = load_sites(sites_root, site_ids, site_cache_dir(data_dir))
     Seeder(connect(redis_url), sites, prefix, data_dir, days, stop, history).run()

@@ -358,7 +358,8 @@ def main(argv: list[str] | None = None) -> int:
         if not cfg.redis_url:
             raise ConfigError("REDIS_URL is not set: the simulator writes to a "
                               "running Redis (python app.py runs its own demo feed)")
-        sites = load_sites(cfg.sites_root, [args.site] if args.site else cfg.sites)
+        sites = load_sites(cfg.sites_root, [args.site] if args.site else cfg.sites,
+                           cfg.site_cache)
     except (ConfigError, SiteError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
