@@ -79,18 +79,16 @@ class _Waiting(Pipeline):
 
 def _node(r: redis.Redis, key: str) -> tuple[redis.Redis, int]:
     """The client of the master that serves ``key``, and how many replicas
-    it has (from the cluster's slot map, or INFO on one Redis)."""
-    if is_cluster(r):
-        slot = r.keyslot(key)
-        nodes = r.nodes_manager.slots_cache.get(slot) or []
-        master = r.get_node_from_key(key)
-        return r.get_redis_connection(master), max(0, len(nodes) - 1)
-    cached = getattr(r, "_gov_replicas", None)
+    it has connected (INFO, trusted for a few seconds)."""
+    node = r.get_redis_connection(r.get_node_from_key(key)) if is_cluster(r) else r
+    # the replicas connected now, as the master says (the cluster's slot map
+    # may lag behind a replica that joined or left)
+    cached = getattr(node, "_gov_replicas", None)
     now = time.monotonic()
     if cached is None or now - cached[1] > REPLICA_INFO_TTL_S:
-        replicas = int(r.info("replication").get("connected_slaves", 0))
-        cached = r._gov_replicas = (replicas, now)
-    return r, cached[0]
+        replicas = int(node.info("replication").get("connected_slaves", 0))
+        cached = node._gov_replicas = (replicas, now)
+    return node, cached[0]
 
 
 def _wanted(policy: Policy, replicas: int) -> int:

@@ -211,11 +211,43 @@ class LocalCluster:
                     states.append(_cluster_ok(info))
                 except redis.RedisError:
                     states.append(False)
-            if states and all(states):
+            if states and all(states) and self._replicas_linked():
                 return
             if time.monotonic() > deadline:
                 raise RuntimeError("the local cluster did not become healthy")
             time.sleep(0.1)
+
+    def _replicas_linked(self) -> bool:
+        """Every live master has its replicas connected (a write can be
+        acknowledged by one) — the slot map alone may say so sooner."""
+        for node in self.nodes:
+            if not node.alive:
+                continue
+            try:
+                with node.client() as c:
+                    info = c.info("replication")
+            except redis.RedisError:
+                return False
+            if info.get("role") == "master" and any(
+                    n.alive for n in self.nodes) and int(
+                    info.get("connected_slaves", 0)) < self._live_replicas_of(node):
+                return False
+        return True
+
+    def _live_replicas_of(self, master: Node) -> int:
+        count = 0
+        for node in self.nodes:
+            if node is master or not node.alive:
+                continue
+            try:
+                with node.client() as c:
+                    info = c.info("replication")
+            except redis.RedisError:
+                continue
+            if info.get("role") == "slave" and int(
+                    info.get("master_port", 0)) == master.port:
+                count += 1
+        return count
 
     def restart(self, node: Node, timeout: float = 30.0) -> None:
         """Start a stopped or killed node again with its own data: it rejoins

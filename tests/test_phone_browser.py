@@ -70,6 +70,7 @@ def test_a_report_pressed_twice_offline_arrives_once_and_the_form_clears(
     ctx.set_offline(False)
     wait_for(phone, says(QUEUE, "已上报"), timeout=15)
     wait_for(phone, "window.govMobile.pending().length === 0")
+    wait_until(lambda: incidents(live), what="the report folded")
     assert [r["title"] for r in incidents(live)] == ["路灯不亮"]
     # the form is ready for the next report, which is a new one
     fill_report(phone, "井盖缺失")
@@ -116,7 +117,8 @@ def test_a_photo_the_phone_cannot_keep_offline_is_named_and_sent_when_online(
     assert len(kept) == 1 and "photo" not in kept[0]["body"]
     ctx.set_offline(False)
     wait_for(phone, says(QUEUE, "已上报"), timeout=15)
-    [record] = incidents(live)
+    # acknowledged by the server; folded a moment later
+    [record] = wait_until(lambda: incidents(live), what="the report folded")
     assert record["title"] == "垃圾满溢" and record.get("photo")
     stored = live.config.data_dir / "photos" / "tiny" / record["photo"]
     assert stored.read_bytes() == photo  # the photo chosen, kept in the page
