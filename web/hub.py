@@ -310,7 +310,7 @@ class Hub:
         woken = feed.stirred if people else feed.moved  # before looking
         now = feed.current()
         same = now == seen if people else (now[:2], now[3]) == (seen[:2], seen[3])
-        if same and self.connected == connected and not self._stop.is_set():
+        if same and self.connected == connected:  # stopped too: never spin
             woken.wait(timeout)
         return feed.current(), self.connected
 
