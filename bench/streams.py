@@ -16,7 +16,8 @@ app.py aggregator``, one gunicorn web process: ``-k gevent
    held ones open (after ``SETTLE_S``); per stream = the growth / held.
 3. **Idle CPU**: the web process's CPU (user + system) over ``--idle`` s with
    the streams open and no feed: what idle walls cost (heartbeats every
-   ``PING_S``, the credential check behind each, the aggregator's heartbeat
+   ``PING_S`` of quiet, the credentials re-checked every second for all the
+   streams at once (``web/credentials.py``), the aggregator's heartbeat
    snapshots, the spotlight's turns).
 4. **Delivery**: ``--versions`` crowd entries, one every ``--every`` s, each
    folded into a new snapshot version by the aggregator; this process sees
@@ -26,7 +27,7 @@ app.py aggregator``, one gunicorn web process: ``-k gevent
    p95, max, and versions a held stream never got.
 
 Figures per run, and the median of the runs per kind, printed and written to
-``bench/results/streams-<kind>.json``::
+``bench/results/streams-<kind>-<streams>.json``::
 
     .venv/bin/python bench/streams.py [--kinds gevent,gthread] [--streams 5000]
         [--runs 3] [--idle 30] [--versions 10] [--every 2] [--threads 32]
@@ -195,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
                "code": code_version(), "load_average": psutil.getloadavg(),
                "median": summary(runs), "runs": runs}
         args.output_dir.mkdir(parents=True, exist_ok=True)
-        path = args.output_dir / f"streams-{kind}.json"
+        path = args.output_dir / f"streams-{kind}-{args.streams}.json"
         path.write_text(json.dumps(out, indent=1, default=str) + "\n")
         print(f"{kind}: median of {len(runs)} runs {json.dumps(out['median'])}"
               f"\n  -> {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}",

@@ -312,6 +312,30 @@ def test_a_revoked_account_acts_for_nobody_on_the_stream(app, r, agg):
     assert "unknown user" in dead["reason"]
 
 
+def test_the_checks_of_many_credentials_at_once_answer_as_one_by_one(r):
+    """What the web process asks every second for its open streams."""
+    for name in ("b1", "b2"):
+        accounts.add_user(r, AUTH, name, "admin", PASSWORD)
+    account = accounts.get_user(r, AUTH, "b1")
+    live, closed, also = (accounts.open_session(r, AUTH, account, 60)
+                             for _ in range(3))
+    accounts.close_session(r, AUTH, closed)
+    b2 = accounts.get_user(r, AUTH, "b2")
+    accounts.revoke_user(r, AUTH, "b2")
+    other = accounts.open_session(r, AUTH, b2, 60)  # a revoked person's session
+    sids = [live, closed, other, also, "", "x" * 101, "no-such-session"]
+    assert accounts.live_sessions(r, AUTH, sids) == {live, also} == {
+        sid for sid in sids if accounts.session_user(r, AUTH, sid)}
+    assert accounts.live_sessions(r, AUTH, []) == set()
+
+    good, gone = kiosk_token(r, PREFIX, "tiny"), kiosk_token(r, PREFIX, "tiny")
+    accounts.revoke_kiosk_token(r, AUTH, gone.split("_")[1])
+    tokens = [good, gone, good[:-1] + ("A" if good[-1] != "A" else "B"),
+              "kt_nothing", "", "kt_" + "x" * 300, good.replace("kt_", "gk_")]
+    assert accounts.live_kiosk_tokens(r, AUTH, tokens) == {good} == {
+        t for t in tokens if accounts.find_kiosk_token(r, AUTH, t)}
+
+
 # -- walls -------------------------------------------------------------------
 
 def test_a_kiosk_token_opens_one_sites_wall_read_only(app, r):

@@ -35,9 +35,11 @@ from web.push import PING_S
 
 pytestmark = pytest.mark.cluster  # on one Redis and on a cluster
 
-# The credential is checked once a heartbeat; a stream may take one more
-# heartbeat to notice (the check falls just before the end) and a little
-# for the last bytes to travel.
+# The bound promised since the credential was checked once a heartbeat (one
+# more heartbeat to notice, a little for the last bytes to travel). The web
+# process now asks about its streams' credentials every RECHECK_S and wakes
+# the streams of one that ended (web/credentials.py): they end within a second
+# or two, and must stay within this.
 ENDED_WITHIN_S = 2 * PING_S + 1
 
 
@@ -268,3 +270,93 @@ def test_the_gevent_worker_serves_event_streams_and_pages_beside_them(
     for stream in streams:
         wait_until(lambda s=stream: s.saw("version", v=7), what="version 7")
         stream.close()
+
+
+def test_one_check_a_second_answers_for_every_stream_of_a_credential(
+        r, monkeypatch):
+    from web.credentials import CredentialWatch
+
+    keys = AuthKeys(PREFIX)
+    token = kiosk_token(r, PREFIX, "tiny")
+    accounts.add_user(r, keys, "watched", "admin", PASSWORD)
+    sid = accounts.open_session(r, keys, accounts.get_user(r, keys, "watched"), 60)
+    woken, asked = [], []
+    watch = CredentialWatch(r, keys, lambda sites: woken.append(set(sites)))
+    real = accounts.live_kiosk_tokens
+    monkeypatch.setattr(accounts, "live_kiosk_tokens",
+                        lambda *a: asked.append(a[2]) or real(*a))
+
+    def idle():
+        while True:
+            yield b""
+    walls = [watch.holding(("kiosk", token), "tiny", idle()) for _ in range(300)]
+    phone = watch.holding(("user", sid), "erqi", idle())
+    for stream in (*walls, phone):
+        next(stream)
+    assert watch.check() == set() and woken == []
+    assert [len(a) for a in asked] == [1]  # one token asked, for 300 streams
+
+    accounts.revoke_kiosk_token(r, keys, token.split("_")[1])
+    assert watch.check() == {("kiosk", token)}
+    assert woken == [{"tiny"}]  # its streams' site, to say bye at once
+    assert not watch.alive(("kiosk", token)) and watch.alive(("user", sid))
+    for stream in walls:
+        stream.close()
+    assert ("kiosk", token) not in {*watch.held, *watch.ended}  # forgotten
+    accounts.close_session(r, keys, sid)  # signed out
+    assert watch.check() == {("user", sid)} and woken[-1] == {"erqi"}
+
+
+class Asleep(Exception):
+    """A stream of :class:`StillHub` went to sleep with nothing to wait for."""
+
+
+class StillHub:
+    """A hub whose site moves only when told; records how long each wait was
+    for, and ends a stream that would wait for nothing."""
+
+    connected = True
+
+    def __init__(self):
+        self.now, self.waits = (4, 0, 0, 0), []
+
+    def current(self, site):
+        return self.now
+
+    def wait(self, site, seen, connected, timeout, people=True):
+        self.waits.append(timeout)
+        if seen == self.now:
+            raise Asleep
+        return self.now, True
+
+
+def test_the_streams_of_a_site_share_each_event_and_spread_their_heartbeats():
+    from web.push import SharedEvents, event_stream
+
+    asked = []
+
+    def changes(base, version):
+        asked.append((base, version))
+        return version, json.dumps({"v": version, "base": base, "props": []})
+
+    hub, shared = StillHub(), SharedEvents()
+    streams = [event_stream(hub, "tiny", "b", changes=changes, shared=shared,
+                            lang="zh") for _ in range(50)]
+    for stream in streams:
+        assert next(stream).startswith(b"retry")
+        assert next(stream).startswith(b"event: hello")  # the whole wall
+    hub.now = (5, 0, 0, 0)  # a new version wakes every stream
+    sent = [next(stream) for stream in streams]
+    assert all(event is sent[0] for event in sent)  # the same bytes, built once
+    assert sent[0].startswith(b"event: version")
+    assert json.loads(sent[0].split(b"data: ")[1])["wall"]["v"] == 5
+    assert asked.count((4, 5)) == 1
+    del hub.waits[:]
+    for stream in streams:
+        with pytest.raises(Asleep):
+            next(stream)
+    # the heartbeat is due 3/4 to all of PING_S after the last event, drawn
+    # per stream: the walls one version woke together do not ping together
+    assert len(hub.waits) == 50
+    assert all(0.75 * PING_S - 0.1 <= w <= PING_S for w in hub.waits)
+    assert max(hub.waits) - min(hub.waits) > 0.2 * PING_S

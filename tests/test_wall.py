@@ -196,6 +196,7 @@ def test_pushed_change_is_made_once_and_follows_on_what_the_stream_sent(r, tiny)
 
 def test_wall_stream_carries_the_whole_wall_then_each_change():
     import json
+    import time
 
     from web.push import event_stream
 
@@ -211,8 +212,11 @@ def test_wall_stream_carries_the_whole_wall_then_each_change():
         def current(self, site):
             return self.now
 
-        def wait(self, site, seen, connected, timeout):
-            self.now = next(self.steps)
+        def wait(self, site, seen, connected, timeout, people=True):
+            step = next(self.steps)
+            if step == self.now:  # nothing new: the heartbeat is due
+                time.sleep(timeout)
+            self.now = step
             return self.now, True
 
         def people_now(self, site):  # people 12 after 6, then 15 after 6
@@ -225,9 +229,9 @@ def test_wall_stream_carries_the_whole_wall_then_each_change():
         v = {None: 4, 4: 5, 5: 6, 6: 7}[base]
         return v, json.dumps({"v": v, "base": base, "props": []})
 
-    stream = event_stream(FakeHub(), "tiny", "b", changes=changes,
+    stream = event_stream(FakeHub(), "tiny", "b", changes=changes, ping_s=0.05,
                           people=lambda n: json.dumps([["wall-people", n]]))
-    events = [next(stream) for _ in range(7)][1:]
+    events = [next(stream).decode() for _ in range(7)][1:]
     bodies = [json.loads(e.split("data: ", 1)[1]) for e in events]
     assert [e.split("\n")[0] for e in events] == [
         "event: hello", "event: version", "event: version", "event: live",
@@ -236,7 +240,7 @@ def test_wall_stream_carries_the_whole_wall_then_each_change():
     assert bodies[3]["live"] == {"b": 6, "props": [["wall-people", 12]]}
     assert asked == [None, 4, 5, 6]  # each change follows on what was sent
     # people counted after version 6 are old news once 7 is carried: no event
-    assert next(stream).startswith("event: ping")
+    assert next(stream).startswith(b"event: ping")
 
 
 def test_a_ranking_that_keeps_its_order_is_patched_number_by_number():
@@ -291,7 +295,7 @@ def test_wall_stream_turns_the_spotlight_by_the_clock_and_on_a_cast():
         def current(self, site):
             return self.now
 
-        def wait(self, site, seen, connected, timeout):
+        def wait(self, site, seen, connected, timeout, people=True):
             time.sleep(timeout)
             return self.now, True
 
@@ -304,7 +308,8 @@ def test_wall_stream_turns_the_spotlight_by_the_clock_and_on_a_cast():
             raise KeyError("a cast incident in no grid")
         return json.dumps({"period": period, "cast": cast})
 
-    stream = event_stream(hub, "tiny", "b", ping_s=3.0, spot=spot, spot_ms=300)
+    stream = (e.decode() for e in event_stream(hub, "tiny", "b", ping_s=3.0,
+                                               spot=spot, spot_ms=300))
     next(stream)  # retry
     hello = json.loads(next(stream).split("data: ", 1)[1])
     turned = next(stream)

@@ -13,8 +13,6 @@ callback runs — and logged.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -109,43 +107,16 @@ def principal() -> Principal | None:
     return found
 
 
-def credential_check() -> Callable[[], bool]:
-    """A check, callable after this request's context is gone (a long event
-    stream), that its credential still holds: the session not signed out or
-    revoked, the kiosk token not revoked."""
-    caller, r, keys = principal(), app_state().redis, auth_keys()
+def stream_credential() -> tuple[str, str] | None:
+    """What a long event stream of this request ends with (see
+    :mod:`web.credentials`): its session, ``("user", sid)``, or kiosk token,
+    ``("kiosk", token)``; None if nobody is signed in."""
+    caller = principal()
     if caller is None:
-        return lambda: False
+        return None
     if caller.kind == "user":
-        sid = current_user.sid
-        return _shared(("user", sid),
-                       lambda: accounts.session_user(r, keys, sid) is not None)
-    token = request.cookies.get(KIOSK_COOKIE, "")
-    return _shared(("kiosk", token),
-                   lambda: accounts.find_kiosk_token(r, keys, token) is not None)
-
-
-SHARED_CHECK_S = 0.5  # how old an answer another stream of the credential got may be
-_answers: dict[tuple[str, str], tuple[float, bool]] = {}
-
-
-def _shared(credential: tuple[str, str], check: Callable[[], bool]
-            ) -> Callable[[], bool]:
-    """``check``, its answer shared by every stream of ``credential`` in
-    this process for ``SHARED_CHECK_S``: the walls of a center share one
-    kiosk token, and a check a heartbeat each would cost Redis a read per
-    stream (thousands a second in a process under gevent)."""
-    def shared() -> bool:
-        now = time.monotonic()
-        found = _answers.get(credential)
-        if found is not None and now - found[0] < SHARED_CHECK_S:
-            return found[1]
-        answer = check()
-        _answers[credential] = (now, answer)
-        if len(_answers) > 100_000:  # signed-out sessions' answers: let go
-            _answers.clear()
-        return answer
-    return shared
+        return "user", current_user.sid
+    return "kiosk", request.cookies.get(KIOSK_COOKIE, "")
 
 
 def api_principal() -> Principal | None:

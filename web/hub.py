@@ -9,11 +9,17 @@ and dropped ``grace_s`` after its last one closes (a wall that reloads comes
 back within seconds, and should not cost an unsubscribe and a subscribe).
 Per watched site it keeps the newest snapshot version, cast, incident change
 and people present, and wakes that site's streams, and only those, when one
-moves; a stream asks it with :meth:`Hub.wait`. The waits are
-``threading.Condition`` waits: real threads under gunicorn's ``gthread``
-worker, greenlets under ``gevent`` (whose monkey-patching makes the same
-condition cooperative), so one idle stream costs a few kilobytes there,
-not a thread.
+moves; a stream asks it with :meth:`Hub.wait`. A wait is a wait on the
+site's ``threading.Event`` of the moment, which the hub sets and replaces
+at each change: real threads under gunicorn's ``gthread`` worker, greenlets
+under ``gevent`` (whose monkey-patching makes the same event cooperative),
+so one idle stream costs a few kilobytes there, not a thread, and a version
+wakes the 5,000 streams of a site in one pass of gevent's loop (a condition
+would hand its lock from stream to stream).
+
+The credentials behind the open streams are re-checked here too, all of
+them at once every second (:class:`web.credentials.CredentialWatch`): a
+stream asks an answer in memory, never Redis.
 """
 
 from __future__ import annotations
@@ -21,14 +27,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import redis
 from flask import current_app
 
-from data.keys import Keys
+from data.keys import AuthKeys, Keys
 from data.redis_conn import Backoff
 from web.channels import Subscription
+from web.credentials import CredentialWatch
 from web.state import AppState
 
 log = logging.getLogger(__name__)
@@ -40,8 +47,8 @@ POLL_S = 0.1  # how soon the hub thread takes up a newly watched site
 class SiteFeed:
     """What the hub keeps of one watched site, and the streams waiting on it."""
 
-    __slots__ = ("version", "cast", "incidents", "people", "changed", "streams",
-                 "idle_since")
+    __slots__ = ("version", "cast", "incidents", "people", "stirred", "moved",
+                 "streams", "idle_since", "_swap")
 
     def __init__(self) -> None:
         self.version = self.cast = 0
@@ -49,12 +56,27 @@ class SiteFeed:
         # people present after a fold, ahead of the next snapshot:
         # (sequence number, snapshot version it follows, people)
         self.people = (0, 0, 0)
-        self.changed = threading.Condition()
+        # set, then replaced, at the next change of anything (people present
+        # included), and of anything but people present: a stream that does
+        # not show people (a phone's, a console's) sleeps through the folds
+        self.stirred, self.moved = threading.Event(), threading.Event()
         self.streams = 0  # open streams of the site in this process
         self.idle_since: float | None = None
+        self._swap = threading.Lock()
 
     def current(self) -> tuple[int, int, int, int]:
         return self.version, self.cast, self.people[0], self.incidents
+
+    def wake(self, people_only: bool = False) -> None:
+        """Wake the streams waiting now (after the fields have moved)."""
+        with self._swap:
+            stirred, self.stirred = self.stirred, threading.Event()
+            moved = None
+            if not people_only:
+                moved, self.moved = self.moved, threading.Event()
+        stirred.set()
+        if moved is not None:
+            moved.set()
 
 
 class Hub:
@@ -62,11 +84,18 @@ class Hub:
     waiters."""
 
     def __init__(self, client: redis.Redis, sites: dict[str, Keys],
-                 grace_s: float = UNSUBSCRIBE_GRACE_S) -> None:
+                 grace_s: float = UNSUBSCRIBE_GRACE_S,
+                 auth: AuthKeys | None = None,
+                 prepare: Callable[[str, int, int], None] | None = None) -> None:
         self.client = client
+        # prepare(site, version before, version): what the site's streams will
+        # send, made before they are woken (see :meth:`_publish`)
+        self.prepare = prepare
         self.keys = sites  # the sites served: what may be watched
         self.grace_s = grace_s
         self.streams = StreamSlots()  # open streams, per credential
+        # whether the credentials behind them hold (``auth``: the account store)
+        self.credentials = CredentialWatch(client, auth, self.wake) if auth else None
         self.feeds: dict[str, SiteFeed] = {}  # the watched sites
         self.channels: dict[str, str] = {}  # channel -> site, of self.feeds
         self.connected = False
@@ -80,10 +109,14 @@ class Hub:
         self._thread = threading.Thread(target=self._run, name="push-hub",
                                         daemon=True)
         self._thread.start()
+        if self.credentials is not None:
+            self.credentials.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
+        if self.credentials is not None:
+            self.credentials.stop()
         self._wake_all()
 
     # --- streams come and go -------------------------------------------------
@@ -202,11 +235,15 @@ class Hub:
         self._wake_all()
 
     def _wake_all(self) -> None:
-        with self._lock:
-            feeds = list(self.feeds.values())
-        for feed in feeds:
-            with feed.changed:
-                feed.changed.notify_all()
+        self.wake(list(self.feeds))
+
+    def wake(self, sites: Iterable[str]) -> None:
+        """Wake every stream of ``sites`` (a credential behind one of them
+        ended: each asks whether it is its own)."""
+        for site in sites:
+            feed = self.feeds.get(site)
+            if feed is not None:
+                feed.wake()
 
     def _publish(self, channel: bytes | str, data: bytes | str) -> None:
         """``<n>`` is a snapshot version, ``inc:<n>`` a version with an
@@ -229,14 +266,25 @@ class Hub:
             return
         if fields is None:
             return
-        with feed.changed:
-            moved = False
-            for field in fields:  # inc:<n> is version <n> too: one wake-up
-                if number > getattr(feed, field):
-                    setattr(feed, field, number)
-                    moved = True
-            if moved:
-                feed.changed.notify_all()
+        moved, before = False, feed.version
+        for field in fields:  # inc:<n> is version <n> too: one wake-up
+            if number > getattr(feed, field):
+                setattr(feed, field, number)
+                moved = True
+        if moved and feed.version != before and self.prepare is not None:
+            self._prepare(self.channels[channel], before, feed.version)
+        if moved:
+            feed.wake()
+
+    def _prepare(self, site: str, before: int, version: int) -> None:
+        """Made here, once, before the streams wake: the first stream to
+        build the event would read Redis while every other one waited for
+        it, a second round of wake-ups for thousands of streams."""
+        try:
+            self.prepare(site, before, version)
+        except Exception:  # the streams make it themselves then
+            log.exception("push hub: preparing version %s of %s failed",
+                          version, site)
 
     @staticmethod
     def _people(feed: SiteFeed, text: str) -> None:
@@ -246,27 +294,25 @@ class Hub:
             base, people = (int(x) for x in text.split(":")[1:3])
         except ValueError:
             return
-        with feed.changed:
-            feed.people = (feed.people[0] + 1, base, people)
-            feed.changed.notify_all()
+        feed.people = (feed.people[0] + 1, base, people)
+        feed.wake(people_only=True)
 
     # --- what a stream asks ----------------------------------------------------
 
     def wait(self, site: str, seen: tuple[int, int, int, int], connected: bool,
-             timeout: float) -> tuple[tuple[int, int, int, int], bool]:
+             timeout: float, people: bool = True
+             ) -> tuple[tuple[int, int, int, int], bool]:
         """Block until ``site``'s (version, cast, people sequence, incident
-        version) moves past ``seen``, the subscriber's health changes, or
-        ``timeout`` passes. ``site`` is watched (:meth:`watching`)."""
+        version) moves past ``seen`` (people present only if ``people``), the
+        subscriber's health changes, ``timeout`` passes or :meth:`wake` is
+        called. ``site`` is watched (:meth:`watching`)."""
         feed = self.feeds[site]
-        deadline = time.monotonic() + timeout
-        with feed.changed:
-            while (feed.current() == seen and self.connected == connected
-                   and not self._stop.is_set()):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                feed.changed.wait(left)
-            return feed.current(), self.connected
+        woken = feed.stirred if people else feed.moved  # before looking
+        now = feed.current()
+        same = now == seen if people else (now[:2], now[3]) == (seen[:2], seen[3])
+        if same and self.connected == connected:  # stopped too: never spin
+            woken.wait(timeout)
+        return feed.current(), self.connected
 
     def current(self, site: str) -> tuple[int, int, int, int]:
         return self.feeds[site].current()
@@ -283,15 +329,18 @@ def _bytes(value: bytes | str | int) -> bytes:
 _hub_lock = threading.Lock()
 
 
-def hub(state: AppState) -> Hub:
+def hub(state: AppState,
+        prepare: Callable[[str, int, int], None] | None = None) -> Hub:
     """This app's hub in this process, started on first use (after any fork);
-    kept with the Flask app, whose per-process extension it is."""
+    kept with the Flask app, whose per-process extension it is. ``prepare``:
+    see :class:`Hub`."""
     extensions = current_app.extensions
     with _hub_lock:
         if "gov_hub" not in extensions:
             sites = {s: state.keys(s) for s in state.sites}
-            extensions["gov_hub"] = Hub(state.redis, sites,
-                                        grace_s=UNSUBSCRIBE_GRACE_S).start()
+            extensions["gov_hub"] = Hub(
+                state.redis, sites, grace_s=UNSUBSCRIBE_GRACE_S,
+                auth=AuthKeys(state.config.prefix), prepare=prepare).start()
         return extensions["gov_hub"]
 
 

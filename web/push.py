@@ -23,15 +23,18 @@ import functools
 import hashlib
 import json
 import logging
+import random
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
+from typing import Any
 
 import redis
 from flask import Blueprint, Response, request, stream_with_context
 
 from data.config import PROJECT_ROOT
 from layouts.i18n import LANGS
-from web.auth import Principal, credential_check, principal
+from web.auth import Principal, principal, stream_credential
 from web.hub import STREAMS_PER_CLIENT, STREAMS_PER_KIOSK, Hub, hub
 from web.state import AppState
 from web.wall_push import WallData
@@ -39,8 +42,9 @@ from web.wall_push import WallData
 log = logging.getLogger(__name__)
 
 PING_S = 3.0
-RECHECK_S = 1.0  # how stale a stream's view of its credential may be
+PING_SPREAD = 0.25  # a ping comes after (1 - PING_SPREAD .. 1) * PING_S of quiet
 RETRY_MS = 2000
+BUILD_WAIT_S = 5.0  # how long a stream waits for an event another one builds
 
 
 def build_id() -> str:
@@ -53,14 +57,62 @@ def build_id() -> str:
     return digest.hexdigest()[:12]
 
 
-def _event(kind: str, body: dict, **parts: str | None) -> str:
+def _event(kind: str, body: dict, **parts: str | None) -> bytes:
     """One event; ``parts``, JSON serialized once for every stream, are
     spliced in as they are."""
     data = json.dumps(body, separators=(",", ":"))
     for name, part in parts.items():
         if part is not None:
             data = f'{data[:-1]},"{name}":{part}}}'
-    return f"event: {kind}\ndata: {data}\n\n"
+    return f"event: {kind}\ndata: {data}\n\n".encode()
+
+
+class SharedEvents:
+    """Events as bytes, each built once for all the streams of this process
+    that send it within ``max_age_s`` (its ``t`` is when it was built): a
+    version that wakes 5,000 walls of a site costs one build, and each wall
+    writes the same bytes, with no JSON, no lock held across a build and no
+    Redis read of its own. The streams that ask while it is being built wait
+    for it rather than build it again."""
+
+    def __init__(self, max_age_s: float = 0.5, kept: int = 256) -> None:
+        self.max_age_s, self.kept = max_age_s, kept
+        self._made: dict[Hashable, tuple[float, Any]] = {}
+        self._building: dict[Hashable, threading.Event] = {}
+        self._lock = threading.Lock()  # never held across a build
+
+    def _fresh(self, key: Hashable) -> tuple[float, Any] | None:
+        found = self._made.get(key)
+        if found is not None and time.monotonic() - found[0] < self.max_age_s:
+            return found
+        return None
+
+    def get(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        found = self._fresh(key)
+        if found is not None:
+            return found[1]
+        with self._lock:
+            found = self._fresh(key)
+            building = self._building.get(key) if found is None else None
+            if found is None and building is None:
+                self._building[key] = threading.Event()
+        if found is not None:
+            return found[1]
+        if building is not None:  # another stream builds it
+            building.wait(BUILD_WAIT_S)
+            found = self._made.get(key)
+            return found[1] if found is not None else build()
+        try:
+            value = build()
+            with self._lock:
+                self._made.pop(key, None)  # the newest last: the oldest go first
+                self._made[key] = (time.monotonic(), value)
+                while len(self._made) > self.kept:
+                    del self._made[next(iter(self._made))]
+            return value
+        finally:
+            with self._lock:
+                self._building.pop(key).set()
 
 
 Changes = Callable[[int | None, int | None], "tuple[int, str | None] | None"]
@@ -71,7 +123,9 @@ def event_stream(the_hub: Hub, site: str, build: str, ping_s: float = PING_S,
                  changes: Changes | None = None,
                  people: Callable[[int], str] | None = None,
                  spot: Spot | None = None, spot_ms: int = 0,
-                 alive: Callable[[], bool] | None = None) -> Iterator[str]:
+                 alive: Callable[[], bool] | None = None,
+                 shared: SharedEvents | None = None,
+                 lang: str | None = None) -> Iterator[bytes]:
     """The events of one browser's stream for ``site``.
 
     A wall's stream carries the wall itself. ``changes(base, version)``
@@ -84,50 +138,98 @@ def event_stream(the_hub: Hub, site: str, build: str, ping_s: float = PING_S,
     cast)``, JSON of the spotlight, goes out in ``hello`` and in a ``spot``
     event when the rotation period (epoch ms // ``spot_ms``) or the cast
     moves on: every wall of the site turns at the same moment, with no timer
-    or request of its own. ``alive()`` is asked before what it sends, at most
-    once every ``RECHECK_S`` and at least once a heartbeat: when the credential
-    behind the stream has ended (signed out, revoked), a ``bye`` event goes out
-    and the stream ends.
+    or request of its own. ``alive()`` is asked at every wake-up (it answers
+    from memory, :mod:`web.credentials`): when the credential behind the
+    stream has ended (signed out, revoked), a ``bye`` event goes out and the
+    stream ends.
+
+    Every event after ``hello`` comes from ``shared``, built once for all
+    the streams of the process in the same state; ``lang`` (the wall's
+    language, None for other streams) tells apart what ``changes``,
+    ``people`` and ``spot`` give. A ``ping`` goes out after 3/4 to all of
+    ``ping_s`` without another event, drawn anew each time: the walls one
+    version woke together do not all ping together.
     """
+    shared = shared or SharedEvents()
     connected = the_hub.connected
     seen = the_hub.current(site)
     carried: int | None = None
-    yield f"retry: {RETRY_MS}\n\n"
+    yield f"retry: {RETRY_MS}\n\n".encode()
     hello = {"build": build, "site": site, "v": seen[0], "cast": seen[1],
              "inc": seen[3], "redis": connected, "t": int(time.time() * 1000)}
     carried, wall = _wall_change(changes, carried, seen[0])
     spot_key = (_period(spot_ms), seen[1])
     yield _event("hello", hello, wall=wall, spot=_spot(spot, spot_key))
-    checked = time.monotonic()
+    ping_at = time.monotonic() + _jittered(ping_s)
     while True:
-        now, connected = the_hub.wait(site, seen, connected,
-                                      _until_turn(spot_ms, ping_s))
-        if alive is not None and time.monotonic() - checked >= min(ping_s,
-                                                                   RECHECK_S):
-            checked = time.monotonic()
-            if not _still(alive):
-                yield _event("bye", {"t": int(time.time() * 1000)})
-                return
+        wait = min(ping_at - time.monotonic(), _until_turn(spot_ms, ping_s))
+        now, health = the_hub.wait(site, seen, connected, max(0.0, wait),
+                                   people=people is not None)
+        if alive is not None and not alive():
+            yield _event("bye", {"t": int(time.time() * 1000)})
+            return
         before, seen = seen, now
+        moved, connected = health != connected, health  # Redis' health
+        state = (site, lang, now, connected)
         turn = (_period(spot_ms), now[1])
-        turned = spot is not None and turn != spot_key
-        body = {"v": now[0], "cast": now[1], "inc": now[3], "redis": connected,
-                "t": int(time.time() * 1000)}
+        sent = False
         if now[:2] != before[:2] or now[3] != before[3]:
-            wall = None
-            if now[0] != before[0]:
-                carried, wall = _wall_change(changes, carried, now[0])
-            yield _event("version", body, wall=wall)
-        elif now[2] == before[2] and not turned:  # the time or Redis' health
-            yield _event("ping", body)
-        if turned:  # if it cannot be made, the wall keeps what it shows
-            spot_key = turn
-            yield _event("spot", body, spot=_spot(spot, turn))
+            new_version = now[0] != before[0]
+            carried, data = shared.get(
+                ("version", state, carried, new_version), functools.partial(
+                    _version_event, changes, carried, now, connected, new_version))
+            yield data
+            sent = True
+        if spot is not None and turn != spot_key:
+            spot_key = turn  # if it cannot be made, the wall keeps what it shows
+            yield shared.get(("spot", state, turn), functools.partial(
+                _event_of, "spot", now, connected,
+                spot=functools.partial(_spot, spot, turn)))
+            sent = True
         if people is not None and now[2] != before[2]:
             base, count = the_hub.people_now(site)
             if carried is not None and base >= carried:  # not in what it has
-                yield _event("live", body, live=f'{{"b":{base},"props":'
-                                               f'{people(count)}}}')
+                yield shared.get(("live", state, base, count), functools.partial(
+                    _event_of, "live", now, connected,
+                    live=functools.partial(_live, people, base, count)))
+                sent = True
+        if not sent and (moved or time.monotonic() >= ping_at):
+            yield shared.get(("ping", state), functools.partial(
+                _event_of, "ping", now, connected))
+            sent = True
+        if sent:
+            ping_at = time.monotonic() + _jittered(ping_s)
+
+
+def _body(now: tuple[int, int, int, int], connected: bool) -> dict:
+    return {"v": now[0], "cast": now[1], "inc": now[3], "redis": connected,
+            "t": int(time.time() * 1000)}
+
+
+def _event_of(kind: str, now: tuple[int, int, int, int], connected: bool,
+              **parts: Callable[[], str | None]) -> bytes:
+    """The event ``kind`` of the state ``now``, its ``parts`` made now."""
+    return _event(kind, _body(now, connected),
+                  **{name: make() for name, make in parts.items()})
+
+
+def _live(people: Callable[[int], str], base: int, count: int) -> str:
+    return f'{{"b":{base},"props":{people(count)}}}'
+
+
+def _version_event(changes: Changes | None, carried: int | None,
+                   now: tuple[int, int, int, int], connected: bool,
+                   new_version: bool) -> tuple[int | None, bytes]:
+    """(version now carried, the ``version`` event): with the wall's change
+    since ``carried`` when the snapshot version moved."""
+    wall = None
+    if new_version:
+        carried, wall = _wall_change(changes, carried, now[0])
+    return carried, _event("version", _body(now, connected), wall=wall)
+
+
+def _jittered(ping_s: float) -> float:
+    return ping_s * (1 - PING_SPREAD * random.random())
 
 
 def _wall_change(changes: Changes | None, carried: int | None,
@@ -143,15 +245,6 @@ def _wall_change(changes: Changes | None, carried: int | None,
     if found is None:
         return carried, None
     return found
-
-
-def _still(alive: Callable[[], bool]) -> bool:
-    """A credential that cannot be checked (Redis down) is given the benefit
-    of the doubt: the stream then carries nothing new anyway."""
-    try:
-        return alive()
-    except redis.RedisError:
-        return True
 
 
 def _period(spot_ms: int) -> int:
@@ -187,19 +280,20 @@ def push_blueprint(state: AppState, wall: WallData) -> Blueprint:
     """``/events/<site>`` of one app: its sites, and ``wall``'s changes and
     spotlights on a wall's stream."""
     push = Blueprint("push", __name__)
+    shared = SharedEvents()  # the events of this app's streams in this process
 
     @push.get("/events/<site_id>")
     def events(site_id: str):
-        return event_response(state, wall, site_id)
+        return event_response(state, wall, site_id, shared)
     return push
 
 
-def event_response(state: AppState, wall: WallData,
-                   site_id: str) -> Response | tuple[dict, int]:
+def event_response(state: AppState, wall: WallData, site_id: str,
+                   shared: SharedEvents) -> Response | tuple[dict, int]:
     """The event stream of ``site_id`` for this request's caller."""
     if site_id not in state.sites:
         return {"error": f"site {site_id!r} is not served here"}, 404
-    the_hub = hub(state)
+    the_hub = hub(state, prepare=wall.prepare)
     changes = people = spot = None
     lang = request.args.get("wall")
     if lang in LANGS:
@@ -210,12 +304,16 @@ def event_response(state: AppState, wall: WallData,
     slot = streams.take(*stream_owner(principal()))  # the gate let a caller in
     if slot is None:
         return {"error": "too many open event streams for this sign-in"}, 429
+    credential, watch = stream_credential(), the_hub.credentials
+    stream = event_stream(
+        the_hub, site_id, BUILD, changes=changes, people=people, spot=spot,
+        spot_ms=wall.spots.period_ms if spot else 0,
+        alive=functools.partial(watch.alive, credential) if credential
+        else lambda: False, shared=shared, lang=lang if changes else None)
+    if credential:
+        stream = watch.holding(credential, site_id, stream)
     response = Response(
-        stream_with_context(streams.held(slot, the_hub.watching(
-            site_id, event_stream(
-                the_hub, site_id, BUILD, changes=changes, people=people,
-                spot=spot, spot_ms=wall.spots.period_ms if spot else 0,
-                alive=credential_check())))),
+        stream_with_context(streams.held(slot, the_hub.watching(site_id, stream))),
         mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"  # let proxies pass it through

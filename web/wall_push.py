@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import threading
+import time
 from collections import OrderedDict
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -71,6 +72,7 @@ LIVE_OUTPUTS: tuple[tuple[Any, str], ...] = (
     (ids.WALL_STATUS, "data"),
 )
 EVENTS_KEPT = 32
+ASKED_S = 120.0  # a language no wall asked for this long is not prepared
 
 
 def shape(snap: dict, site, outlines, lang: str) -> dict[str, Any]:
@@ -253,6 +255,7 @@ class WallData:
         self.outlines = {(s, lang): grid_outlines(site, lang)
                          for s, site in state.sites.items() for lang in ("zh", "en")}
         self._events: OrderedDict[tuple, tuple[int, str]] = OrderedDict()
+        self._asked: dict[tuple[str, str], float] = {}  # (site, lang) -> when
         self._lock = threading.Lock()
         self.spots = Spotlights(self)  # the spotlight, pushed too
 
@@ -284,6 +287,15 @@ class WallData:
         site = self.state.sites[site_id]
         return wall_changes(old, new, len(site.grids), lang, ZoneInfo(site.timezone))
 
+    def prepare(self, site_id: str, before: int, version: int) -> None:
+        """The change from ``before`` to ``version`` in each language the
+        walls of the site asked for lately, made when the push hub hears of
+        ``version`` and before it wakes them (``web.hub.Hub.prepare``)."""
+        now = time.monotonic()
+        for lang in [lang for (site, lang), at in list(self._asked.items())
+                     if site == site_id and now - at < ASKED_S]:
+            self.event(site_id, lang, before or None, version)
+
     def event(self, site_id: str, lang: str, base: int | None,
               version: int | None = None) -> tuple[int, str | None] | None:
         """The newest version and, as JSON, what changed since ``base`` (the
@@ -294,6 +306,7 @@ class WallData:
         value}], …]}``. Serialized once per process for all the streams that
         sent ``base``; the browser applies it only on top of ``base``.
         """
+        self._asked[site_id, lang] = time.monotonic()
         with self._lock:  # the streams of a site wake together: shape once
             # ``version`` (the push hub's): every stream after the first gets
             # the change from memory, without a Redis read or a cache load
