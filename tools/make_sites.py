@@ -33,19 +33,13 @@ from shapely.geometry import LineString, Point, Polygon
 from shapely.ops import unary_union
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from data.city.names import People as Names  # noqa: E402  (the city's too)
+
 SEED = 20250305
 XY = tuple[float, float]
 CN = "一二三四五六七八九十"
 FILES = ("site.yaml", "grids.geojson", "entrances.geojson", "parking.geojson")
-
-SURNAMES = "王李张刘陈杨赵黄周吴徐孙马朱胡郭何高林罗郑梁宋谢韩唐冯于董程曹袁邓许傅沈"
-GIVEN = (
-    "建国 秀英 桂兰 志强 海燕 丽娟 伟 芳 敏 静 磊 军 洋 勇 艳 杰 娟 涛 明 超 秀兰 霞 "
-    "平 刚 桂英 玉兰 红梅 建华 国强 晓东 春花 文博 浩然 雪梅 振华 丽华 淑珍 凤英 保国 "
-    "新民 卫东 爱华 永刚 晓燕 志刚 鹏 辉 亚楠 俊杰 晓峰 佳琪 思远 梦瑶 宏伟 立新 金凤"
-).split()
-MOBILE_PREFIXES = "135 136 137 138 139 150 151 152 158 159 176 186 187 188 189".split()
-
 
 # --- geometry --------------------------------------------------------------
 
@@ -176,29 +170,8 @@ def feature(props: dict[str, Any], geometry: dict[str, Any]) -> dict[str, Any]:
 # --- people ----------------------------------------------------------------
 
 
-class People:
-    """Plausible, unique names and synthetic mobile numbers for one site."""
-
-    def __init__(self, rng: random.Random) -> None:
-        self.rng = rng
-        self.names: set[str] = set()
-        self.phones: set[str] = set()
-
-    def name(self) -> str:
-        name = ""
-        while not name or name in self.names:
-            name = self.rng.choice(SURNAMES) + self.rng.choice(GIVEN)
-        self.names.add(name)
-        return name
-
-    def phone(self) -> str:
-        """An 11-digit mobile number with 0000 in the middle: visibly made up."""
-        phone = ""
-        while not phone or phone in self.phones:
-            prefix, tail = self.rng.choice(MOBILE_PREFIXES), self.rng.randrange(10**4)
-            phone = f"{prefix}0000{tail:04d}"
-        self.phones.add(phone)
-        return phone
+class People(Names):
+    """The city generator's names and numbers, and a site.yaml user of them."""
 
     def user(self, uid: str, role: str, duty: str, grids: list[str],
              max_level: str | None = None) -> dict[str, Any]:
