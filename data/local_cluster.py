@@ -27,7 +27,9 @@ from data.redis_conn import (
     _auth_config,
     _local_url,
     embedded_password,
+    kill,
     redis_server_binary,
+    terminate,
 )
 
 log = logging.getLogger(__name__)
@@ -118,19 +120,12 @@ class Node:
         proc, self.process = self.process, None
         if proc is None or proc.poll() is not None:
             return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        terminate(proc, timeout)
 
     def kill(self) -> None:
         """kill -9, as a crashed machine would."""
         proc, self.process = self.process, None
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill(proc)
 
 
 class LocalCluster:

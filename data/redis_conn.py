@@ -203,6 +203,23 @@ def _local_url(port: int, password: str) -> str:
     return f"redis://default:{quote(password, safe='')}@127.0.0.1:{port}/0"
 
 
+def terminate(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """Ask a redis-server to shut down (it saves cleanly on TERM); kill it if
+    it hangs."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        kill(proc)
+
+
+def kill(proc: subprocess.Popen | None) -> None:
+    """kill -9, as a crashed machine would."""
+    if proc is not None and proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
 class EmbeddedRedis:
     """A real redis-server child process with its data in ``directory``.
 
@@ -304,19 +321,12 @@ class EmbeddedRedis:
         if port_file.exists() and port_file.read_text() == str(self.port):
             port_file.unlink()
             (self.directory / URL_FILE).unlink(missing_ok=True)
-        proc.send_signal(signal.SIGTERM)  # redis-server shuts down cleanly on TERM
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        terminate(proc, timeout)
 
     def kill(self) -> None:
         """Stop abruptly, as a crash would (tests of recovery use this)."""
         proc, self.process = self.process, None
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill(proc)
 
     def __enter__(self) -> EmbeddedRedis:
         return self.start()
