@@ -134,6 +134,9 @@ def one_run(args: argparse.Namespace, kind: str, workdir: Path) -> dict:
         versions = Versions(stack.redis.url, stack.keys)
         versions.start()
         time.sleep(1)
+        client_proc = psutil.Process(clients.pid)
+        counts_before = clients.ask("counts")
+        cpu_web, cpu_clients = cpu_s(web), cpu_s(client_proc)
         start = ms()
         for n in range(args.versions):
             stack.client.xadd(stack.keys.stream("crowd"), {
@@ -141,6 +144,9 @@ def one_run(args: argparse.Namespace, kind: str, workdir: Path) -> dict:
                 "ts": str(int(ms())), "in": "1", "out": "0", "eid": f"s{n}"})
             time.sleep(args.every)
         time.sleep(3)
+        window_s = (ms() - start) / 1000
+        cpu_web, cpu_clients = cpu_s(web) - cpu_web, cpu_s(client_proc) - cpu_clients
+        counts = clients.ask("counts")
         published = [(at, v) for at, v in versions.seen if at >= start]
         versions.stopped.set()
         latencies, missed = deliveries(clients.ask("arrivals"), published)
@@ -153,6 +159,12 @@ def one_run(args: argparse.Namespace, kind: str, workdir: Path) -> dict:
                 "idle_cpu_ms_per_stream_per_min": round(
                     idle_cores * 60_000 / held, 3) if held else None,
                 "versions_published": len(published),
+                # what the clients got while the entries went in, per held stream
+                "events_per_stream": {k: round((n - counts_before.get(k, 0)) / held, 2)
+                                      for k, n in counts.items()} if held else None,
+                "delivery_cpu_s": {"web": round(cpu_web, 2),
+                                   "clients": round(cpu_clients, 2),
+                                   "window_s": round(window_s, 1)},
                 "delivery_ms": dist(latencies), "deliveries_missed": missed}
     finally:
         if clients is not None:
@@ -187,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
                 runs.append(one_run(args, kind, Path(tmp)))
             print("  " + json.dumps({k: runs[-1][k] for k in (
                 "streams_held", "rss_kb_per_stream", "idle_cpu_cores",
-                "delivery_ms", "deliveries_missed")}), flush=True)
+                "delivery_ms", "deliveries_missed", "events_per_stream",
+                "delivery_cpu_s")}), flush=True)
         out = {"kind": kind, "config": {
                    k: v for k, v in vars(args).items() if k != "output_dir"}
                | {"web": ["-k gevent --worker-connections " + str(args.connections)

@@ -180,6 +180,41 @@ def _plain(components: Any) -> Any:
     return json.loads(to_json_plotly(components))
 
 
+class Rendered:
+    """Rendered lists and their plain JSON form, kept for the next version.
+
+    The change from one version to the next compares the old rendering with
+    the new; the old one is what the previous change made as its new one, so
+    each list is rendered and converted once per version, not twice (the
+    conversion, Dash's ``to_plotly_json`` over every component, was a fifth
+    of a web process's CPU at 5,000 walls, all of it before their wake-up).
+    Keyed by what was rendered, so any version, site or language may ask."""
+
+    def __init__(self, kept: int = 64) -> None:
+        self.kept = kept
+        self._made: OrderedDict[tuple, tuple[Any, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, name: str, rows: Any, render, *context: Any) -> tuple[Any, Any]:
+        """(components, their plain JSON form) of ``render(rows)``."""
+        key = (name, *context, json.dumps(rows, sort_keys=True, default=str))
+        with self._lock:
+            found = self._made.get(key)
+            if found is not None:
+                self._made.move_to_end(key)
+                return found
+        components = render(rows)
+        found = (components, _plain(components))
+        with self._lock:
+            self._made[key] = found
+            while len(self._made) > self.kept:
+                self._made.popitem(last=False)
+        return found
+
+
+RENDERED = Rendered()  # per process, shared by every site and language
+
+
 def _differences(old: Any, new: Any, path: list, found: list) -> None:
     """(location, new value) of the smallest parts where ``new`` differs."""
     if type(old) is not type(new) or (isinstance(new, dict) and old.keys()
@@ -198,16 +233,20 @@ def _differences(old: Any, new: Any, path: list, found: list) -> None:
         found.append((path, new))
 
 
-def children_patch(before: Any, after: Any, most: int = 24) -> Patch | Any:
+def children_patch(before: Any, after: Any, most: int = 24, *,
+                   plain: tuple[Any, Any] | None = None) -> Patch | Any:
     """Rendered children as a ``Patch`` of the texts and widths that moved
-    (a ranking's numbers, not its eight rows), or whole if much changed."""
-    old, new = _plain(before), _plain(after)
+    (a ranking's numbers, not its eight rows), or whole if much changed.
+    ``plain``: their plain JSON forms, when already made."""
+    old, new = plain or (_plain(before), _plain(after))
     found: list = []
     _differences(old, new, [], found)
     if not found:
         return no_update
     if len(found) > most or [] in (path for path, _ in found):
-        return after
+        # whole: as the plain form when there is one (the same JSON the
+        # components make, without making it again for the event's body)
+        return new if plain else after
     patch = Patch()
     for path, value in found:
         target = patch
@@ -222,24 +261,26 @@ def wall_changes(old: dict | None, new: dict, n_grids: int, lang: str,
     """The value of each of :data:`LIVE_OUTPUTS` (``no_update`` if the same)."""
     keep = lambda name, value: value if _changed(old, new, name) else no_update  # noqa: E731
 
-    def listed(name: str, render) -> Any:
+    def listed(name: str, render, *context: Any) -> Any:
         if not _changed(old, new, name):
             return no_update
         if old is None:
             return render(new[name])
-        return children_patch(render(old[name]), render(new[name]))
+        before, plain_before = RENDERED.get(name, old[name], render, *context)
+        after, plain_after = RENDERED.get(name, new[name], render, *context)
+        return children_patch(before, after, plain=(plain_before, plain_after))
 
     return [
         # always: the page may show a newer count pushed between snapshots
         flip_digits(new["people"]),
         *(new["kpi"][n] if old is None or old["kpi"][n] != new["kpi"][n]
           else no_update for n in KPI_NAMES),
-        listed("ranking", lambda rows: render_ranking(rows, lang)),
-        listed("gates", lambda rows: render_gates(rows, lang)),
-        listed("parking", lambda rows: render_parking(rows, lang)),
+        listed("ranking", lambda rows: render_ranking(rows, lang), lang),
+        listed("gates", lambda rows: render_gates(rows, lang), lang),
+        listed("parking", lambda rows: render_parking(rows, lang), lang),
         map_patch(old, new, n_grids),
         flow_patch(old, new, lang),
-        listed("ticker", lambda rows: render_ticker(rows, lang, tz)),
+        listed("ticker", lambda rows: render_ticker(rows, lang, tz), lang, str(tz)),
         keep("alerts", render_alerts(new["alerts"], lang)),
         keep("alerts", "wall-alert on" if new["alerts"] else "wall-alert"),
         keep("status", new["status"]),
