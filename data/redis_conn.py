@@ -77,11 +77,38 @@ def connect(url: str, *, decode: bool = True, **kwargs: object) -> redis.Redis:
     }
     options.update(kwargs)
     if is_cluster_url(url):
-        return RedisCluster.from_url(url, **options)
+        return _stream_keys_known(RedisCluster.from_url(url, **options))
     pool_class = options.pop("connection_pool_class", None)
     if pool_class is not None:  # e.g. a BlockingConnectionPool
         return redis.Redis(connection_pool=pool_class.from_url(url, **options))
     return redis.Redis.from_url(url, **options)
+
+
+def _stream_keys_known(client: RedisCluster) -> RedisCluster:
+    """``client``, finding the keys of XREAD and XREADGROUP itself.
+
+    Their keys move (they follow ``STREAMS``), and redis-py's cluster client
+    asks a node for them (``COMMAND GETKEYS``) before every such command, a
+    round trip of its own each time: an aggregator reading a thousand sites
+    made a thousand of them a round, one after another, even inside a
+    pipeline. The client and its pipelines share one parser; this one
+    answers those two commands from their arguments and asks Redis for the
+    rest as before."""
+    parser = client.commands_parser
+    ask_redis = parser.get_keys
+
+    def get_keys(redis_conn, *args):
+        name = args[0].upper() if isinstance(args[0], str) else ""
+        if name in ("XREAD", "XREADGROUP"):
+            first = 4 if name == "XREADGROUP" else 1  # past GROUP group consumer
+            words = [a.upper() if isinstance(a, str) else a for a in args[first:]]
+            if "STREAMS" in words:
+                rest = args[first + words.index("STREAMS") + 1:]
+                return list(rest[:len(rest) // 2])
+        return ask_redis(redis_conn, *args)
+
+    parser.get_keys = get_keys
+    return client
 
 
 _cluster_urls: dict[str, bool] = {}

@@ -80,6 +80,7 @@ class SiteState:
     last_build_ms: int = 0  # the last full rebuild (not a restamp)
     last_maintain: float = 0.0
     owned: bool = False
+    taking_over: bool = False  # leased; a dead holder's entries not claimed yet
     pending: bool = True  # entries read and not acknowledged may wait
     more: bool = False  # the last read was a full batch: read again at once
     stats: dict[str, int] = field(default_factory=dict)
@@ -192,11 +193,13 @@ class Aggregator:
             self.setup()
         if time.monotonic() >= self._next_beat:
             self._divide()
+        self._take_overs()
         owned = self._owned()
         self._step_interval = self._interval()
         handled = 0
         for state in owned:
             if state.pending:
+                self._keep_leases()
                 handled += self._guarded(state, self._fold_pending, state) or 0
         every, woken = self.waker.take(0)
         if not (handled or every or woken or any(s.more for s in owned)):
@@ -241,7 +244,15 @@ class Aggregator:
 
     def _owned(self) -> list[SiteState]:
         return [s for s in self.states.values()
-                if s.owned and s.ready and not s.resting]
+                if s.owned and s.ready and not s.resting and not s.taking_over]
+
+    def _take_overs(self) -> None:
+        """Claim the entries of the sites leased since the last round."""
+        for state in self.states.values():
+            if state.taking_over and state.ready and not state.resting:
+                self._keep_leases()
+                if state.owned:  # still ours
+                    self._guarded(state, self._take_over, state)
 
     def _divide(self) -> None:
         """Beat, work out this process's share, and take, keep or give up
@@ -271,13 +282,15 @@ class Aggregator:
             if isinstance(reply, Exception):
                 self._site_failed(state, reply)
             elif reply and not state.owned:
-                self._guarded(state, self._take_over, state)
+                # claimed in the round (:meth:`_take_overs`), with the leases
+                # kept between sites: a thousand at once outlive a lease
+                state.owned = state.taking_over = True
             else:
                 state.owned = bool(reply)
         for state in leaving:
             log.info("aggregator %s hands site %s over", self.consumer,
                      state.site.id)
-            state.owned = False
+            state.owned = state.taking_over = False
 
     def _take_over(self, state: SiteState) -> None:
         log.info("aggregator %s folds site %s", self.consumer, state.site.id)
@@ -285,6 +298,7 @@ class Aggregator:
         # WATCHes the lease), so its unacknowledged entries are ours now,
         # and they come before anything new: stream order is kept.
         self._claim(state, min_idle_ms=0)
+        state.taking_over = False
         state.owned = state.pending = state.more = True
         state.dirty = True
         # upkeep spread over the interval, not every site at once
@@ -346,16 +360,24 @@ class Aggregator:
                 block_ms = min(block_ms, max(1, due))
         return block_ms
 
-    def _claim(self, state: SiteState, min_idle_ms: int) -> None:
+    def _claim(self, state: SiteState, min_idle_ms: int) -> int:
+        """Entries of other consumers idle ``min_idle_ms`` made ours; how many."""
+        claimed = 0
         for name in FEED_STREAMS:
             start = "0-0"
             while True:
-                reply = self.r.xautoclaim(
+                # ids only: the entries are read once, as pending, when
+                # folded (redis-py gives no cursor then: go on past the last)
+                ids = self.r.xautoclaim(
                     state.keys.stream(name), GROUP, self.consumer,
-                    min_idle_time=min_idle_ms, start_id=start, count=BATCH)
-                start = as_text(reply[0])
-                if start == "0-0":
+                    min_idle_time=min_idle_ms, start_id=start, count=BATCH,
+                    justid=True)
+                claimed += len(ids)
+                if len(ids) < BATCH:
                     break
+                ms, _, seq = as_text(ids[-1]).partition("-")
+                start = f"{ms}-{int(seq or 0) + 1}"
+        return claimed
 
     def _fold_pending(self, state: SiteState) -> int:
         """Entries delivered to this consumer but not acknowledged (taken
@@ -494,7 +516,8 @@ class Aggregator:
         """Reclaim a dead consumer's entries, trim streams, escalate overdue."""
         state.last_maintain = time.monotonic()
         keys = state.keys
-        self._claim(state, self.reclaim_idle_ms)
+        if self._claim(state, self.reclaim_idle_ms):
+            state.pending = True  # fold them before anything newer
         for name in FEED_STREAMS:
             trim_stream(self.r, keys.stream(name), STREAM_KEEP_MS[name], now_ms())
             forget_idle_consumers(self.r, keys.stream(name), self.consumer)

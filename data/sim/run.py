@@ -26,6 +26,7 @@ these volumes redis-py's per-command packing is what would limit the rate.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import math
@@ -153,6 +154,7 @@ def run(client: redis.Redis, sites: Mapping[str, Site], prefix: str,
         tick_s = tick_for_total(sims.values(), total_rate)
     names = list(sims)
     keys = {name: Keys(prefix, name) for name in sites}
+    gc.freeze()  # the models live as long as the run (web/runtime.py: settle)
     backoff, backlog, written = Backoff(), [], 0
     last: dict[str, int] = {}  # each site's latest step (epoch ms)
     turns = RoundRobin(len(names), tick_s, time.monotonic())
