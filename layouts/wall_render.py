@@ -102,30 +102,55 @@ def render_gates(rows: list[dict], lang: str) -> list[html.Div]:
 
 
 def render_alerts(alerts: list[dict], lang: str) -> list[html.Div]:
-    return [html.Div(a["text"], className=f"alert-item alert-{a['kind']}")
-            for a in alerts]
+    """The banner: how many alerts, then every alert whole (what, where,
+    when); ``assets/wall.js`` shows them one at a time, never cut off."""
+    if not alerts:
+        return []
+    items = [html.Div(className=f"alert-item alert-{a['kind']}", children=[
+        html.Span(a["label"], className="alert-kind"),
+        html.Span(a["title"], className="alert-title"),
+        html.Span(a["grid"], className="alert-grid"),
+        html.Span(a["time"], className="alert-time"),
+    ], **{"data-testid": "alert-item"}) for a in alerts]
+    return [html.Div(className="alert-count", children=[
+        html.Span(t("wall.alert_count", lang, n=len(alerts)),
+                  **{"data-testid": "alert-count"}),
+        html.Span("", className="alert-pager"),
+    ]), html.Div(items, className="alert-items")]
 
 
 def alert_texts(snap: dict, site, lang: str) -> list[dict]:
-    """The alert banner's lines: grids over a threshold, new urgent incidents."""
-    out = []
+    """The alert banner's entries, urgent incidents first, then grids by
+    how crowded: each with a label, a title, its grid and a time."""
+    tz = ZoneInfo(site.timezone)
+    reported = {v["id"]: v.get("reported_at")
+                for v in snap.get("recent_incidents", [])}
+    urgent, crowded = [], []
     for alert in snap.get("alerts", []):
         grid = site.grids.get(alert["grid"])
         grid_name = (grid.name_en if lang == "en" else grid.name) if grid else ""
         if alert["kind"] == "density":
             live = snap["grids"].get(alert["grid"], {})
-            out.append({"kind": f"density{alert['level']}", "text": t(
-                "wall.alert_density", lang, grid=grid_name,
-                level=t(f"wall.density.{alert['level']}", lang),
-                people=live.get("people_present", 0),
-                load=round(100 * live.get("load", 0)))})
+            crowded.append({
+                "kind": f"density{alert['level']}", "id": alert["grid"],
+                "level": alert["level"], "grid": grid_name,
+                "label": t("wall.alert_crowd", lang, level=t(
+                    f"wall.density.{alert['level']}", lang)),
+                "title": t("wall.alert_density", lang,
+                           people=live.get("people_present", 0),
+                           load=round(100 * live.get("load", 0))),
+                "time": _clock(snap["generated_ms"], tz)})
         elif alert["kind"] == "urgent":
             cat = site.categories.get(alert["category"])
-            out.append({"kind": "urgent", "text": t(
-                "wall.alert_urgent", lang, grid=grid_name,
-                category=(cat.name_en if lang == "en" else cat.name) if cat else "",
-                title=alert["title"])})
-    return out
+            at = reported.get(alert["id"])
+            urgent.append({
+                "kind": "urgent", "id": alert["id"], "level": 4, "grid": grid_name,
+                "label": " · ".join(x for x in (t("wall.alert_urgent", lang), (
+                    cat.name_en if lang == "en" else cat.name) if cat else "") if x),
+                "title": alert["title"],
+                "time": _clock(at, tz) if at else ""})
+    crowded.sort(key=lambda a: -a["level"])
+    return urgent + crowded
 
 
 def _fact(label_key: str, value: Any, lang: str) -> html.Div:
