@@ -154,6 +154,7 @@
   // The spotlight {period, cast, props}, pushed: what to show until the next.
   function spotlight(sp) {
     apply(sp.props);
+    setTimeout(countDown, 0);  // once React has drawn it
     s.spotPeriod = sp.period;
   }
 
@@ -194,6 +195,16 @@
     s.alertWatch = new MutationObserver(turnAlerts);
     s.alertWatch.observe(banner, {childList: true, subtree: true});
     turnAlerts();
+  }
+
+  // An urgent event's hold on the spotlight, counted down to the second.
+  function countDown() {
+    var el = document.querySelector(".spot-countdown[data-until]");
+    if (!el) { return; }
+    var left = Math.max(0, Math.ceil(
+      (parseInt(el.dataset.until, 10) - Date.now() - s.offset) / 1000));
+    var label = text("wall.interrupt_left", {n: left});
+    if (el.textContent !== label) { el.textContent = label; }
   }
 
   function onEvent(d) {
@@ -294,6 +305,7 @@
       if (!el) { return [nu, nu, nu, nu]; }
       maybeReload(el);
       turnAlerts();
+      countDown();
       var now = Date.now();
       var serverNow = now + s.offset;
       var reasons = [];

@@ -148,6 +148,21 @@ class Keys:
         """Counts cast changes; each is published as ``cast:<n>``."""
         return f"{self.base}:cast:seq"
 
+    @property
+    def interrupt(self) -> str:
+        """The urgent event holding the walls' spotlight: ``member|until_ms``."""
+        return f"{self.base}:interrupt"
+
+    @property
+    def interrupt_queue(self) -> str:
+        """Urgent events waiting for the spotlight (ZSET, by severity then age)."""
+        return f"{self.base}:interrupt:queue"
+
+    @property
+    def interrupt_alerting(self) -> str:
+        """What alerts now (SET): only what is not in it yet interrupts."""
+        return f"{self.base}:interrupt:alerting"
+
     def spot(self, period: int) -> str:
         """The grid in the walls' spotlight during one rotation period (SET NX)."""
         return f"{self.base}:spot:{period}"

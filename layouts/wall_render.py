@@ -159,11 +159,31 @@ def _fact(label_key: str, value: Any, lang: str) -> html.Div:
         html.Span(str(value), className="fact-value")])
 
 
+def interrupt_header(kind: str, until_ms: int, queued: int, lang: str) -> html.Div:
+    """What took the spotlight, and the countdown (``assets/wall.js`` counts
+    it down from ``data-until``, server epoch ms) to the next or the rotation."""
+    return html.Div(className="spot-kind urgent",
+                    **{"data-testid": "spot-interrupt"}, children=[
+        html.Span(t(f"wall.interrupt_{kind}", lang)),
+        html.Span("", className="spot-countdown",
+                  **{"data-until": str(until_ms), "data-testid": "spot-countdown"}),
+        html.Span(t("wall.interrupt_queued", lang, n=queued) if queued else "",
+                  className="spot-queued"),
+    ])
+
+
+def _spot_kind(cast: bool, header: html.Div | None, lang: str) -> html.Div:
+    if header is not None:
+        return header
+    return html.Div(t("wall.spot_cast" if cast else "wall.spot_rotating", lang),
+                    className="spot-kind cast" if cast else "spot-kind")
+
+
 def render_grid_spotlight(grid, live: dict, n_open: int, worker_name: str,
-                          cast: bool, lang: str) -> html.Div:
+                          cast: bool, lang: str,
+                          header: html.Div | None = None) -> html.Div:
     return html.Div(className="spot", children=[
-        html.Div(t("wall.spot_cast" if cast else "wall.spot_rotating", lang),
-                 className="spot-kind cast" if cast else "spot-kind"),
+        _spot_kind(cast, header, lang),
         html.H3(grid.name_en if lang == "en" else grid.name, className="spot-title"),
         html.Div(className="spot-facts", children=[
             _fact("wall.spot_people", f"{live.get('people_present', 0):,}", lang),
@@ -179,9 +199,9 @@ def render_grid_spotlight(grid, live: dict, n_open: int, worker_name: str,
 
 
 def render_incident_spotlight(view: dict, category: str, grid_name: str,
-                              lang: str) -> html.Div:
+                              lang: str, header: html.Div | None = None) -> html.Div:
     return html.Div(className="spot", children=[
-        html.Div(t("wall.spot_cast", lang), className="spot-kind cast"),
+        _spot_kind(True, header, lang),
         html.H3([html.Span(t(f"level.{view['level']}", lang),
                            className=f"badge lvl{view['level']}"),
                  " ", view["title"]], className="spot-title"),
