@@ -16,6 +16,7 @@ from dataclasses import replace
 
 from data.config import Config
 from data.feed.aggregator import Aggregator
+from data.feed.producers import limits_of
 from data.redis_conn import EmbeddedRedis, connect
 from data.site import Site
 from data.site_files import load_sites
@@ -59,6 +60,7 @@ class Runtime:
             dedup_seconds=self.config.dedup_seconds,
             snapshot_interval_ms=self.config.snapshot_interval_ms,
         )
+        self.aggregator.producer_limits = limits_of(self.config)
         self._thread("aggregator", self.aggregator.run)
 
     def start_archiver(self, every_s: float | None = None) -> None:
