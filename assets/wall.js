@@ -31,6 +31,7 @@
   var INFLIGHT_TIMEOUT_MS = 10000;
   var FIGURE_MS = 1000;        // the charts redraw at most once a second
   var FIGURES = {"wall-map": true, "wall-flow": true};
+  var ALERT_MS = 6000;         // each alert of the banner stays this long
 
   var s = {
     es: null, connected: false, lastEvent: 0, redis: true, offset: 0,
@@ -153,6 +154,7 @@
   // The spotlight {period, cast, props}, pushed: what to show until the next.
   function spotlight(sp) {
     apply(sp.props);
+    setTimeout(countDown, 0);  // once React has drawn it
     s.spotPeriod = sp.period;
   }
 
@@ -165,6 +167,44 @@
     s.spotPeriod = period;
     s.spotN += 1;
     setProps("wall-spot-request", {data: {period: period, n: s.spotN}});
+  }
+
+  // The alert banner shows one alert at a time, whole, turning by the clock
+  // (every wall of the site shows the same one), with "k/n" beside the count.
+  function turnAlerts() {
+    var banner = document.getElementById("wall-alert");
+    if (!banner) { return; }
+    var items = banner.querySelectorAll(".alert-item");
+    var n = items.length;
+    if (!n) { return; }
+    var k = Math.floor((Date.now() + s.offset) / ALERT_MS) % n;
+    for (var i = 0; i < n; i += 1) {
+      if ((i === k) !== items[i].classList.contains("shown")) {
+        items[i].classList.toggle("shown", i === k);
+      }
+    }
+    var pager = banner.querySelector(".alert-pager");
+    var label = n > 1 ? (k + 1) + "/" + n : "";
+    if (pager && pager.textContent !== label) { pager.textContent = label; }
+  }
+
+  function watchAlerts() {
+    var banner = document.getElementById("wall-alert");
+    if (!banner || s.alertWatch) { return; }
+    // new alerts shown at once (before the next paint), not at the next turn
+    s.alertWatch = new MutationObserver(turnAlerts);
+    s.alertWatch.observe(banner, {childList: true, subtree: true});
+    turnAlerts();
+  }
+
+  // An urgent event's hold on the spotlight, counted down to the second.
+  function countDown() {
+    var el = document.querySelector(".spot-countdown[data-until]");
+    if (!el) { return; }
+    var left = Math.max(0, Math.ceil(
+      (parseInt(el.dataset.until, 10) - Date.now() - s.offset) / 1000));
+    var label = text("wall.interrupt_left", {n: left});
+    if (el.textContent !== label) { el.textContent = label; }
   }
 
   function onEvent(d) {
@@ -264,6 +304,8 @@
       var nu = window.dash_clientside.no_update;
       if (!el) { return [nu, nu, nu, nu]; }
       maybeReload(el);
+      turnAlerts();
+      countDown();
       var now = Date.now();
       var serverNow = now + s.offset;
       var reasons = [];
@@ -303,6 +345,7 @@
     if (!root()) { return false; }
     scale();
     connect();
+    watchAlerts();
     return true;
   }
   window.addEventListener("resize", scale);

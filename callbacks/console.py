@@ -25,6 +25,7 @@ from data.incidents.lifecycle import (
 )
 from data.incidents.ops import allowed_ops
 from data.incidents.store import open_incidents, read_incident, recent_incidents
+from data.interrupt import dismiss
 from layouts import console_render as render
 from layouts import ids
 from layouts.i18n import t
@@ -176,8 +177,10 @@ def cast_or_clear(clicks, grid_id, incident_id, site_id, lang, state: AppState,
         return refusal
     keys = state.keys(site_id)
     audit_log(f"cast:{what}", f"{site_id}/{grid_id if what == 'grid' else incident_id}")
-    if what == "clear":
+    if what == "clear":  # the cast, and an urgent event's hold on the walls
         clear_cast(state.redis, keys)
+        dismiss(state.redis, keys, now_ms(),
+                state.config.wall_interrupt_seconds * 1000)
         return html.Span(t("c.cleared", lang), className="ok")
     if what == "grid":
         cast(state.redis, keys, "grid", grid_id, user.id)

@@ -42,6 +42,10 @@ class Config:
     snapshot_interval_ms: int = 200
     wall_reload_hour: int = 4
     wall_spot_seconds: int = 15
+    wall_interrupt_seconds: int = 60  # an urgent event's hold on the spotlight
+    producer_late_s: int = 60  # data/feed/producers.py: late after this quiet
+    producer_silent_s: int = 600  # ... and silent after this
+    device_incident_minutes: int = 15  # a device silent this long: 设备故障
     secret_key: str | None = None
     session_hours: int = 12
     audit_maxlen: int = 1_000_000
@@ -212,4 +216,14 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         wall_spot_seconds=_int(
             "GOV_WALL_SPOT_SECONDS", get("GOV_WALL_SPOT_SECONDS", "15"), 2, 3600
         ),
+        wall_interrupt_seconds=_int(
+            "GOV_WALL_INTERRUPT_SECONDS", get("GOV_WALL_INTERRUPT_SECONDS", "60"),
+            1, 3600),
+        producer_late_s=_int("GOV_PRODUCER_LATE_S", get("GOV_PRODUCER_LATE_S",
+                                                         "60"), 1, 86_400),
+        producer_silent_s=_int("GOV_PRODUCER_SILENT_S",
+                               get("GOV_PRODUCER_SILENT_S", "600"), 1, 7 * 86_400),
+        device_incident_minutes=_int(
+            "GOV_DEVICE_INCIDENT_MINUTES", get("GOV_DEVICE_INCIDENT_MINUTES", "15"),
+            1, 7 * 24 * 60),
     )

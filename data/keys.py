@@ -148,6 +148,40 @@ class Keys:
         """Counts cast changes; each is published as ``cast:<n>``."""
         return f"{self.base}:cast:seq"
 
+    @property
+    def interrupt(self) -> str:
+        """The urgent event holding the walls' spotlight: ``member|until_ms``."""
+        return f"{self.base}:interrupt"
+
+    @property
+    def interrupt_queue(self) -> str:
+        """Urgent events waiting for the spotlight (ZSET, by severity then age)."""
+        return f"{self.base}:interrupt:queue"
+
+    @property
+    def interrupt_alerting(self) -> str:
+        """What alerts now (SET): only what is not in it yet interrupts."""
+        return f"{self.base}:interrupt:alerting"
+
+    @property
+    def producers(self) -> str:
+        """Producer health (data/feed/producers.py), hash fields by device
+        (``src\x1fdevice\x1fkind``) and a suffix: ``:seen`` when last heard
+        (aggregator ms), ``:ts`` its last entry's ts, ``:why`` its last
+        refusal, ``:state`` the judged state (JSON), ``:inc`` its open
+        maintenance incident."""
+        return f"{self.base}:prod"
+
+    def producer_minute(self, minute: int) -> str:
+        """Hash device -> entries folded in one minute (``device\x1fx``:
+        refused), kept 8 days for the usual rate a week ago."""
+        return f"{self.base}:prod:m:{minute}"
+
+    @property
+    def producer_summary(self) -> str:
+        """The last judgement of every device (JSON), for the walls."""
+        return f"{self.base}:prod:sum"
+
     def spot(self, period: int) -> str:
         """The grid in the walls' spotlight during one rotation period (SET NX)."""
         return f"{self.base}:spot:{period}"

@@ -24,7 +24,7 @@ BROWSER_TEXT = (  # the catalog entries assets/wall.js needs
     "age.seconds", "age.minutes", "age.hours", "age.never", "feed.crowd",
     "feed.traffic", "feed.incident", "wall.fresh", "wall.stale", "wall.stale_age",
     "wall.stale.server", "wall.stale.redis", "wall.stale.aggregator",
-    "wall.stale.feeds",
+    "wall.stale.feeds", "wall.interrupt_left",
 )
 FEED_SILENT_MS = 30_000  # a feed quiet this long is called silent
 GRAPH_CONFIG = {"displayModeBar": False, "scrollZoom": False, "responsive": True}

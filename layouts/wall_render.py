@@ -102,30 +102,55 @@ def render_gates(rows: list[dict], lang: str) -> list[html.Div]:
 
 
 def render_alerts(alerts: list[dict], lang: str) -> list[html.Div]:
-    return [html.Div(a["text"], className=f"alert-item alert-{a['kind']}")
-            for a in alerts]
+    """The banner: how many alerts, then every alert whole (what, where,
+    when); ``assets/wall.js`` shows them one at a time, never cut off."""
+    if not alerts:
+        return []
+    items = [html.Div(className=f"alert-item alert-{a['kind']}", children=[
+        html.Span(a["label"], className="alert-kind"),
+        html.Span(a["title"], className="alert-title"),
+        html.Span(a["grid"], className="alert-grid"),
+        html.Span(a["time"], className="alert-time"),
+    ], **{"data-testid": "alert-item"}) for a in alerts]
+    return [html.Div(className="alert-count", children=[
+        html.Span(t("wall.alert_count", lang, n=len(alerts)),
+                  **{"data-testid": "alert-count"}),
+        html.Span("", className="alert-pager"),
+    ]), html.Div(items, className="alert-items")]
 
 
 def alert_texts(snap: dict, site, lang: str) -> list[dict]:
-    """The alert banner's lines: grids over a threshold, new urgent incidents."""
-    out = []
+    """The alert banner's entries, urgent incidents first, then grids by
+    how crowded: each with a label, a title, its grid and a time."""
+    tz = ZoneInfo(site.timezone)
+    reported = {v["id"]: v.get("reported_at")
+                for v in snap.get("recent_incidents", [])}
+    urgent, crowded = [], []
     for alert in snap.get("alerts", []):
         grid = site.grids.get(alert["grid"])
         grid_name = (grid.name_en if lang == "en" else grid.name) if grid else ""
         if alert["kind"] == "density":
             live = snap["grids"].get(alert["grid"], {})
-            out.append({"kind": f"density{alert['level']}", "text": t(
-                "wall.alert_density", lang, grid=grid_name,
-                level=t(f"wall.density.{alert['level']}", lang),
-                people=live.get("people_present", 0),
-                load=round(100 * live.get("load", 0)))})
+            crowded.append({
+                "kind": f"density{alert['level']}", "id": alert["grid"],
+                "level": alert["level"], "grid": grid_name,
+                "label": t("wall.alert_crowd", lang, level=t(
+                    f"wall.density.{alert['level']}", lang)),
+                "title": t("wall.alert_density", lang,
+                           people=live.get("people_present", 0),
+                           load=round(100 * live.get("load", 0))),
+                "time": _clock(snap["generated_ms"], tz)})
         elif alert["kind"] == "urgent":
             cat = site.categories.get(alert["category"])
-            out.append({"kind": "urgent", "text": t(
-                "wall.alert_urgent", lang, grid=grid_name,
-                category=(cat.name_en if lang == "en" else cat.name) if cat else "",
-                title=alert["title"])})
-    return out
+            at = reported.get(alert["id"])
+            urgent.append({
+                "kind": "urgent", "id": alert["id"], "level": 4, "grid": grid_name,
+                "label": " · ".join(x for x in (t("wall.alert_urgent", lang), (
+                    cat.name_en if lang == "en" else cat.name) if cat else "") if x),
+                "title": alert["title"],
+                "time": _clock(at, tz) if at else ""})
+    crowded.sort(key=lambda a: -a["level"])
+    return urgent + crowded
 
 
 def _fact(label_key: str, value: Any, lang: str) -> html.Div:
@@ -134,11 +159,31 @@ def _fact(label_key: str, value: Any, lang: str) -> html.Div:
         html.Span(str(value), className="fact-value")])
 
 
+def interrupt_header(kind: str, until_ms: int, queued: int, lang: str) -> html.Div:
+    """What took the spotlight, and the countdown (``assets/wall.js`` counts
+    it down from ``data-until``, server epoch ms) to the next or the rotation."""
+    return html.Div(className="spot-kind urgent",
+                    **{"data-testid": "spot-interrupt"}, children=[
+        html.Span(t(f"wall.interrupt_{kind}", lang)),
+        html.Span("", className="spot-countdown",
+                  **{"data-until": str(until_ms), "data-testid": "spot-countdown"}),
+        html.Span(t("wall.interrupt_queued", lang, n=queued) if queued else "",
+                  className="spot-queued"),
+    ])
+
+
+def _spot_kind(cast: bool, header: html.Div | None, lang: str) -> html.Div:
+    if header is not None:
+        return header
+    return html.Div(t("wall.spot_cast" if cast else "wall.spot_rotating", lang),
+                    className="spot-kind cast" if cast else "spot-kind")
+
+
 def render_grid_spotlight(grid, live: dict, n_open: int, worker_name: str,
-                          cast: bool, lang: str) -> html.Div:
+                          cast: bool, lang: str,
+                          header: html.Div | None = None) -> html.Div:
     return html.Div(className="spot", children=[
-        html.Div(t("wall.spot_cast" if cast else "wall.spot_rotating", lang),
-                 className="spot-kind cast" if cast else "spot-kind"),
+        _spot_kind(cast, header, lang),
         html.H3(grid.name_en if lang == "en" else grid.name, className="spot-title"),
         html.Div(className="spot-facts", children=[
             _fact("wall.spot_people", f"{live.get('people_present', 0):,}", lang),
@@ -154,9 +199,9 @@ def render_grid_spotlight(grid, live: dict, n_open: int, worker_name: str,
 
 
 def render_incident_spotlight(view: dict, category: str, grid_name: str,
-                              lang: str) -> html.Div:
+                              lang: str, header: html.Div | None = None) -> html.Div:
     return html.Div(className="spot", children=[
-        html.Div(t("wall.spot_cast", lang), className="spot-kind cast"),
+        _spot_kind(True, header, lang),
         html.H3([html.Span(t(f"level.{view['level']}", lang),
                            className=f"badge lvl{view['level']}"),
                  " ", view["title"]], className="spot-title"),

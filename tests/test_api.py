@@ -79,7 +79,7 @@ def test_unknown_site_is_a_json_404(analyst):
 
 
 @pytest.mark.parametrize("path", [
-    "/api/v1/sites/tiny/producers", "/api/v2/sites", "/api/",
+    "/api/v1/sites/tiny/consumers", "/api/v2/sites", "/api/",
     "/api/v1/sites/tiny/incidents/x/y/z", "/api/anything.html"])
 def test_an_unknown_api_path_is_a_json_404_not_the_page(r, client, path):
     key = api_key(r, PREFIX, "tiny", "read")

@@ -21,6 +21,7 @@ import yaml
 from data.feed.contract import CHANNELS, OPS
 from data.history.analytics import OUTCOMES
 from data.incidents.lifecycle import DONE, OPEN
+from data.interrupt import KINDS as INTERRUPT_KINDS
 from data.keys import FEED_STREAMS
 from data.terms import CHAIN as OWNER_LEVELS
 from data.terms import PERSON_ROLES as ROLES
@@ -74,6 +75,7 @@ EXPANSIONS: dict[str, tuple] = {
     "role.*": ROLES,  # duty_text: an account outside the roster has its role
     "c.col_*": console.COLUMNS,
     "wall.density.*": tuple(range(len(DARK.density))),
+    "wall.interrupt_*": INTERRUPT_KINDS,
     "auth.screen.*": (*PAGE_SCREENS.values(), "admin"),
     "analysis.kpi.*": analysis.KPIS,
     "analysis.channel.*": CHANNELS,

@@ -17,6 +17,7 @@ from flask import Blueprint, Response, jsonify, request
 from data.clock import now_ms
 from data.durable import NotReplicated
 from data.feed.health import describe, read_failure
+from data.feed.producers import limits_of, read_health
 from data.feed.snapshot import read_snapshot
 from data.incidents.lifecycle import DONE, OPEN, public_view
 from data.incidents.store import CHUNK, read_incident, read_incidents
@@ -90,6 +91,27 @@ def snapshot(site_id: str):
     return response
 
 
+@api.get("/sites/<site_id>/producers")
+def producers(site_id: str):
+    """Every producer and device of the site, judged now
+    (``data/feed/producers.py``); a person sees the devices of their grids."""
+    site, failure = _site_or_404(site_id)
+    if failure:
+        return failure
+    state = app_state()
+    rows = read_health(state.redis, state.keys(site_id), site, now_ms(),
+                       limits_of(state.config), rows=True)
+    scope = api_grid_scope(api_caller(), site)
+    shown = [{k: row[k] for k in PRODUCER_FIELDS} for row in rows
+             if not scope or row["grid"] in scope]
+    response = jsonify({"site": site_id, "producers": shown})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+PRODUCER_FIELDS = ("src", "device", "kind", "state", "since", "last_ts",
+                   "rate_per_min", "usual_per_min", "refused_15m", "last_reason",
+                   "grid")
 FRESH_MS = 15_000
 
 

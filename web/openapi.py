@@ -194,6 +194,11 @@ def document(sites: dict[str, Site], *, max_batch: int) -> dict[str, Any]:
         "/api/v1/sites/{site}": _read("The ids a producer may use, and the "
                                       "stream names", [site]),
         "/api/v1/sites/{site}/snapshot": _read("The live snapshot", [site]),
+        "/api/v1/sites/{site}/producers": _read(
+            "Every producer and device, judged now: a list of {src, device, "
+            "kind (counter, gate, parking, hotline, phones), state (ok, late, "
+            "silent, erroring, flapping), since, last_ts, rate_per_min, "
+            "usual_per_min, refused_15m, last_reason, grid}", [site]),
         "/api/v1/sites/{site}/incidents": _read(
             "Incidents, Open311-like, personal data masked", [site, *query],
             errors=(400, 401, 403, 404, 503)),

@@ -17,6 +17,7 @@ from dataclasses import replace
 
 from data.config import Config
 from data.feed.aggregator import Aggregator
+from data.feed.producers import limits_of
 from data.redis_conn import EmbeddedRedis, connect
 from data.site import Site
 from data.site_files import load_sites
@@ -71,6 +72,7 @@ class Runtime:
             dedup_seconds=self.config.dedup_seconds,
             snapshot_interval_ms=self.config.snapshot_interval_ms,
         )
+        self.aggregator.producer_limits = limits_of(self.config)
         settle()
         self._thread("aggregator", self.aggregator.run)
 

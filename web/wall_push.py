@@ -26,6 +26,7 @@ from flask_caching import Cache
 from plotly.io.json import to_json_plotly
 
 from data.feed.snapshot import read_snapshot, read_version
+from data.interrupt import alerting
 from layouts import ids
 from layouts.theme import DARK
 from layouts.wall import INCIDENT_KPIS, PEOPLE_KPIS, flip_digits
@@ -97,6 +98,7 @@ def shape(snap: dict, site, outlines, lang: str) -> dict[str, Any]:
         "flow": flow_values(snap, ZoneInfo(site.timezone)),
         "ticker": ticker(snap, site, lang),
         "alerts": alert_texts(snap, site, lang),
+        "interrupting": alerting(snap),
         "grids": snap.get("grids", {}),
         "open_by_grid": _open_by_grid(snap),
         "status": {"generated_ms": snap["generated_ms"],
@@ -333,9 +335,14 @@ class WallData:
         walls of the site asked for lately, made when the push hub hears of
         ``version`` and before it wakes them (``web.hub.Hub.prepare``)."""
         now = time.monotonic()
-        for lang in [lang for (site, lang), at in list(self._asked.items())
-                     if site == site_id and now - at < ASKED_S]:
+        langs = [lang for (site, lang), at in list(self._asked.items())
+                 if site == site_id and now - at < ASKED_S]
+        for lang in langs:
             self.event(site_id, lang, before or None, version)
+        if langs:  # an urgent event takes the spotlight of the walls open
+            parts = self.latest(site_id, langs[0])
+            if parts is not None:
+                self.spots.observe(site_id, parts)
 
     def event(self, site_id: str, lang: str, base: int | None,
               version: int | None = None) -> tuple[int, str | None] | None:

@@ -9,10 +9,16 @@ grid, whichever worker serves it and however late it joined.
 period and cast, and serializes it once for every wall's event stream
 (``web/push.py`` sends it when the period or the cast changes); the fallback
 callback answers with the same spotlight while a wall's event stream is down.
+
+An urgent event (``data/interrupt.py``) takes the spotlight from the
+rotation, not from a cast: each of its changes bumps the cast number, so it
+reaches the walls as a cast does, and this process sets a timer for its end
+so that the next one, or the rotation, follows on time.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -26,10 +32,17 @@ from data.cast import read_cast
 from data.clock import now_ms
 from data.incidents.lifecycle import public_view
 from data.incidents.store import read_incident
+from data.interrupt import Interrupt, current, observe
 from data.site import Site
 from layouts import ids
 from layouts.wall_figures import MAP_SPOTLIGHT
-from layouts.wall_render import render_grid_spotlight, render_incident_spotlight
+from layouts.wall_render import (
+    interrupt_header,
+    render_grid_spotlight,
+    render_incident_spotlight,
+)
+
+log = logging.getLogger(__name__)
 
 SPOT_CANDIDATES = 5
 KEPT = 16
@@ -74,6 +87,8 @@ class Spotlights:
     def __init__(self, data) -> None:
         self.data, self.state = data, data.state
         self.period_ms = self.state.config.wall_spot_seconds * 1000
+        self.hold_ms = self.state.config.wall_interrupt_seconds * 1000
+        self._ends: dict[str, int] = {}  # site -> the end a timer is set for
         self._built: OrderedDict[tuple, tuple[Any, Any, str]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -117,8 +132,14 @@ class Spotlights:
         outlines = self.data.outlines[site_id, lang].set_index("id")
         patch = Patch()
         spot_trace = patch["data"][len(site.grids) + MAP_SPOTLIGHT]
-        if cast and cast.get("kind") == "incident":
-            record = read_incident(state.redis, keys, cast["id"])
+        urgent = None if cast else current(state.redis, keys, now_ms(),
+                                             self.hold_ms)
+        if urgent is not None:
+            self._time_the_end(site_id, urgent)
+        if cast and cast.get("kind") == "incident" or (
+                urgent is not None and urgent.kind == "incident"):
+            record = read_incident(state.redis, keys,
+                                   cast["id"] if cast else urgent.id)
             if record:
                 view = public_view(record, now_ms())
                 grid = site.grids.get(view["grid"])
@@ -126,21 +147,54 @@ class Spotlights:
                 body = render_incident_spotlight(
                     view, (cat.name_en if lang == "en" else cat.name) if cat else "",
                     (grid.name_en if lang == "en" else grid.name) if grid else "",
-                    lang)
+                    lang, header=self._header(urgent, lang))
                 return body, _zoom(patch, spot_trace, outlines.loc[view["grid"]])
         is_cast = bool(cast and cast.get("kind") == "grid"
                        and cast.get("id") in site.grids)
-        grid_id = cast["id"] if is_cast else rotation_grid(
-            state.redis, keys, site, parts, period, self.period_ms)
+        is_urgent = bool(urgent and urgent.kind == "grid" and urgent.id in site.grids)
+        grid_id = cast["id"] if is_cast else urgent.id if is_urgent else (
+            rotation_grid(state.redis, keys, site, parts, period, self.period_ms))
         grid = site.grids[grid_id]
         worker = site.users.get(grid.worker) if grid.worker else None
         body = render_grid_spotlight(grid, parts["grids"].get(grid_id, {}),
                                      parts["open_by_grid"].get(grid_id, 0),
-                                     worker.name if worker else "—", is_cast, lang)
+                                     worker.name if worker else "—", is_cast, lang,
+                                     header=self._header(urgent, lang)
+                                     if is_urgent else None)
         row = outlines.loc[grid_id]
-        if is_cast:
+        if is_cast or is_urgent:
             return body, _zoom(patch, spot_trace, row)
         spot_trace["x"], spot_trace["y"] = row["xs"], row["ys"]
         patch["layout"]["xaxis"]["autorange"] = True
         patch["layout"]["yaxis"]["autorange"] = True
         return body, patch
+
+    @staticmethod
+    def _header(urgent: Interrupt | None, lang: str) -> Any:
+        if urgent is None:
+            return None
+        return interrupt_header(urgent.kind, urgent.until_ms, urgent.queued, lang)
+
+    def _time_the_end(self, site_id: str, urgent: Interrupt) -> None:
+        """When ``urgent`` runs out, move on (and tell the walls): the first
+        process whose timer fires does it, the others find nothing to do."""
+        if self._ends.get(site_id) == urgent.until_ms:
+            return
+        self._ends[site_id] = urgent.until_ms
+        timer = threading.Timer(max(0.0, (urgent.until_ms - now_ms()) / 1000) + 0.02,
+                                self._end, (site_id,))
+        timer.daemon = True
+        timer.start()
+
+    def _end(self, site_id: str) -> None:
+        try:
+            current(self.state.redis, self.state.keys(site_id), now_ms(),
+                    self.hold_ms)
+        except redis.RedisError as exc:  # the next spotlight asked moves it on
+            log.warning("wall: an urgent spotlight of %s did not end (%s)",
+                        site_id, exc)
+
+    def observe(self, site_id: str, parts: dict) -> None:
+        """Queue what newly alerts in a new version (``WallData.prepare``)."""
+        observe(self.state.redis, self.state.keys(site_id),
+                [tuple(x) for x in parts["interrupting"]], now_ms(), self.hold_ms)

@@ -23,7 +23,7 @@ import redis
 
 from data.clock import now_ms
 from data.feed import health as site_health
-from data.feed import share
+from data.feed import producers, share
 from data.feed import snapshot as snapshots
 from data.feed.batch import Batch, LostLease
 from data.feed.check import check
@@ -130,6 +130,8 @@ class Aggregator:
         self._quiet_rebuild_ms = QUIET_REBUILD_MS
         self._busy_until = 0.0
         self.waker: Waker | None = None
+        # producer health: the runtime sets it from the configuration
+        self.producer_limits = producers.Limits()
 
     # --- loop -----------------------------------------------------------
 
@@ -522,6 +524,9 @@ class Aggregator:
             trim_stream(self.r, keys.stream(name), STREAM_KEEP_MS[name], now_ms())
             forget_idle_consumers(self.r, keys.stream(name), self.consumer)
         escalate_overdue(self.r, state.site, keys)
+        # a silent device's maintenance incident, even with no screen open
+        producers.read_health(self.r, keys, state.site, now_ms(),
+                              self.producer_limits)
 
 
 

@@ -25,6 +25,7 @@ from data.feed.check import Tally, report_grid
 from data.feed.contract import IncidentReport, ParkingEntry, Rejected
 from data.feed.dead import write_dead
 from data.feed.fold import Fold
+from data.feed.producers import record as record_producers
 from data.incidents.lifecycle import Refused, apply_op, authorize, new_incident
 from data.incidents.store import load_incidents, store_incident
 from data.keys import FEED_STREAMS, GROUP, AuthKeys, Keys, eid_member
@@ -176,6 +177,8 @@ class Batch:
             write_dead(pipe, keys, name, entry_id, raw, reason)
         if out.dead:
             pipe.hincrby(keys.stats, "dead", len(out.dead))
+        record_producers(pipe, keys, self.site, self.checked, self.raws, out.dead,
+                         self.now)
         by_stream: dict[str, list[str]] = {}
         for key, _, entry_id, _ in self.checked:
             by_stream.setdefault(key, []).append(entry_id)
