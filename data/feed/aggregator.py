@@ -37,7 +37,16 @@ from data.feed.upkeep import (
 )
 from data.feed.wake import SWEEP_S, Waker
 from data.keys import FEED_STREAMS, GROUP, Keys
-from data.redis_conn import LEASE_SCRIPT, RELEASE_SCRIPT, RETRY_ERRORS, Backoff, as_text
+from data.redis_conn import (
+    LEASE_SCRIPT,
+    RELEASE_SCRIPT,
+    RETRY_ERRORS,
+    SLOT_MOVED,
+    Backoff,
+    as_text,
+    node_for,
+    refresh_slots,
+)
 from data.site import Site
 
 log = logging.getLogger(__name__)
@@ -84,6 +93,7 @@ class SiteState:
     pending: bool = True  # entries read and not acknowledged may wait
     more: bool = False  # the last read was a full batch: read again at once
     stats: dict[str, int] = field(default_factory=dict)
+    kept: dict = field(default_factory=dict)  # the last snapshot, for restamps
     ready: bool = False  # consumer groups made, keys in the current layout
     backoff: Backoff = field(default_factory=Backoff)
     retry_at: float = 0.0  # monotonic time before which the site is left alone
@@ -147,6 +157,7 @@ class Aggregator:
                 backoff.reset()
             except RETRY_ERRORS + (redis.BusyLoadingError,) as exc:
                 self._ready = False
+                refresh_slots(self.r)  # a failover, if it is a cluster
                 pause = backoff.failed()
                 log.warning("aggregator: redis unavailable (%s); retry in %.1f s",
                             exc, pause)
@@ -203,6 +214,7 @@ class Aggregator:
             if state.pending:
                 self._keep_leases()
                 handled += self._guarded(state, self._fold_pending, state) or 0
+                self._busy(handled)
         every, woken = self.waker.take(0)
         if not (handled or every or woken or any(s.more for s in owned)):
             wait = self._block_ms(owned, block_ms) if owned else block_ms
@@ -220,6 +232,13 @@ class Aggregator:
             if not state.resting and state.backoff.failures:
                 self._recovered(state)
         return handled
+
+    def _busy(self, handled: int) -> None:
+        """Stop listening as soon as a round is busy, not at its end: a round
+        that catches up on a backlog lasts minutes, and meanwhile every XADD
+        of the city would be an event to read."""
+        if handled >= BUSY_ENTRIES and not self.waker.paused.is_set():
+            self._pace(handled)
 
     def _pace(self, handled: int) -> None:
         """Listen for events while quiet; read every site each round while
@@ -301,6 +320,7 @@ class Aggregator:
         # and they come before anything new: stream order is kept.
         self._claim(state, min_idle_ms=0)
         state.taking_over = False
+        state.kept.clear()  # another process may have published since
         state.owned = state.pending = state.more = True
         state.dirty = True
         # upkeep spread over the interval, not every site at once
@@ -416,6 +436,7 @@ class Aggregator:
             state.more = any(len(v) >= BATCH for v in batch.values())
             if batch:
                 handled += self._guarded(state, self._fold, state, batch) or 0
+                self._busy(handled)
         return handled
 
     # --- one batch ------------------------------------------------------
@@ -441,13 +462,24 @@ class Aggregator:
                         raws[entry_id, key] = raw or {}
         batch = Batch(self.r, self.prefix, self.consumer, self.dedup_seconds,
                       site, state.keys, checked, raws, now)
+        moves = 0
         while True:
             try:
-                with self.r.pipeline(transaction=True) as pipe:
+                # on the site's own node: its keys share one slot
+                with node_for(self.r, state.keys.lease).pipeline(
+                        transaction=True) as pipe:
                     done = batch.apply(pipe)
                 break
             except redis.WatchError:
                 continue  # the state moved under us: read it again and redo
+            except SLOT_MOVED:  # nothing was written: ask where, and redo
+                refresh_slots(self.r)
+                moves += 1
+                if moves > 3:
+                    raise
+            except RETRY_ERRORS:
+                refresh_slots(self.r)  # a failover: the next try asks anew
+                raise
             except LostLease:
                 log.warning("aggregator %s lost site %s mid-batch; another "
                             "process folds it now", self.consumer, site.id)
@@ -474,7 +506,8 @@ class Aggregator:
         if state.dirty and since >= gap:
             started = time.perf_counter()
             state.version = snapshots.publish(self.r, state.keys, state.site, now,
-                                              incidents=state.urgent)
+                                              incidents=state.urgent,
+                                              kept=state.kept)
             self._build_ms += 0.1 * ((time.perf_counter() - started) * 1000
                                      - self._build_ms)
             state.dirty = state.urgent = False
@@ -486,11 +519,15 @@ class Aggregator:
             # hour's curve and the SLA lights; in between a restamp will do.
             if now - state.last_build_ms >= self._quiet_rebuild_ms:
                 state.version = snapshots.publish(self.r, state.keys, state.site,
-                                                  now)
-                state.last_build_ms = now
+                                                  now, kept=state.kept)
+                # drawn early by up to a quarter: the sites taken over together
+                # do not rebuild together for ever after
+                state.last_build_ms = now - int(random.uniform(0, 0.25)
+                                                * self._quiet_rebuild_ms)
             else:
                 state.version = (snapshots.restamp(self.r, state.keys, state.site,
-                                                   now) or state.version)
+                                                   now, kept=state.kept)
+                                 or state.version)
             state.last_snapshot_ms = now
         elif state.people != state.people_sent and state.version:
             # The one number that moves with every fold goes out at once, on
