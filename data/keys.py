@@ -148,6 +148,11 @@ class Keys:
         """Counts cast changes; each is published as ``cast:<n>``."""
         return f"{self.base}:cast:seq"
 
+    @property
+    def replay_marks(self) -> str:
+        """Reviewers' bookmarks of moments to replay (a stream, newest last)."""
+        return f"{self.base}:replay:marks"
+
     def spot(self, period: int) -> str:
         """The grid in the walls' spotlight during one rotation period (SET NX)."""
         return f"{self.base}:spot:{period}"

@@ -21,13 +21,13 @@ from data.keys import Keys
 from data.redis_conn import connect
 from data.replay import read
 from data.replay import records as rec_file
+from data.replay.moments import iso
 from data.replay.recorder import Recorder
 from data.replay.records import KEYFRAME_MS, hour_files, records
 from tests.auth import add_account, kiosk_token, sign_in_client
 from tests.common import PREFIX
 from tests.feed import crowd
 from tests.waiting import wait_until
-from web.replay_api import iso
 
 DAY_MS = 86_400_000
 
@@ -231,7 +231,8 @@ def test_a_kiosk_and_another_sites_people_are_refused(r, raw, tiny, recorder):
     assert sign_in_client(other, "other_sup").status_code == 302
     for path in (f"/api/v1/sites/tiny/replay?at={at}",
                  f"/api/v1/sites/tiny/replay/events?start={at}&end={at}",
-                 f"/replay?site=tiny&at={at}"):
+                 f"/replay?site=tiny&at={at}", f"/replay/frame?site=tiny&at={at}",
+                 "/replay/bookmarks?site=tiny"):
         assert other.get(path).status_code == 403, path
     kiosk = app.server.test_client()
     token = kiosk_token(r, PREFIX, "tiny")
@@ -241,3 +242,60 @@ def test_a_kiosk_and_another_sites_people_are_refused(r, raw, tiny, recorder):
     worker = app.server.test_client()
     assert sign_in_client(worker, "w1").status_code == 302
     assert worker.get(f"/replay?site=tiny&at={at}").status_code == 403
+
+
+def test_a_frame_is_the_wall_of_that_moment_whole_or_as_a_change(
+        raw, tiny, recorder):
+    start = now_ms() - 60_000
+    a = publish_at(raw, tiny, recorder, start, people=12)
+    b = publish_at(raw, tiny, recorder, start + 5000, people=30)
+    client = recorder.app.server.test_client()
+    assert sign_in_client(client, "ana").status_code == 302
+
+    def frame(snap, shown=""):
+        answer = client.get(f"/replay/frame?site=tiny&at="
+                            f"{quote(snap['generated_at'])}&shown={shown}")
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        body = answer.get_json()
+        return body, {json.dumps(cid): props for cid, props in body["props"]}
+
+    whole, props = frame(a)
+    people = "".join(tile["props"]["children"] for tile in
+                     props['"wall-people"']["children"])
+    assert whole["v"] == a["version"] and whole["base"] is None
+    assert int(people) == a["people_present"] > 0
+    assert '"wall-status"' not in props  # a store of the live wall only
+    change, props = frame(b, shown=whole["name"])
+    assert change["v"] == b["version"] and change["base"] == a["version"]
+    people = "".join(tile["props"]["children"] for tile in
+                     props['"wall-people"']["children"])
+    assert int(people) == b["people_present"] > a["people_present"]
+    assert len(json.dumps(change)) < len(json.dumps(whole))
+
+
+def test_a_moment_exports_as_a_stamped_png(r, raw, tiny, recorder, warm):
+    from data import audit
+    from data.keys import AuthKeys
+    from web.replay_page import EXPORT_HEIGHT, EXPORT_WIDTH, moment_figure
+
+    made = publish_at(raw, tiny, recorder, now_ms() - 30_000, people=21)
+    client = recorder.app.server.test_client()
+    assert sign_in_client(client, "ana").status_code == 302
+    answer = client.get(f"/replay/export.png?site=tiny&at="
+                        f"{quote(made['generated_at'])}")
+    assert answer.status_code == 200 and answer.mimetype == "image/png"
+    png = answer.data
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = (int.from_bytes(png[16:20], "big"),
+                     int.from_bytes(png[20:24], "big"))
+    assert (width, height) == (EXPORT_WIDTH, EXPORT_HEIGHT)
+    assert "tiny" in answer.headers["Content-Disposition"]
+    lines = audit.read(r, AuthKeys(PREFIX), site="tiny")
+    assert any(line["action"] == "export" and line["who"] == "ana"
+               and f"version {made['version']}" in line["detail"] for line in lines)
+    with recorder.app.server.test_request_context():
+        fig = moment_figure(tiny, made, made["generated_ms"], "zh", "孙八 (ana)")
+    stamped = fig.layout.title.text + " ".join(a.text for a in fig.layout.annotations)
+    assert tiny.name in stamped and "孙八 (ana)" in stamped
+    assert f"当前在场人数: {made['people_present']}" in stamped
+    assert made["generated_at"][11:19] in stamped

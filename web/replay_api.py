@@ -10,12 +10,11 @@ not ISO 8601 a 400 naming the parameter.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, jsonify, request
 
+from data.replay.moments import BadMoment, iso, parse_moment
 from data.replay.read import events, kept_range, snapshot_at
 from data.replay.recorder import STALE_GAP_MS
 from web.api import _site_or_404, error
@@ -23,31 +22,6 @@ from web.state import app_state
 
 replay_api = Blueprint("api_replay", __name__, url_prefix="/api/v1")
 MAX_SPAN_MS = 7 * 86_400_000  # events of at most a week per request
-
-
-class BadMoment(ValueError):
-    """A query parameter that is not a moment; the message names it."""
-
-
-def parse_moment(name: str, raw: str | None, tz: str) -> int:
-    """Epoch ms of the ISO 8601 moment ``raw`` (a time without an offset is
-    the site's local time)."""
-    if not raw:
-        raise BadMoment(f"{name}: required, an ISO 8601 moment "
-                        "(2026-05-01T19:42:00+08:00)")
-    try:
-        moment = datetime.fromisoformat(raw.strip().replace(" ", "+"))
-    except ValueError:
-        raise BadMoment(f"{name}={raw[:40]!r}: not an ISO 8601 moment "
-                        "(2026-05-01T19:42:00+08:00)") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=ZoneInfo(tz))
-    return int(moment.timestamp() * 1000)
-
-
-def iso(ms: int, tz: str) -> str:
-    return datetime.fromtimestamp(ms / 1000, ZoneInfo(tz)).isoformat(
-        timespec="milliseconds")
 
 
 def kept(site) -> dict[str, Any] | None:
