@@ -167,12 +167,16 @@ def test_a_corrupt_or_torn_record_is_skipped_never_a_crash(raw, tiny, recorder):
     client = recorder.app.server.test_client()
     assert sign_in_client(client, "adm").status_code == 302
     next_full = kinds.index(b"F", broken)
-    for n, snap in enumerate(made):
-        got = replayed(client, "tiny", snap)
-        if broken <= n < next_full:  # the chain is cut: the last good version
-            assert got == made[broken - 1]
-        else:
-            assert got == snap
+    index = rec_file.index_file(path)
+    for damage in (None, b"00000000 1 2 F 0\nnot an index", b""):
+        if damage is not None:  # a broken or lost index: the hour is scanned
+            index.write_bytes(damage)
+        for n, snap in enumerate(made):
+            got = replayed(client, "tiny", snap)
+            if broken <= n < next_full:  # the chain is cut: the last good one
+                assert got == made[broken - 1]
+            else:
+                assert got == snap
     # a restarted recorder goes on after the torn line
     again = publish_at(raw, tiny, recorder, start + 20 * 10_000, people=3)
     assert replayed(client, "tiny", again) == again
@@ -234,14 +238,38 @@ def test_a_kiosk_and_another_sites_people_are_refused(r, raw, tiny, recorder):
                  f"/replay?site=tiny&at={at}", f"/replay/frame?site=tiny&at={at}",
                  "/replay/bookmarks?site=tiny"):
         assert other.get(path).status_code == 403, path
+    mark = {"at": made["generated_at"], "note": "越权书签"}
+    assert other.post("/replay/bookmarks?site=tiny", json=mark).status_code == 403
     kiosk = app.server.test_client()
     token = kiosk_token(r, PREFIX, "tiny")
     assert kiosk.get(f"/wall?site=tiny&kiosk={token}").status_code == 302
     assert kiosk.get(f"/api/v1/sites/tiny/replay?at={at}").status_code == 401
     assert kiosk.get(f"/replay?site=tiny&at={at}").status_code == 403
+    assert kiosk.post("/replay/bookmarks?site=tiny", json=mark).status_code == 403
+    assert kiosk.get(f"/replay/frame?site=tiny&at={at}").status_code == 403
     worker = app.server.test_client()
     assert sign_in_client(worker, "w1").status_code == 302
     assert worker.get(f"/replay?site=tiny&at={at}").status_code == 403
+    assert r.xlen(Keys(PREFIX, "tiny").replay_marks) == 0
+
+
+def test_a_bookmark_needs_a_note_and_a_kept_moment(raw, tiny, recorder):
+    made = publish_at(raw, tiny, recorder, now_ms() - 5000, people=2)
+    client = recorder.app.server.test_client()
+    assert sign_in_client(client, "sup").status_code == 302
+    for body, field in (({"at": made["generated_at"], "note": " "}, "note"),
+                        ({"at": made["generated_at"], "note": "长" * 201}, "note"),
+                        ({"at": "2000-01-01T00:00:00", "note": "早"}, "at"),
+                        ({"at": "soon", "note": "早"}, "at")):
+        answer = client.post("/replay/bookmarks?site=tiny", json=body)
+        assert answer.status_code == 400 and answer.get_json()["field"] == field
+    kept = client.post("/replay/bookmarks?site=tiny",
+                       json={"at": made["generated_at"], "note": "人流高峰"})
+    assert kept.status_code == 201
+    listed = client.get("/replay/bookmarks?site=tiny").get_json()["bookmarks"]
+    assert [(b["at_ms"], b["note"], b["who"]) for b in listed] == [
+        (made["generated_ms"], "人流高峰", "sup")]
+    assert client.get(listed[0]["link"]).status_code == 200
 
 
 def test_a_frame_is_the_wall_of_that_moment_whole_or_as_a_change(
@@ -299,3 +327,28 @@ def test_a_moment_exports_as_a_stamped_png(r, raw, tiny, recorder, warm):
     assert tiny.name in stamped and "孙八 (ana)" in stamped
     assert f"当前在场人数: {made['people_present']}" in stamped
     assert made["generated_at"][11:19] in stamped
+
+
+def _json_values():
+    from hypothesis import strategies as st
+
+    scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=4)
+    return st.recursive(scalars, lambda inner: st.lists(inner, max_size=6)
+                        | st.dictionaries(st.text(max_size=3), inner, max_size=5),
+                        max_leaves=30)
+
+
+def test_a_change_applied_to_the_old_value_gives_the_new_one():
+    import copy
+
+    from hypothesis import given, settings
+
+    from data.replay.records import apply, diff
+
+    @settings(max_examples=300, deadline=None)
+    @given(_json_values(), _json_values())
+    def check(old, new):
+        ops = json.loads(json.dumps(diff(old, new)))  # as stored
+        assert apply(copy.deepcopy(old), ops) == new
+
+    check()

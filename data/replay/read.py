@@ -19,6 +19,7 @@ from data.replay.records import (
     decode,
     hour_file,
     hour_files,
+    index_file,
     records,
     site_dir,
 )
@@ -57,13 +58,40 @@ def rebuild(found: list[Record], at_ms: int) -> dict | None:
     return snap
 
 
+def _from_index(path: Path, at_ms: int) -> dict | None | bool:
+    """The moment rebuilt from the whole record the hour's index names last
+    at or before ``at_ms``, reading from its offset to the next one's; False
+    when the index cannot tell (missing, or not matching the file: scan)."""
+    marks = records(_read(index_file(path)))
+    before = [n for n, m in enumerate(marks) if m.ms <= at_ms]
+    if not before:
+        return False if not marks else None
+    n = before[-1]
+    try:
+        start = int(marks[n].data())
+        with open(path, "rb") as handle:
+            handle.seek(start)
+            if n + 1 < len(marks):
+                chunk = handle.read(max(0, int(marks[n + 1].data()) - start))
+            else:
+                chunk = handle.read()
+    except (OSError, ValueError, TypeError):
+        return False
+    found = records(chunk)
+    if not found or found[0].kind != FULL or found[0].version != marks[n].version:
+        return False
+    return rebuild(found, at_ms)
+
+
 def snapshot_at(root: Path, site: str, at_ms: int) -> dict | None:
     """The snapshot the walls of ``site`` were shown at ``at_ms``: the newest
     recorded version generated at or before it, None if there is none."""
     path = hour_file(root, site, at_ms)
     files = [f for f in hour_files(root, site) if f <= path][-LOOK_BACK_FILES:]
     for f in reversed(files):
-        snap = rebuild(records(_read(f)), at_ms)
+        snap = _from_index(f, at_ms)
+        if snap is False:  # no index to trust: the whole hour
+            snap = rebuild(records(_read(f)), at_ms)
         if snap is not None:
             return snap
     return None
@@ -92,7 +120,11 @@ def last_record(root: Path, site: str) -> Record | None:
 
 
 def first_record(root: Path, site: str) -> Record | None:
+    """The oldest whole record of ``site`` (by its hour's index, else a scan)."""
     for f in hour_files(root, site):
+        marks = records(_read(index_file(f)))
+        if marks and _from_index(f, marks[0].ms) not in (None, False):
+            return marks[0]
         found = records(_read(f))
         full = [r for r in found if r.kind == FULL]
         if full:

@@ -52,6 +52,7 @@ from data.replay.records import (
     encode,
     events_file,
     hour_file,
+    index_file,
     prune,
 )
 from data.site import Site
@@ -122,6 +123,7 @@ class SiteTrack:
     keyframe_ms: int = -KEYFRAME_MS  # generated_ms of the last F
     path: Path | None = None
     handle: BinaryIO | None = None
+    index: BinaryIO | None = None  # the hour's index of whole records
     dirty: bool = False
     skipped: int = 0
 
@@ -225,7 +227,11 @@ class Recorder:
         raw = self.client.get(Keys(self.prefix, site_id).snapshot)
         if not raw:
             return None
-        snap = json.loads(raw)
+        return self.write(site_id, json.loads(raw))
+
+    def write(self, site_id: str, snap: dict) -> int | None:
+        """Append ``snap`` to the site's records (whole or as a change) with
+        the events since the last one; None if it is not newer."""
         track = self.track(site_id)
         last = track.last
         version, ms = int(snap["version"]), int(snap["generated_ms"])
@@ -241,7 +247,10 @@ class Recorder:
             track.keyframe_ms = ms
         else:
             line = encode(version, ms, f"{CHANGE}{last['version']}", diff(last, snap))
-        self._append(track, path, line)
+        offset = self._append(track, path, line)
+        if whole:
+            track.index.write(encode(version, ms, FULL, offset))
+            track.index.flush()
         events = found_events(last, snap)
         if events:
             self._events(site_id, version, ms, events)
@@ -267,22 +276,28 @@ class Recorder:
             _fresh_line(handle)
             handle.write(b"".join(encode(version, ms, EVENT, e) for e in events))
 
-    def _append(self, track: SiteTrack, path: Path, line: bytes) -> None:
+    def _append(self, track: SiteTrack, path: Path, line: bytes) -> int:
+        """Append ``line`` to the hour file ``path``; where it starts."""
         if path != track.path:
             self._close(track)
             path.parent.mkdir(parents=True, exist_ok=True)
             track.handle = open(path, "ab")  # noqa: SIM115 (kept open)
+            track.index = open(index_file(path), "ab")  # noqa: SIM115
             track.path = path
             _fresh_line(track.handle)
+            _fresh_line(track.index)
+        offset = track.handle.tell()
         track.handle.write(line)
         track.handle.flush()  # whole lines reach the file at once
         track.dirty = True
+        return offset
 
     def sync(self) -> None:
         """fsync what was written since the last call."""
         for track in self.tracks.values():
             if track.dirty and track.handle is not None:
                 os.fsync(track.handle.fileno())
+                os.fsync(track.index.fileno())
                 track.dirty = False
 
     def prune(self, now_ms: int | None = None) -> dict[str, list[str]]:
@@ -290,17 +305,20 @@ class Recorder:
         return {s: prune(self.root, s, self.keep_days, now) for s in self.sites}
 
     def _close(self, track: SiteTrack) -> None:
-        if track.handle is not None:
-            track.handle.flush()
-            os.fsync(track.handle.fileno())
-            track.handle.close()
-        track.handle, track.path, track.dirty = None, None, False
+        for handle in (track.handle, track.index):
+            if handle is not None:
+                handle.flush()
+                os.fsync(handle.fileno())
+                handle.close()
+        track.handle, track.index, track.path, track.dirty = None, None, None, False
 
     def close(self) -> None:
         """Files closed and fsynced; the leases given back (a recorder that
         starts next takes the sites at once)."""
         for track in self.tracks.values():
             self._close(track)
+        if not self._held:
+            return
         release = self.client.register_script(RELEASE_SCRIPT)
         for site_id in list(self._held):
             try:

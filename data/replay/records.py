@@ -10,7 +10,8 @@ A file is only ever appended to, one line per record::
 version ``base``, as :func:`diff` operations) or ``E`` (an event). Every
 hour file starts with an ``F``, and one follows every :data:`KEYFRAME_MS`,
 so a moment is rebuilt from at most a minute of changes, and a file stands
-on its own (an hour can be pruned, lost or corrupted alone).
+on its own (an hour can be pruned, lost or corrupted alone). ``HH.idx``
+(:func:`index_file`) says where each whole record starts.
 
 Crash safety without a rename: a line is written whole with one ``write``,
 and fsynced within a second. A crash mid-line leaves a torn last line whose
@@ -86,8 +87,12 @@ def records(data: bytes) -> list[Record]:
 
 def diff(old: Any, new: Any, path: tuple = ()) -> list[list]:
     """Operations turning ``old`` into ``new``: ``[path, value]`` sets the
-    value at ``path`` (a list of keys), ``[path]`` deletes it. Objects are
-    compared key by key; lists and numbers are replaced whole."""
+    value at ``path`` (object keys and list indexes), ``[path]`` deletes an
+    object's key. Objects are compared key by key; a list of the same length
+    item by item while few items differ (the current minute of a flow
+    series), else replaced whole (the window moved on); numbers replaced."""
+    if old == new:
+        return []
     if isinstance(old, dict) and isinstance(new, dict):
         ops: list[list] = []
         for key, value in new.items():
@@ -97,7 +102,11 @@ def diff(old: Any, new: Any, path: tuple = ()) -> list[list]:
                 ops += diff(old[key], value, (*path, key))
         ops += [[[*path, key]] for key in old if key not in new]
         return ops
-    return [] if old == new else [[list(path), new]]
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        moved = [i for i, (a, b) in enumerate(zip(old, new, strict=True)) if a != b]
+        if len(moved) * 4 <= len(new):
+            return [op for i in moved for op in diff(old[i], new[i], (*path, i))]
+    return [[list(path), new]]
 
 
 def apply(doc: Any, ops: list[list]) -> Any:
@@ -130,6 +139,14 @@ def day_of(ms: int) -> str:
 def hour_file(root: Path, site: str, ms: int) -> Path:
     stamp = datetime.fromtimestamp(ms / 1000, UTC)
     return site_dir(root, site) / f"day={stamp:%Y-%m-%d}" / f"{stamp:%H}.log"
+
+
+def index_file(hour: Path) -> Path:
+    """``HH.idx`` beside ``HH.log``: a line per whole record, its version,
+    time and byte offset in the hour file (a seek reads from there, not the
+    whole hour). Written after the record, so it may lag the file by one
+    entry after a crash, never lead it; readers fall back to scanning."""
+    return hour.with_suffix(".idx")
 
 
 def events_file(root: Path, site: str, ms: int) -> Path:
