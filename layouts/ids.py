@@ -132,3 +132,20 @@ C_CLICKED = "c-clicked"  # {op, at}: the action button pressed last
 def c_action(op: str) -> dict[str, str]:
     """An action button of the selected incident; verify carries passed 1/0."""
     return {"type": "c-act", "op": op}
+
+# --- replay (/replay): the wall's canvas above a time bar, driven by assets/replay.js
+REPLAY_ROOT = "replay-root"
+REPLAY_STAGE = "replay-stage"
+REPLAY_MOMENT = "replay-moment"
+REPLAY_PLAY = "replay-play"
+REPLAY_SPEEDS = "replay-speeds"
+REPLAY_PREV = "replay-prev"
+REPLAY_NEXT = "replay-next"
+REPLAY_SCRUBBER = "replay-scrubber"
+REPLAY_RANGE = "replay-range"
+REPLAY_MARKS = "replay-marks"
+REPLAY_NOTE = "replay-note"
+REPLAY_MARK_ADD = "replay-mark-add"
+REPLAY_BOOKMARKS = "replay-bookmarks"
+REPLAY_STATUS = "replay-status"
+REPLAY_EXPORT = "replay-export"

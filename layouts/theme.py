@@ -108,9 +108,11 @@ def custom_properties(theme: Theme) -> dict[str, str]:
 
 
 def stylesheet() -> str:
-    """/theme.css: LIGHT for every page, DARK where the wall is."""
+    """/theme.css: LIGHT for every page, DARK where the wall is (live or
+    replayed)."""
     def block(selector: str, theme: Theme) -> str:
         lines = "".join(f"  {name}: {value};\n"
                         for name, value in custom_properties(theme).items())
         return f"{selector} {{\n{lines}}}\n"
-    return block(":root", LIGHT) + block(":root:has(#wall-root)", DARK)
+    return block(":root", LIGHT) + block(
+        ":root:has(#wall-root), :root:has(#replay-root)", DARK)

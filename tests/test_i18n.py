@@ -26,7 +26,7 @@ from data.keys import FEED_STREAMS
 from data.terms import CHAIN as OWNER_LEVELS
 from data.terms import PERSON_ROLES as ROLES
 from data.terms import URGENCIES as LEVELS
-from layouts import analysis, console, mobile, wall
+from layouts import analysis, console, mobile, replay, wall
 from layouts.i18n import CATALOG, LANGS, MESSAGES, duty_text, load_catalog, t
 from layouts.theme import DARK
 from web.auth import PAGE_SCREENS
@@ -84,6 +84,7 @@ EXPANSIONS: dict[str, tuple] = {
     "analysis.*_in": ("people", "vehicles"),  # analysis_figures.daily_trend
     "analysis.by_*": ("category", "grid", "channel", "level"),
     "analysis.err.*": tuple(_filter_error_codes()),
+    "replay.event.*": replay.EVENT_KINDS,
 }
 NOT_KEYS = {"audit.csv", "auth.conf"}  # file names shaped like keys
 
@@ -142,7 +143,8 @@ def _expand(pattern: str) -> set[str]:
 
 PY_LITERALS, PY_PATTERNS = _literals_and_patterns()
 HTML_LITERALS, HTML_PATTERNS = _template_keys()
-SCRIPTS = {"mobile.js": mobile.BROWSER_TEXT, "wall.js": wall.BROWSER_TEXT}
+SCRIPTS = {"mobile.js": mobile.BROWSER_TEXT, "wall.js": wall.BROWSER_TEXT,
+           "replay.js": replay.BROWSER_TEXT}
 
 
 def test_every_key_built_at_run_time_has_its_expansions_listed():
