@@ -29,6 +29,7 @@ WALL_MAP = "wall-map"
 WALL_FLOW = "wall-flow"
 WALL_TICKER = "wall-ticker"
 WALL_SPOTLIGHT = "wall-spotlight"
+WALL_HEALTH = "wall-health"  # the feed-health strip
 WALL_REQUEST = "wall-request"  # set by assets/wall.js when a new version is pushed
 WALL_APPLIED = "wall-applied"  # what the page shows now: version, cast
 WALL_STATUS = "wall-status"  # data times, read by the stale check in the browser

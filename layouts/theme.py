@@ -54,6 +54,9 @@ DARK = Theme(
         "flip-4": "#082a5c", "rank": "#1c3e6e", "rank-1": "#e0452b",
         "rank-2": "#e98a1c", "rank-3": "#d6b21c", "flow-in-deep": "#0ea5e9",
         "badge-1": "#dc2626", "badge-2": "#ea7a0c", "badge-3": "#2563eb",
+        "health-ok": "#22c55e", "health-late": "#facc15",
+        "health-silent": "#9aa5b8", "health-erroring": "#ff5a5a",
+        "health-flapping": "#c084fc", "estimate": "#fbbf24",
     },
 )
 

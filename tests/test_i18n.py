@@ -29,6 +29,7 @@ from data.terms import URGENCIES as LEVELS
 from layouts import analysis, console, mobile, wall
 from layouts.i18n import CATALOG, LANGS, MESSAGES, duty_text, load_catalog, t
 from layouts.theme import DARK
+from layouts.wall_health import NAMED_STATES, STRIP_STATES
 from web.auth import PAGE_SCREENS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,6 +77,9 @@ EXPANSIONS: dict[str, tuple] = {
     "c.col_*": console.COLUMNS,
     "wall.density.*": tuple(range(len(DARK.density))),
     "wall.interrupt_*": INTERRUPT_KINDS,
+    "health.state.*": STRIP_STATES,
+    "health.named.*": NAMED_STATES,
+    "health.kind.*": ("hotline", "phones"),
     "auth.screen.*": (*PAGE_SCREENS.values(), "admin"),
     "analysis.kpi.*": analysis.KPIS,
     "analysis.channel.*": CHANNELS,

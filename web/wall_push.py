@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -21,10 +22,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
+import redis
 from dash import Patch, no_update
 from flask_caching import Cache
 from plotly.io.json import to_json_plotly
 
+from data.clock import now_ms
+from data.feed.producers import limits_of, read_health
 from data.feed.snapshot import read_snapshot, read_version
 from data.interrupt import alerting
 from layouts import ids
@@ -45,6 +49,7 @@ from layouts.wall_figures import (
     MAP_LABELS,
     flow_figure,
 )
+from layouts.wall_health import render_feed_health, strip_values
 from layouts.wall_render import (
     alert_texts,
     kpi_text,
@@ -57,6 +62,7 @@ from layouts.wall_render import (
 from web.state import AppState
 from web.wall_spot import Spotlights
 
+log = logging.getLogger(__name__)
 KPI_NAMES = (*PEOPLE_KPIS, *INCIDENT_KPIS)
 # every output the wall's data drives, in the order of the update callback
 LIVE_OUTPUTS: tuple[tuple[Any, str], ...] = (
@@ -70,14 +76,18 @@ LIVE_OUTPUTS: tuple[tuple[Any, str], ...] = (
     (ids.WALL_TICKER, "children"),
     (ids.WALL_ALERT, "children"),
     (ids.WALL_ALERT, "className"),
+    (ids.WALL_HEALTH, "children"),
     (ids.WALL_STATUS, "data"),
 )
 EVENTS_KEPT = 32
 ASKED_S = 120.0  # a language no wall asked for this long is not prepared
 
 
-def shape(snap: dict, site, outlines, lang: str) -> dict[str, Any]:
-    """Every part of the wall for one snapshot (JSON-ready, comparable).
+def shape(snap: dict, site, outlines, lang: str,
+          health: dict | None = None) -> dict[str, Any]:
+    """Every part of the wall for one snapshot (JSON-ready, comparable),
+    with the feed health as last judged (``data/feed/producers.py:
+    summary``, None: not known).
 
     Plain Python rather than pandas: this runs for every version, and frames
     of a dozen rows cost more to build than to use.
@@ -98,6 +108,7 @@ def shape(snap: dict, site, outlines, lang: str) -> dict[str, Any]:
         "flow": flow_values(snap, ZoneInfo(site.timezone)),
         "ticker": ticker(snap, site, lang),
         "alerts": alert_texts(snap, site, lang),
+        "health": strip_values(health, site, lang),
         "interrupting": alerting(snap),
         "grids": snap.get("grids", {}),
         "open_by_grid": _open_by_grid(snap),
@@ -285,6 +296,7 @@ def wall_changes(old: dict | None, new: dict, n_grids: int, lang: str,
         listed("ticker", lambda rows: render_ticker(rows, lang, tz), lang, str(tz)),
         keep("alerts", render_alerts(new["alerts"], lang)),
         keep("alerts", "wall-alert on" if new["alerts"] else "wall-alert"),
+        keep("health", render_feed_health(new["health"], lang)),
         keep("status", new["status"]),
     ]
 
@@ -301,6 +313,7 @@ class WallData:
         self._asked: dict[tuple[str, str], float] = {}  # (site, lang) -> when
         self._lock = threading.Lock()
         self.spots = Spotlights(self)  # the spotlight, pushed too
+        self.limits = limits_of(state.config)
 
     @functools.lru_cache(maxsize=64)  # noqa: B019  (one per process, kept)
     def people_props(self, people: int) -> str:
@@ -320,10 +333,23 @@ class WallData:
         snap = read_snapshot(self.state.redis, keys)
         if snap is None:
             return None
-        shaped = shape(snap, self.state.sites[site_id],
-                       self.outlines[site_id, lang], lang)
+        site = self.state.sites[site_id]
+        shaped = shape(snap, site, self.outlines[site_id, lang], lang,
+                       self.health(site_id))
         self.cache.set(f"wall:{site_id}:{snap['version']}:{lang}", shaped)
         return shaped
+
+    def health(self, site_id: str) -> dict | None:
+        """The feed health as last judged, with each new version: one GET of
+        the stored summary, judged anew by this process at most once a
+        second for the whole deployment (``read_health``), never per wall."""
+        site = self.state.sites[site_id]
+        try:
+            return read_health(self.state.redis, self.state.keys(site_id), site,
+                               now_ms(), self.limits)
+        except redis.RedisError as exc:  # the wall still shows the rest
+            log.warning("wall: no feed health of %s (%s)", site_id, exc)
+            return None
 
     def changes(self, site_id: str, old: dict | None, new: dict,
                 lang: str) -> list[Any]:
