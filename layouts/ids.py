@@ -22,6 +22,7 @@ WALL_FRESH = "wall-fresh"
 WALL_ALERT = "wall-alert"
 WALL_STALE = "wall-stale"
 WALL_PEOPLE = "wall-people"
+WALL_PEOPLE_NOTE = "wall-people-note"  # "≈ estimate" while a counter is silent
 WALL_RANKING = "wall-ranking"
 WALL_VEHICLES = "wall-vehicles"
 WALL_PARKING = "wall-parking"

@@ -104,3 +104,25 @@ def render_feed_health(values: dict, lang: str) -> list[Any]:
                                 className="health-group-label"), *names]))
     return [label, html.Span(chips, className="health-chips"),
             html.Span(groups, className="health-groups")]
+def estimate_values(summary: dict | None) -> dict[str, Any]:
+    """Silent people counters, per grid and in all: while one of a grid's is
+    silent, its people present (and the site's) are an estimate."""
+    grids = {g: len(devices) for g, devices in
+             sorted(((summary or {}).get("silent_counters") or {}).items())
+             if devices}
+    return {"silent": sum(grids.values()), "grids": grids}
+
+
+def silent_places(summary: dict | None) -> list[str]:
+    """Entrances whose counter or gate is silent (drawn hollow on the map)."""
+    return sorted({r["device"] for r in (summary or {}).get("named", [])
+                   if r["state"] == "silent" and r["kind"] in ("counter", "gate")})
+
+
+def render_people_note(estimate: dict, lang: str) -> list[Any]:
+    """Under people present: "≈ estimate, 2 counters silent", or nothing."""
+    if not estimate["silent"]:
+        return []
+    return [html.Span(t("health.estimate_mark", lang), className="estimate-mark"),
+            html.Span(t("health.estimate_note", lang, n=estimate["silent"]),
+                      className="estimate-note")]

@@ -92,3 +92,61 @@ def test_the_strip_counts_devices_and_names_the_silent_ones(browser, health_live
     page.screenshot(path=str(artifacts / "wall-feed-health.png"))
     page.locator(STRIP).screenshot(path=str(artifacts / "wall-feed-health-strip.png"))
     page.close()
+
+
+ENTRANCES = 2 + 1  # the map's entrance trace: after tiny's 2 grids and the labels
+E2 = 1  # the east gate: the second entrance of tiny's site file
+
+
+def east_gate(page) -> dict:
+    return page.evaluate(
+        "() => { const d = document.querySelector('#wall-map .js-plotly-plot').data;"
+        f" const m = d[{ENTRANCES}].marker;"
+        f" return {{fill: m.color[{E2}], line: m.line.color[{E2}],"
+        " g2: d[2].text[1]}; }")
+
+
+def alpha(rgba: str) -> float:
+    return float(rgba.rstrip(")").split(",")[-1])
+
+
+def estimate(page) -> str | None:
+    return page.get_attribute("[data-testid=kpi-people-present]", "data-estimate")
+
+
+def test_a_counter_that_stops_is_named_hollow_and_people_present_estimated(
+        browser, health_live, artifacts):
+    counter = Counter(health_live, "tiny", "cam-east", "E2").start()
+    try:
+        page = open_wall(browser, health_live)
+        page.wait_for_function("() => (document.querySelector("
+                               "'#wall-map .js-plotly-plot') || {}).data")
+        wait_until(lambda: "东门" not in named(page, "silent")
+                   and estimate(page) == "0", timeout=20)
+        filled = east_gate(page)
+        assert "≈" not in filled["g2"]
+        assert page.inner_text("[data-testid=people-estimate]") == ""
+
+        counter.stop()  # the east gate's counter stops sending
+        wait_until(lambda: "东门" in named(page, "silent"), timeout=20)
+        wait_until(lambda: estimate(page) == "1")
+        note = page.inner_text("[data-testid=people-estimate]")
+        assert "≈" in note and "1个计数器无数据" in note
+        assert page.is_visible("[data-testid=people-estimate] .estimate-mark")
+        wait_until(lambda: east_gate(page)["line"] != filled["line"])
+        hollow = east_gate(page)
+        assert alpha(hollow["fill"]) == 0 < alpha(filled["fill"])  # nothing inside
+        assert "≈" in hollow["g2"]  # the east gate's grid: an estimate too
+        page.wait_for_timeout(1000)  # deliberate: the map redraws for the picture
+        page.screenshot(path=str(artifacts / "wall-counter-silent.png"))
+
+        counter.start()  # it comes back: the marks go away by themselves
+        wait_until(lambda: "东门" not in named(page, "silent"), timeout=20)
+        wait_until(lambda: estimate(page) == "0")
+        assert page.inner_text("[data-testid=people-estimate]") == ""
+        wait_until(lambda: east_gate(page) == filled)
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(artifacts / "wall-counter-back.png"))
+        page.close()
+    finally:
+        counter.stop()

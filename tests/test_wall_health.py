@@ -3,14 +3,22 @@ state, devices named whole or counted, never cut (layouts/wall_health.py)."""
 
 from __future__ import annotations
 
+from dash import Patch
+
 from data.feed.producers import STATES
+from layouts.theme import DARK
+from layouts.wall_data import grid_outlines, map_frames, map_patch_values, map_values
 from layouts.wall_health import (
     NAME_BUDGET,
     STRIP_STATES,
+    estimate_values,
     render_feed_health,
+    silent_places,
     strip_values,
     width,
 )
+from tests.test_wall import snapshot
+from web.wall_push import map_patch, shape
 
 
 def summary(named: list[dict], **counts: int) -> dict:
@@ -61,3 +69,26 @@ def test_many_silent_devices_are_named_whole_and_the_rest_counted(tiny):
 def test_not_known_yet_says_so(tiny):
     assert strip_values(None, tiny, "zh") == {"counts": None, "groups": []}
     assert "暂无数据" in str(render_feed_health(strip_values(None, tiny, "zh"), "zh"))
+
+
+def test_a_silent_counter_is_hollow_and_its_grid_an_estimate_on_the_map(tiny):
+    health = summary([row("E2"), row("P1", kind="parking")], ok=2, silent=2)
+    health["silent_counters"] = {"G2": ["E2"]}
+    assert silent_places(health) == ["E2"]  # a parking sensor is no entrance
+    assert estimate_values(health) == {"silent": 1, "grids": {"G2": 1}}
+    outlines = grid_outlines(tiny)
+    snap = snapshot()
+    marks = {"silent": frozenset({"E2"}), "estimated": frozenset({"G2"})}
+    values = map_values(snap, tiny, outlines, "zh", DARK, **marks)
+    assert values == map_patch_values(*map_frames(snap, tiny, outlines, "zh",
+                                                  **marks), DARK)
+    assert values["labels"] == ["一网格<br>4", "二网格<br>≈190"]
+    assert values["entrance_line"] == [DARK.accent, DARK.silent, DARK.accent]
+    before = shape(snap, tiny, outlines, "zh", summary([], ok=4))
+    after = shape(snapshot(version=4), tiny, outlines, "zh", health)
+    assert after["estimate"]["silent"] == 1 and not before["estimate"]["silent"]
+    patch = map_patch(before, after, len(tiny.grids))
+    assert isinstance(patch, Patch)
+    touched = {tuple(op["location"]) for op in patch.to_plotly_json()["operations"]}
+    assert ("data", 3, "marker", "line", "color") in touched
+    assert ("data", 2, "text") in touched  # the grid's label: ≈

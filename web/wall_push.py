@@ -49,7 +49,13 @@ from layouts.wall_figures import (
     MAP_LABELS,
     flow_figure,
 )
-from layouts.wall_health import render_feed_health, strip_values
+from layouts.wall_health import (
+    estimate_values,
+    render_feed_health,
+    render_people_note,
+    silent_places,
+    strip_values,
+)
 from layouts.wall_render import (
     alert_texts,
     kpi_text,
@@ -67,6 +73,9 @@ KPI_NAMES = (*PEOPLE_KPIS, *INCIDENT_KPIS)
 # every output the wall's data drives, in the order of the update callback
 LIVE_OUTPUTS: tuple[tuple[Any, str], ...] = (
     (ids.WALL_PEOPLE, "children"),
+    (ids.WALL_PEOPLE, "data-estimate"),
+    (ids.WALL_PEOPLE, "className"),
+    (ids.WALL_PEOPLE_NOTE, "children"),
     *((ids.wall_kpi(name), "children") for name in KPI_NAMES),
     (ids.WALL_RANKING, "children"),
     (ids.WALL_VEHICLES, "children"),
@@ -93,6 +102,7 @@ def shape(snap: dict, site, outlines, lang: str,
     of a dozen rows cost more to build than to use.
     """
     k = kpis(snap)
+    estimate = estimate_values(health)
     values = {name: k.get(name) for name in KPI_NAMES}
     values["vehicles_today"] = (k["vehicles_in_today"], k["vehicles_out_today"])
     return {
@@ -104,7 +114,10 @@ def shape(snap: dict, site, outlines, lang: str,
         "parking": [{"name": p["name_en"] if lang == "en" else p["name"],
                      "occupied": p["occupied"], "capacity": p["capacity"]}
                     for p in snap.get("parking", {}).values()],
-        "map": map_values(snap, site, outlines, lang, DARK),
+        "estimate": estimate,
+        "map": map_values(snap, site, outlines, lang, DARK,
+                          silent=frozenset(silent_places(health)),
+                          estimated=frozenset(estimate["grids"])),
         "flow": flow_values(snap, ZoneInfo(site.timezone)),
         "ticker": ticker(snap, site, lang),
         "alerts": alert_texts(snap, site, lang),
@@ -141,9 +154,14 @@ def map_patch(old: dict | None, new: dict, n_grids: int) -> Patch | Any:
             patch["data"][i]["text"] = after["grid_hover"][i]
     if before is None or before["labels"] != after["labels"]:
         patch["data"][n_grids + MAP_LABELS]["text"] = after["labels"]
-    if before is None or before["sizes"] != after["sizes"]:
-        patch["data"][n_grids + MAP_ENTRANCES]["marker"]["size"] = after["sizes"]
-        patch["data"][n_grids + MAP_ENTRANCES]["text"] = after["entrance_hover"]
+    entrances = patch["data"][n_grids + MAP_ENTRANCES]
+    if before is None or before["sizes"] != after["sizes"] or (
+            before["entrance_hover"] != after["entrance_hover"]):
+        entrances["marker"]["size"] = after["sizes"]
+        entrances["text"] = after["entrance_hover"]
+    if before is None or before["entrance_line"] != after["entrance_line"]:
+        entrances["marker"]["color"] = after["entrance_fill"]
+        entrances["marker"]["line"]["color"] = after["entrance_line"]
     if before is None or before["incidents"] != after["incidents"]:
         inc = after["incidents"]
         trace = patch["data"][n_grids + MAP_INCIDENTS]
@@ -286,6 +304,9 @@ def wall_changes(old: dict | None, new: dict, n_grids: int, lang: str,
     return [
         # always: the page may show a newer count pushed between snapshots
         flip_digits(new["people"]),
+        keep("estimate", "1" if new["estimate"]["silent"] else "0"),
+        keep("estimate", "flips estimate" if new["estimate"]["silent"] else "flips"),
+        keep("estimate", render_people_note(new["estimate"], lang)),
         *(new["kpi"][n] if old is None or old["kpi"][n] != new["kpi"][n]
           else no_update for n in KPI_NAMES),
         listed("ranking", lambda rows: render_ranking(rows, lang), lang),
