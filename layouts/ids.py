@@ -117,6 +117,14 @@ C_NOTE = "c-note"
 C_ASSIGNEE = "c-assignee"
 C_DEADLINE_H = "c-deadline-h"
 C_INTO = "c-into"
+C_PRODUCERS = "c-producers"  # the producers panel (open: laid over the incidents)
+C_PRODUCERS_OPEN = "c-producers-open"
+C_PRODUCERS_CLOSE = "c-producers-close"
+C_P_FILTER = "c-p-filter"  # by state
+C_P_COUNTS = "c-p-counts"
+C_P_TABLE = "c-p-table"
+C_P_REFUSED = "c-p-refused"  # the chosen producer's refused entries
+C_P_TICK = "c-p-tick"  # 10 s while the panel is open
 
 
 C_GRID_IDS = "c-grid-ids"  # the site's grid ids, in the map's trace order
