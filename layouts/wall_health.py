@@ -25,6 +25,7 @@ STRIP_STATES = ("ok", "late", "silent", "erroring", "flapping")
 NAMED_STATES = ("silent", "erroring")
 NAME_BUDGET = 56.0  # display width for names on the 1920 px strip, all groups
 NAME_GAP = 1.0  # the separator between two names
+KIND_ORDER = {"counter": 0, "gate": 1, "parking": 2, "hotline": 3, "phones": 4}
 
 
 def width(text: str) -> float:
@@ -45,12 +46,15 @@ def device_name(row: dict, site: Site, lang: str) -> str:
 
 
 def _named(rows: list[dict], site: Site, lang: str) -> list[str]:
-    """Names of ``rows``; one named twice (two producers of one place) is
-    told apart by its producer."""
+    """Names of ``rows``, people counters first (what people present
+    rests on), then gates, parking, channels; one named twice (two
+    producers of one place) is told apart by its producer."""
     names = [device_name(row, site, lang) for row in rows]
     twice = {n for n in names if names.count(n) > 1}
-    return sorted({f"{n} ({row['src']})" if n in twice and row["src"] else n
-                   for n, row in zip(names, rows, strict=True)})
+    ranked = {(KIND_ORDER.get(row["kind"], len(KIND_ORDER)),
+               f"{n} ({row['src']})" if n in twice and row["src"] else n)
+              for n, row in zip(names, rows, strict=True)}
+    return [name for _, name in sorted(ranked)]
 
 
 def strip_values(summary: dict | None, site: Site, lang: str) -> dict[str, Any]:

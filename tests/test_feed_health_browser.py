@@ -74,7 +74,7 @@ def test_the_strip_counts_devices_and_names_the_silent_ones(browser, health_live
     counter, the vehicle gate and the parking sensor never did: silent, by
     name, every name whole and inside the strip."""
     page = open_wall(browser, health_live)
-    never_heard = sorted(["东门", "车辆门", "一号停车场"])
+    never_heard = ["东门", "车辆门", "一号停车场"]  # counters, gates, parking
     wait_until(lambda: named(page, "silent") == never_heard)
     wait_until(lambda: chip_count(page, "ok") == 1)
     assert chip_count(page, "silent") == 3
@@ -169,6 +169,10 @@ def test_the_console_lists_producers_by_state_and_their_refused_entries(
         health_live.xadd("tiny", "crowd", {"v": 1, "src": "junk-cam",
                                            "entrance": "E2", "ts": now_ms(),
                                            "in": -1 - n, "out": 0})
+    wall = open_wall(browser, health_live)  # the wall names it too
+    wait_until(lambda: named(wall, "erroring") == ["东门"])
+    assert chip_count(wall, "erroring") == 1
+    wall.close()
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     health_live.sign_in(page, "sup", "/console?site=tiny")
     page.wait_for_selector(".ag-root")
@@ -195,4 +199,45 @@ def test_the_console_lists_producers_by_state_and_their_refused_entries(
     assert any("西门" in row and "trickle" in row for row in panel_rows(page))
     page.click("[data-testid=c-producers] >> text=关闭")
     wait_until(lambda: not page.is_visible("[data-testid=c-producers]"))
+    page.close()
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_site_whose_devices_all_went_quiet_names_what_fits_whole(
+        browser, live_app, artifacts, lang):
+    """The sample community: 24 entrances and its parking lots, one heard
+    from (the trickle at the first entrance). The strip names as many as
+    fit, each whole, counts the rest, and the 1920×1080 wall keeps its shape
+    (no scrollbars, nothing pushed off)."""
+    from data.config import PROJECT_ROOT
+
+    live = live_app(PROJECT_ROOT / "data" / "sites", sites="yaozhai",
+                    producer="yaozhai")
+    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    page.goto(f"{live.url}/wall?site=yaozhai&kiosk={live.kiosk['yaozhai']}"
+              f"&lang={lang}")
+    page.wait_for_selector(f"{STRIP} .health-more")
+    names = named(page, "silent")
+    site = live.sites["yaozhai"]
+    whole = {(p.name_en if lang == "en" else p.name)
+             for p in [*site.entrances.values(), *site.parking.values()]}
+    assert names and set(names) <= whole
+    more = page.inner_text(f"{STRIP} .health-more")
+    assert str(len(whole) - 1 - len(names)) in more
+    strip = page.locator(STRIP).bounding_box()
+    for selector in (".health-name", ".health-more"):
+        for box in page.eval_on_selector_all(
+                f"{STRIP} {selector}", "els => els.map(e => {"
+                " const b = e.getBoundingClientRect();"
+                " return [b.right, b.bottom, e.scrollWidth <= e.clientWidth + 1];"
+                " })"):
+            right, bottom, fits = box
+            assert right <= strip["x"] + strip["width"] and fits
+            assert bottom <= strip["y"] + strip["height"]
+    overflow = page.evaluate(
+        "[document.documentElement.scrollWidth - window.innerWidth,"
+        " document.documentElement.scrollHeight - window.innerHeight]")
+    assert overflow[0] <= 0 and overflow[1] <= 0
+    page.wait_for_timeout(1000)  # deliberate: transitions settle for the picture
+    page.screenshot(path=str(artifacts / f"wall-all-silent-{lang}.png"))
     page.close()

@@ -42,7 +42,7 @@ def test_names_by_the_site_file_and_counts_per_state(tiny):
     assert dict(values["counts"]) == {"ok": 4, "late": 0, "silent": 2,
                                       "erroring": 1, "flapping": 0}
     assert values["groups"] == [
-        {"state": "silent", "names": ["一号停车场", "东门"], "more": 0},
+        {"state": "silent", "names": ["东门", "一号停车场"], "more": 0},  # counter 1st
         {"state": "erroring", "names": ["junk-cam"], "more": 0}]
     english = strip_values(summary([row("E2")], silent=1), tiny, "en")
     assert english["groups"][0]["names"] == ["East gate"]
