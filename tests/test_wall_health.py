@@ -92,3 +92,37 @@ def test_a_silent_counter_is_hollow_and_its_grid_an_estimate_on_the_map(tiny):
     touched = {tuple(op["location"]) for op in patch.to_plotly_json()["operations"]}
     assert ("data", 3, "marker", "line", "color") in touched
     assert ("data", 2, "text") in touched  # the grid's label: ≈
+
+
+def hgetall_calls(r) -> int:
+    return int(r.info("commandstats").get("cmdstat_hgetall", {}).get("calls", 0))
+
+
+def test_the_walls_health_is_read_once_per_version_not_per_wall(r, tiny):
+    """A hundred walls of a site on two versions: the devices are judged at
+    most once a version (one HGETALL of the heard times, one per minute of
+    the hour and of the hour a week ago), not once per wall; the strip and
+    the estimate are in each wall's change."""
+    import json
+
+    from data.feed.snapshot import publish
+    from tests.test_wall import wall_data
+
+    judging = 1 + 60 + 60
+    data = wall_data(r, tiny)
+    keys = data.state.keys("tiny")
+    v1 = publish(r, keys, tiny, 1_700_000_000_000)
+    before = hgetall_calls(r)
+    for _ in range(100):
+        version, whole = data.event("tiny", "zh", None)
+    first = hgetall_calls(r) - before
+    sent = {cid if isinstance(cid, str) else json.dumps(cid): props
+            for cid, props in json.loads(whole)["props"]}
+    assert "东门" in json.dumps(sent["wall-health"], ensure_ascii=False)
+    assert sent["wall-people"]["data-estimate"] == "1"  # tiny's counters: unheard
+    v2 = publish(r, keys, tiny, 1_700_000_001_000)
+    before = hgetall_calls(r)
+    for _ in range(100):
+        assert data.event("tiny", "zh", v1)[0] == v2
+    second = hgetall_calls(r) - before
+    assert 0 < first <= judging and second <= judging
