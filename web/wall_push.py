@@ -159,7 +159,7 @@ def map_patch(old: dict | None, new: dict, n_grids: int) -> Patch | Any:
             before["entrance_hover"] != after["entrance_hover"]):
         entrances["marker"]["size"] = after["sizes"]
         entrances["text"] = after["entrance_hover"]
-    if before is None or before["entrance_line"] != after["entrance_line"]:
+    if before is None or before.get("entrance_line") != after["entrance_line"]:
         entrances["marker"]["color"] = after["entrance_fill"]
         entrances["marker"]["line"]["color"] = after["entrance_line"]
     if before is None or before["incidents"] != after["incidents"]:
