@@ -80,6 +80,8 @@ def legend(lang: str) -> html.Div:
                         t(f"wall.density.{n}", lang)]) for n, colour in
              enumerate(DARK.density)]
     items.append(html.Span([html.I(className="dot"), t("wall.legend_entrance", lang)]))
+    items.append(html.Span([html.I(className="dot hollow"),
+                            t("wall.legend_silent", lang)]))
     items += [html.Span([html.I(className=f"lvl lvl{n}"), t(f"level.{n}", lang)])
               for n in (1, 2, 3)]
     return html.Div(items, className="map-legend")
@@ -104,8 +106,12 @@ def canvas(site: Site, lang: str) -> html.Div:
         panel("wall.panel_people", lang, [
             html.Div(className="kpi-hero", children=[
                 html.Div(flip_digits(None), id=ids.WALL_PEOPLE, className="flips",
-                         **{"data-testid": "kpi-people-present"}),
-                html.Div(t("wall.people_present", lang), className="kpi-label"),
+                         **{"data-testid": "kpi-people-present",
+                            "data-estimate": "0"}),
+                html.Div([t("wall.people_present", lang),
+                          html.Span(id=ids.WALL_PEOPLE_NOTE, className="people-note",
+                                    **{"data-testid": "people-estimate"})],
+                         className="kpi-label"),
             ]),
             html.Div([kpi_tile(k, lang) for k in PEOPLE_KPIS], className="kpi-grid"),
         ], class_name="p-people"),
@@ -149,6 +155,8 @@ def canvas(site: Site, lang: str) -> html.Div:
         html.Div(id=ids.WALL_STALE, className="wall-stale",
                  **{"data-testid": "stale-banner"}),
         html.Main([left, centre, right], className="wall-main"),
+        html.Div(id=ids.WALL_HEALTH, className="wall-health",
+                 **{"data-testid": "feed-health"}),
     ])
 
 
