@@ -213,6 +213,8 @@
     s.atIso = el.dataset.atIso;
     speed(parseInt(el.dataset.speed, 10) || 1);
     window.govWall.scale();
+    window.govWall.watchAlerts();  // the banner turns as on the wall
+    window.setInterval(window.govWall.turnAlerts, 1000);
     document.getElementById("replay-play").addEventListener("click", function () {
       play(!s.playing);
     });

@@ -290,6 +290,8 @@
     merge: merge,
     // for the replay page (assets/replay.js): the same drawing of a change
     apply: apply, scale: scale,
+    // the alert banner's one-at-a-time turning, which the wall's tick drives
+    watchAlerts: watchAlerts, turnAlerts: turnAlerts,
     applied: function (applied) {
       s.applied = applied;
       s.request.done();
