@@ -42,7 +42,13 @@ import redis
 
 from data.incidents.lifecycle import SYSTEM_ACTOR
 from data.keys import Keys
-from data.redis_conn import as_text
+from data.redis_conn import (
+    RETRY_ERRORS,
+    SLOT_MOVED,
+    as_text,
+    node_for,
+    refresh_slots,
+)
 from data.site import Site
 
 STATES = ("ok", "late", "erroring", "silent", "flapping")
@@ -224,6 +230,13 @@ def _minute_reads(pipe: Any, keys: Keys, now: int) -> tuple[list[int], list[int]
     return recent, week_ago
 
 
+def _read_minutes(r: redis.Redis, keys: Keys, now: int) -> tuple[list, list, list]:
+    pipe = r.pipeline(transaction=False)
+    pipe.hgetall(keys.producers)
+    recent, week_ago = _minute_reads(pipe, keys, now)
+    return pipe.execute(), recent, week_ago
+
+
 def _sum(buckets: list[dict], field: str) -> int:
     return sum(int(b.get(field, 0)) for b in buckets)
 
@@ -233,10 +246,12 @@ def judge(r: redis.Redis, keys: Keys, site: Site, now: int,
     """Every device of the site judged now, its judged state stored (unless
     ``store`` is false: another caller judges at this moment, and a change
     must not be counted twice)."""
-    pipe = r.pipeline(transaction=False)
-    pipe.hgetall(keys.producers)
-    recent, week_ago = _minute_reads(pipe, keys, now)
-    replies = pipe.execute()
+    try:  # 121 reads of one slot: on its node (data/redis_conn.py: node_for)
+        replies, recent, week_ago = _read_minutes(node_for(r, keys.producers),
+                                                  keys, now)
+    except SLOT_MOVED + RETRY_ERRORS:
+        refresh_slots(r)
+        replies, recent, week_ago = _read_minutes(r, keys, now)
     fields = {as_text(k): as_text(v) for k, v in replies[0].items()}
     buckets = [{as_text(k): as_text(v) for k, v in b.items()} for b in replies[1:]]
     last_hour, week = buckets[:len(recent)], buckets[len(recent):]
