@@ -52,6 +52,8 @@ from data.site import Site
 log = logging.getLogger(__name__)
 
 BATCH = 2000
+ROUND_ENTRIES = 30_000  # at most this many read in one round over all sites
+MIN_BATCH = 50  # ... but at least this many a site and stream
 BLOCK_MS = 250  # far below the client's 3 s socket timeout
 LEASE_MS = 10_000
 RECLAIM_IDLE_MS = 15_000  # a consumer silent this long is taken for dead
@@ -414,14 +416,20 @@ class Aggregator:
 
     def _fold_new(self, due: list[SiteState]) -> int:
         """Read every due site's new entries without blocking — one round
-        trip per node for all of them — and fold each site's batch."""
+        trip per node for all of them — and fold each site's batch.
+
+        A round reads at most about :data:`ROUND_ENTRIES`: behind by a
+        backlog, a thousand sites' full batches would be millions of entries
+        read at once, and nothing published or folded while they are parsed
+        (a 20 s stall here); the rest comes in the next rounds."""
         if not due:
             return 0
+        count = max(MIN_BATCH, min(BATCH, ROUND_ENTRIES // len(due)))
         pipe = self.r.pipeline(transaction=False)
         for state in due:
             pipe.xreadgroup(GROUP, self.consumer,
                             {state.keys.stream(n): ">" for n in FEED_STREAMS},
-                            count=BATCH)
+                            count=count)
         replies = pipe.execute(raise_on_error=False)
         handled = 0
         for state, reply in zip(due, replies, strict=True):
@@ -433,7 +441,7 @@ class Aggregator:
                 self._site_failed(state, reply)
                 continue
             batch = {k: v for k, v in _by_stream(reply).items() if v}
-            state.more = any(len(v) >= BATCH for v in batch.values())
+            state.more = any(len(v) >= count for v in batch.values())
             if batch:
                 handled += self._guarded(state, self._fold, state, batch) or 0
                 self._busy(handled)
