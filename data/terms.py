@@ -11,3 +11,6 @@ ROLES = (*PERSON_ROLES, "wall")
 SITE_ROLES = ("worker", "volunteer", "supervisor")
 URGENCIES = (1, 2, 3)  # an incident's level: 1 urgent, 2 important, 3 general
 CHAIN = ("grid", "community", "street", "district")  # who owns an incident
+# the levels of the units a site hangs under, lowest first (a community is
+# a unit and the owner level of the same name; the city owns no incident)
+UNIT_LEVELS = ("community", "street", "district", "city")
