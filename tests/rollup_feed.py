@@ -57,3 +57,30 @@ def figures(r, tree) -> dict[str, dict[str, int]]:
     return {u: {k: v for k, v in counts.items()
                 if k not in ("generated_ms", "version") and v}
             for u, counts in read_units(r, PREFIX, tree.units).items()}
+
+
+def write_example(r) -> None:
+    """The example of tests/test_rollup.py, whose figures are worked out by
+    hand there: people at each site; on ``ta`` one incident overdue in the
+    grid, one closed in the grid on time, one escalated to the community; on
+    ``tb`` one closed, reopened (rework) and closed again on time, one closed
+    late (a 1 h deadline, reported 3 h ago), both by the grid; on ``tc`` one
+    escalated to the street and open, one escalated to the street and closed
+    there on time."""
+    people(r, "ta", "E1", 30)
+    people(r, "tb", "E2", 50)
+    people(r, "tc", "E1", 20)
+    people(r, "tc", "E2", 10)
+    report(r, "ta", ago_ms=3 * HOUR, category="parking", level=1)
+    close(r, "ta", report(r, "ta", ago_ms=HOUR))
+    op(r, "ta", report(r, "ta", ago_ms=HOUR), "escalate", "sup")
+    b1 = report(r, "tb", ago_ms=HOUR // 2)
+    close(r, "tb", b1)
+    op(r, "tb", b1, "reopen", note="又坏了")
+    op(r, "tb", b1, "resolve", note="修好了")
+    op(r, "tb", b1, "verify", passed=1)
+    close(r, "tb", report(r, "tb", ago_ms=3 * HOUR, category="parking", level=1))
+    op(r, "tc", report(r, "tc", ago_ms=HOUR), "escalate", "sup", level="street")
+    c2 = report(r, "tc", ago_ms=HOUR)
+    op(r, "tc", c2, "escalate", "sup", level="street")
+    close(r, "tc", c2, actor="sup_street")

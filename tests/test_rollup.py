@@ -14,7 +14,7 @@ from data.units.rollup import Rollup, kpis, read_units
 from tests.chain import write_chain_sites
 from tests.common import PREFIX
 from tests.feed import drain
-from tests.rollup_feed import HOUR, close, figures, op, people, report
+from tests.rollup_feed import close, figures, op, report, write_example
 
 pytestmark = pytest.mark.cluster  # on one Redis and on a cluster
 
@@ -35,32 +35,10 @@ def agg(raw, sites):
 
 @pytest.fixture
 def example(r, agg):
-    """The example worked out by hand (see the test below)."""
-    people(r, "ta", "E1", 30)
-    people(r, "tb", "E2", 50)
-    people(r, "tc", "E1", 20)
-    people(r, "tc", "E2", 10)
-    # ta: one overdue in the grid, one closed in the grid on time, one
-    # escalated to the community
-    report(r, "ta", ago_ms=3 * HOUR, category="parking", level=1)
-    close(r, "ta", report(r, "ta", ago_ms=HOUR))
-    op(r, "ta", report(r, "ta", ago_ms=HOUR), "escalate", "sup")
-    # tb: one closed, reopened (rework) and closed again, on time; one closed
-    # late (1 h deadline, reported 3 h ago); both by the grid
-    b1 = report(r, "tb", ago_ms=HOUR // 2)
-    close(r, "tb", b1)
-    op(r, "tb", b1, "reopen", note="又坏了")
-    op(r, "tb", b1, "resolve", note="修好了")
-    op(r, "tb", b1, "verify", passed=1)
-    close(r, "tb", report(r, "tb", ago_ms=3 * HOUR, category="parking", level=1))
-    # tc: one escalated to the street and open, one escalated to the street
-    # and closed there on time
-    op(r, "tc", report(r, "tc", ago_ms=HOUR), "escalate", "sup", level="street")
-    c2 = report(r, "tc", ago_ms=HOUR)
-    op(r, "tc", c2, "escalate", "sup", level="street")
-    close(r, "tc", c2, actor="sup_street")
+    """The example worked out by hand (tests/rollup_feed.py)."""
+    write_example(r)
     drain(agg)
-    for site in ("ta", "tb", "tc"):  # every entry above was taken
+    for site in ("ta", "tb", "tc"):  # every entry of it was taken
         assert r.xlen(Keys(PREFIX, site).dead) == 0
     return agg
 

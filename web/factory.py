@@ -55,6 +55,7 @@ from web.json_provider import BoundedJSONProvider
 from web.push import BUILD, PING_S, push_blueprint
 from web.reports import reports
 from web.state import AppState
+from web.units_api import units_api
 from web.wall_push import WallData
 
 ASSETS = PROJECT_ROOT / "assets"
@@ -99,6 +100,7 @@ def create_app(config: Config, client: redis.Redis | None = None,
         sites = load_sites(config.sites_root, config.sites, config.site_cache)
     state = AppState(config=config, sites=sites,
                      redis=client or web_client(config.redis_url))
+    state.units  # noqa: B018 -- sites that disagree about a unit stop us here
     durable.set_policy(state.redis, durable.Policy(config.ack_replicas,
                                                    config.ack_timeout_ms))
 
@@ -124,6 +126,7 @@ def create_app(config: Config, client: redis.Redis | None = None,
     # and answered by the wall's fallback callbacks, the same for both
     wall_data = WallData(state, cache)
     app.server.register_blueprint(api)
+    app.server.register_blueprint(units_api)
     app.server.register_blueprint(push_blueprint(state, wall_data))
     app.server.register_blueprint(reports)
     app.server.register_blueprint(ingest_api)

@@ -1,8 +1,8 @@
 """The tenant of a request: decided from its credential, never from the client.
 
-A tenant is a site (a unit above sites later). Every request belongs to the
-tenant of its credential — a session, a kiosk token or an API key — and to
-nothing else. The one place that decides it for a Dash callback is
+A tenant is a site, or a unit above sites (:func:`units_of`). Every request
+belongs to the tenant of its credential — a session, a kiosk token or an API
+key — and to nothing else. The one place that decides it for a Dash callback is
 :func:`callback_scope`, called by the request gate (``web/auth.py``) before
 any callback runs:
 
@@ -31,6 +31,7 @@ from typing import Any
 from data.accounts import site_user
 from data.incidents.lifecycle import grid_scope
 from data.site import Site
+from data.units.tree import UnitTree
 from layouts import analysis as analysis_page
 from layouts import ids
 
@@ -211,6 +212,19 @@ def callback_scope(caller: Any, body: dict, spec: dict,
             if grids and grid not in grids:
                 raise Refusal(403, f"grid {grid} is outside your scope")
     return Tenant(site_id, grids)
+
+
+# -- units a credential may see ----------------------------------------------
+
+def units_of(caller: Any, tree: UnitTree) -> frozenset[str] | None:
+    """The units ``caller`` may read: None for every one (a credential of the
+    whole deployment), else the communities of its own site. Credentials of
+    a unit (a street and what is under it) come with issue 12 item 4."""
+    if caller is None:
+        return frozenset()
+    if caller.site is None:
+        return None
+    return frozenset(tree.site_communities.get(caller.site, ()))
 
 
 def api_grid_scope(caller: Any, site: Site) -> tuple[str, ...]:

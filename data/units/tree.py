@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from data.site import Unit
+from data.site import SiteError, Unit
 from data.terms import UNIT_LEVELS
 
 UNITS_FILE = "units.yaml"
@@ -24,8 +24,9 @@ DEFAULT_ROOT = Unit("city", "city", "全市", "City", None)
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class UnitError(ValueError):
-    """The site files disagree about a unit; the message names them."""
+class UnitError(SiteError):
+    """The site files disagree about a unit; the message names them (a site
+    error: start-up stops on it with one line)."""
 
 
 @dataclass(frozen=True)
