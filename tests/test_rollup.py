@@ -8,6 +8,7 @@ import pytest
 
 from data.clock import now_ms
 from data.feed.aggregator import Aggregator
+from data.feed.snapshot import read_snapshot
 from data.keys import Keys, UnitKeys
 from data.site_files import load_sites
 from data.units.rollup import Rollup, kpis, read_units
@@ -141,3 +142,17 @@ def test_a_site_folded_before_the_chain_is_counted_once_in_full(r, raw, example)
     assert figures(r, tree) == before
     assert int(r.hget(UnitKeys(PREFIX, "city").figures, "version")) == version
 
+
+
+def test_a_unit_that_cannot_be_written_holds_up_no_site_and_catches_up(r, agg):
+    city = UnitKeys(PREFIX, "city").figures
+    r.set(city, "not a hash")  # WRONGTYPE for every script on it
+    write_example(r)
+    drain(agg)
+    assert read_snapshot(r, Keys(PREFIX, "ta"))["incidents"]["open"] == 2
+    tree = agg.rollup.tree
+    # the others moved on
+    assert read_units(r, PREFIX, ["D1"])["D1"]["incidents_open"] == 3
+    r.delete(city)
+    drain(agg)  # the next snapshot's roll-up adds what was left out
+    assert figures(r, tree)["city"] == figures(r, tree)["D1"]

@@ -8,6 +8,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from data.feed.aggregator import Aggregator
+from data.keys import UnitKeys
 from data.site_files import load_sites
 from data.units.rollup import kpis, read_units
 from tests.auth import add_account, api_key, sign_in_client
@@ -137,3 +138,11 @@ def test_unknown_unit_is_a_json_404_and_no_caller_a_401(analyst, chain_app):
     assert "nowhere" in answer.get_json()["error"]
     assert chain_app.server.test_client().get("/api/v1/units").status_code == 401
     assert chain_app.server.test_client().get("/api/v1/units/S1").status_code == 401
+
+
+def test_a_unit_whose_figures_cannot_be_read_is_a_json_503(r, analyst):
+    r.set(UnitKeys(PREFIX, "S1").figures, "not a hash")
+    answer = analyst.get("/api/v1/units/S1")
+    assert answer.status_code == 503
+    assert answer.get_json()["error"].startswith("the data service")
+    assert analyst.get("/api/v1/units/S2").status_code == 200

@@ -11,16 +11,18 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import redis
 from flask import Blueprint, jsonify
 
 from data.units.rollup import kpis, read_units
 from data.units.tree import Node, UnitTree
-from web.api import error
+from web.api import error, redis_down
 from web.auth import api_caller
 from web.state import app_state
 from web.tenant import units_of
 
 units_api = Blueprint("api_v1_units", __name__, url_prefix="/api/v1")
+units_api.register_error_handler(redis.RedisError, redis_down)
 
 
 def _head(node: Node) -> dict[str, Any]:

@@ -24,6 +24,7 @@ rates are worked out on reading (:func:`kpis`) as city bulletins do:
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -32,11 +33,19 @@ from typing import Any
 import redis
 
 from data.keys import Keys, UnitKeys
-from data.redis_conn import SLOT_MOVED, as_text, node_for, refresh_slots
+from data.redis_conn import (
+    RETRY_ERRORS,
+    SLOT_MOVED,
+    as_text,
+    node_for,
+    refresh_slots,
+)
 from data.site import Site
 from data.terms import CHAIN
 from data.units.counts import MONTH_FIGURES, local, rebuild_counts
 from data.units.tree import UnitTree
+
+log = logging.getLogger(__name__)
 
 # what one community adds into each unit above it, in this order
 FIGURES = ("people_present", "incidents_open", "overdue", "closed_today",
@@ -150,7 +159,17 @@ class Rollup:
         moved = {c: f for c, f in figures.items()
                  if self.sent.get(c, ((), 0.0))[0] != f
                  or clock - self.sent[c][1] > RESEND_S}
-        changed = add_parts(r, self.prefix, self.tree, moved, now_ms)
+        try:
+            changed = add_parts(r, self.prefix, self.tree, moved, now_ms)
+        except redis.RedisError as exc:
+            # A unit's node away (the city's hash lives on one) must not stop
+            # the folding of the sites: what was not added is added by a
+            # later roll-up, since it is not noted as sent.
+            if isinstance(exc, RETRY_ERRORS + SLOT_MOVED):
+                refresh_slots(r)
+            log.warning("roll-up of site %s up the chain failed (%r); it is "
+                        "tried again with its next snapshot", site.id, exc)
+            return 0
         self.sent.update((c, (f, clock)) for c, f in moved.items())
         return changed
 
