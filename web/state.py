@@ -33,6 +33,13 @@ class AppState:
         """The units above the sites (built by the factory, at start)."""
         return tree_of_sites(self.sites)
 
+    @cached_property
+    def unit_sites(self) -> dict[str, frozenset[str]]:
+        """unit -> the served sites wholly under it (every community of the
+        site under the unit: a business district that spans two streets is
+        under neither, only under what holds both)."""
+        return self.units.sites_under()
+
 
 def app_state() -> AppState:
     """The state of the Flask app handling the current request."""

@@ -200,7 +200,7 @@ def callback_scope(caller: Any, body: dict, spec: dict,
         site_id = value
     grids: tuple[str, ...] = ()
     if site_id is not None and caller.account is not None:
-        user = site_user(caller.account, sites[site_id])
+        user = site_user(caller.account, sites[site_id], reached=True)
         if user is None:
             raise Refusal(403, "that site is outside your scope")
         grids = grid_scope(user)
@@ -218,10 +218,13 @@ def callback_scope(caller: Any, body: dict, spec: dict,
 
 def units_of(caller: Any, tree: UnitTree) -> frozenset[str] | None:
     """The units ``caller`` may read: None for every one (a credential of the
-    whole deployment), else the communities of its own site. Credentials of
-    a unit (a street and what is under it) come with issue 12 item 4."""
+    whole deployment); a unit's credential, its unit and everything under
+    it; a site's, the communities of its own site."""
     if caller is None:
         return frozenset()
+    if caller.unit is not None:
+        return frozenset(tree.under(caller.unit)) if caller.unit in tree \
+            else frozenset()
     if caller.site is None:
         return None
     return frozenset(tree.site_communities.get(caller.site, ()))
@@ -232,7 +235,8 @@ def api_grid_scope(caller: Any, site: Site) -> tuple[str, ...]:
     scope; () for every grid (API keys of the site, admins)."""
     if caller is None or caller.account is None:
         return ()
-    return grid_scope(site_user(caller.account, site))
+    return grid_scope(site_user(caller.account, site,
+                                reached=caller.on_site(site.id)))
 
 
 def scoped_filters(filters: Any, scope: tuple[str, ...]) -> Any:

@@ -9,8 +9,8 @@ import click
 
 from data.config import ConfigError, load_config
 from data.site import SiteError
-from data.site_files import load_site_units, load_sites
-from data.units.tree import UnitError, build_tree, read_city_file
+from data.site_files import load_sites
+from data.units.tree import UnitError, tree_of_folders
 
 
 @click.command("units")
@@ -26,9 +26,7 @@ def units(lang: str, outlines: Path | None) -> None:
     try:
         config = load_config()
         root = config.sites_root
-        chains = {s: load_site_units(root / s, config.site_cache).values()
-                  for s in config.sites}
-        tree = build_tree(chains, read_city_file(root))
+        tree = tree_of_folders(root, config.sites, config.site_cache)
     except (ConfigError, SiteError, UnitError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -76,6 +76,21 @@ class UnitTree:
         for child in node.children:
             yield from self.walk(child, depth + 1)
 
+    def under(self, unit_id: str) -> set[str]:
+        """``unit_id`` and every unit below it."""
+        return {node.id for _, node in self.walk(unit_id)}
+
+    def sites_under(self) -> dict[str, frozenset[str]]:
+        """unit -> the sites all of whose communities are under it."""
+        found: dict[str, set[str]] = {u: set() for u in self.units}
+        for site, communities in self.site_communities.items():
+            common = set(self.chain(communities[0]))
+            for comm in communities[1:]:
+                common &= set(self.chain(comm))
+            for unit in common:
+                found[unit].add(site)
+        return {u: frozenset(s) for u, s in found.items()}
+
     def lines(self, lang: str = "zh") -> list[str]:
         """``<id> <level> <name>`` a unit, children indented under parents."""
         return [f"{'  ' * d}{u.id} {u.level} {u.label(lang)}" for d, u in self.walk()]
@@ -170,3 +185,13 @@ def tree_of_sites(sites: Mapping[str, object]) -> UnitTree:
     city = read_city_file(folders.pop()) if len(folders) == 1 else []
     return build_tree({sid: s.units.values()  # type: ignore[attr-defined]
                        for sid, s in sites.items()}, city)
+
+
+def tree_of_folders(root: Path, sites: Iterable[str],
+                    cache_dir: Path | None = None) -> UnitTree:
+    """The tree of ``sites`` under ``root`` from their ``site.yaml`` files
+    alone (no grids: a city's tree in a second)."""
+    from data.site_files import load_site_units
+
+    return build_tree({s: load_site_units(root / s, cache_dir).values()
+                       for s in sites}, read_city_file(root))
