@@ -19,7 +19,6 @@ scratch (a site folded before the chain existed).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -99,23 +98,54 @@ def count_changes(pipe: Any, keys: Keys, site: Site,
         count_change(pipe, keys, site, before.get(incident_id), record)
 
 
+class _Tally:
+    """What :func:`count_change` would queue, added up in memory: the keys
+    it writes and their values, for :func:`rebuild_counts` to write whole."""
+
+    def __init__(self) -> None:
+        self.hashes: dict[str, dict[str, int]] = {}
+        self.zsets: dict[str, dict[str, int]] = {}
+        self.ttl: dict[str, int] = {}
+
+    def hincrby(self, key: str, name: str, amount: int) -> None:
+        fields = self.hashes.setdefault(key, {})
+        fields[name] = fields.get(name, 0) + amount
+
+    def zadd(self, key: str, mapping: Mapping[str, int]) -> None:
+        self.zsets.setdefault(key, {}).update(mapping)
+
+    def zrem(self, key: str, member: str) -> None:
+        self.zsets.get(key, {}).pop(member, None)
+
+    def expire(self, key: str, seconds: int) -> None:
+        self.ttl[key] = seconds
+
+
 def rebuild_counts(r: redis.Redis, keys: Keys, site: Site) -> int:
     """Count every incident of ``site`` afresh, in one transaction on the
     site's node; returns how many. Run by the site's folder (it holds the
-    lease, so no batch of the site runs meanwhile)."""
+    lease, so no batch of the site runs meanwhile). Every key it counts into
+    is written whole (no scan of the keyspace)."""
     node = node_for(r, keys.incidents_all)
     ids = [as_text(i) for i in node.zrange(keys.incidents_all, 0, -1)]
-    records = []
+    tally = _Tally()
     for start in range(0, len(ids), CHUNK):
         part = [keys.incident(i) for i in ids[start:start + CHUNK]]
-        records += [v for v in node.execute_command("MGET", *part) if v]
-    pattern = re.sub(r"([*?\[\]\\])", r"\\\1", keys.base) + ":u:*"
-    stale = [as_text(k) for k in node.scan_iter(match=pattern, count=1000)]
+        for raw in node.execute_command("MGET", *part):
+            if raw:
+                count_change(tally, keys, site, None, json.loads(raw))
+    communities = {g.community for g in site.grids.values()}
     with node.pipeline(transaction=True) as pipe:
-        if stale:
-            pipe.delete(*stale)
-        for raw in records:
-            count_change(pipe, keys, site, None, json.loads(raw))
+        pipe.delete(keys.unit_owned, *(keys.unit_open(c) for c in communities),
+                    *tally.hashes, *tally.zsets)
+        for key, fields in tally.hashes.items():
+            if any(fields.values()):
+                pipe.hset(key, mapping=fields)
+        for key, members in tally.zsets.items():
+            if members:
+                pipe.zadd(key, members)
+        for key, seconds in tally.ttl.items():
+            pipe.expire(key, seconds)
         pipe.set(keys.unit_layout, 1)
         pipe.execute()
-    return len(records)
+    return len(ids)
