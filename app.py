@@ -126,6 +126,7 @@ def run_all() -> None:
         dash_app = build(config, sites)
         runtime.start_aggregator()
         runtime.start_archiver()
+        runtime.start_recorder()
         if config.demo:
             runtime.start_simulator()
             if seeding:
@@ -196,6 +197,7 @@ def archiver(every: float) -> None:
     runtime = Runtime(config, _sites_or_exit(config))
     runtime.start_redis()
     runtime.start_archiver(every)
+    runtime.start_recorder()
     where = str(config.history).split("?", 1)[0]  # the query may hold a key
     click.echo(f"archiver writing {where} every {every:g} s. "
                "Ctrl-C stops.")

@@ -23,6 +23,7 @@
  * - Says out loud when data is stale (server, Redis, aggregator or feeds), and
  *   recovers by itself; reloads after a deploy and once a day at a quiet hour.
  * All text comes from the message catalog, passed in data-i18n.
+ * The replay page draws its moments with the same apply() and scale().
  */
 (function () {
   "use strict";
@@ -62,12 +63,17 @@
     return out;
   }
 
+  // Fitted to the canvas's box: the window on the wall, the stage above
+  // the time bar on the replay page.
   function scale() {
     var canvas = document.getElementById("wall-canvas");
     if (!canvas) { return; }
-    var k = Math.min(window.innerWidth / 1920, window.innerHeight / 1080);
-    var dx = (window.innerWidth - 1920 * k) / 2;
-    var dy = (window.innerHeight - 1080 * k) / 2;
+    var box = canvas.parentElement;
+    var w = box.clientWidth || window.innerWidth;
+    var h = box.clientHeight || window.innerHeight;
+    var k = Math.min(w / 1920, h / 1080);
+    var dx = (w - 1920 * k) / 2;
+    var dy = (h - 1080 * k) / 2;
     canvas.style.transform = "translate(" + dx + "px," + dy + "px) scale(" + k + ")";
   }
 
@@ -282,6 +288,10 @@
 
   window.govWall = {
     merge: merge,
+    // for the replay page (assets/replay.js): the same drawing of a change
+    apply: apply, scale: scale,
+    // the alert banner's one-at-a-time turning, which the wall's tick drives
+    watchAlerts: watchAlerts, turnAlerts: turnAlerts,
     applied: function (applied) {
       s.applied = applied;
       s.request.done();

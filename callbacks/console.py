@@ -11,6 +11,7 @@ from typing import Any
 
 from dash import Dash, Input, Output, State, html, no_update
 
+from callbacks import console_producers
 from callbacks.feedback import FORWARD_PRESS, run_op
 from data.cast import cast, clear_cast, read_cast
 from data.clock import now_ms
@@ -208,6 +209,7 @@ def _cast_refusal(state: AppState, site_id: str, user: Any, grid_id: str | None,
 
 
 def register(app: Dash, state: AppState) -> None:
+    console_producers.register(app, state)
     app.callback(
         Output(ids.C_TABLE, "rowData"),
         Output(ids.C_CAST_STATUS, "children"),

@@ -27,7 +27,7 @@ N_LIVE_OUTPUTS = len(LIVE_OUTPUTS)
 def update_wall(request: dict | None, applied: dict | None, site_id: str,
                 lang: str, data: WallData) -> tuple:
     """Outputs: people, KPIs, ranking, gates, parking, map, flow, ticker,
-    alert children, alert class, status store, applied store."""
+    alert children, alert class, feed health, status store, applied store."""
     new = data.latest(site_id, lang)
     cast = (request or {}).get("cast", 0)
     # the request number makes every answer new, so the page always hears back

@@ -51,6 +51,7 @@ class Config:
     audit_maxlen: int = 1_000_000
     cookie_secure: bool = False
     history_url: str | None = None  # GOV_HISTORY_URL; None: data_dir/history
+    replay_days: int = 30  # GOV_REPLAY_DAYS: what the walls showed, kept (0: off)
     ack_replicas: str | int = "auto"  # data/durable.py
     ack_timeout_ms: int = 500
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -60,6 +61,11 @@ class Config:
         """Where the history lives: ``GOV_HISTORY_URL`` or a folder of the data
         (:func:`data.history.store.as_store` opens either)."""
         return self.history_url or self.data_dir / "history"
+
+    @property
+    def replay(self) -> Path:
+        """Where what the walls were shown is recorded (data.replay)."""
+        return self.data_dir / "replay"
 
     @property
     def site_cache(self) -> Path:
@@ -207,6 +213,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
                           1000, 1_000_000_000),
         cookie_secure=_flag("GOV_COOKIE_SECURE", get("GOV_COOKIE_SECURE", "0")),
         history_url=_history_url(get("GOV_HISTORY_URL")),
+        replay_days=_int("GOV_REPLAY_DAYS", get("GOV_REPLAY_DAYS", "30"), 0, 400),
         ack_replicas=ack_replicas,
         ack_timeout_ms=_int("GOV_ACK_TIMEOUT_MS", get("GOV_ACK_TIMEOUT_MS", "500"),
                             10, 60_000),

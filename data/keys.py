@@ -182,6 +182,11 @@ class Keys:
         """The last judgement of every device (JSON), for the walls."""
         return f"{self.base}:prod:sum"
 
+    @property
+    def replay_marks(self) -> str:
+        """Reviewers' bookmarks of moments to replay (a stream, newest last)."""
+        return f"{self.base}:replay:marks"
+
     def spot(self, period: int) -> str:
         """The grid in the walls' spotlight during one rotation period (SET NX)."""
         return f"{self.base}:spot:{period}"

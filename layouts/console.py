@@ -13,7 +13,7 @@ from dash import dcc, html
 
 from data.incidents.lifecycle import DONE, OPEN, grid_scope
 from data.site import Site, User
-from layouts import ids
+from layouts import console_producers, ids
 from layouts.i18n import lang_of, t
 from layouts.live import LiveLink
 from layouts.theme import LIGHT
@@ -87,6 +87,8 @@ def layout(site: Site, lang: str | None = None, *, user: User | None,
                                     else the_site.name, className="c-site"),
                           html.Span(t("c.title", lang), className="c-sub")]),
                 html.Div(id=ids.C_CAST_STATUS, className="c-cast"),
+                html.Button(t("c.producers", lang), id=ids.C_PRODUCERS_OPEN,
+                            className="c-btn c-btn-ghost"),
                 html.Button(t("c.clear_wall", lang), id=ids.C_CLEAR_WALL,
                             className="c-btn c-btn-ghost"),
                 who_badge(ids.C_USER, user, lang, "c-user"),
@@ -119,6 +121,7 @@ def layout(site: Site, lang: str | None = None, *, user: User | None,
                 html.Section(className="c-col c-right", children=[
                     html.Div(id=ids.C_DETAIL, **{"data-testid": "c-detail"}),
                 ]),
+                console_producers.panel(lang),
             ]),
             dcc.Store(id=ids.C_SITE, data=site_id),
             dcc.Store(id=ids.C_LANG, data=lang),

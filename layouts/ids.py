@@ -22,6 +22,7 @@ WALL_FRESH = "wall-fresh"
 WALL_ALERT = "wall-alert"
 WALL_STALE = "wall-stale"
 WALL_PEOPLE = "wall-people"
+WALL_PEOPLE_NOTE = "wall-people-note"  # "≈ estimate" while a counter is silent
 WALL_RANKING = "wall-ranking"
 WALL_VEHICLES = "wall-vehicles"
 WALL_PARKING = "wall-parking"
@@ -29,6 +30,7 @@ WALL_MAP = "wall-map"
 WALL_FLOW = "wall-flow"
 WALL_TICKER = "wall-ticker"
 WALL_SPOTLIGHT = "wall-spotlight"
+WALL_HEALTH = "wall-health"  # the feed-health strip
 WALL_REQUEST = "wall-request"  # set by assets/wall.js when a new version is pushed
 WALL_APPLIED = "wall-applied"  # what the page shows now: version, cast
 WALL_STATUS = "wall-status"  # data times, read by the stale check in the browser
@@ -115,6 +117,14 @@ C_NOTE = "c-note"
 C_ASSIGNEE = "c-assignee"
 C_DEADLINE_H = "c-deadline-h"
 C_INTO = "c-into"
+C_PRODUCERS = "c-producers"  # the producers panel (open: laid over the incidents)
+C_PRODUCERS_OPEN = "c-producers-open"
+C_PRODUCERS_CLOSE = "c-producers-close"
+C_P_FILTER = "c-p-filter"  # by state
+C_P_COUNTS = "c-p-counts"
+C_P_TABLE = "c-p-table"
+C_P_REFUSED = "c-p-refused"  # the chosen producer's refused entries
+C_P_TICK = "c-p-tick"  # 10 s while the panel is open
 
 
 C_GRID_IDS = "c-grid-ids"  # the site's grid ids, in the map's trace order
@@ -132,3 +142,20 @@ C_CLICKED = "c-clicked"  # {op, at}: the action button pressed last
 def c_action(op: str) -> dict[str, str]:
     """An action button of the selected incident; verify carries passed 1/0."""
     return {"type": "c-act", "op": op}
+
+# --- replay (/replay): the wall's canvas above a time bar, driven by assets/replay.js
+REPLAY_ROOT = "replay-root"
+REPLAY_STAGE = "replay-stage"
+REPLAY_MOMENT = "replay-moment"
+REPLAY_PLAY = "replay-play"
+REPLAY_SPEEDS = "replay-speeds"
+REPLAY_PREV = "replay-prev"
+REPLAY_NEXT = "replay-next"
+REPLAY_SCRUBBER = "replay-scrubber"
+REPLAY_RANGE = "replay-range"
+REPLAY_MARKS = "replay-marks"
+REPLAY_NOTE = "replay-note"
+REPLAY_MARK_ADD = "replay-mark-add"
+REPLAY_BOOKMARKS = "replay-bookmarks"
+REPLAY_STATUS = "replay-status"
+REPLAY_EXPORT = "replay-export"

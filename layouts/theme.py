@@ -27,6 +27,7 @@ class Theme:
     sla: dict[str, str]
     font: str
     css: dict[str, str] = field(default_factory=dict)
+    silent: str = "#9aa5b8"  # a device that sends nothing: grey
 
 
 DARK = Theme(
@@ -54,6 +55,9 @@ DARK = Theme(
         "flip-4": "#082a5c", "rank": "#1c3e6e", "rank-1": "#e0452b",
         "rank-2": "#e98a1c", "rank-3": "#d6b21c", "flow-in-deep": "#0ea5e9",
         "badge-1": "#dc2626", "badge-2": "#ea7a0c", "badge-3": "#2563eb",
+        "health-ok": "#22c55e", "health-late": "#facc15",
+        "health-erroring": "#ff5a5a",
+        "health-flapping": "#c084fc", "estimate": "#fbbf24",
     },
 )
 
@@ -100,7 +104,7 @@ def custom_properties(theme: Theme) -> dict[str, str]:
              "grid-line": theme.grid_line, "text": theme.text,
              "muted": theme.muted, "accent": theme.accent,
              "flow-in": theme.flow_in, "flow-out": theme.flow_out,
-             "week-ago": theme.week_ago}
+             "week-ago": theme.week_ago, "silent": theme.silent}
     named |= {f"density-{n}": c for n, c in enumerate(theme.density)}
     named |= {f"level-{n}": c for n, c in theme.levels.items()}
     named |= {f"sla-{name}": c for name, c in theme.sla.items()}
@@ -108,9 +112,11 @@ def custom_properties(theme: Theme) -> dict[str, str]:
 
 
 def stylesheet() -> str:
-    """/theme.css: LIGHT for every page, DARK where the wall is."""
+    """/theme.css: LIGHT for every page, DARK where the wall is (live or
+    replayed)."""
     def block(selector: str, theme: Theme) -> str:
         lines = "".join(f"  {name}: {value};\n"
                         for name, value in custom_properties(theme).items())
         return f"{selector} {{\n{lines}}}\n"
-    return block(":root", LIGHT) + block(":root:has(#wall-root)", DARK)
+    return block(":root", LIGHT) + block(
+        ":root:has(#wall-root), :root:has(#replay-root)", DARK)

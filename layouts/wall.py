@@ -80,6 +80,8 @@ def legend(lang: str) -> html.Div:
                         t(f"wall.density.{n}", lang)]) for n, colour in
              enumerate(DARK.density)]
     items.append(html.Span([html.I(className="dot"), t("wall.legend_entrance", lang)]))
+    items.append(html.Span([html.I(className="dot hollow"),
+                            t("wall.legend_silent", lang)]))
     items += [html.Span([html.I(className=f"lvl lvl{n}"), t(f"level.{n}", lang)])
               for n in (1, 2, 3)]
     return html.Div(items, className="map-legend")
@@ -95,21 +97,21 @@ def _header(site: Site, lang: str) -> html.Header:
     ])
 
 
-def layout(site: Site, lang: str | None = None, *, link: LiveLink,
-           reload_hour: int, spot_ms: int, **_: str) -> html.Div:
-    """The wall of ``site``: it reloads itself daily at ``reload_hour`` and
-    its spotlight turns every ``spot_ms``."""
-    lang = lang_of(lang)
-    site_id, the_site = site.id, site
-    outlines = grid_outlines(the_site, lang)
-    grids, entrances, incidents = map_frames(None, the_site, outlines, lang)
-    tz = the_site.timezone
+def canvas(site: Site, lang: str) -> html.Div:
+    """The wall's 1920×1080 canvas with every panel, empty: the live wall and
+    the replay (``layouts/replay.py``) fill the same components."""
+    outlines = grid_outlines(site, lang)
+    grids, entrances, incidents = map_frames(None, site, outlines, lang)
     left = html.Div(className="wall-col", children=[
         panel("wall.panel_people", lang, [
             html.Div(className="kpi-hero", children=[
                 html.Div(flip_digits(None), id=ids.WALL_PEOPLE, className="flips",
-                         **{"data-testid": "kpi-people-present"}),
-                html.Div(t("wall.people_present", lang), className="kpi-label"),
+                         **{"data-testid": "kpi-people-present",
+                            "data-estimate": "0"}),
+                html.Div([t("wall.people_present", lang),
+                          html.Span(id=ids.WALL_PEOPLE_NOTE, className="people-note",
+                                    **{"data-testid": "people-estimate"})],
+                         className="kpi-label"),
             ]),
             html.Div([kpi_tile(k, lang) for k in PEOPLE_KPIS], className="kpi-grid"),
         ], class_name="p-people"),
@@ -146,24 +148,34 @@ def layout(site: Site, lang: str | None = None, *, link: LiveLink,
         panel("wall.panel_spotlight", lang, html.Div(id=ids.WALL_SPOTLIGHT),
               class_name="p-spotlight", **{"data-testid": "spotlight"}),
     ])
+    return html.Div(id=ids.WALL_CANVAS, className="wall-canvas", children=[
+        _header(site, lang),
+        html.Div(id=ids.WALL_ALERT, className="wall-alert",
+                 **{"data-testid": "alert-banner"}),
+        html.Div(id=ids.WALL_STALE, className="wall-stale",
+                 **{"data-testid": "stale-banner"}),
+        html.Main([left, centre, right], className="wall-main"),
+        html.Div(id=ids.WALL_HEALTH, className="wall-health",
+                 **{"data-testid": "feed-health"}),
+    ])
+
+
+def layout(site: Site, lang: str | None = None, *, link: LiveLink,
+           reload_hour: int, spot_ms: int, **_: str) -> html.Div:
+    """The wall of ``site``: it reloads itself daily at ``reload_hour`` and
+    its spotlight turns every ``spot_ms``."""
+    lang = lang_of(lang)
     return html.Div(
         id=ids.WALL_ROOT, className="wall",
         **{**link.attrs(), "data-feed-silent-ms": str(FEED_SILENT_MS),
-           "data-site": site_id, "data-lang": lang,
-           "data-tz": tz, "data-reload-hour": str(reload_hour),
+           "data-site": site.id, "data-lang": lang,
+           "data-tz": site.timezone, "data-reload-hour": str(reload_hour),
            "data-spot-ms": str(spot_ms),
            "data-i18n": json.dumps({k: t(k, lang) for k in BROWSER_TEXT},
                                    ensure_ascii=False)},
         children=[
-            html.Div(id=ids.WALL_CANVAS, className="wall-canvas", children=[
-                _header(the_site, lang),
-                html.Div(id=ids.WALL_ALERT, className="wall-alert",
-                         **{"data-testid": "alert-banner"}),
-                html.Div(id=ids.WALL_STALE, className="wall-stale",
-                         **{"data-testid": "stale-banner"}),
-                html.Main([left, centre, right], className="wall-main"),
-            ]),
-            dcc.Store(id=ids.WALL_SITE, data=site_id),
+            canvas(site, lang),
+            dcc.Store(id=ids.WALL_SITE, data=site.id),
             dcc.Store(id=ids.WALL_LANG, data=lang),
             dcc.Store(id=ids.WALL_REQUEST, data=None),
             dcc.Store(id=ids.WALL_APPLIED, data=None),

@@ -17,7 +17,12 @@ import pandas as pd
 from data.site import Site
 from layouts.i18n import t
 from layouts.theme import Theme
-from layouts.wall_figures import INCIDENT_SYMBOLS, entrance_size, rgba
+from layouts.wall_figures import (
+    INCIDENT_SYMBOLS,
+    entrance_colours,
+    entrance_size,
+    rgba,
+)
 
 RANKING = 8
 GATES = 5
@@ -43,25 +48,42 @@ def grid_outlines(site: Site, lang: str = "zh") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def people_label(people: int, estimated: bool) -> str:
+    """A grid's people present, marked when one of its counters is silent."""
+    return f"≈{people}" if estimated else str(people)
+
+
+def entrance_hover(name: str, flow: int, silent: bool, lang: str) -> str:
+    return f"{name}: {flow} / 5 min" + (
+        f" · {t('health.state.silent', lang)}" if silent else "")
+
+
 def map_frames(snap: dict | None, site: Site, outlines: pd.DataFrame,
-               lang: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Frames for :func:`grid_map_figure` from a snapshot (or none yet)."""
+               lang: str, *, silent: frozenset[str] = frozenset(),
+               estimated: frozenset[str] = frozenset(),
+               ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Frames for :func:`grid_map_figure` from a snapshot (or none yet);
+    ``silent``: entrances whose counter is silent, ``estimated``: grids
+    whose people present are an estimate for it."""
     grids = outlines.copy()
     live = (snap or {}).get("grids", {})
     grids["level"] = [live.get(g, {}).get("density_level", 0) for g in grids["id"]]
     grids["people"] = [live.get(g, {}).get("people_present", 0) for g in grids["id"]]
-    grids["label"] = [f"{n}<br>{p}" for n, p in zip(grids["name"], grids["people"],
+    shown = [people_label(p, g in estimated)
+             for g, p in zip(grids["id"], grids["people"], strict=True)]
+    grids["label"] = [f"{n}<br>{p}" for n, p in zip(grids["name"], shown,
                                                     strict=True)]
     grids["hover"] = [
         f"{n}: {p} {t('unit.people', lang)} · "
         f"{round(100 * live.get(g, {}).get('load', 0))}%"
-        for g, n, p in zip(grids["id"], grids["name"], grids["people"], strict=True)]
+        for g, n, p in zip(grids["id"], grids["name"], shown, strict=True)]
     flows = (snap or {}).get("entrances", {})
     entrances = pd.DataFrame([
         {"id": e.id, "lon": e.lon, "lat": e.lat,
-         "flow": flows.get(e.id, {}).get("flow_5m", 0),
-         "hover": f"{e.name_en if lang == 'en' else e.name}: "
-                  f"{flows.get(e.id, {}).get('flow_5m', 0)} / 5 min"}
+         "flow": flows.get(e.id, {}).get("flow_5m", 0), "silent": e.id in silent,
+         "hover": entrance_hover(e.name_en if lang == "en" else e.name,
+                                 flows.get(e.id, {}).get("flow_5m", 0),
+                                 e.id in silent, lang)}
         for e in site.entrances.values()])
     return grids, entrances, incident_points(snap, outlines, lang)
 
@@ -165,7 +187,8 @@ def ticker(snap: dict, site: Site, lang: str) -> list[dict[str, Any]]:
 
 
 def map_values(snap: dict, site: Site, outlines: pd.DataFrame, lang: str,
-               theme: Theme) -> dict[str, Any]:
+               theme: Theme, *, silent: frozenset[str] = frozenset(),
+               estimated: frozenset[str] = frozenset()) -> dict[str, Any]:
     """The map properties that change with the data, straight from a snapshot
     (the same values :func:`map_frames` gives the figure builder)."""
     live = snap.get("grids", {})
@@ -173,25 +196,26 @@ def map_values(snap: dict, site: Site, outlines: pd.DataFrame, lang: str,
     levels, labels, hovers = [], [], []
     for row in rows:
         g = live.get(row["id"], {})
-        people = g.get("people_present", 0)
+        people = people_label(g.get("people_present", 0), row["id"] in estimated)
         levels.append(int(g.get("density_level", 0)))
         labels.append(f"{row['name']}<br>{people}")
         hovers.append(f"{row['name']}: {people} {t('unit.people', lang)} · "
                       f"{round(100 * g.get('load', 0))}%")
     flows = snap.get("entrances", {})
-    sizes, entrance_hover = [], []
+    sizes, hover, quiet = [], [], []
     for e in site.entrances.values():
         flow = flows.get(e.id, {}).get("flow_5m", 0)
         sizes.append(entrance_size(flow))
-        name = e.name_en if lang == "en" else e.name
-        entrance_hover.append(f"{name}: {flow} / 5 min")
+        quiet.append(e.id in silent)
+        hover.append(entrance_hover(e.name_en if lang == "en" else e.name, flow,
+                                    e.id in silent, lang))
     points = incident_points(snap, outlines, lang)
     inc_levels = [int(v) for v in points["level"]]
     return {
         "fill": [rgba(theme.density[lv], 0.38) for lv in levels],
         "line": [theme.density[lv] for lv in levels],
         "labels": labels, "grid_hover": hovers, "sizes": sizes,
-        "entrance_hover": entrance_hover,
+        "entrance_hover": hover, **entrance_colours(quiet, theme),
         "incidents": {
             "x": list(points["lon"]), "y": list(points["lat"]),
             "text": list(points["hover"]),
@@ -225,6 +249,7 @@ def map_patch_values(grids: pd.DataFrame, entrances: pd.DataFrame,
         "grid_hover": list(grids["hover"]),
         "sizes": [entrance_size(f) for f in entrances["flow"]],
         "entrance_hover": list(entrances["hover"]),
+        **entrance_colours(list(entrances["silent"]), theme),
         "incidents": {
             "x": list(incidents["lon"]), "y": list(incidents["lat"]),
             "text": list(incidents["hover"]),

@@ -52,14 +52,23 @@ def entrance_size(flow: float) -> float:
     return round(min(46.0, 9.0 + 3.2 * math.sqrt(max(0.0, flow))), 1)
 
 
+def entrance_colours(silent: list[bool], theme: Theme) -> dict[str, list[str]]:
+    """Fill and outline of each entrance: filled in the accent colour, or
+    hollow and grey while its counter is silent (its flow is not known)."""
+    return {"entrance_fill": [rgba(theme.silent, 0.0) if quiet
+                              else rgba(theme.accent, 0.55) for quiet in silent],
+            "entrance_line": [theme.silent if quiet else theme.accent
+                              for quiet in silent]}
+
+
 def grid_map_figure(grids: pd.DataFrame, entrances: pd.DataFrame,
                     incidents: pd.DataFrame, *, theme: Theme,
                     lang: str = "zh") -> go.Figure:
     """Grids coloured by density level, entrances by flow, open incidents.
 
     ``grids``: id, label, xs, ys (outline), cx, cy (centre), level, hover.
-    ``entrances``: id, lon, lat, flow, hover.  ``incidents``: lon, lat,
-    level, hover.
+    ``entrances``: id, lon, lat, flow, hover, silent (drawn hollow; optional).
+    ``incidents``: lon, lat, level, hover.
     """
     if grids.empty:
         return empty_figure(theme, lang)
@@ -74,11 +83,13 @@ def grid_map_figure(grids: pd.DataFrame, entrances: pd.DataFrame,
     fig.add_trace(go.Scatter(
         x=grids["cx"], y=grids["cy"], mode="text", text=grids["label"],
         textfont={"size": 15, "color": theme.text}, hoverinfo="skip"))
+    colours = entrance_colours(list(entrances["silent"]) if "silent" in entrances
+                               else [False] * len(entrances), theme)
     fig.add_trace(go.Scatter(
         x=entrances["lon"], y=entrances["lat"], mode="markers",
         marker={"size": [entrance_size(f) for f in entrances["flow"]],
-                "color": rgba(theme.accent, 0.55),
-                "line": {"color": theme.accent, "width": 1.5}},
+                "color": colours["entrance_fill"],
+                "line": {"color": colours["entrance_line"], "width": 2}},
         text=entrances["hover"], hoverinfo="text"))
     fig.add_trace(incident_trace(incidents, theme))
     fig.add_trace(go.Scatter(x=[], y=[], mode="lines", hoverinfo="skip",

@@ -181,12 +181,15 @@ def _spot_kind(cast: bool, header: html.Div | None, lang: str) -> html.Div:
 
 def render_grid_spotlight(grid, live: dict, n_open: int, worker_name: str,
                           cast: bool, lang: str,
-                          header: html.Div | None = None) -> html.Div:
+                          header: html.Div | None = None, *,
+                          estimated: bool = False) -> html.Div:
+    """``estimated``: a people counter of the grid is silent (≈)."""
+    people = f"{live.get('people_present', 0):,}"
     return html.Div(className="spot", children=[
         _spot_kind(cast, header, lang),
         html.H3(grid.name_en if lang == "en" else grid.name, className="spot-title"),
         html.Div(className="spot-facts", children=[
-            _fact("wall.spot_people", f"{live.get('people_present', 0):,}", lang),
+            _fact("wall.spot_people", f"≈{people}" if estimated else people, lang),
             _fact("wall.spot_load", f"{round(100 * live.get('load', 0))}%", lang),
             _fact("wall.spot_flow", f"{live.get('people_in_1h', 0):,} / "
                                     f"{live.get('people_out_1h', 0):,}", lang),

@@ -256,6 +256,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
 
 
+@pytest.fixture(scope="module")
+def warm():
+    """The exports' renderer (web/render.py: the process's one Chromium),
+    started."""
+    from web.render import renderer
+
+    renderer().start()
+    yield renderer()
+
+
 @pytest.fixture(scope="session")
 def browser():
     """Debian's headless Chromium (or ``GOV_CHROMIUM``), driven by Playwright

@@ -17,6 +17,7 @@ from werkzeug.serving import make_server
 from data.clock import now_ms
 from data.config import load_config
 from data.feed.aggregator import Aggregator
+from data.feed.producers import limits_of
 from data.keys import Keys
 from data.redis_conn import EmbeddedRedis, connect, free_port
 from data.site_files import load_sites
@@ -60,6 +61,8 @@ class LiveApp:
         self.aggregator = Aggregator(
             connect(self.redis.url, decode=False), self.sites, prefix,
             snapshot_interval_ms=50, lease_ms=3000)
+        # judged with the limits the web processes use, as web/runtime.py does
+        self.aggregator.producer_limits = limits_of(self.config)
         self.app = create_app(self.config)
         self.kiosk = {}
         for site in self.sites.values():  # everyone signs in with tests.auth

@@ -20,7 +20,6 @@ from tests import analysis_data as hand
 from tests.auth import add_account, sign_in_client
 from tests.common import PREFIX
 from web.export import table_bytes
-from web.render import renderer
 from web.workbook import workbook_bytes
 
 QUERY = "start=2024-05-07&end=2024-05-13"
@@ -147,12 +146,6 @@ def test_workbook_keeps_values_and_text_as_they_are():
     assert third[3] == datetime(2024, 5, 13, 23, 59, 59, 500000)
     assert sheet["D2"].number_format == "yyyy-mm-dd hh:mm:ss"
     assert list(book["说明"].values) == [("item", "value"), ("导出人", "孙八 (ana)")]
-
-
-@pytest.fixture(scope="module")
-def warm():
-    renderer().start()
-    yield renderer()
 
 
 def test_png_svg_pdf_are_valid_and_stamped(analyst, warm):

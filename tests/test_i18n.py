@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from data.feed.contract import CHANNELS, OPS
+from data.feed.producers import KINDS as PRODUCER_KINDS
 from data.history.analytics import OUTCOMES
 from data.incidents.lifecycle import DONE, OPEN
 from data.interrupt import KINDS as INTERRUPT_KINDS
@@ -26,9 +27,10 @@ from data.keys import FEED_STREAMS
 from data.terms import CHAIN as OWNER_LEVELS
 from data.terms import PERSON_ROLES as ROLES
 from data.terms import URGENCIES as LEVELS
-from layouts import analysis, console, mobile, wall
+from layouts import analysis, console, console_producers, mobile, replay, wall
 from layouts.i18n import CATALOG, LANGS, MESSAGES, duty_text, load_catalog, t
 from layouts.theme import DARK
+from layouts.wall_health import NAMED_STATES, STRIP_STATES
 from web.auth import PAGE_SCREENS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,6 +78,11 @@ EXPANSIONS: dict[str, tuple] = {
     "c.col_*": console.COLUMNS,
     "wall.density.*": tuple(range(len(DARK.density))),
     "wall.interrupt_*": INTERRUPT_KINDS,
+    "health.state.*": STRIP_STATES,
+    "health.named.*": NAMED_STATES,
+    "health.kind.*": PRODUCER_KINDS,
+    "c.p_f_*": console_producers.FILTERS,
+    "c.p_col_*": console_producers.COLUMNS,
     "auth.screen.*": (*PAGE_SCREENS.values(), "admin"),
     "analysis.kpi.*": analysis.KPIS,
     "analysis.channel.*": CHANNELS,
@@ -84,6 +91,7 @@ EXPANSIONS: dict[str, tuple] = {
     "analysis.*_in": ("people", "vehicles"),  # analysis_figures.daily_trend
     "analysis.by_*": ("category", "grid", "channel", "level"),
     "analysis.err.*": tuple(_filter_error_codes()),
+    "replay.event.*": replay.EVENT_KINDS,
 }
 NOT_KEYS = {"audit.csv", "auth.conf"}  # file names shaped like keys
 
@@ -142,7 +150,8 @@ def _expand(pattern: str) -> set[str]:
 
 PY_LITERALS, PY_PATTERNS = _literals_and_patterns()
 HTML_LITERALS, HTML_PATTERNS = _template_keys()
-SCRIPTS = {"mobile.js": mobile.BROWSER_TEXT, "wall.js": wall.BROWSER_TEXT}
+SCRIPTS = {"mobile.js": mobile.BROWSER_TEXT, "wall.js": wall.BROWSER_TEXT,
+           "replay.js": replay.BROWSER_TEXT}
 
 
 def test_every_key_built_at_run_time_has_its_expansions_listed():

@@ -318,6 +318,29 @@ def test_a_grid_scoped_supervisor_gets_no_profile_of_another_grid(app, r, sites)
     assert "outside your scope" in response.get_json()["error"]
 
 
+def test_the_producers_panel_is_among_the_callbacks_checked(app, r, sites):
+    """The console's producers panel (issue 13) is generated into the posts
+    above like every callback: registered for the console's screen, the
+    page's post gets the caller's own devices (a grid-scoped supervisor:
+    those of their grids), a wall's kiosk is refused."""
+    screens = app.server.extensions["gov_callbacks"]
+    output = next(o for o in app.callback_map if "c-p-table.rowData" in o)
+    refused = next(o for o in app.callback_map if "c-p-refused.children" in o)
+    assert screens[output] == screens[refused] == "console"
+    body = page_body(output, app.callback_map[output], "erqi", "G01")
+    response = client_for(app, r, SCOPED).post("/_dash-update-component",
+                                               json=body)
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    rows = json.loads(response.get_data())["response"]["c-p-table"]["rowData"]
+    places = {**sites["erqi"].entrances, **sites["erqi"].parking}
+    assert rows and {places[row["device"]].grid for row in rows} <= {
+        "G01", "G05", "G09"}
+    assert client_for(app, r, "kiosk").post(
+        "/_dash-update-component",
+        json=page_body(output, app.callback_map[output], "yaozhai", "G01"),
+    ).status_code in REFUSED
+
+
 # -- admins ------------------------------------------------------------------
 
 def _admin_form(target_site: str, fresh: str) -> dict:

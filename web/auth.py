@@ -35,10 +35,11 @@ SCREEN_ROLES: dict[str, frozenset[str]] = {
     "console": frozenset({"admin", "supervisor"}),
     "mobile": frozenset({"admin", "supervisor", "worker", "volunteer"}),
     "analysis": frozenset({"admin", "supervisor", "analyst"}),
+    "replay": frozenset({"admin", "supervisor", "analyst"}),  # never a kiosk
     "admin": frozenset({"admin"}),
 }
 PAGE_SCREENS = {"/": "home", "/wall": "wall", "/console": "console", "/m": "mobile",
-                "/analysis": "analysis"}
+                "/analysis": "analysis", "/replay": "replay"}
 OPEN_PREFIXES = ("/assets/", "/_dash-component-suites/", "/login", "/logout")
 OPEN_PATHS = frozenset({"/_favicon.ico", "/api/v1/openapi.json", "/favicon.ico",
                         "/theme.css"})
@@ -302,7 +303,8 @@ def gate() -> Any:
         return None
     if caller is None:
         return _sign_in_redirect()
-    screen = "admin" if path.startswith("/admin") else PAGE_SCREENS.get(path)
+    screen = ("admin" if path.startswith("/admin")
+              else "replay" if path.startswith("/replay/") else PAGE_SCREENS.get(path))
     if screen is not None and not caller.may(screen):
         return forbidden(screen)
     site = request.args.get("site")

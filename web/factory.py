@@ -53,6 +53,8 @@ from web.ingest import (
 )
 from web.json_provider import BoundedJSONProvider
 from web.push import BUILD, PING_S, push_blueprint
+from web.replay_api import replay_api
+from web.replay_page import replay_page
 from web.reports import reports
 from web.state import AppState
 from web.units_api import units_api
@@ -126,6 +128,8 @@ def create_app(config: Config, client: redis.Redis | None = None,
     # and answered by the wall's fallback callbacks, the same for both
     wall_data = WallData(state, cache)
     app.server.register_blueprint(api)
+    app.server.register_blueprint(replay_api)
+    app.server.register_blueprint(replay_page)
     app.server.register_blueprint(units_api)
     app.server.register_blueprint(push_blueprint(state, wall_data))
     app.server.register_blueprint(reports)

@@ -48,7 +48,7 @@ class SiteFeed:
     """What the hub keeps of one watched site, and the streams waiting on it."""
 
     __slots__ = ("version", "cast", "incidents", "people", "stirred", "moved",
-                 "streams", "idle_since", "_swap")
+                 "streams", "idle_since", "direct", "_swap")
 
     def __init__(self) -> None:
         self.version = self.cast = 0
@@ -62,10 +62,17 @@ class SiteFeed:
         self.stirred, self.moved = threading.Event(), threading.Event()
         self.streams = 0  # open streams of the site in this process
         self.idle_since: float | None = None
+        self.direct: set = set()  # streams the fan-out writes to (web/push.py)
         self._swap = threading.Lock()
 
     def current(self) -> tuple[int, int, int, int]:
         return self.version, self.cast, self.people[0], self.incidents
+
+    def wake_direct(self) -> None:
+        """Wake the streams the fan-out writes to (they sleep through the
+        versions): a credential to check, Redis' health to tell."""
+        for stream in list(self.direct):
+            stream.wake()
 
     def wake(self, people_only: bool = False) -> None:
         """Wake the streams waiting now (after the fields have moved)."""
@@ -86,8 +93,12 @@ class Hub:
     def __init__(self, client: redis.Redis, sites: dict[str, Keys],
                  grace_s: float = UNSUBSCRIBE_GRACE_S,
                  auth: AuthKeys | None = None,
-                 prepare: Callable[[str, int, int], None] | None = None) -> None:
+                 prepare: Callable[[str, int, int], None] | None = None,
+                 fan_out: Callable[[Hub, str, set], None] | None = None) -> None:
         self.client = client
+        # fan_out(hub, site, streams): writes the site's direct streams their
+        # events when it moves, before the others are woken (web/push.py)
+        self.fan_out = fan_out
         # prepare(site, version before, version): what the site's streams will
         # send, made before they are woken (see :meth:`_publish`)
         self.prepare = prepare
@@ -147,6 +158,15 @@ class Hub:
                 self._catch_up([site])
             except redis.RedisError as exc:  # the hub thread catches up later
                 log.warning("push hub: no versions of %s yet (%s)", site, exc)
+
+    def join(self, site: str, stream) -> None:
+        """A watched ``site``'s stream that the fan-out writes to."""
+        self.feeds[site].direct.add(stream)
+
+    def leave(self, site: str, stream) -> None:
+        feed = self.feeds.get(site)
+        if feed is not None:
+            feed.direct.discard(stream)
 
     def unwatch(self, site: str) -> None:
         with self._lock:
@@ -244,6 +264,7 @@ class Hub:
             feed = self.feeds.get(site)
             if feed is not None:
                 feed.wake()
+                feed.wake_direct()
 
     def _publish(self, channel: bytes | str, data: bytes | str) -> None:
         """``<n>`` is a snapshot version, ``inc:<n>`` a version with an
@@ -255,7 +276,9 @@ class Hub:
         if feed is None:  # a site let go of, its last messages in flight
             return
         if text.startswith("live:"):
-            self._people(feed, text)
+            if self._people(feed, text):
+                self._fan_out(self.channels[channel], feed)
+                feed.wake(people_only=True)
             return
         kind, _, number_text = text.rpartition(":")
         fields = {"": ("version",), "cast": ("cast",),
@@ -274,7 +297,17 @@ class Hub:
         if moved and feed.version != before and self.prepare is not None:
             self._prepare(self.channels[channel], before, feed.version)
         if moved:
+            self._fan_out(self.channels[channel], feed)
             feed.wake()
+
+    def _fan_out(self, site: str, feed: SiteFeed) -> None:
+        if self.fan_out is None or not feed.direct:
+            return
+        try:
+            self.fan_out(self, site, feed.direct)
+        except Exception:  # each stream sends for itself then
+            log.exception("push hub: the fan-out to %s failed", site)
+            feed.wake_direct()
 
     def _prepare(self, site: str, before: int, version: int) -> None:
         """Made here, once, before the streams wake: the first stream to
@@ -287,15 +320,15 @@ class Hub:
                           version, site)
 
     @staticmethod
-    def _people(feed: SiteFeed, text: str) -> None:
+    def _people(feed: SiteFeed, text: str) -> bool:
         """``live:<version>:<people>``: people present, counted after the
         snapshot ``version`` (data/snapshot.py: publish_people)."""
         try:
             base, people = (int(x) for x in text.split(":")[1:3])
         except ValueError:
-            return
+            return False
         feed.people = (feed.people[0] + 1, base, people)
-        feed.wake(people_only=True)
+        return True
 
     # --- what a stream asks ----------------------------------------------------
 
@@ -330,17 +363,19 @@ _hub_lock = threading.Lock()
 
 
 def hub(state: AppState,
-        prepare: Callable[[str, int, int], None] | None = None) -> Hub:
+        prepare: Callable[[str, int, int], None] | None = None,
+        fan_out: Callable[[Hub, str, set], None] | None = None) -> Hub:
     """This app's hub in this process, started on first use (after any fork);
-    kept with the Flask app, whose per-process extension it is. ``prepare``:
-    see :class:`Hub`."""
+    kept with the Flask app, whose per-process extension it is. ``prepare``,
+    ``fan_out``: see :class:`Hub`."""
     extensions = current_app.extensions
     with _hub_lock:
         if "gov_hub" not in extensions:
             sites = {s: state.keys(s) for s in state.sites}
             extensions["gov_hub"] = Hub(
                 state.redis, sites, grace_s=UNSUBSCRIBE_GRACE_S,
-                auth=AuthKeys(state.config.prefix), prepare=prepare).start()
+                auth=AuthKeys(state.config.prefix), prepare=prepare,
+                fan_out=fan_out).start()
         return extensions["gov_hub"]
 
 

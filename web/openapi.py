@@ -123,7 +123,8 @@ def _errors(*statuses: int) -> dict[str, Any]:
     text = {400: "bad request", 401: "no API key or session, or a revoked key",
             403: "the caller lacks the right, or the site or unit is outside "
                  "its scope",
-            404: "unknown site, stream, incident or unit",
+            404: "unknown site, stream, incident or unit, or a moment outside "
+                 "what is kept for replay",
             413: "body or batch too large", 429: "too many requests",
             503: "the data service (Redis) is unavailable, or no snapshot yet"}
     out: dict[str, Any] = {}
@@ -175,6 +176,11 @@ def _read(summary: str, params: list[dict] | None = None,
         "parameters": params or [],
         "responses": {"200": {"description": "OK", "content": {JSON: {
             "schema": {"type": "object"}}}}, **_errors(*errors)}}}
+
+
+def _moment(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": True, "description":
+            description, "schema": {"type": "string", "format": "date-time"}}
 
 
 RATE = {"type": ["number", "null"], "minimum": 0,
@@ -280,6 +286,20 @@ def document(sites: dict[str, Site], *, max_batch: int,
             errors=(400, 401, 403, 404, 503)),
         "/api/v1/sites/{site}/incidents/{incident_id}": _read(
             "One incident with its history", [site, incident]),
+        "/api/v1/sites/{site}/replay": _read(
+            "The snapshot the walls were shown at a moment: the newest recorded "
+            "version generated at or before `at`, in the shape of /snapshot; "
+            "404 with the range kept (`kept.from`, `kept.to`) outside it",
+            [site, _moment("at", "the moment, e.g. 2026-05-01T19:42:00+08:00 "
+                                 "(no offset: the site's local time)")],
+            errors=(400, 401, 403, 404)),
+        "/api/v1/sites/{site}/replay/events": _read(
+            "What happened between two moments (at most 7 days apart), for a "
+            "time bar: incidents reported and closed, alerts raised and "
+            "cleared, casts, stale periods; oldest first",
+            [site, _moment("start", "from this moment"),
+             _moment("end", "to this moment (included)")],
+            errors=(400, 401, 403, 404)),
         "/api/v1/health": _read(
             "200 when every site (or the one asked for) has a snapshot fresher "
             "than 15 s and is folded without failing; each site's reason "

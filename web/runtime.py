@@ -47,6 +47,7 @@ class Runtime:
         self.threads: list[threading.Thread] = []
         self.aggregator: Aggregator | None = None
         self.archiver = None
+        self.recorder = None
 
     def start_redis(self) -> Config:
         """Start the embedded redis-server if no REDIS_URL is set."""
@@ -85,6 +86,18 @@ class Runtime:
                                  every_s=every_s or EVERY_S)
         settle()
         self._thread("archiver", self.archiver.run)
+
+    def start_recorder(self) -> None:
+        """Record what the walls are shown, for replay (GOV_REPLAY_DAYS > 0).
+        Next to the archiver, not in the aggregator: see data/replay/recorder.py."""
+        if self.config.replay_days <= 0:
+            return
+        from data.replay.recorder import Recorder
+
+        self.recorder = Recorder(connect(self.config.redis_url, decode=False),
+                                 self.sites, self.config.prefix, self.config.replay,
+                                 keep_days=self.config.replay_days)
+        self._thread("recorder", self.recorder.run)
 
     def start_simulator(self) -> None:
         from data.sim import run as simulator
@@ -140,6 +153,8 @@ class Runtime:
             self.aggregator.stop()
         if self.archiver is not None:
             self.archiver.stop()
+        if self.recorder is not None:
+            self.recorder.stop()
         for thread in self.threads:
             thread.join(timeout=5)
         if self.embedded is not None:

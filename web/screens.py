@@ -18,10 +18,11 @@ from dash import html
 
 from data.accounts import site_user
 from data.site import Site, User
-from layouts import analysis, console, home, mobile, wall
+from layouts import analysis, console, home, mobile, replay, wall
 from layouts.i18n import t
 from layouts.live import LiveLink
 from web import auth
+from web.replay_api import kept
 from web.reports import MAX_PHOTO_BYTES
 from web.state import AppState
 from web.tenant import page_site, sites_of
@@ -61,6 +62,8 @@ def register_pages(state: AppState, link: LiveLink) -> None:
                        "max_photo_bytes": MAX_PHOTO_BYTES}),
         ("console", "/console", "c.title", console.layout,
          lambda load: {"link": link, "user": load.user}),
+        ("replay", "/replay", "replay.title", replay.layout,
+         lambda load: {"kept": kept(load.site)}),
     )
     for screen, path, title, layout, arguments in screens:
         dash.register_page(screen, path=path, title=t(title),

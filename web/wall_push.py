@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -21,10 +22,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
+import redis
 from dash import Patch, no_update
 from flask_caching import Cache
 from plotly.io.json import to_json_plotly
 
+from data.clock import now_ms
+from data.feed.producers import limits_of, read_health
 from data.feed.snapshot import read_snapshot, read_version
 from data.interrupt import alerting
 from layouts import ids
@@ -45,6 +49,13 @@ from layouts.wall_figures import (
     MAP_LABELS,
     flow_figure,
 )
+from layouts.wall_health import (
+    estimate_values,
+    render_feed_health,
+    render_people_note,
+    silent_places,
+    strip_values,
+)
 from layouts.wall_render import (
     alert_texts,
     kpi_text,
@@ -57,10 +68,14 @@ from layouts.wall_render import (
 from web.state import AppState
 from web.wall_spot import Spotlights
 
+log = logging.getLogger(__name__)
 KPI_NAMES = (*PEOPLE_KPIS, *INCIDENT_KPIS)
 # every output the wall's data drives, in the order of the update callback
 LIVE_OUTPUTS: tuple[tuple[Any, str], ...] = (
     (ids.WALL_PEOPLE, "children"),
+    (ids.WALL_PEOPLE, "data-estimate"),
+    (ids.WALL_PEOPLE, "className"),
+    (ids.WALL_PEOPLE_NOTE, "children"),
     *((ids.wall_kpi(name), "children") for name in KPI_NAMES),
     (ids.WALL_RANKING, "children"),
     (ids.WALL_VEHICLES, "children"),
@@ -70,19 +85,24 @@ LIVE_OUTPUTS: tuple[tuple[Any, str], ...] = (
     (ids.WALL_TICKER, "children"),
     (ids.WALL_ALERT, "children"),
     (ids.WALL_ALERT, "className"),
+    (ids.WALL_HEALTH, "children"),
     (ids.WALL_STATUS, "data"),
 )
 EVENTS_KEPT = 32
 ASKED_S = 120.0  # a language no wall asked for this long is not prepared
 
 
-def shape(snap: dict, site, outlines, lang: str) -> dict[str, Any]:
-    """Every part of the wall for one snapshot (JSON-ready, comparable).
+def shape(snap: dict, site, outlines, lang: str,
+          health: dict | None = None) -> dict[str, Any]:
+    """Every part of the wall for one snapshot (JSON-ready, comparable),
+    with the feed health as last judged (``data/feed/producers.py:
+    summary``, None: not known).
 
     Plain Python rather than pandas: this runs for every version, and frames
     of a dozen rows cost more to build than to use.
     """
     k = kpis(snap)
+    estimate = estimate_values(health)
     values = {name: k.get(name) for name in KPI_NAMES}
     values["vehicles_today"] = (k["vehicles_in_today"], k["vehicles_out_today"])
     return {
@@ -94,10 +114,14 @@ def shape(snap: dict, site, outlines, lang: str) -> dict[str, Any]:
         "parking": [{"name": p["name_en"] if lang == "en" else p["name"],
                      "occupied": p["occupied"], "capacity": p["capacity"]}
                     for p in snap.get("parking", {}).values()],
-        "map": map_values(snap, site, outlines, lang, DARK),
+        "estimate": estimate,
+        "map": map_values(snap, site, outlines, lang, DARK,
+                          silent=frozenset(silent_places(health)),
+                          estimated=frozenset(estimate["grids"])),
         "flow": flow_values(snap, ZoneInfo(site.timezone)),
         "ticker": ticker(snap, site, lang),
         "alerts": alert_texts(snap, site, lang),
+        "health": strip_values(health, site, lang),
         "interrupting": alerting(snap),
         "grids": snap.get("grids", {}),
         "open_by_grid": _open_by_grid(snap),
@@ -130,9 +154,14 @@ def map_patch(old: dict | None, new: dict, n_grids: int) -> Patch | Any:
             patch["data"][i]["text"] = after["grid_hover"][i]
     if before is None or before["labels"] != after["labels"]:
         patch["data"][n_grids + MAP_LABELS]["text"] = after["labels"]
-    if before is None or before["sizes"] != after["sizes"]:
-        patch["data"][n_grids + MAP_ENTRANCES]["marker"]["size"] = after["sizes"]
-        patch["data"][n_grids + MAP_ENTRANCES]["text"] = after["entrance_hover"]
+    entrances = patch["data"][n_grids + MAP_ENTRANCES]
+    if before is None or before["sizes"] != after["sizes"] or (
+            before["entrance_hover"] != after["entrance_hover"]):
+        entrances["marker"]["size"] = after["sizes"]
+        entrances["text"] = after["entrance_hover"]
+    if before is None or before.get("entrance_line") != after["entrance_line"]:
+        entrances["marker"]["color"] = after["entrance_fill"]
+        entrances["marker"]["line"]["color"] = after["entrance_line"]
     if before is None or before["incidents"] != after["incidents"]:
         inc = after["incidents"]
         trace = patch["data"][n_grids + MAP_INCIDENTS]
@@ -275,6 +304,9 @@ def wall_changes(old: dict | None, new: dict, n_grids: int, lang: str,
     return [
         # always: the page may show a newer count pushed between snapshots
         flip_digits(new["people"]),
+        keep("estimate", "1" if new["estimate"]["silent"] else "0"),
+        keep("estimate", "flips estimate" if new["estimate"]["silent"] else "flips"),
+        keep("estimate", render_people_note(new["estimate"], lang)),
         *(new["kpi"][n] if old is None or old["kpi"][n] != new["kpi"][n]
           else no_update for n in KPI_NAMES),
         listed("ranking", lambda rows: render_ranking(rows, lang), lang),
@@ -285,6 +317,7 @@ def wall_changes(old: dict | None, new: dict, n_grids: int, lang: str,
         listed("ticker", lambda rows: render_ticker(rows, lang, tz), lang, str(tz)),
         keep("alerts", render_alerts(new["alerts"], lang)),
         keep("alerts", "wall-alert on" if new["alerts"] else "wall-alert"),
+        keep("health", render_feed_health(new["health"], lang)),
         keep("status", new["status"]),
     ]
 
@@ -301,6 +334,7 @@ class WallData:
         self._asked: dict[tuple[str, str], float] = {}  # (site, lang) -> when
         self._lock = threading.Lock()
         self.spots = Spotlights(self)  # the spotlight, pushed too
+        self.limits = limits_of(state.config)
 
     @functools.lru_cache(maxsize=64)  # noqa: B019  (one per process, kept)
     def people_props(self, people: int) -> str:
@@ -320,10 +354,23 @@ class WallData:
         snap = read_snapshot(self.state.redis, keys)
         if snap is None:
             return None
-        shaped = shape(snap, self.state.sites[site_id],
-                       self.outlines[site_id, lang], lang)
+        site = self.state.sites[site_id]
+        shaped = shape(snap, site, self.outlines[site_id, lang], lang,
+                       self.health(site_id))
         self.cache.set(f"wall:{site_id}:{snap['version']}:{lang}", shaped)
         return shaped
+
+    def health(self, site_id: str) -> dict | None:
+        """The feed health as last judged, with each new version: one GET of
+        the stored summary, judged anew by this process at most once a
+        second for the whole deployment (``read_health``), never per wall."""
+        site = self.state.sites[site_id]
+        try:
+            return read_health(self.state.redis, self.state.keys(site_id), site,
+                               now_ms(), self.limits)
+        except redis.RedisError as exc:  # the wall still shows the rest
+            log.warning("wall: no feed health of %s (%s)", site_id, exc)
+            return None
 
     def changes(self, site_id: str, old: dict | None, new: dict,
                 lang: str) -> list[Any]:

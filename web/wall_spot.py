@@ -160,7 +160,9 @@ class Spotlights:
                                      parts["open_by_grid"].get(grid_id, 0),
                                      worker.name if worker else "—", is_cast, lang,
                                      header=self._header(urgent, lang)
-                                     if is_urgent else None)
+                                     if is_urgent else None,
+                                     estimated=grid_id in parts.get(
+                                         "estimate", {}).get("grids", {}))
         row = outlines.loc[grid_id]
         if is_cast or is_urgent:
             return body, _zoom(patch, spot_trace, row)

@@ -261,16 +261,9 @@ def publish(r: redis.Redis, keys: Keys, site: Site, now_ms: int, *,
     for :func:`restamp`.
     """
     snap = build(r, keys, site, now_ms)
-    version = int(r.incr(keys.version))
-    snap["version"] = version
     if kept is not None:
         kept["snap"] = snap
-    pipe = r.pipeline(transaction=True)
-    pipe.set(keys.snapshot, json.dumps(snap, ensure_ascii=False,
-                                       separators=(",", ":")))
-    if incidents:
-        pipe.set(keys.incidents_version, version)
-    pipe.execute()
+    version = _on_node(r, keys, lambda node: _store(node, keys, snap, incidents))
     # stored first, then announced: whoever hears the version can read it
     news = [f"inc:{version}"] if incidents else []
     announce(r, keys.channel, *news, version)
@@ -298,11 +291,32 @@ def restamp(r: redis.Redis, keys: Keys, site: Site, now_ms: int,
     for feed in snap.get("feeds", {}).values():
         if feed.get("last_ts") is not None:
             feed["lag_ms"] = max(0, now_ms - int(feed["last_ts"]))
-    version = int(r.incr(keys.version))
-    snap["version"] = version
-    r.set(keys.snapshot, json.dumps(snap, ensure_ascii=False, separators=(",", ":")))
+    version = _on_node(r, keys, lambda node: _store(node, keys, snap, False))
     announce(r, keys.channel, version)
     return version
+
+
+def _store(r: redis.Redis, keys: Keys, snap: dict, incidents: bool) -> int:
+    """Number ``snap`` with the site's next version and store it."""
+    version = int(r.incr(keys.version))
+    snap["version"] = version
+    pipe = r.pipeline(transaction=True)
+    pipe.set(keys.snapshot, json.dumps(snap, ensure_ascii=False,
+                                       separators=(",", ":")))
+    if incidents:
+        pipe.set(keys.incidents_version, version)
+    pipe.execute()
+    return version
+
+
+def _on_node(r: redis.Redis, keys: Keys, write):
+    """``write(client)`` on the site's own node (:func:`node_for`), or through
+    the cluster client after a move (a version skipped then is harmless)."""
+    try:
+        return write(node_for(r, keys.snapshot))
+    except SLOT_MOVED + RETRY_ERRORS:
+        refresh_slots(r)
+        return write(r)
 
 
 def publish_people(r: redis.Redis, keys: Keys, version: int, people: int) -> None:
