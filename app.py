@@ -11,6 +11,7 @@ the web server on ``HOST:PORT``. The parts also run on their own::
     python app.py api-keys add PRODUCER --site SITE --scope ingest
     python app.py kiosk-tokens add SITE
     python app.py city generate OUT_DIR --sites 1000   # a city of sites
+    python app.py units                     # the tree of units above the sites
 
 ``app`` and ``server`` are built on first access, so importing this module
 (as gunicorn does) starts nothing but the web app.
@@ -218,9 +219,10 @@ def simulator(ctx: click.Context) -> None:
 
 def _command_groups() -> None:
     from data.city.cli import city
+    from data.units.cli import units
     from web.cli import api_keys, kiosk_tokens, users
 
-    for group in (users, api_keys, kiosk_tokens, city):
+    for group in (users, api_keys, kiosk_tokens, city, units):
         cli.add_command(group)
 
 

@@ -31,7 +31,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from data.keys import AuthKeys
 from data.site import Site, User
-from data.terms import CHAIN, PERSON_ROLES, SITE_ROLES
+from data.terms import CHAIN, PERSON_ROLES, SITE_ROLES, UNIT_ROLES
 
 SCOPES = ("read", "ingest")
 MIN_PASSWORD = 10
@@ -56,7 +56,11 @@ def _digest(secret: str) -> str:
 
 @dataclass(frozen=True)
 class Account:
-    """A person who signs in. ``site`` None: every site (admins, analysts)."""
+    """A person who signs in. ``site`` None: every site (admins, analysts).
+    ``unit``: a person of a unit (street, district, city) and what is under
+    it; their ``site`` is "" (no site of its own). Which sites a unit takes
+    in is the web tier's to say (it knows the tree): here such an account is
+    on no site, so nothing acts for it on a site's stream."""
 
     name: str
     role: str
@@ -69,9 +73,11 @@ class Account:
     revoked: int | None = None
     demo: bool = False  # made by the demo mode; remade at each demo start
     password: str = field(default="", repr=False)
+    unit: str | None = None
 
     def on_site(self, site_id: str) -> bool:
-        return self.revoked is None and self.site in (None, site_id)
+        return (self.revoked is None and self.unit is None
+                and self.site in (None, site_id))
 
     def public(self) -> dict[str, Any]:
         body = asdict(self)
@@ -102,14 +108,23 @@ def check_password(password: str) -> None:
 def add_user(r: redis.Redis, keys: AuthKeys, name: str, role: str, password: str,
              *, site: str | None = None, grids: tuple[str, ...] = (),
              max_level: str | None = None, display: str = "", phone: str = "",
-             replace: bool = False, demo: bool = False) -> Account:
-    """Create (or with ``replace`` overwrite) a user; raises AccountError."""
+             replace: bool = False, demo: bool = False,
+             unit: str | None = None) -> Account:
+    """Create (or with ``replace`` overwrite) a user; raises AccountError.
+    ``unit``: a person of that unit (the caller checks that it exists)."""
     if not _NAME.match(name):
         raise AccountError("name: 2–40 letters, digits, '_', '.' or '-'")
     if role not in PERSON_ROLES:
         raise AccountError(f"role: one of {', '.join(PERSON_ROLES)}")
     if max_level is not None and max_level not in CHAIN:
         raise AccountError(f"max level: one of {', '.join(CHAIN)}")
+    if unit is not None:
+        if role not in UNIT_ROLES:
+            raise AccountError(f"unit: a {role} belongs to a site; a unit has "
+                               f"{', '.join(UNIT_ROLES)}")
+        if site is not None or grids:
+            raise AccountError("unit: a person of a unit has no site or grids")
+        site = ""
     if role in SITE_ROLES and site is None:
         raise AccountError(f"site: a {role} belongs to one site")
     if role == "worker" and not grids:
@@ -120,7 +135,8 @@ def add_user(r: redis.Redis, keys: AuthKeys, name: str, role: str, password: str
         raise AccountError(f"user {name} exists already")
     account = Account(name=name, role=role, site=site, grids=tuple(grids),
                       max_level=max_level, display=display or name, phone=phone,
-                      created=_now(), demo=demo, password=_HASHER.hash(password))
+                      created=_now(), demo=demo, password=_HASHER.hash(password),
+                      unit=unit)
     _store(r, keys, account)
     if existing is not None:
         end_sessions(r, keys, name)
@@ -250,7 +266,8 @@ def end_sessions(r: redis.Redis, keys: AuthKeys, name: str) -> None:
 
 @dataclass(frozen=True)
 class Credential:
-    """An API key (``producer``, ``scope``) or a kiosk token (``label``)."""
+    """An API key (``producer``, ``scope``) or a kiosk token (``label``) of a
+    site, or of a ``unit`` (then ``site`` is "")."""
 
     id: str
     site: str
@@ -260,6 +277,7 @@ class Credential:
     created: int = 0
     revoked: int | None = None
     digest: str = field(default="", repr=False)
+    unit: str | None = None
 
     def public(self) -> dict[str, Any]:
         body = asdict(self)
@@ -317,13 +335,18 @@ def _revoke(r: redis.Redis, hash_key: str, cred_id: str) -> Credential:
 
 
 def add_api_key(r: redis.Redis, keys: AuthKeys, producer: str, site: str,
-                scope: str) -> tuple[Credential, str]:
-    """A new key for ``producer`` on ``site``; the key itself is returned once."""
+                scope: str, unit: str | None = None) -> tuple[Credential, str]:
+    """A new key for ``producer`` on ``site`` (or, with ``site`` "", on
+    ``unit``: read only, a unit has no feeds); the key itself is returned
+    once."""
     if scope not in SCOPES:
         raise AccountError(f"scope: one of {', '.join(SCOPES)}")
     if not _NAME.match(producer):
         raise AccountError("producer: 2–40 letters, digits, '_', '.' or '-'")
-    return _make(r, keys.api_keys, "gk", site=site, scope=scope, producer=producer)
+    if unit is not None and (site or scope != "read"):
+        raise AccountError("scope: a unit's key reads (a unit has no feeds)")
+    return _make(r, keys.api_keys, "gk", site=site, scope=scope, producer=producer,
+                 unit=unit)
 
 
 def find_api_key(r: redis.Redis, keys: AuthKeys, presented: str
@@ -340,9 +363,12 @@ def revoke_api_key(r: redis.Redis, keys: AuthKeys, key_id: str) -> Credential:
 
 
 def add_kiosk_token(r: redis.Redis, keys: AuthKeys, site: str,
-                    label: str = "") -> tuple[Credential, str]:
-    """A new wall token for ``site``; the token itself is returned once."""
-    return _make(r, keys.kiosk, "kt", site=site, scope="wall", label=label[:60])
+                    label: str = "", unit: str | None = None
+                    ) -> tuple[Credential, str]:
+    """A new wall token for ``site`` (or, with ``site`` "", for ``unit``);
+    the token itself is returned once."""
+    return _make(r, keys.kiosk, "kt", site=site, scope="wall", label=label[:60],
+                 unit=unit)
 
 
 def find_kiosk_token(r: redis.Redis, keys: AuthKeys, presented: str
@@ -371,10 +397,15 @@ def revoke_kiosk_token(r: redis.Redis, keys: AuthKeys, token_id: str
 
 # -- accounts acting on a site -----------------------------------------------
 
-def site_user(account: Account | None, site: Site) -> User | None:
+def site_user(account: Account | None, site: Site, *,
+              reached: bool = False) -> User | None:
     """The account as a user of ``site`` (role and scope from the account,
-    name, duty and phone from the site's roster), or None if not on the site."""
-    if account is None or not account.on_site(site.id):
+    name, duty and phone from the site's roster), or None if not on the site.
+    ``reached``: the web tier found the site under the account's unit (for
+    reading; nothing acts for a unit's person on a site yet)."""
+    if account is None or account.revoked is not None:
+        return None
+    if not (account.on_site(site.id) or (reached and account.unit is not None)):
         return None
     roster = site.users.get(account.name)
     grids = tuple(g for g in account.grids if g in site.grids)

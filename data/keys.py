@@ -191,6 +191,56 @@ class Keys:
         """The grid in the walls' spotlight during one rotation period (SET NX)."""
         return f"{self.base}:spot:{period}"
 
+    # What the chain above the site needs, counted as the incidents change
+    # (data/units/counts.py), per community of the site: a community id is a
+    # unit id from the site's own files, never a producer's choice.
+
+    def unit_open(self, community: str) -> str:
+        """Sorted set of the community's open incident ids by deadline (ms)."""
+        return f"{self.base}:u:open:{community}"
+
+    @property
+    def unit_owned(self) -> str:
+        """Hash ``<community>:<owner level>`` -> open incidents owned there."""
+        return f"{self.base}:u:own"
+
+    def unit_month(self, month: str) -> str:
+        """Hash ``<community>:<figure>`` of closures in one local month."""
+        return f"{self.base}:u:m:{month}"
+
+    def unit_day(self, day: str) -> str:
+        """Hash ``<community>:closed`` of closures in one local day."""
+        return f"{self.base}:u:d:{day}"
+
+    @property
+    def unit_layout(self) -> str:
+        """Set once the counts above hold every incident of the site."""
+        return f"{self.base}:u:layout"
+
+
+@dataclass(frozen=True)
+class UnitKeys:
+    """The keys of one unit (community, street, district, city) under one
+    prefix: the hash tag ``{u:<unit>}`` keeps a unit's keys on one slot, apart
+    from its sites' (a community's id is also its site's id in a city)."""
+
+    prefix: str
+    unit: str
+
+    @property
+    def base(self) -> str:
+        return f"{self.prefix}:{{u:{self.unit}}}"
+
+    @property
+    def figures(self) -> str:
+        """Hash of the unit's rolled-up figures (data/units/rollup.py)."""
+        return f"{self.base}:roll"
+
+    @property
+    def parts(self) -> str:
+        """Hash community -> its figures as last added into :attr:`figures`."""
+        return f"{self.base}:roll:parts"
+
 
 def eid_member(src: str, eid: str) -> str:
     """How a producer's event id is remembered in :meth:`Keys.eids` (its

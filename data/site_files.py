@@ -329,6 +329,13 @@ def load_site(folder: Path, cache_dir: Path | None = None) -> Site:
     )
 
 
+def load_site_units(folder: Path, cache_dir: Path | None = None) -> dict[str, Unit]:
+    """The chain of the site in ``folder`` as its ``site.yaml`` lists it, read
+    and checked without its grids (the tree of a city in a second)."""
+    meta_path = Path(folder) / "site.yaml"
+    return _load_units(_read_yaml(meta_path, cache_dir), meta_path)
+
+
 def load_sites(root: Path, names: Iterable[str],
                cache_dir: Path | None = None) -> dict[str, Site]:
     """Load every named site under ``root``; the first error stops it.

@@ -19,9 +19,9 @@ PASSWORD = "test-password-1"  # tests only; accounts are made per test run
 
 def add_account(r: redis.Redis, prefix: str, name: str, role: str,
                 site: str | None = None, grids: tuple[str, ...] = (),
-                display: str = "") -> None:
+                display: str = "", unit: str | None = None) -> None:
     accounts.add_user(r, AuthKeys(prefix), name, role, PASSWORD, site=site,
-                      grids=grids, display=display, replace=True)
+                      grids=grids, display=display, replace=True, unit=unit)
 
 
 def add_roster(r: redis.Redis, prefix: str, site: Site) -> None:
@@ -34,8 +34,17 @@ def api_key(r: redis.Redis, prefix: str, site: str, scope: str = "read") -> str:
     return accounts.add_api_key(r, AuthKeys(prefix), "tests", site, scope)[1]
 
 
+def unit_api_key(r: redis.Redis, prefix: str, unit: str) -> str:
+    return accounts.add_api_key(r, AuthKeys(prefix), "tests", "", "read",
+                                unit=unit)[1]
+
+
 def kiosk_token(r: redis.Redis, prefix: str, site: str) -> str:
     return accounts.add_kiosk_token(r, AuthKeys(prefix), site, "tests")[1]
+
+
+def unit_kiosk_token(r: redis.Redis, prefix: str, unit: str) -> str:
+    return accounts.add_kiosk_token(r, AuthKeys(prefix), "", "tests", unit=unit)[1]
 
 
 def csrf_of(html: str) -> str:

@@ -193,7 +193,8 @@ def test_moments_outside_and_bad_moments_are_answered_with_reasons(
     answer = client.get(f"/api/v1/sites/tiny/replay?at={quote(early)}")
     assert answer.status_code == 404
     assert "outside what is kept" in answer.get_json()["error"]
-    for bad in ("", "yesterday", "2026-13-01T00:00:00"):
+    for bad in ("", "yesterday", "2026-13-01T00:00:00",
+                quote("0001-01-01T00:00:00+00:01")):
         answer = client.get(f"/api/v1/sites/tiny/replay?at={bad}")
         assert answer.status_code == 400 and "at" in answer.get_json()["error"]
 

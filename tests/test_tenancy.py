@@ -28,7 +28,13 @@ from data.keys import Keys
 from data.site_files import load_sites
 from layouts import analysis as analysis_page
 from layouts import analysis_charts
-from tests.auth import add_roster, kiosk_token, sign_in_client
+from tests.auth import (
+    add_account,
+    add_roster,
+    kiosk_token,
+    sign_in_client,
+    unit_kiosk_token,
+)
 from tests.common import PREFIX
 from web.factory import create_app
 from web.tenant import GRID_IDS, SITE_IDS
@@ -198,9 +204,18 @@ CALLERS = {  # name: (site, grid the page would post, what may not leak)
     "w_g01": ("yaozhai", "G01", ("erqi", ())),
     "vol_rider1": ("yaozhai", "G01", ("erqi", ())),
     "kiosk": ("yaozhai", "G01", ("erqi", ())),
+    # people and walls of a unit: yaozhai's street and district hold no
+    # part of erqi (whose grids lie in three other districts)
+    "street_sup": ("yaozhai", "G01", ("erqi", ())),
+    "district_analyst": ("yaozhai", "G01", ("erqi", ())),
+    "district_kiosk": ("yaozhai", "G01", ("erqi", ())),
     SCOPED: ("erqi", "G01", ("erqi", ("G01", "G05", "G09"))),
     None: ("yaozhai", "G01", ("erqi", ())),
 }
+
+
+UNIT_PEOPLE = {"street_sup": ("supervisor", None, (), "", "st_dashiqiao"),
+               "district_analyst": ("analyst", None, (), "", "dist_jinshui")}
 
 
 def client_for(app, r, name: str | None):
@@ -208,6 +223,12 @@ def client_for(app, r, name: str | None):
     if name == "kiosk":
         token = kiosk_token(r, PREFIX, "yaozhai")
         assert client.get(f"/wall?site=yaozhai&kiosk={token}").status_code == 302
+    elif name == "district_kiosk":
+        token = unit_kiosk_token(r, PREFIX, "dist_jinshui")
+        assert client.get(f"/wall?kiosk={token}").status_code == 302
+    elif name in UNIT_PEOPLE:
+        add_account(r, PREFIX, name, *UNIT_PEOPLE[name])
+        assert sign_in_client(client, name).status_code == 302
     elif name is not None:
         assert sign_in_client(client, name).status_code == 302
     return client
@@ -271,6 +292,21 @@ def test_the_page_posts_are_answered_for_the_callers_own_site(app, r):
     response = client.post("/_dash-update-component", json=body)
     assert response.status_code == 200, response.get_data(as_text=True)[:300]
     assert json.loads(response.get_data())["response"]["c-grid-list"]
+
+
+def test_a_street_supervisor_reads_the_sites_under_the_street_only(app, r):
+    """A unit's person through the same gate: yaozhai is under their street,
+    erqi is not."""
+    client = client_for(app, r, "street_sup")
+    output = next(o for o in app.callback_map if "c-profile.children" in o)
+    body = page_body(output, app.callback_map[output], "yaozhai", "G01")
+    response = client.post("/_dash-update-component", json=body)
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    assert json.loads(response.get_data())["response"]["c-grid-list"]
+    body = page_body(output, app.callback_map[output], "erqi", "G01")
+    response = client.post("/_dash-update-component", json=body)
+    assert response.status_code == 403
+    assert "outside your scope" in response.get_json()["error"]
 
 
 def test_a_grid_scoped_supervisor_gets_no_profile_of_another_grid(app, r, sites):

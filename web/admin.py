@@ -28,6 +28,17 @@ admin = Blueprint("admin", __name__, url_prefix="/admin")
 AUDIT_ROWS = 200
 
 
+@admin.before_request
+def _no_unit_admins() -> tuple[str, int] | None:
+    """An admin of a unit manages its people from the command line for now:
+    this page knows sites, not the units above them (issue 12)."""
+    caller = principal()
+    if caller is not None and caller.unit is not None:
+        audit_log("admin", request.path, "refused", f"admin of unit {caller.unit}")
+        return t("auth.forbidden", request_lang()), 403
+    return None
+
+
 def when(ms: int | str | None) -> str:
     if not ms:
         return ""

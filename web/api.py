@@ -42,7 +42,7 @@ def _site_or_404(site_id: str):
 
 
 @api.errorhandler(redis.RedisError)
-def _redis_down(exc: redis.RedisError):
+def redis_down(exc: redis.RedisError):
     logging.getLogger(__name__).warning("redis error on %s: %r", request.path, exc)
     if isinstance(exc, NotReplicated):
         response, status = error(503, str(exc), detail="NotReplicated")

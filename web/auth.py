@@ -55,11 +55,15 @@ class Principal:
     kind: str  # "user", "kiosk" or "key"
     name: str
     role: str  # an account's role, "wall" for a kiosk, "key:<scope>"
-    site: str | None  # None: every site
+    site: str | None  # None: every site; "" none of its own (a unit's)
     account: Account | None = None
     credential: Credential | None = None
+    unit: str | None = None  # a unit's credential: that unit and under it
+    reach: frozenset[str] = frozenset()  # ... and the sites wholly under it
 
     def on_site(self, site_id: str | None) -> bool:
+        if self.unit is not None:
+            return site_id in self.reach
         return self.site is None or self.site == site_id
 
     def may(self, screen: str) -> bool:
@@ -88,6 +92,14 @@ def client_address() -> str:
     return request.remote_addr or "-"
 
 
+def _unit_scope(unit: str | None) -> dict[str, Any]:
+    """A unit credential's unit and the sites under it; a unit no longer
+    above the sites served reaches nothing."""
+    if unit is None:
+        return {}
+    return {"unit": unit, "reach": app_state().unit_sites.get(unit, frozenset())}
+
+
 def principal() -> Principal | None:
     """The signed-in person or the kiosk wall of this request (not API keys)."""
     if "gov_principal" in g:
@@ -96,14 +108,14 @@ def principal() -> Principal | None:
     if current_user.is_authenticated:
         account = current_user.account
         found = Principal("user", account.name, account.role, account.site,
-                          account=account)
+                          account=account, **_unit_scope(account.unit))
     else:
         token = request.cookies.get(KIOSK_COOKIE)
         cred = accounts.find_kiosk_token(app_state().redis, auth_keys(), token) \
             if token else None
         if cred is not None:
             found = Principal("kiosk", f"kiosk:{cred.id}", "wall", cred.site,
-                              credential=cred)
+                              credential=cred, **_unit_scope(cred.unit))
     g.gov_principal = found
     return found
 
@@ -129,7 +141,7 @@ def api_principal() -> Principal | None:
         if cred is None:
             return None
         return Principal("key", f"key:{cred.producer}", f"key:{cred.scope}",
-                         cred.site, credential=cred)
+                         cred.site, credential=cred, **_unit_scope(cred.unit))
     found = principal()
     return found if found is not None and found.kind == "user" else None
 
@@ -251,7 +263,8 @@ def _kiosk_arrival() -> Response | None:
         return Response("kiosk token not valid (revoked?)", 403,
                         mimetype="text/plain")
     args = {k: v for k, v in request.args.items() if k != "kiosk"}
-    args.setdefault("site", cred.site)
+    if cred.site:  # a unit's wall opens on a site under it (its own: issue 12)
+        args.setdefault("site", cred.site)
     response = redirect(request.path + "?" + urlencode(args))
     response.set_cookie(KIOSK_COOKIE, token, max_age=KIOSK_DAYS * 86400,
                         httponly=True, samesite="Lax",

@@ -23,7 +23,9 @@ from data.accounts import AccountError
 from data.config import Config, ConfigError, load_config
 from data.keys import AuthKeys
 from data.redis_conn import EmbeddedRedis, connect
+from data.site import SiteError
 from data.terms import CHAIN, PERSON_ROLES
+from data.units.tree import UnitTree, tree_of_folders
 
 
 @contextmanager
@@ -73,6 +75,27 @@ def _site_check(config: Config, site: str | None, hint: str = "--site") -> None:
                                  param_hint=hint)
 
 
+def _tree(config: Config) -> UnitTree:
+    try:
+        return tree_of_folders(config.sites_root, config.sites, config.site_cache)
+    except SiteError as exc:
+        raise click.ClickException(f"site error: {exc}") from None
+
+
+def _unit_check(config: Config, unit: str, hint: str = "--unit") -> UnitTree:
+    """The tree, once ``unit`` is found in it."""
+    tree = _tree(config)
+    if unit not in tree:
+        raise click.BadParameter(f"{unit} is not a unit above the sites served "
+                                 "(python app.py units lists them)",
+                                 param_hint=hint)
+    return tree
+
+
+def _scope_text(site: str | None, unit: str | None) -> str:
+    return f"unit {unit}" if unit else f"site {site or 'all'}"
+
+
 @click.group()
 def users() -> None:
     """People who sign in: add, list, revoke, set a new password."""
@@ -83,28 +106,39 @@ def users() -> None:
 @click.option("--role", required=True, type=click.Choice(PERSON_ROLES))
 @click.option("--site", default=None,
               help="the user's site; '*' for every site (said explicitly)")
+@click.option("--unit", default=None,
+              help="or the user's unit (street, district, city) and what is "
+                   "under it: supervisors, analysts and admins")
 @click.option("--grids", default="", help="grid ids in scope, comma separated")
 @click.option("--max-level", type=click.Choice(CHAIN), default=None,
               help="highest level a supervisor acts for (default community)")
 @click.option("--display", default="", help="full name shown on the screens")
 @click.option("--password-stdin", is_flag=True,
               help="read the password from standard input")
-def add_user(name: str, role: str, site: str | None, grids: str,
-             max_level: str | None, display: str, password_stdin: bool) -> None:
+def add_user(name: str, role: str, site: str | None, unit: str | None,
+             grids: str, max_level: str | None, display: str,
+             password_stdin: bool) -> None:
     """Add a user NAME."""
-    if site is None:
-        raise click.UsageError("--site: the user's site, or '*' for every site")
+    if (site is None) == (unit is None):
+        raise click.UsageError("--site: the user's site, or '*' for every site; "
+                               "or --unit: the user's unit (one of the two)")
     site = None if site == "*" else site
     password = _password(password_stdin)
     with store() as (r, keys, config):
         _site_check(config, site)
+        if unit is not None:
+            level = _unit_check(config, unit)[unit].level
+            # a supervisor of a unit acts for its level (the city's: district)
+            if role == "supervisor" and max_level is None:
+                max_level = level if level in CHAIN else CHAIN[-1]
         scope = tuple(g.strip() for g in grids.split(",") if g.strip())
         account = accounts.add_user(r, keys, name, role, password, site=site,
                                     grids=scope, max_level=max_level,
-                                    display=display)
+                                    display=display, unit=unit)
         _audit(r, keys, "user:add", name)
     click.echo(f"user {account.name} added: {account.role}, "
-               f"site {account.site or 'all'}, grids {','.join(scope) or 'all'}")
+               f"{_scope_text(account.site, account.unit)}, "
+               f"grids {','.join(scope) or 'all'}")
 
 
 def _password(from_stdin: bool) -> str:
@@ -127,7 +161,8 @@ def _password(from_stdin: bool) -> str:
 def list_users() -> None:
     """List users (revoked ones too)."""
     with store() as (r, keys, _):
-        rows = [{**a.public(), "grids": ",".join(a.grids), "site": a.site or "all",
+        rows = [{**a.public(), "grids": ",".join(a.grids),
+                 "site": f"unit:{a.unit}" if a.unit else a.site or "all",
                  "created": _when(a.created), "revoked": _when(a.revoked)}
                 for a in accounts.list_users(r, keys)]
     _table(rows, ("name", "display", "role", "site", "grids", "created", "revoked"))
@@ -181,26 +216,37 @@ def _credential_group(name: str, what: str, lister: Callable, revoker: Callable,
 
 api_keys = _credential_group("api-keys", "API keys of producers and other systems",
                              accounts.list_api_keys, accounts.revoke_api_key,
-                             ("id", "producer", "site", "scope", "created",
+                             ("id", "producer", "site", "unit", "scope", "created",
                               "revoked"))
 kiosk_tokens = _credential_group("kiosk-tokens", "Tokens of wall displays",
                                  accounts.list_kiosk_tokens,
                                  accounts.revoke_kiosk_token,
-                                 ("id", "site", "label", "created", "revoked"))
+                                 ("id", "site", "unit", "label", "created",
+                                  "revoked"))
 
 
 @api_keys.command("add")
 @click.argument("producer")
-@click.option("--site", required=True)
+@click.option("--site", default=None, help="the key's site")
+@click.option("--unit", default=None,
+              help="or its unit and what is under it (scope read)")
 @click.option("--scope", required=True, type=click.Choice(accounts.SCOPES))
-def add_api_key(producer: str, site: str, scope: str) -> None:
+def add_api_key(producer: str, site: str | None, unit: str | None,
+                scope: str) -> None:
     """Make a key for PRODUCER; it is printed once."""
+    if (site is None) == (unit is None):
+        raise click.UsageError("--site or --unit: the key's site, or its unit")
     with store() as (r, keys, config):
-        _site_check(config, site)
-        cred, secret = accounts.add_api_key(r, keys, producer, site, scope)
-        _audit(r, keys, "api-keys:add", f"{producer}@{site} {cred.id}")
-    click.echo(f"key {cred.id} for {producer} on {site} ({scope}); "
-               "shown once, keep it now:", err=True)
+        if unit is not None:
+            _unit_check(config, unit)
+        else:
+            _site_check(config, site)
+        cred, secret = accounts.add_api_key(r, keys, producer, site or "", scope,
+                                            unit=unit)
+        where = site or unit
+        _audit(r, keys, "api-keys:add", f"{producer}@{where} {cred.id}")
+    click.echo(f"key {cred.id} for {producer} on {_scope_text(site, unit)} "
+               f"({scope}); shown once, keep it now:", err=True)
     click.echo(secret)
 
 
@@ -208,12 +254,18 @@ def add_api_key(producer: str, site: str, scope: str) -> None:
 @click.argument("site")
 @click.option("--label", default="", help="where the wall hangs")
 def add_kiosk_token(site: str, label: str) -> None:
-    """Make a token for a wall of SITE; it is printed once."""
+    """Make a token for a wall of SITE: a site id, or a unit id (its walls
+    show the sites under it); it is printed once."""
     with store() as (r, keys, config):
-        _site_check(config, site, "SITE")
-        cred, secret = accounts.add_kiosk_token(r, keys, site, label)
-        _audit(r, keys, "kiosk-tokens:add", f"{site} {cred.id}")
-        address = f"http://{config.host}:{config.port}/wall?site={site}&kiosk="
-    click.echo(f"token {cred.id} for a wall of {site}; shown once, open the wall "
-               f"once at {address}<token>:", err=True)
+        unit = None
+        if site not in config.sites:
+            _unit_check(config, site, "SITE")
+            site, unit = "", site
+        cred, secret = accounts.add_kiosk_token(r, keys, site, label, unit=unit)
+        _audit(r, keys, "kiosk-tokens:add", f"{site or unit} {cred.id}")
+        # a unit's wall opens on a site under it, until units have walls
+        query = f"site={site}&" if site else ""
+        address = f"http://{config.host}:{config.port}/wall?{query}kiosk="
+    click.echo(f"token {cred.id} for a wall of {_scope_text(site, unit)}; shown "
+               f"once, open the wall once at {address}<token>:", err=True)
     click.echo(secret)

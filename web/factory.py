@@ -57,6 +57,7 @@ from web.replay_api import replay_api
 from web.replay_page import replay_page
 from web.reports import reports
 from web.state import AppState
+from web.units_api import units_api
 from web.wall_push import WallData
 
 ASSETS = PROJECT_ROOT / "assets"
@@ -101,6 +102,7 @@ def create_app(config: Config, client: redis.Redis | None = None,
         sites = load_sites(config.sites_root, config.sites, config.site_cache)
     state = AppState(config=config, sites=sites,
                      redis=client or web_client(config.redis_url))
+    state.units  # noqa: B018 -- sites that disagree about a unit stop us here
     durable.set_policy(state.redis, durable.Policy(config.ack_replicas,
                                                    config.ack_timeout_ms))
 
@@ -128,6 +130,7 @@ def create_app(config: Config, client: redis.Redis | None = None,
     app.server.register_blueprint(api)
     app.server.register_blueprint(replay_api)
     app.server.register_blueprint(replay_page)
+    app.server.register_blueprint(units_api)
     app.server.register_blueprint(push_blueprint(state, wall_data))
     app.server.register_blueprint(reports)
     app.server.register_blueprint(ingest_api)

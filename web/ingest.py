@@ -133,6 +133,7 @@ def feed(site_id: str, stream: str):
 @ingest_api.get("/openapi.json")
 def openapi():
     state = app_state()
-    response = jsonify(document(state.sites, max_batch=MAX_BATCH))
+    response = jsonify(document(state.sites, max_batch=MAX_BATCH,
+                                units=state.units))
     response.headers["Cache-Control"] = "no-cache"
     return response

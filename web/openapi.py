@@ -29,6 +29,8 @@ from data.feed.contract import (
 )
 from data.incidents.lifecycle import DONE, OPEN
 from data.site import Site
+from data.terms import UNIT_LEVELS
+from data.units.tree import UnitTree
 
 JSON = "application/json"
 STATUSES = list(dict.fromkeys(("open", "closed", *OPEN, *DONE)))
@@ -119,8 +121,9 @@ def _ref(name: str) -> dict[str, str]:
 
 def _errors(*statuses: int) -> dict[str, Any]:
     text = {400: "bad request", 401: "no API key or session, or a revoked key",
-            403: "the caller lacks the right, or the site is outside its scope",
-            404: "unknown site, stream or incident, or a moment outside "
+            403: "the caller lacks the right, or the site or unit is outside "
+                 "its scope",
+            404: "unknown site, stream, incident or unit, or a moment outside "
                  "what is kept for replay",
             413: "body or batch too large", 429: "too many requests",
             503: "the data service (Redis) is unavailable, or no snapshot yet"}
@@ -180,8 +183,81 @@ def _moment(name: str, description: str) -> dict[str, Any]:
             description, "schema": {"type": "string", "format": "date-time"}}
 
 
-def document(sites: dict[str, Site], *, max_batch: int) -> dict[str, Any]:
-    """The OpenAPI document for an app serving ``sites``."""
+RATE = {"type": ["number", "null"], "minimum": 0,
+        "description": "a share from 0 to 1; null with nothing to divide by"}
+COUNT = {"type": "integer"}
+KPI_SCHEMA = {
+    "type": "object", "additionalProperties": False,
+    "required": ["people_present", "incidents_open", "overdue", "closed_today",
+                 "closure_rate", "on_time_rate", "rework_rate",
+                 "solved_in_grid_share", "owned_here"],
+    "properties": {
+        "people_present": {**COUNT, "description": "people in its grids now"},
+        "incidents_open": COUNT,
+        "overdue": {**COUNT, "description": "open and past the deadline"},
+        "closed_today": COUNT,
+        "closure_rate": {**RATE, "description": "结案率: closed this month ÷ "
+                         "(closed this month + overdue now)"},
+        "on_time_rate": {**RATE, "description": "按期结案率: closed by the "
+                         "deadline ÷ (closed this month + overdue now)"},
+        "rework_rate": {**RATE, "description": "返工率: closed incidents "
+                        "reopened this month ÷ closed this month"},
+        "solved_in_grid_share": {**RATE, "description": "小事不出网格: closed "
+                                 "while owned by the grid ÷ closed this month"},
+        "owned_here": {**COUNT, "description": "open incidents owned at this "
+                       "unit's level now"},
+    }}
+
+
+def _unit_schemas() -> dict[str, Any]:
+    head = {"id": {"type": "string"},
+            "level": {"type": "string", "enum": list(UNIT_LEVELS)},
+            "name": {"type": "string"}, "name_en": {"type": "string"},
+            "site": {"type": ["string", "null"],
+                     "description": "a community's site"}}
+    return {
+        "UnitNode": {"type": "object", "required": [*list(head)[:4], "children"],
+                     "properties": {**head, "children": {
+                         "type": "array", "items": _ref("UnitNode")}}},
+        "UnitKpis": KPI_SCHEMA,
+        "UnitFigures": {
+            "type": "object",
+            "required": [*list(head)[:4], "generated_at", "kpis", "children"],
+            "properties": {
+                **head,
+                "generated_at": {"type": ["string", "null"], "description":
+                                 "when its figures last moved (ISO 8601)"},
+                "kpis": _ref("UnitKpis"),
+                "children": {"type": "array", "items": {
+                    "type": "object", "required": [*list(head)[:4], "kpis"],
+                    "properties": {**head, "kpis": _ref("UnitKpis")}}}}},
+    }
+
+
+def _unit_paths(units: UnitTree | None) -> dict[str, Any]:
+    def answer(schema: str, errors: tuple[int, ...], params: list) -> dict:
+        return {"get": {
+            "summary": ("The tree of units the caller may read: the city, "
+                        "districts, streets, communities" if schema == "UnitTree"
+                        else "A unit's key figures and its children's"),
+            "tags": ["units"], "security": [{"bearer": []}], "parameters": params,
+            "responses": {"200": {"description": "OK", "content": {JSON: {
+                "schema": _ref(schema) if schema != "UnitTree" else {
+                    "type": "object", "required": ["units"],
+                    "properties": {"units": {"type": "array",
+                                             "items": _ref("UnitNode")}}}}}},
+                **_errors(*errors)}}}
+    unit = {"name": "unit", "in": "path", "required": True,
+            "schema": {"type": "string", **({"enum": sorted(units.units)}
+                                            if units is not None else {})}}
+    return {"/api/v1/units": answer("UnitTree", (401, 403, 503), []),
+            "/api/v1/units/{unit}": answer("UnitFigures", (401, 403, 404, 503),
+                                           [unit])}
+
+
+def document(sites: dict[str, Site], *, max_batch: int,
+             units: UnitTree | None = None) -> dict[str, Any]:
+    """The OpenAPI document for an app serving ``sites`` (and ``units``)."""
     site = _site_param(list(sites))
     grids = sorted({g for s in sites.values() for g in s.grids})
     query = [{"name": name, "in": "query", "required": False, "schema": schema}
@@ -231,6 +307,7 @@ def document(sites: dict[str, Site], *, max_batch: int) -> dict[str, Any]:
                            "schema": {"type": "string", "enum": list(sites)}}],
             errors=(404, 503), security=False),
     }
+    paths.update(_unit_paths(units))
     for stream in STREAM_MODELS:
         paths[f"/api/v1/sites/{{site}}/feeds/{stream}"] = {
             "post": _ingest_operation(stream, list(sites), max_batch)}
@@ -241,6 +318,7 @@ def document(sites: dict[str, Site], *, max_batch: int) -> dict[str, Any]:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
+    schemas.update(_unit_schemas())
     return {
         "openapi": "3.1.0",
         "info": {"title": "Grid governance command center API", "version": "1",

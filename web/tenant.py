@@ -1,8 +1,8 @@
 """The tenant of a request: decided from its credential, never from the client.
 
-A tenant is a site (a unit above sites later). Every request belongs to the
-tenant of its credential — a session, a kiosk token or an API key — and to
-nothing else. The one place that decides it for a Dash callback is
+A tenant is a site, or a unit above sites (:func:`units_of`). Every request
+belongs to the tenant of its credential — a session, a kiosk token or an API
+key — and to nothing else. The one place that decides it for a Dash callback is
 :func:`callback_scope`, called by the request gate (``web/auth.py``) before
 any callback runs:
 
@@ -31,6 +31,7 @@ from typing import Any
 from data.accounts import site_user
 from data.incidents.lifecycle import grid_scope
 from data.site import Site
+from data.units.tree import UnitTree
 from layouts import analysis as analysis_page
 from layouts import ids
 
@@ -199,7 +200,7 @@ def callback_scope(caller: Any, body: dict, spec: dict,
         site_id = value
     grids: tuple[str, ...] = ()
     if site_id is not None and caller.account is not None:
-        user = site_user(caller.account, sites[site_id])
+        user = site_user(caller.account, sites[site_id], reached=True)
         if user is None:
             raise Refusal(403, "that site is outside your scope")
         grids = grid_scope(user)
@@ -213,12 +214,29 @@ def callback_scope(caller: Any, body: dict, spec: dict,
     return Tenant(site_id, grids)
 
 
+# -- units a credential may see ----------------------------------------------
+
+def units_of(caller: Any, tree: UnitTree) -> frozenset[str] | None:
+    """The units ``caller`` may read: None for every one (a credential of the
+    whole deployment); a unit's credential, its unit and everything under
+    it; a site's, the communities of its own site."""
+    if caller is None:
+        return frozenset()
+    if caller.unit is not None:
+        return frozenset(tree.under(caller.unit)) if caller.unit in tree \
+            else frozenset()
+    if caller.site is None:
+        return None
+    return frozenset(tree.site_communities.get(caller.site, ()))
+
+
 def api_grid_scope(caller: Any, site: Site) -> tuple[str, ...]:
     """The grids a JSON API caller may read on ``site``: a person's grid
     scope; () for every grid (API keys of the site, admins)."""
     if caller is None or caller.account is None:
         return ()
-    return grid_scope(site_user(caller.account, site))
+    return grid_scope(site_user(caller.account, site,
+                                reached=caller.on_site(site.id)))
 
 
 def scoped_filters(filters: Any, scope: tuple[str, ...]) -> Any:

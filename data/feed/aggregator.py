@@ -48,6 +48,8 @@ from data.redis_conn import (
     refresh_slots,
 )
 from data.site import Site
+from data.units.rollup import Rollup
+from data.units.tree import tree_of_sites
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +146,8 @@ class Aggregator:
         self.waker: Waker | None = None
         # producer health: the runtime sets it from the configuration
         self.producer_limits = producers.Limits()
+        # the units above the sites (data/units/rollup.py)
+        self.rollup = Rollup(prefix, tree_of_sites(sites))
 
     # --- loop -----------------------------------------------------------
 
@@ -329,7 +333,10 @@ class Aggregator:
         state.last_maintain = time.monotonic() - random.uniform(0, MAINTAIN_EVERY_S)
 
     def _publish_and_maintain(self, state: SiteState) -> None:
+        version = state.version
         self._maybe_publish(state)
+        if state.version != version:  # the chain above it, on every version
+            self.rollup.after_publish(self.r, state.keys, state.site, now_ms())
         if time.monotonic() - state.last_maintain > MAINTAIN_EVERY_S:
             self._maintain(state)
 

@@ -31,6 +31,7 @@ from data.incidents.store import load_incidents, store_incident
 from data.keys import FEED_STREAMS, GROUP, AuthKeys, Keys, eid_member
 from data.redis_conn import as_text
 from data.site import Site, User
+from data.units.counts import count_changes
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class Outcome:
     fresh_eids: dict[str, set[str]] = field(default_factory=dict)
     changed: dict[str, dict] = field(default_factory=dict)  # incident records
     month_deltas: list[tuple[dict, int]] = field(default_factory=list)
+    before: dict[str, dict | None] = field(default_factory=dict)  # as loaded
     people: int | None = None  # people present, when they changed
 
 
@@ -166,6 +168,8 @@ class Batch:
             store_incident(pipe, keys, record)
         for record, sign in out.month_deltas:
             snapshots.count_closure(pipe, keys, self.site, record, sign)
+        # the chain above the site (data/units), in the same transaction
+        count_changes(pipe, keys, self.site, out.before, out.changed)
         for name, ts in out.newest.items():
             if ts > int(out.feeds.get(f"{name}:ts", 0)):
                 pipe.hset(keys.feeds, f"{name}:ts", ts)
@@ -224,6 +228,7 @@ class Batch:
                 record["id"] not in records or records[record["id"]]["status"]
                 != "closed"):
             out.month_deltas.append((record, 1))
+        out.before.setdefault(record["id"], records.get(record["id"]))
         records[record["id"]] = out.changed[record["id"]] = record
         return None
 

@@ -25,6 +25,11 @@ def parse_moment(name: str, raw: str | None, tz: str) -> int:
                         "(2026-05-01T19:42:00+08:00)") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=ZoneInfo(tz))
+    # a moment must also be one the site's clock can write back: 0001-01-01
+    # at +00:01 is year 0 there (schemathesis found it: a 500)
+    if not 2000 <= moment.year <= 9998:
+        raise BadMoment(f"{name}={raw[:40]!r}: not a moment of this service "
+                        "(years 2000 to 9998)")
     return int(moment.timestamp() * 1000)
 
 

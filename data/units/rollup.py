@@ -1,0 +1,208 @@
+"""The figures of every unit, rolled up from its sites as they change.
+
+After the aggregator publishes a site's snapshot it calls
+:meth:`Rollup.after_publish`: one pipelined read of the site's own counts
+(people present by grid, and what :mod:`data.units.counts` keeps per
+community), and — only for a community whose figures moved — one script per
+unit of its chain (the community, its street, its district, the city). The
+script keeps the community's figures as last added (``parts``) and adds the
+difference into the unit's figures (``figures``) with HINCRBY, atomically on
+the unit's own slot (``{u:<unit>}``). Run twice with the same figures, it
+changes nothing; a roll-up cut short is completed by the next. So a report in
+a community reaches its street's, district's and city's figures in the same
+step as its own snapshot, a few tens of milliseconds after it is folded.
+
+A unit's figures are read by :func:`read_units` (two hashes a unit); the
+rates are worked out on reading (:func:`kpis`) as city bulletins do:
+
+* due to close (应结案数) = closed this month + overdue now
+* closure_rate (结案率) = closed ÷ due to close
+* on_time_rate (按期结案率) = closed by the deadline ÷ due to close
+* rework_rate (返工率) = closed incidents reopened this month ÷ closed
+* solved_in_grid_share (小事不出网格) = closed while owned by the grid ÷ closed
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from data.keys import Keys, UnitKeys
+from data.redis_conn import (
+    RETRY_ERRORS,
+    SLOT_MOVED,
+    as_text,
+    node_for,
+    refresh_slots,
+)
+from data.site import Site
+from data.terms import CHAIN
+from data.units.counts import MONTH_FIGURES, local, rebuild_counts
+from data.units.tree import UnitTree
+
+log = logging.getLogger(__name__)
+
+# what one community adds into each unit above it, in this order
+FIGURES = ("people_present", "incidents_open", "overdue", "closed_today",
+           *MONTH_FIGURES, *(f"owned:{level}" for level in CHAIN[1:]))
+RESEND_S = 30.0  # unchanged figures are added again this often (idempotent)
+KPIS = ("people_present", "incidents_open", "overdue", "closed_today",
+        "closure_rate", "on_time_rate", "rework_rate", "solved_in_grid_share",
+        "owned_here")
+
+# KEYS[1] figures, KEYS[2] parts; ARGV[1] the community, ARGV[2] its figures
+# ("n,n,…" in the order of ARGV[4…], the names), ARGV[3] now (ms)
+ADD_PART = """
+local old = redis.call('HGET', KEYS[2], ARGV[1])
+if old == ARGV[2] then return 0 end
+local before = {}
+if old then for v in string.gmatch(old, '[^,]+') do before[#before + 1] = v end end
+local i = 0
+for v in string.gmatch(ARGV[2], '[^,]+') do
+  i = i + 1
+  local d = tonumber(v) - tonumber(before[i] or 0)
+  if d ~= 0 then redis.call('HINCRBY', KEYS[1], ARGV[3 + i], d) end
+end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[1], 'generated_ms', ARGV[3])
+redis.call('HINCRBY', KEYS[1], 'version', 1)
+return 1
+"""
+
+
+def _ints(raw: Mapping) -> dict[str, int]:
+    return {as_text(k): int(v) for k, v in raw.items()}
+
+
+def read_site_figures(r: redis.Redis, keys: Keys, site: Site,
+                      communities: Iterable[str], now_ms: int
+                      ) -> dict[str, tuple[int, ...]]:
+    """community -> its figures (in the order of :data:`FIGURES`), read in one
+    round trip on the site's node."""
+    communities = list(communities)
+    month, day = local(now_ms, site, "%Y%m"), local(now_ms, site, "%Y%m%d")
+
+    def read(client: redis.Redis) -> list:
+        pipe = client.pipeline(transaction=False)
+        pipe.hgetall(keys.present)
+        pipe.hgetall(keys.unit_owned)
+        pipe.hgetall(keys.unit_month(month))
+        pipe.hgetall(keys.unit_day(day))
+        for comm in communities:
+            pipe.zcard(keys.unit_open(comm))
+            pipe.zcount(keys.unit_open(comm), "-inf", now_ms - 1)
+        return pipe.execute()
+    try:
+        replies = read(node_for(r, keys.present))
+    except SLOT_MOVED:
+        refresh_slots(r)
+        replies = read(r)
+    present = {k: int(v) for k, v in ((as_text(k), v) for k, v in replies[0].items())
+               if k.startswith("g:")}
+    owned, month_n, day_n = (_ints(x) for x in replies[1:4])
+    people: dict[str, int] = dict.fromkeys(communities, 0)
+    for grid in site.grids.values():
+        if grid.community in people:
+            people[grid.community] += present.get(f"g:{grid.id}", 0)
+    out = {}
+    for n, comm in enumerate(communities):
+        n_open, n_overdue = replies[4 + 2 * n], replies[5 + 2 * n]
+        out[comm] = (people[comm], int(n_open), int(n_overdue),
+                     day_n.get(f"{comm}:closed", 0),
+                     *(month_n.get(f"{comm}:{f}", 0) for f in MONTH_FIGURES),
+                     *(owned.get(f"{comm}:{lvl}", 0) for lvl in CHAIN[1:]))
+    return out
+
+
+def add_parts(r: redis.Redis, prefix: str, tree: UnitTree,
+              parts: Mapping[str, tuple[int, ...]], now_ms: int) -> int:
+    """Add each community's figures into every unit of its chain; returns how
+    many units changed."""
+    pipe = r.pipeline(transaction=False)
+    for comm, figures in parts.items():
+        packed = ",".join(map(str, figures))
+        for unit in tree.chain(comm):
+            keys = UnitKeys(prefix, unit)
+            pipe.execute_command("EVAL", ADD_PART, 2, keys.figures, keys.parts,
+                                 comm, packed, now_ms, *FIGURES)
+    return sum(int(x) for x in pipe.execute()) if parts else 0
+
+
+@dataclass
+class Rollup:
+    """The roll-up step of one aggregator process: what it last added for
+    each community and when (so a quiet site costs one read; every
+    :data:`RESEND_S` it is added again all the same, in case another process
+    folded the site meanwhile), and which sites' counts it has checked are
+    complete."""
+
+    prefix: str
+    tree: UnitTree
+    sent: dict[str, tuple[tuple[int, ...], float]] = field(default_factory=dict)
+    counted: set[str] = field(default_factory=set)
+
+    def after_publish(self, r: redis.Redis, keys: Keys, site: Site,
+                      now_ms: int) -> int:
+        """Roll ``site``'s figures up the chain; how many units changed."""
+        communities = self.tree.site_communities.get(site.id, ())
+        if site.id not in self.counted:
+            if not r.exists(keys.unit_layout):
+                rebuild_counts(r, keys, site)
+            self.counted.add(site.id)
+        figures = read_site_figures(r, keys, site, communities, now_ms)
+        clock = time.monotonic()
+        moved = {c: f for c, f in figures.items()
+                 if self.sent.get(c, ((), 0.0))[0] != f
+                 or clock - self.sent[c][1] > RESEND_S}
+        try:
+            changed = add_parts(r, self.prefix, self.tree, moved, now_ms)
+        except redis.RedisError as exc:
+            # A unit's node away (the city's hash lives on one) must not stop
+            # the folding of the sites: what was not added is added by a
+            # later roll-up, since it is not noted as sent.
+            if isinstance(exc, RETRY_ERRORS + SLOT_MOVED):
+                refresh_slots(r)
+            log.warning("roll-up of site %s up the chain failed (%r); it is "
+                        "tried again with its next snapshot", site.id, exc)
+            return 0
+        self.sent.update((c, (f, clock)) for c, f in moved.items())
+        return changed
+
+
+# --- reading -------------------------------------------------------------------
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 3) if whole else None
+
+
+def kpis(figures: Mapping[str, int], level: str) -> dict[str, Any]:
+    """The key figures of a unit at ``level`` from its rolled-up counts."""
+    closed = figures.get("closed", 0)
+    due = closed + figures.get("overdue", 0)
+    return {
+        "people_present": figures.get("people_present", 0),
+        "incidents_open": figures.get("incidents_open", 0),
+        "overdue": figures.get("overdue", 0),
+        "closed_today": figures.get("closed_today", 0),
+        "closure_rate": _rate(closed, due),
+        "on_time_rate": _rate(figures.get("on_time", 0), due),
+        "rework_rate": _rate(figures.get("rework", 0), closed),
+        "solved_in_grid_share": _rate(figures.get("in_grid", 0), closed),
+        "owned_here": figures.get(f"owned:{level}", 0),
+    }
+
+
+def read_units(r: redis.Redis, prefix: str,
+               units: Iterable[str]) -> dict[str, dict[str, int]]:
+    """unit -> its rolled-up counts (plus ``generated_ms`` and ``version``)."""
+    units = list(units)
+    pipe = r.pipeline(transaction=False)
+    for unit in units:
+        pipe.hgetall(UnitKeys(prefix, unit).figures)
+    return {u: _ints(raw) for u, raw in zip(units, pipe.execute(), strict=True)}
