@@ -75,7 +75,10 @@ def test_two_patches_merged_the_wall_js_way_apply_in_the_browser(browser, live):
         "([a, b]) => window.dash_clientside.set_props("
         "'wall-flow', {figure: window.govWall.merge(window.govWall.merge(null, a),"
         " b)})", [first, second])
-    page.wait_for_function(f"() => {plot}.layout.xaxis.title.text === '二'")
+    # (a predicate that throws ends the wait: read through what may be missing
+    # for a moment while the figure is drawn again)
+    page.wait_for_function(
+        f"() => ((({plot}.layout || {{}}).xaxis || {{}}).title || {{}}).text === '二'")
     shown = json.loads(page.evaluate(
         f"() => JSON.stringify([{plot}.layout.title.text, {plot}.data[0].y[0]])"))
     assert shown == ["三", 7]
