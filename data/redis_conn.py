@@ -172,6 +172,18 @@ def node_for(r: redis.Redis, key: str) -> redis.Redis:
     return r.get_redis_connection(r.get_node_from_key(key))
 
 
+def on_node(r: redis.Redis, key: str, work):
+    """``work(client)`` on the node that serves ``key`` (:func:`node_for`);
+    if the slot moved or the node is gone, the slot map is asked again and
+    ``work`` done once more through ``r``, which follows the move (or raises).
+    ``work`` must be safe to run twice (reads; a version skipped is fine)."""
+    try:
+        return work(node_for(r, key))
+    except SLOT_MOVED + RETRY_ERRORS:
+        refresh_slots(r)
+        return work(r)
+
+
 def refresh_slots(r: redis.Redis) -> None:
     """Ask the cluster again which node serves which slot (after a MOVED or
     a lost node met outside the cluster client, which would have done so)."""

@@ -58,6 +58,24 @@ def _site():
     return state.sites.get(found) if found else None
 
 
+def _moment() -> tuple[tuple | None, tuple[Response, int] | None]:
+    """((site, lang, at, snapshot) of ``?site=&at=&lang=``, None), or (None,
+    the error to answer): a site outside the caller's scope, a bad moment,
+    one not kept."""
+    site = _site()
+    if site is None:
+        return None, _error(403, "that site is outside your scope")
+    lang = lang_of(request.args.get("lang"))
+    try:
+        at = parse_moment("at", request.args.get("at"), site.timezone)
+    except BadMoment as exc:
+        return None, _error(400, str(exc))
+    snap, span = replay_snapshot(site, at)
+    if snap is None:
+        return None, _error(404, "outside what is kept", kept=span)
+    return (site, lang, at, snap), None
+
+
 @functools.lru_cache(maxsize=32)
 def _outlines(site_id: str, lang: str):
     return grid_outlines(app_state().sites[site_id], lang)
@@ -137,17 +155,10 @@ def link(site_id: str, at: str) -> str:
 @replay_page.get("/frame")
 def frame():
     """``?site=&at=&lang=&shown=``: the wall at ``at``."""
-    site = _site()
-    if site is None:
-        return _error(403, "that site is outside your scope")
-    lang = lang_of(request.args.get("lang"))
-    try:
-        at = parse_moment("at", request.args.get("at"), site.timezone)
-    except BadMoment as exc:
-        return _error(400, str(exc))
-    snap, span = replay_snapshot(site, at)
-    if snap is None:
-        return _error(404, "outside what is kept", kept=span)
+    moment, failure = _moment()
+    if failure:
+        return failure
+    site, lang, at, snap = moment
     props, base = frame_props(site, snap, at, lang,
                               request.args.get("shown", "")[:40] or None)
     body = to_json_plotly({"v": snap["version"], "base": base, "ms": at,
@@ -236,17 +247,10 @@ def moment_figure(site, snap: dict, at: int, lang: str, who: str):
 def export_png():
     """``?site=&at=&lang=``: the moment as a PNG, made by the exports'
     renderer (one Chromium per process), stamped and audited."""
-    site = _site()
-    if site is None:
-        return _error(403, "that site is outside your scope")
-    lang = lang_of(request.args.get("lang"))
-    try:
-        at = parse_moment("at", request.args.get("at"), site.timezone)
-    except BadMoment as exc:
-        return _error(400, str(exc))
-    snap, span = replay_snapshot(site, at)
-    if snap is None:
-        return _error(404, "outside what is kept", kept=span)
+    moment, failure = _moment()
+    if failure:
+        return failure
+    site, lang, at, snap = moment
     fig = moment_figure(site, snap, at, lang, exported_by())
     try:
         png = renderer().render(fig, "png", EXPORT_WIDTH, EXPORT_HEIGHT)

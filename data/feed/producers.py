@@ -42,13 +42,7 @@ import redis
 
 from data.incidents.lifecycle import SYSTEM_ACTOR
 from data.keys import Keys
-from data.redis_conn import (
-    RETRY_ERRORS,
-    SLOT_MOVED,
-    as_text,
-    node_for,
-    refresh_slots,
-)
+from data.redis_conn import as_text, on_node
 from data.site import Site
 
 STATES = ("ok", "late", "erroring", "silent", "flapping")
@@ -246,12 +240,9 @@ def judge(r: redis.Redis, keys: Keys, site: Site, now: int,
     """Every device of the site judged now, its judged state stored (unless
     ``store`` is false: another caller judges at this moment, and a change
     must not be counted twice)."""
-    try:  # 121 reads of one slot: on its node (data/redis_conn.py: node_for)
-        replies, recent, week_ago = _read_minutes(node_for(r, keys.producers),
-                                                  keys, now)
-    except SLOT_MOVED + RETRY_ERRORS:
-        refresh_slots(r)
-        replies, recent, week_ago = _read_minutes(r, keys, now)
+    # 121 reads of one slot: on its node (data/redis_conn.py: node_for)
+    replies, recent, week_ago = on_node(
+        r, keys.producers, lambda node: _read_minutes(node, keys, now))
     fields = {as_text(k): as_text(v) for k, v in replies[0].items()}
     buckets = [{as_text(k): as_text(v) for k, v in b.items()} for b in replies[1:]]
     last_hour, week = buckets[:len(recent)], buckets[len(recent):]

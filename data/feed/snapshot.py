@@ -21,7 +21,7 @@ from data.incidents.lifecycle import public_view
 from data.incidents.store import load_incidents
 from data.keys import FEED_STREAMS, Keys
 from data.pubsub import announce
-from data.redis_conn import RETRY_ERRORS, SLOT_MOVED, node_for, refresh_slots
+from data.redis_conn import on_node
 from data.site import Site
 
 HEARTBEAT_MS = 5_000
@@ -72,13 +72,8 @@ def build(r: redis.Redis, keys: Keys, site: Site, now_ms: int) -> dict[str, Any]
         then = _local(minute * 60_000, tz) - timedelta(days=7)
         week_ago[then.strftime("%Y%m%d")].append((n, then.hour * 60 + then.minute))
 
-    try:
-        replies = _read(node_for(r, keys.snapshot), keys, minutes, week_ago, today,
-                        day_start, now_local, now_ms)
-    except SLOT_MOVED + RETRY_ERRORS:
-        refresh_slots(r)  # the cluster client follows the move, or raises
-        replies = _read(r, keys, minutes, week_ago, today, day_start, now_local,
-                        now_ms)
+    replies = on_node(r, keys.snapshot, lambda node: _read(
+        node, keys, minutes, week_ago, today, day_start, now_local, now_ms))
     return _shape(r, keys, site, now_ms, now_local, minutes, week_ago, replies)
 
 
@@ -263,7 +258,8 @@ def publish(r: redis.Redis, keys: Keys, site: Site, now_ms: int, *,
     snap = build(r, keys, site, now_ms)
     if kept is not None:
         kept["snap"] = snap
-    version = _on_node(r, keys, lambda node: _store(node, keys, snap, incidents))
+    version = on_node(r, keys.snapshot,
+                      lambda node: _store(node, keys, snap, incidents))
     # stored first, then announced: whoever hears the version can read it
     news = [f"inc:{version}"] if incidents else []
     announce(r, keys.channel, *news, version)
@@ -291,7 +287,7 @@ def restamp(r: redis.Redis, keys: Keys, site: Site, now_ms: int,
     for feed in snap.get("feeds", {}).values():
         if feed.get("last_ts") is not None:
             feed["lag_ms"] = max(0, now_ms - int(feed["last_ts"]))
-    version = _on_node(r, keys, lambda node: _store(node, keys, snap, False))
+    version = on_node(r, keys.snapshot, lambda node: _store(node, keys, snap, False))
     announce(r, keys.channel, version)
     return version
 
@@ -307,16 +303,6 @@ def _store(r: redis.Redis, keys: Keys, snap: dict, incidents: bool) -> int:
         pipe.set(keys.incidents_version, version)
     pipe.execute()
     return version
-
-
-def _on_node(r: redis.Redis, keys: Keys, write):
-    """``write(client)`` on the site's own node (:func:`node_for`), or through
-    the cluster client after a move (a version skipped then is harmless)."""
-    try:
-        return write(node_for(r, keys.snapshot))
-    except SLOT_MOVED + RETRY_ERRORS:
-        refresh_slots(r)
-        return write(r)
 
 
 def publish_people(r: redis.Redis, keys: Keys, version: int, people: int) -> None:
