@@ -268,3 +268,98 @@ def test_the_snapshot_throttle_stretches_when_many_sites_are_busy(raw, tiny):
     agg.states = many
     # 300 sites at 10 ms a snapshot, at most half the time on them: 6 s
     assert agg._interval() == 6_000
+    # an incident change has its own throttle: a quarter of the configured
+    # interval while few sites have one, stretched only past its own share
+    assert agg._urgent_gap == 50
+    from dataclasses import replace
+    agg.states = {name: replace(state) for name, state in many.items()}
+    for state in list(agg.states.values())[:100]:
+        state.urgent = True
+    assert agg._interval() == 6_000
+    assert agg._urgent_gap == 100 * 10 // 0.25 == 4_000
+
+
+def test_the_snapshot_read_through_its_minute_cache_equals_a_fresh_one(
+        r, raw, tiny):
+    """A busy site's snapshot reads only the minutes folded into since the
+    last one (data/feed/snapshot.py): late entries into past minutes, a new
+    minute, and the demo's past written beside the fold all show, exactly
+    as a build from nothing reads them."""
+    from data.feed.fold import Fold
+    from data.feed.snapshot import build
+    from data.sim.demo_seed import store_fold
+
+    keys = Keys(PREFIX, "tiny")
+    agg = Aggregator(raw, {"tiny": tiny}, PREFIX, snapshot_interval_ms=50,
+                     consumer="agg-test")
+    agg.setup()
+    state = agg.states["tiny"]
+    now = now_ms()
+    for back in (0, 1, 5, 30, 70, 110):  # the hour and the early hour
+        crowd(r, "E1", 10 + back, 1, ts=now - back * 60_000)
+    drain(agg)
+    cached = state.kept.get("minutes")
+    assert cached, "the aggregator's build keeps the minutes it read"
+
+    def fresh():
+        return build(raw, keys, tiny, now_ms())
+
+    def same():
+        drain(agg)
+        kept = agg.states["tiny"].kept["snap"]
+        assert kept["flow"] == fresh()["flow"]
+        assert kept["entrances"] == fresh()["entrances"]
+        assert kept["people_in_1h"] == fresh()["people_in_1h"]
+
+    same()
+    crowd(r, "E1", 7, 0, ts=now - 30 * 60_000)  # late, into a cached minute
+    crowd(r, "E2", 3, 0, ts=now - 100 * 60_000)  # ... and an early one
+    same()
+    assert sum(state.kept["snap"]["flow"]["in"]) == sum(
+        10 + b for b in (0, 1, 5, 30, 70, 110)) + 10
+    # the demo's past, written straight into the buckets, not by the fold
+    past = Fold(tiny, keys, {}, {}, now_ms())
+    past.incr[keys.minute(now // 60_000 - 20), "s:i"] += 1000
+    past.expire_at[keys.minute(now // 60_000 - 20)] = now // 1000 + 3600
+    store_fold(raw, past, now_ms())
+    state.dirty = True
+    same()
+    assert sum(state.kept["snap"]["flow"]["in"]) == sum(
+        10 + b for b in (0, 1, 5, 30, 70, 110)) + 1010
+
+
+def test_reads_under_watch_in_one_round_trip_keep_the_connection_in_step(raw):
+    """watch_and_read: replies as the client's own commands give them; an
+    error reply raised after every reply is read, so the connection is
+    usable after it."""
+    import redis as redis_py
+
+    from data.redis_conn import node_for, watch_and_read
+
+    key = "{wr}:h"
+    raw.delete(key, "{wr}:s")
+    raw.hset(key, mapping={"a": 1})
+    raw.set("{wr}:s", "x")
+    with node_for(raw, key).pipeline(transaction=True) as pipe:
+        got = watch_and_read(pipe, [key], [("HGETALL", key), ("GET", "{wr}:s"),
+                                           ("SMISMEMBER", "{wr}:none", "m")])
+        assert got[0] in ({b"a": b"1"}, {"a": "1"})
+        assert got[1] in (b"x", "x") and list(got[2]) == [0]
+        pipe.multi()
+        pipe.hset(key, "b", 2)
+        pipe.execute()
+    assert raw.hget(key, "b") in (b"2", "2")
+    with node_for(raw, key).pipeline(transaction=True) as pipe:
+        with pytest.raises(redis_py.ResponseError):  # WRONGTYPE, in the middle
+            watch_and_read(pipe, [key], [("GET", key), ("HGETALL", key)])
+        pipe.reset()
+        assert pipe.hgetall(key)  # the same connection, replies in step
+    # a change under the watch: the transaction is refused, as with watch()
+    with node_for(raw, key).pipeline(transaction=True) as pipe:
+        watch_and_read(pipe, [key], [("HGETALL", key)])
+        raw.hset(key, "c", 3)
+        pipe.multi()
+        pipe.hset(key, "d", 4)
+        with pytest.raises(redis_py.WatchError):
+            pipe.execute()
+    assert raw.hget(key, "d") is None

@@ -244,3 +244,47 @@ def test_a_dispatch_names_only_someone_who_works_the_grid(tiny, assignee, reason
         apply_op(record, op("dispatch", "sup", assignee=assignee), tiny)
     done = apply_op(record, op("dispatch", "sup", assignee="w1"), tiny)
     assert done["assignee"] == "w1"
+
+
+def test_the_aggregators_upkeep_escalates_trims_and_forgets(r, raw, tiny,
+                                                            monkeypatch):
+    """The upkeep the aggregator runs every 30 s per site (two round trips,
+    data/feed/upkeep.py): an overdue incident escalated, acknowledged old
+    entries trimmed while pending ones stay, a long-gone consumer with
+    nothing pending forgotten, the live one and one with pending kept."""
+    from data.feed import upkeep as upkeep_module
+    from data.keys import GROUP
+
+    keys = Keys(PREFIX, "tiny")
+    agg = Aggregator(raw, {"tiny": tiny}, PREFIX, consumer="a")
+    agg.setup()
+    crowd_key = keys.stream("crowd")
+    old = now_ms() - 10 * 60_000  # far past the crowd stream's 2 minutes
+    pipe = r.pipeline(transaction=False)
+    for n in range(250):  # a trim is approximate: whole nodes of 100 go
+        pipe.xadd(crowd_key, {"v": "1", "src": "cam", "entrance": "E1", "in": "1",
+                              "out": "0", "ts": str(old)}, id=f"{old}-{n}")
+    pipe.execute()
+    r.xadd(keys.stream("incident"), {
+        "v": "1", "src": "hotline", "op": "report", "id": INC3,
+        "ts": str(now_ms() - 3 * HOUR), "category": "parking", "level": "1",
+        "title": "占道", "grid": "G2"})
+    _fold(agg)
+    # a process gone long ago, and one that died holding an entry
+    r.xgroup_createconsumer(crowd_key, GROUP, "gone")
+    pending_id = r.xadd(crowd_key, {"v": "1", "src": "cam", "entrance": "E1",
+                                    "in": "1", "out": "0", "ts": str(old)},
+                        id=f"{old + 1000}-0")
+    r.xreadgroup(GROUP, "dead-with-pending", {crowd_key: ">"}, count=1)
+    monkeypatch.setattr(upkeep_module, "CONSUMER_FORGET_MS", -1)
+
+    agg._maintain(agg.states["tiny"])
+
+    names = {c["name"] for c in r.xinfo_consumers(crowd_key, GROUP)}
+    assert "gone" not in names
+    assert {"a", "dead-with-pending"} <= names
+    left = [entry_id for entry_id, _ in r.xrange(crowd_key)]
+    assert len(left) <= 51 and left[-1] == pending_id  # acknowledged ones went
+    _fold(agg)
+    record = read_incident(r, keys, INC3)
+    assert (record["status"], record["owner_level"]) == ("escalated", "community")

@@ -30,10 +30,7 @@ from data.feed.check import check
 from data.feed.contract import Rejected
 from data.feed.migration import migrate_incident_keys
 from data.feed.upkeep import (
-    STREAM_KEEP_MS,
-    escalate_overdue,
-    forget_idle_consumers,
-    trim_stream,
+    upkeep,
 )
 from data.feed.wake import SWEEP_S, Waker
 from data.keys import FEED_STREAMS, GROUP, Keys
@@ -45,6 +42,7 @@ from data.redis_conn import (
     Backoff,
     as_text,
     node_for,
+    on_node,
     refresh_slots,
 )
 from data.site import Site
@@ -62,9 +60,11 @@ RECLAIM_IDLE_MS = 15_000  # a consumer silent this long is taken for dead
 MAINTAIN_EVERY_S = 30.0  # per site, staggered: trim, escalate, reclaim
 QUIET_REBUILD_MS = 30_000  # a quiet site's snapshot rebuilt this often
 SNAPSHOT_SHARE = 0.5  # at most this share of the time on rebuilding snapshots
+URGENT_SHARE = 0.25  # ... and this share on those of sites whose incidents changed
 QUIET_SHARE = 0.1  # ... and this share on rebuilding those of quiet sites
 BUSY_ENTRIES = 500  # entries in a round from which every site is read each round
 QUIET_S = 1.0  # ... until this long without an entry
+VITALS_S = 60.0  # how the rounds go, logged this often while busy
 
 
 
@@ -97,7 +97,7 @@ class SiteState:
     pending: bool = True  # entries read and not acknowledged may wait
     more: bool = False  # the last read was a full batch: read again at once
     stats: dict[str, int] = field(default_factory=dict)
-    kept: dict = field(default_factory=dict)  # the last snapshot, for restamps
+    kept: dict = field(default_factory=dict)  # the last snapshot, minute buckets
     ready: bool = False  # consumer groups made, keys in the current layout
     backoff: Backoff = field(default_factory=Backoff)
     retry_at: float = 0.0  # monotonic time before which the site is left alone
@@ -110,6 +110,40 @@ class SiteState:
 
 
 
+
+
+@dataclass
+class Vitals:
+    """How the rounds go, logged once a minute while busy: how long a round
+    takes is how long a new entry may wait before it is read."""
+
+    rounds: int = 0
+    entries: int = 0
+    seconds: float = 0.0
+    longest: float = 0.0
+    next_log: float = field(default_factory=lambda: time.monotonic() + VITALS_S)
+
+    def round(self, entries: int, seconds: float) -> None:
+        self.rounds += 1
+        self.entries += entries
+        self.seconds += seconds
+        self.longest = max(self.longest, seconds)
+
+    def maybe_log(self, consumer: str, interval_ms: int, urgent_ms: int) -> None:
+        now = time.monotonic()
+        if now < self.next_log:
+            return
+        if self.rounds:
+            log.info("aggregator %s: %d rounds, %d entries (%.0f/s); a round "
+                     "%.0f ms on average, %.0f ms at most; snapshots every "
+                     "%d ms, %d ms after an incident change", consumer,
+                     self.rounds, self.entries,
+                     self.entries / (now - self.next_log + VITALS_S),
+                     1000 * self.seconds / self.rounds, 1000 * self.longest,
+                     interval_ms, urgent_ms)
+        self.rounds = self.entries = 0
+        self.seconds = self.longest = 0.0
+        self.next_log = now + VITALS_S
 
 
 class Aggregator:
@@ -141,8 +175,10 @@ class Aggregator:
         self._next_sweep = 0.0
         self._build_ms = 5.0  # a running mean of what one snapshot costs
         self._step_interval = snapshot_interval_ms
+        self._urgent_gap = snapshot_interval_ms // 4
         self._quiet_rebuild_ms = QUIET_REBUILD_MS
         self._busy_until = 0.0
+        self.vitals = Vitals()
         self.waker: Waker | None = None
         # producer health: the runtime sets it from the configuration
         self.producer_limits = producers.Limits()
@@ -208,6 +244,15 @@ class Aggregator:
 
         Each site is folded on its own: one that fails (its data cannot be
         read) is noted, backs off, and does not hold up the others."""
+        started = time.perf_counter()
+        handled = self._step(block_ms)
+        if handled:
+            self.vitals.round(handled, time.perf_counter() - started)
+        self.vitals.maybe_log(self.consumer, self._step_interval,
+                              self._urgent_gap)
+        return handled
+
+    def _step(self, block_ms: int) -> int:
         if not self._ready:
             self.setup()
         if time.monotonic() >= self._next_beat:
@@ -221,6 +266,7 @@ class Aggregator:
                 self._keep_leases()
                 handled += self._guarded(state, self._fold_pending, state) or 0
                 self._busy(handled)
+                self._urgent_out(state)
         every, woken = self.waker.take(0)
         if not (handled or every or woken or any(s.more for s in owned)):
             wait = self._block_ms(owned, block_ms) if owned else block_ms
@@ -385,29 +431,36 @@ class Aggregator:
         now = now_ms()
         for state in owned:
             if state.dirty:
-                gap = (self._step_interval // 4 if state.urgent
-                       else self._step_interval)
+                gap = self._gap(state)
                 due = state.last_snapshot_ms + gap - now
                 block_ms = min(block_ms, max(1, due))
         return block_ms
 
     def _claim(self, state: SiteState, min_idle_ms: int) -> int:
-        """Entries of other consumers idle ``min_idle_ms`` made ours; how many."""
+        """Entries of other consumers idle ``min_idle_ms`` made ours; how many.
+        The three streams in one round trip (more only past a full batch)."""
         claimed = 0
-        for name in FEED_STREAMS:
-            start = "0-0"
-            while True:
+        starts = {state.keys.stream(n): "0-0" for n in FEED_STREAMS}
+
+        def claim(node: redis.Redis) -> list:
+            pipe = node.pipeline(transaction=False)
+            for key, start in starts.items():
                 # ids only: the entries are read once, as pending, when
                 # folded (redis-py gives no cursor then: go on past the last)
-                ids = self.r.xautoclaim(
-                    state.keys.stream(name), GROUP, self.consumer,
-                    min_idle_time=min_idle_ms, start_id=start, count=BATCH,
-                    justid=True)
+                pipe.xautoclaim(key, GROUP, self.consumer,
+                                min_idle_time=min_idle_ms, start_id=start,
+                                count=BATCH, justid=True)
+            return pipe.execute()
+
+        while starts:
+            replies = on_node(self.r, state.keys.lease, claim)
+            full = {}
+            for key, ids in zip(starts, replies, strict=True):
                 claimed += len(ids)
-                if len(ids) < BATCH:
-                    break
-                ms, _, seq = as_text(ids[-1]).partition("-")
-                start = f"{ms}-{int(seq or 0) + 1}"
+                if len(ids) >= BATCH:
+                    ms, _, seq = as_text(ids[-1]).partition("-")
+                    full[key] = f"{ms}-{int(seq or 0) + 1}"
+            starts = full
         return claimed
 
     def _fold_pending(self, state: SiteState) -> int:
@@ -452,7 +505,14 @@ class Aggregator:
             if batch:
                 handled += self._guarded(state, self._fold, state, batch) or 0
                 self._busy(handled)
+                self._urgent_out(state)
         return handled
+
+    def _urgent_out(self, state: SiteState) -> None:
+        """A site whose incidents changed publishes now, not at the end of
+        the round: at a city's full rate a round lasts about a second."""
+        if state.urgent and state.owned and not state.resting:
+            self._guarded(state, self._publish_and_maintain, state)
 
     # --- one batch ------------------------------------------------------
 
@@ -501,6 +561,7 @@ class Aggregator:
                 state.owned = False
                 return 0
         state.dirty = True
+        state.kept.setdefault("touched", set()).update(done.fold.minutes)
         if done.changed:
             state.urgent = True
         if done.people is not None:
@@ -515,10 +576,8 @@ class Aggregator:
         # Leading edge: a change after a quiet spell goes out at once; within
         # the interval it waits for the trailing edge (see _block_ms). An
         # incident change (a report, a dispatch: what people wait for on the
-        # other screens) only waits a quarter of the interval.
-        interval = self._step_interval
-        gap = interval // 4 if state.urgent else interval
-        if state.dirty and since >= gap:
+        # other screens) has a throttle of its own (see _interval).
+        if state.dirty and since >= self._gap(state):
             started = time.perf_counter()
             state.version = snapshots.publish(self.r, state.keys, state.site, now,
                                               incidents=state.urgent,
@@ -551,18 +610,31 @@ class Aggregator:
                                      state.people)
             state.people_sent = state.people
 
+    def _gap(self, state: SiteState) -> int:
+        """How long after its last snapshot a changed site may publish again."""
+        return self._urgent_gap if state.urgent else self._step_interval
+
     def _interval(self) -> int:
         """The throttle of a site's snapshots: the configured interval, or
         longer when this process has more busy sites than it can rebuild in
         that time within :data:`SNAPSHOT_SHARE` of its time (a city at full
-        rate: people present still go out live, incidents at a quarter)."""
-        owned = busy = 0
+        rate: people present still go out live).
+
+        Sites whose incidents changed have a throttle of their own, a quarter
+        of the configured interval, stretched only when they alone would
+        take more than :data:`URGENT_SHARE` of the time: at a city's full
+        rate every site has new counts each round but only a few a new
+        report, and that report is what the other screens wait for."""
+        owned = busy = urgent = 0
         for state in self.states.values():
             owned += state.owned
             busy += state.owned and state.dirty
+            urgent += state.owned and state.urgent
         # and the full rebuild of quiet sites: at most a tenth of the time
         self._quiet_rebuild_ms = max(QUIET_REBUILD_MS,
                                      int(owned * self._build_ms / QUIET_SHARE))
+        self._urgent_gap = max(self.snapshot_interval_ms // 4,
+                               int(urgent * self._build_ms / URGENT_SHARE))
         needed = busy * self._build_ms / SNAPSHOT_SHARE
         return max(self.snapshot_interval_ms, int(needed))
 
@@ -572,10 +644,7 @@ class Aggregator:
         keys = state.keys
         if self._claim(state, self.reclaim_idle_ms):
             state.pending = True  # fold them before anything newer
-        for name in FEED_STREAMS:
-            trim_stream(self.r, keys.stream(name), STREAM_KEEP_MS[name], now_ms())
-            forget_idle_consumers(self.r, keys.stream(name), self.consumer)
-        escalate_overdue(self.r, state.site, keys)
+        upkeep(self.r, state.site, keys, self.consumer, now_ms())
         # a silent device's maintenance incident, even with no screen open
         producers.read_health(self.r, keys, state.site, now_ms(),
                               self.producer_limits)

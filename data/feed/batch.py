@@ -27,9 +27,9 @@ from data.feed.dead import write_dead
 from data.feed.fold import Fold
 from data.feed.producers import record as record_producers
 from data.incidents.lifecycle import Refused, apply_op, authorize, new_incident
-from data.incidents.store import load_incidents, store_incident
+from data.incidents.store import incident_records, load_incidents, store_incident
 from data.keys import FEED_STREAMS, GROUP, AuthKeys, Keys, eid_member
-from data.redis_conn import as_text
+from data.redis_conn import as_text, watch_and_read
 from data.site import Site, User
 from data.units.counts import count_changes
 
@@ -75,17 +75,29 @@ class Batch:
         """Read, fold and write the batch through ``pipe`` (a transaction
         pipeline); raises redis.WatchError to be run again, or LostLease."""
         eid_of, incident_ids = self._marks()
-        pipe.watch(self.keys.lease, self.keys.present, self.keys.parking,
-                   *{k for k, _ in eid_of.values()},
-                   *(self.keys.incident(i) for i in incident_ids))
-        if as_text(pipe.get(self.keys.lease) or b"") != self.consumer:
+        keys = self.keys
+        marks: dict[str, list[str]] = {}  # de-duplication set -> members
+        for set_key, member in eid_of.values():
+            marks.setdefault(set_key, []).append(member)
+        ids = sorted(incident_ids)
+        # everything read before the writes, in one round trip
+        replies = watch_and_read(
+            pipe, [keys.lease, keys.present, keys.parking, *marks,
+                   *(keys.incident(i) for i in ids)],
+            [("GET", keys.lease), ("HGETALL", keys.present),
+             ("HGETALL", keys.parking), ("HGETALL", keys.feeds),
+             *(("SMISMEMBER", k, *members) for k, members in marks.items()),
+             *([("MGET", *(keys.incident(i) for i in ids))] if ids else [])])
+        if as_text(replies[0] or b"") != self.consumer:
             raise LostLease(self.site.id)
-        seen = _seen(pipe, eid_of)
-        records = load_incidents(pipe, self.keys, incident_ids)
-        present = _decode_map(pipe.hgetall(self.keys.present))
-        parking = _decode_map(pipe.hgetall(self.keys.parking))
+        seen = {m for members, flags in zip(marks.values(), replies[4:],
+                                            strict=False)
+                for m, hit in zip(members, flags, strict=True) if hit}
+        records = (incident_records(ids, replies[4 + len(marks)]) if ids
+                   else {})
+        present, parking, feeds = (_decode_map(x) for x in replies[1:4])
         out = Outcome(fold=Fold(self.site, self.keys, present, parking, self.now),
-                      feeds=_decode_map(pipe.hgetall(self.keys.feeds)))
+                      feeds=feeds)
         out.fold.rebaseline()
         for key, name, entry_id, ev in self.checked:
             self._fold_one(pipe, out, key, name, entry_id, ev, eid_of, seen,
@@ -231,18 +243,6 @@ class Batch:
         out.before.setdefault(record["id"], records.get(record["id"]))
         records[record["id"]] = out.changed[record["id"]] = record
         return None
-
-
-def _seen(pipe: Any, eid_of: dict) -> set[str]:
-    """The marks already in their de-duplication sets."""
-    by_key: dict[str, list[str]] = {}
-    for set_key, member in eid_of.values():
-        by_key.setdefault(set_key, []).append(member)
-    seen: set[str] = set()
-    for set_key, members in by_key.items():
-        flags = pipe.smismember(set_key, members)
-        seen.update(m for m, hit in zip(members, flags, strict=True) if hit)
-    return seen
 
 
 def _decode_map(raw: dict) -> dict[str, Any]:

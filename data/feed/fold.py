@@ -71,6 +71,7 @@ class Fold:
         self._days: dict[int, str] = {}  # hour -> day, a cache for the hot path
         self._minutes: dict[int, tuple[str, int]] = {}  # minute -> local day, minute
         self._bucket_cache: dict[int, list[str]] = {}  # 10-s slot -> its buckets
+        self.minutes: set[int] = set()  # the minute buckets added to
         self._crowd: dict[tuple[int, str], list[int]] = {}  # (slot, entrance) -> in/out
         self._gates: dict[tuple[int, str], list[int]] = {}
 
@@ -101,6 +102,8 @@ class Fold:
             if end_s + keep > now_s:
                 out.append(key)
                 self.expire_at.setdefault(key, end_s + keep)
+        if out and out[0] == self.keys.minute(minute):
+            self.minutes.add(minute)
         return out
 
     def _add(self, buckets: list[str], fields: tuple[str, str], people_in: int,

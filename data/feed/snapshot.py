@@ -58,37 +58,62 @@ def _local(ms: int, tz: ZoneInfo) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz)
 
 
-def build(r: redis.Redis, keys: Keys, site: Site, now_ms: int) -> dict[str, Any]:
-    """Read the folded state of ``site`` and shape it into the snapshot."""
+def build(r: redis.Redis, keys: Keys, site: Site, now_ms: int,
+          cache: dict | None = None) -> dict[str, Any]:
+    """Read the folded state of ``site`` and shape it into the snapshot.
+
+    ``cache``: a dict of the caller's (the aggregator's, per site) where the
+    minute buckets read are kept, so that the next build reads only the
+    minutes folded into since (``cache["touched"]``, which the caller adds
+    to) and the new ones: a busy site's hour is sixty buckets, of which one
+    or two move between builds. The week-ago curve, written a week ago,
+    is read once a minute. A writer other than the fold (the demo's past)
+    bumps ``stats["rewritten"]``, and the whole cache goes."""
     tz = ZoneInfo(site.timezone)
     now_local = _local(now_ms, tz)
     today = now_local.strftime("%Y%m%d")
     day_start = now_local.replace(hour=0, minute=0, second=0, microsecond=0)
     now_min = now_ms // 60_000
     minutes = list(range(now_min - FLOW_MINUTES + 1, now_min + 1))
+    if cache is None:
+        cache = {}
+    read = on_node(r, keys.snapshot, lambda node: _read(
+        node, keys, minutes, tz, today, day_start, now_local, now_ms, cache))
+    if read is None:  # rewritten under the cache: read everything
+        cache.clear()
+        read = on_node(r, keys.snapshot, lambda node: _read(
+            node, keys, minutes, tz, today, day_start, now_local, now_ms, cache))
+    return _shape(r, keys, site, now_ms, now_local, minutes, cache, read)
 
+
+def _read(r: redis.Redis, keys: Keys, minutes: list[int], tz: ZoneInfo,
+          today: str, day_start: datetime, now_local: datetime, now_ms: int,
+          cache: dict) -> list | None:
+    """The folded state of a site not in ``cache``, in one pipelined round
+    trip; the minute buckets and week-ago figures read go into ``cache``.
+    None when ``cache`` turns out stale (see :func:`build`)."""
+    buckets: dict[int, dict[str, int]] = cache.setdefault("minutes", {})
+    whole: set[int] = cache.setdefault("whole", set())  # all fields read
+    week: dict[int, tuple] = cache.setdefault("week", {})
+    for minute in cache.pop("touched", ()):
+        buckets.pop(minute, None)
+        whole.discard(minute)
+    full = [m for m in minutes[-HOUR_MINUTES:] if m not in whole]
+    early = [m for m in minutes[:-HOUR_MINUTES] if m not in buckets]
     week_ago: dict[str, list[tuple[int, int]]] = defaultdict(list)  # day -> slots
-    for n, minute in enumerate(minutes):
-        then = _local(minute * 60_000, tz) - timedelta(days=7)
-        week_ago[then.strftime("%Y%m%d")].append((n, then.hour * 60 + then.minute))
-
-    replies = on_node(r, keys.snapshot, lambda node: _read(
-        node, keys, minutes, week_ago, today, day_start, now_local, now_ms))
-    return _shape(r, keys, site, now_ms, now_local, minutes, week_ago, replies)
-
-
-def _read(r: redis.Redis, keys: Keys, minutes: list[int], week_ago: dict,
-          today: str, day_start: datetime, now_local: datetime,
-          now_ms: int) -> list:
-    """The folded state of a site, in one pipelined round trip."""
+    for minute in minutes:
+        if minute not in week:
+            then = _local(minute * 60_000, tz) - timedelta(days=7)
+            week_ago[then.strftime("%Y%m%d")].append(
+                (minute, then.hour * 60 + then.minute))
     pipe = r.pipeline(transaction=False)
-    for minute in minutes[-HOUR_MINUTES:]:
+    for minute in full:
         pipe.hgetall(keys.minute(minute))
-    for minute in minutes[:-HOUR_MINUTES]:
+    for minute in early:
         pipe.hmget(keys.minute(minute), "s:i", "s:o")
     for day, slots in week_ago.items():
-        fields = [f"{m}:{d}" for _, m in slots for d in "io"]
-        pipe.hmget(keys.site_minutes(day), fields)
+        pipe.hmget(keys.site_minutes(day),
+                   [f"{m}:{d}" for _, m in slots for d in "io"])
     pipe.hgetall(keys.day(today))
     pipe.hgetall(keys.present)
     pipe.hgetall(keys.parking)
@@ -100,36 +125,48 @@ def _read(r: redis.Redis, keys: Keys, minutes: list[int], week_ago: dict,
     pipe.hgetall(keys.incidents_month(now_local.strftime("%Y%m")))
     pipe.zrevrange(keys.incidents_all, 0, TICKER - 1)
     pipe.zrange(keys.incidents_open, 0, MAP_INCIDENTS - 1)
-    return pipe.execute()
+    replies = pipe.execute()
+    rest = replies[len(full) + len(early) + len(week_ago):]
+    rewritten = _ints(rest[4]).get("rewritten", 0)
+    if cache.setdefault("rewritten", rewritten) != rewritten:
+        return None
+    for minute, raw in zip(full, replies, strict=False):
+        buckets[minute] = _ints(raw)
+        whole.add(minute)
+    pos = len(full)
+    for minute, (a, b) in zip(early, replies[pos:], strict=False):
+        buckets[minute] = {"s:i": int(a or 0), "s:o": int(b or 0)}
+    pos += len(early)
+    for (_day, slots), values in zip(week_ago.items(), replies[pos:], strict=False):
+        for k, (minute, _) in enumerate(slots):
+            week[minute] = tuple(int(v) if v is not None else None
+                                 for v in values[2 * k: 2 * k + 2])
+    for old in [m for m in buckets if m < minutes[0]]:
+        del buckets[old]
+        whole.discard(old)
+    for old in [m for m in week if m < minutes[0]]:
+        del week[old]
+    return rest
 
 
 def _shape(r: redis.Redis, keys: Keys, site: Site, now_ms: int,
-           now_local: datetime, minutes: list[int], week_ago: dict,
+           now_local: datetime, minutes: list[int], cache: dict,
            replies: list) -> dict[str, Any]:
-    """The snapshot from what :func:`_read` read."""
-
-    hour = [_ints(h) for h in replies[:HOUR_MINUTES]]
-    pos = HOUR_MINUTES
-    early = replies[pos: pos + FLOW_MINUTES - HOUR_MINUTES]
-    pos += len(early)
-    week = replies[pos: pos + len(week_ago)]
-    pos += len(week)
+    """The snapshot from the minute buckets in ``cache`` and what
+    :func:`_read` read besides."""
+    buckets, week = cache["minutes"], cache["week"]
+    hour = [buckets[m] for m in minutes[-HOUR_MINUTES:]]
     (day_counts, present, parking, feeds, stats, n_open, n_overdue, n_closed_today,
-     month, recent_ids, open_ids) = replies[pos:]
+     month, recent_ids, open_ids) = replies
     day_counts, present, stats = _ints(day_counts), _ints(present_fix(present)), \
         _ints(stats)
     parking, feeds, month = ({_t(k): _t(v) for k, v in d.items()}
                              for d in (parking, feeds, month))
 
-    flow_in = [int(a or 0) for a, _ in early] + [h.get("s:i", 0) for h in hour]
-    flow_out = [int(b or 0) for _, b in early] + [h.get("s:o", 0) for h in hour]
-    week_in: list[int | None] = [None] * FLOW_MINUTES
-    week_out: list[int | None] = [None] * FLOW_MINUTES
-    for (_day, slots), values in zip(week_ago.items(), week, strict=True):
-        for k, (n, _) in enumerate(slots):
-            week_in[n] = int(values[2 * k]) if values[2 * k] is not None else None
-            week_out[n] = (int(values[2 * k + 1])
-                           if values[2 * k + 1] is not None else None)
+    flow_in = [buckets[m].get("s:i", 0) for m in minutes]
+    flow_out = [buckets[m].get("s:o", 0) for m in minutes]
+    week_in: list[int | None] = [week[m][0] for m in minutes]
+    week_out: list[int | None] = [week[m][1] for m in minutes]
     has_week = any(v is not None for v in week_in)
 
     hour_total: Counter[str] = Counter()
@@ -253,9 +290,9 @@ def publish(r: redis.Redis, keys: Keys, site: Site, now_ms: int, *,
     remembered under ``keys.incidents_version``, so that screens that show
     only incidents (the phone, the console's table) refresh on those alone.
     ``kept``: a dict of the caller's, where the snapshot is left (``"snap"``)
-    for :func:`restamp`.
+    for :func:`restamp`, and the minute buckets read for the next build.
     """
-    snap = build(r, keys, site, now_ms)
+    snap = build(r, keys, site, now_ms, cache=kept)
     if kept is not None:
         kept["snap"] = snap
     version = on_node(r, keys.snapshot,

@@ -46,7 +46,12 @@ def load_incidents(pipe: Any, keys: Keys, ids: Iterable[str]) -> dict[str, dict]
     if not ids:
         return {}
     # MGET by name: a cluster pipeline refuses its mget() even in one slot
-    values = pipe.execute_command("MGET", *(keys.incident(i) for i in ids))
+    return incident_records(
+        ids, pipe.execute_command("MGET", *(keys.incident(i) for i in ids)))
+
+
+def incident_records(ids: list[str], values: list) -> dict[str, dict]:
+    """id -> record from the reply of an MGET of ``ids``' keys, in order."""
     return {i: json.loads(v) for i, v in zip(ids, values, strict=True) if v}
 
 

@@ -123,6 +123,9 @@ def store_fold(client: redis.Redis, fold: Fold, at_ms: int, chunk: int = 5000
                 pipe.execute()
     for key in alive:
         pipe.expireat(key, fold.expire_at[key])
+    # written besides the aggregator's fold: its snapshots' cached minute
+    # buckets are stale now (data/feed/snapshot.py, build)
+    pipe.hincrby(fold.keys.stats, "rewritten", 1)
     pipe.execute()
     return n
 
