@@ -268,6 +268,14 @@ def test_the_snapshot_throttle_stretches_when_many_sites_are_busy(raw, tiny):
     agg.states = many
     # 300 sites at 10 ms a snapshot, at most half the time on them: 6 s
     assert agg._interval() == 6_000
+    # at the start of a round the last one's changes are all published:
+    # the sites changed in it are busy still, not dirty
+    state = agg.states["tiny"]
+    state.dirty, state.changed_at = False, time.monotonic()
+    assert agg._interval() == 6_000
+    state.changed_at = time.monotonic() - 60  # quiet for a minute
+    assert agg._interval() == 200
+    state.dirty = True
     # an incident change has its own throttle: a quarter of the configured
     # interval while few sites have one, stretched only past its own share
     assert agg._urgent_gap == 50

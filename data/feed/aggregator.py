@@ -85,6 +85,7 @@ class SiteState:
     site: Site
     keys: Keys
     dirty: bool = True
+    changed_at: float = 0.0  # monotonic time of the last fold that did something
     urgent: bool = False  # an incident changed: publish sooner than the throttle
     version: int = 0  # the last snapshot version this process published
     people: int | None = None  # people present after the last fold
@@ -118,6 +119,7 @@ class Vitals:
     takes is how long a new entry may wait before it is read."""
 
     rounds: int = 0
+    last_round_s: float = 0.0
     entries: int = 0
     seconds: float = 0.0
     longest: float = 0.0
@@ -125,6 +127,7 @@ class Vitals:
 
     def round(self, entries: int, seconds: float) -> None:
         self.rounds += 1
+        self.last_round_s = seconds
         self.entries += entries
         self.seconds += seconds
         self.longest = max(self.longest, seconds)
@@ -561,6 +564,7 @@ class Aggregator:
                 state.owned = False
                 return 0
         state.dirty = True
+        state.changed_at = time.monotonic()
         state.kept.setdefault("touched", set()).update(done.fold.minutes)
         if done.changed:
             state.urgent = True
@@ -626,9 +630,12 @@ class Aggregator:
         rate every site has new counts each round but only a few a new
         report, and that report is what the other screens wait for."""
         owned = busy = urgent = 0
+        # busy: changed within the last two rounds (at the start of a round
+        # the last one's changes are all published, and none is dirty)
+        since = time.monotonic() - max(2 * QUIET_S, 2 * self.vitals.last_round_s)
         for state in self.states.values():
             owned += state.owned
-            busy += state.owned and state.dirty
+            busy += state.owned and (state.dirty or state.changed_at > since)
             urgent += state.owned and state.urgent
         # and the full rebuild of quiet sites: at most a tenth of the time
         self._quiet_rebuild_ms = max(QUIET_REBUILD_MS,
