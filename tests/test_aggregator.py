@@ -371,3 +371,39 @@ def test_reads_under_watch_in_one_round_trip_keep_the_connection_in_step(raw):
         with pytest.raises(redis_py.WatchError):
             pipe.execute()
     assert raw.hget(key, "d") is None
+
+
+def test_a_site_behind_catches_up_among_many_that_are_not(r, raw, tiny):
+    """One site with a backlog among 200 quiet ones reads full batches once
+    it is known to be behind, not its even share of a round (150 here)."""
+    from dataclasses import replace
+
+    def quiet(n: int):
+        community = replace(tiny.units["C1"], id=f"C-q{n:03d}")
+        units = {k: u for k, u in tiny.units.items() if k != "C1"}
+        return replace(tiny, id=f"q{n:03d}", units={**units, community.id: community})
+
+    sites = {"tiny": tiny, **{f"q{n:03d}": quiet(n) for n in range(199)}}
+    agg = Aggregator(raw, sites, PREFIX, snapshot_interval_ms=50,
+                     consumer="agg-test")
+    agg.setup()
+    for _ in range(3):
+        agg.step(block_ms=20)  # every site leased and set up
+    t = now_ms()
+
+    def backlog(site: str, n: int) -> None:
+        pipe = r.pipeline(transaction=False)
+        for _ in range(n):
+            pipe.xadd(Keys(PREFIX, site).stream("crowd"),
+                      {"v": "1", "src": "cam-1", "entrance": "E1",
+                       "ts": str(t), "in": "1", "out": "0"})
+        pipe.execute()
+
+    backlog("q000", 600)  # busy: every site is read each round now
+    agg.step(block_ms=20)
+    assert agg.waker.paused.is_set()
+    backlog("tiny", 1500)
+    for _ in range(3):
+        agg.step(block_ms=20)
+    stats = r.hgetall(Keys(PREFIX, "tiny").stats)
+    assert int(stats.get("folded:crowd", 0)) == 1500
