@@ -15,7 +15,13 @@ from typing import Any
 
 import redis
 
-from data.redis_conn import is_cluster
+from data.redis_conn import (
+    RETRY_ERRORS,
+    SLOT_MOVED,
+    is_cluster,
+    node_for,
+    refresh_slots,
+)
 
 
 def mode(r: redis.Redis) -> str:
@@ -57,6 +63,40 @@ def announce(r: redis.Redis, channel: str, *messages: str | int) -> None:
         else:
             pipe.publish(channel, message)
     pipe.execute()
+
+
+def queue(pipe: Any, how: str, channel: str, *messages: str | int) -> None:
+    """Put the sending of ``messages`` on ``channel`` on ``pipe``: a pipeline
+    (or transaction) of one Redis, or of the node that serves ``channel``'s
+    slot — never a cluster pipeline, which refuses PUBLISH. ``how``:
+    :func:`mode` of the client the pipeline's node belongs to."""
+    for message in messages:
+        if how == "sharded":
+            pipe.spublish(channel, message)
+        else:
+            pipe.publish(channel, message)
+
+
+def announce_all(r: redis.Redis, items: list[tuple[str, list]]) -> None:
+    """Send many channels' messages (``(channel, [message, …])``, each
+    channel's in order) in one round trip per node, not one per channel."""
+    if not items:
+        return
+    how = mode(r)
+    by_node: dict[int, tuple[Any, list]] = {}
+    for channel, messages in items:
+        node = node_for(r, channel)  # a 6.2 cluster broadcasts from any node
+        by_node.setdefault(id(node), (node, []))[1].append((channel, messages))
+    for node, some in by_node.values():
+        try:
+            pipe = node.pipeline(transaction=False)
+            for channel, messages in some:
+                queue(pipe, how, channel, *messages)
+            pipe.execute()
+        except SLOT_MOVED + RETRY_ERRORS:
+            refresh_slots(r)  # the node moved or went: one by one, through r
+            for channel, messages in some:
+                announce(r, channel, *messages)
 
 
 def subscribe(r: redis.Redis, pubsub: Any, *channels: str) -> None:

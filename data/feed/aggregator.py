@@ -21,6 +21,7 @@ from typing import Any
 
 import redis
 
+from data import pubsub
 from data.clock import now_ms
 from data.feed import health as site_health
 from data.feed import producers, share
@@ -182,6 +183,7 @@ class Aggregator:
         self._quiet_rebuild_ms = QUIET_REBUILD_MS
         self._busy_until = 0.0
         self.vitals = Vitals()
+        self._people_out: dict[str, tuple[str, list]] = {}  # site -> channel, msg
         self.waker: Waker | None = None
         # producer health: the runtime sets it from the configuration
         self.producer_limits = producers.Limits()
@@ -286,7 +288,15 @@ class Aggregator:
                 self._guarded(state, self._publish_and_maintain, state)
             if not state.resting and state.backoff.failures:
                 self._recovered(state)
+        self._announce_people()
         return handled
+
+    def _announce_people(self) -> None:
+        """People present of every site whose count moved this round, one
+        round trip per node (a busy city: a thousand a round)."""
+        if self._people_out:
+            out, self._people_out = list(self._people_out.values()), {}
+            pubsub.announce_all(self.r, out)
 
     def _busy(self, handled: int) -> None:
         """Stop listening as soon as a round is busy, not at its end: a round
@@ -589,6 +599,7 @@ class Aggregator:
         # incident change (a report, a dispatch: what people wait for on the
         # other screens) has a throttle of its own (see _interval).
         if state.dirty and since >= self._gap(state):
+            self._people_out.pop(state.site.id, None)  # in the snapshot now
             started = time.perf_counter()
             state.version = snapshots.publish(self.r, state.keys, state.site, now,
                                               incidents=state.urgent,
@@ -615,10 +626,13 @@ class Aggregator:
                                  or state.version)
             state.last_snapshot_ms = now
         elif state.people != state.people_sent and state.version:
-            # The one number that moves with every fold goes out at once, on
-            # top of the last snapshot; the snapshot follows on the throttle.
-            snapshots.publish_people(self.r, state.keys, state.version,
-                                     state.people)
+            # The one number that moves with every fold goes out at the end
+            # of the round (all sites' at once, :meth:`_announce_people`),
+            # on top of the last snapshot; the snapshot follows on the
+            # throttle.
+            self._people_out[state.site.id] = (
+                state.keys.channel,
+                [snapshots.people_message(state.version, state.people)])
             state.people_sent = state.people
 
     def _gap(self, state: SiteState) -> int:

@@ -17,11 +17,11 @@ from zoneinfo import ZoneInfo
 
 import redis
 
+from data import pubsub
 from data.incidents.lifecycle import public_view
 from data.incidents.store import load_incidents
 from data.keys import FEED_STREAMS, Keys
-from data.pubsub import announce
-from data.redis_conn import on_node
+from data.redis_conn import is_cluster, on_node
 from data.site import Site
 
 HEARTBEAT_MS = 5_000
@@ -295,12 +295,9 @@ def publish(r: redis.Redis, keys: Keys, site: Site, now_ms: int, *,
     snap = build(r, keys, site, now_ms, cache=kept)
     if kept is not None:
         kept["snap"] = snap
-    version = on_node(r, keys.snapshot,
-                      lambda node: _store(node, keys, snap, incidents))
-    # stored first, then announced: whoever hears the version can read it
-    news = [f"inc:{version}"] if incidents else []
-    announce(r, keys.channel, *news, version)
-    return version
+    how = pubsub.mode(r)
+    return on_node(r, keys.snapshot,
+                   lambda node: _store(node, keys, snap, incidents, how))
 
 
 def restamp(r: redis.Redis, keys: Keys, site: Site, now_ms: int,
@@ -324,13 +321,17 @@ def restamp(r: redis.Redis, keys: Keys, site: Site, now_ms: int,
     for feed in snap.get("feeds", {}).values():
         if feed.get("last_ts") is not None:
             feed["lag_ms"] = max(0, now_ms - int(feed["last_ts"]))
-    version = on_node(r, keys.snapshot, lambda node: _store(node, keys, snap, False))
-    announce(r, keys.channel, version)
-    return version
+    how = pubsub.mode(r)
+    return on_node(r, keys.snapshot,
+                   lambda node: _store(node, keys, snap, False, how))
 
 
-def _store(r: redis.Redis, keys: Keys, snap: dict, incidents: bool) -> int:
-    """Number ``snap`` with the site's next version and store it."""
+def _store(r: redis.Redis, keys: Keys, snap: dict, incidents: bool,
+           how: str) -> int:
+    """Number ``snap`` with the site's next version, store it and announce
+    it: stored first, then announced, in one transaction (whoever hears the
+    version can read it). ``r``: one Redis, the node of the site's slot or,
+    after a move, the cluster client (then announced after the store)."""
     version = int(r.incr(keys.version))
     snap["version"] = version
     pipe = r.pipeline(transaction=True)
@@ -338,14 +339,26 @@ def _store(r: redis.Redis, keys: Keys, snap: dict, incidents: bool) -> int:
                                        separators=(",", ":")))
     if incidents:
         pipe.set(keys.incidents_version, version)
-    pipe.execute()
+    news = [f"inc:{version}", version] if incidents else [version]
+    if is_cluster(r):  # a cluster pipeline refuses PUBLISH
+        pipe.execute()
+        pubsub.announce(r, keys.channel, *news)
+    else:
+        pubsub.queue(pipe, how, keys.channel, *news)
+        pipe.execute()
     return version
 
 
 def publish_people(r: redis.Redis, keys: Keys, version: int, people: int) -> None:
     """Announce people present now, counted after snapshot ``version``:
     ``live:<version>:<people>`` on the site's channel (no new snapshot)."""
-    announce(r, keys.channel, f"live:{version}:{people}")
+    pubsub.announce(r, keys.channel, people_message(version, people))
+
+
+def people_message(version: int, people: int) -> str:
+    """What :func:`publish_people` sends (for many sites at once, with
+    :func:`data.pubsub.announce_all`)."""
+    return f"live:{version}:{people}"
 
 
 def read_snapshot(r: redis.Redis, keys: Keys) -> dict[str, Any] | None:
