@@ -407,3 +407,28 @@ def test_a_site_behind_catches_up_among_many_that_are_not(r, raw, tiny):
         agg.step(block_ms=20)
     stats = r.hgetall(Keys(PREFIX, "tiny").stats)
     assert int(stats.get("folded:crowd", 0)) == 1500
+
+
+def test_incident_views_kept_between_builds_follow_changes_and_the_clock(r, raw,
+                                                                        agg, tiny):
+    """The ticker's records are read again only when the fold changed them
+    (data/feed/snapshot.py, _incident_views); the SLA light and the overdue
+    flag of those kept still move with the clock."""
+    from data.feed.snapshot import build
+
+    keys = Keys(PREFIX, "tiny")
+    xadd(r, "incident", v=1, src="hotline", op="report", id=INC1, ts=now_ms(),
+         category="parking", level=2, title="占道", grid="G2")
+    drain(agg)
+    state = agg.states["tiny"]
+    first = state.kept["snap"]["recent_incidents"][0]
+    assert (first["status"], first["sla"], first["overdue"]) == (
+        "reported", "green", False)
+    assert INC1 in state.kept["views"]
+    xadd(r, "incident", v=1, src="app", op="accept", id=INC1, ts=now_ms(),
+         actor="sup")
+    drain(agg)
+    assert state.kept["snap"]["recent_incidents"][0]["status"] == "accepted"
+    later = build(raw, keys, tiny, now_ms() + 30 * 86_400_000, cache=state.kept)
+    view = later["recent_incidents"][0]
+    assert (view["status"], view["sla"], view["overdue"]) == ("accepted", "red", True)

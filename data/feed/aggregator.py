@@ -583,6 +583,7 @@ class Aggregator:
         state.dirty = True
         state.changed_at = time.monotonic()
         state.kept.setdefault("touched", set()).update(done.fold.minutes)
+        state.kept.setdefault("touched_incidents", set()).update(done.changed)
         if done.changed:
             state.urgent = True
         if done.people is not None:

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import redis
 
 from data import pubsub
-from data.incidents.lifecycle import public_view
+from data.incidents.lifecycle import is_overdue, public_view, sla_light
 from data.incidents.store import load_incidents
 from data.keys import FEED_STREAMS, Keys
 from data.redis_conn import is_cluster, on_node
@@ -209,14 +209,13 @@ def _shape(r: redis.Redis, keys: Keys, site: Site, now_ms: int,
         for p in site.parking.values()
     }
 
-    records = load_incidents(r, keys, {_t(i) for i in (*recent_ids, *open_ids)})
-    ticker = [public_view(records[_t(i)], now_ms) for i in recent_ids
-              if _t(i) in records]
+    views = _incident_views(r, keys, cache, {_t(i) for i in (*recent_ids, *open_ids)},
+                            now_ms)
+    ticker = [views[_t(i)] for i in recent_ids if _t(i) in views]
     open_marks = [
         {k: v[k] for k in ("id", "grid", "level", "lat", "lon", "status", "sla",
                            "category", "title", "owner_level")}
-        for v in (public_view(records[_t(i)], now_ms) for i in open_ids
-                  if _t(i) in records)
+        for v in (views[_t(i)] for i in open_ids if _t(i) in views)
     ]
     closed_month = int(month.get("closed", 0))
     alerts = [{"kind": "density", "grid": gid, "level": g["density_level"]}
@@ -272,6 +271,27 @@ def _shape(r: redis.Redis, keys: Keys, site: Site, now_ms: int,
         "folded": {name: stats.get(f"folded:{name}", 0) for name in FEED_STREAMS},
         "alerts": alerts,
     }
+
+
+def _incident_views(r: redis.Redis, keys: Keys, cache: dict, ids: set[str],
+                    now_ms: int) -> dict[str, dict]:
+    """The public view of each of ``ids``: those kept in ``cache`` and not
+    changed since (``cache["touched_incidents"]``, which the caller adds
+    to) with their SLA light and overdue flag as of ``now_ms``; the others
+    read. A busy site's ticker and map are 220 records, of which one or two
+    change between builds."""
+    kept: dict[str, dict] = cache.setdefault("views", {})
+    for changed in cache.pop("touched_incidents", ()):
+        kept.pop(changed, None)
+    missing = ids - kept.keys()
+    for incident_id, record in load_incidents(r, keys, missing).items():
+        kept[incident_id] = public_view(record, now_ms)
+    for gone in kept.keys() - ids:
+        del kept[gone]
+    for view in kept.values():
+        view["sla"] = sla_light(view, now_ms)
+        view["overdue"] = is_overdue(view, now_ms)
+    return {i: dict(v) for i, v in kept.items()}
 
 
 def present_fix(raw: dict) -> dict:
