@@ -289,6 +289,7 @@ class Aggregator:
             if not state.resting and state.backoff.failures:
                 self._recovered(state)
         self._announce_people()
+        self.rollup.flush(self.r, now_ms())  # the chain above, all at once
         return handled
 
     def _announce_people(self) -> None:
@@ -395,7 +396,8 @@ class Aggregator:
         version = state.version
         self._maybe_publish(state)
         if state.version != version:  # the chain above it, on every version
-            self.rollup.after_publish(self.r, state.keys, state.site, now_ms())
+            self.rollup.after_publish(self.r, state.keys, state.site, now_ms(),
+                                      defer=True)
         if time.monotonic() - state.last_maintain > MAINTAIN_EVERY_S:
             self._maintain(state)
 
@@ -533,6 +535,7 @@ class Aggregator:
         the round: at a city's full rate a round lasts about a second."""
         if state.urgent and state.owned and not state.resting:
             self._guarded(state, self._publish_and_maintain, state)
+            self.rollup.flush(self.r, now_ms())  # a report: up the chain now
 
     # --- one batch ------------------------------------------------------
 

@@ -145,10 +145,12 @@ class Rollup:
     tree: UnitTree
     sent: dict[str, tuple[tuple[int, ...], float]] = field(default_factory=dict)
     counted: set[str] = field(default_factory=set)
+    pending: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def after_publish(self, r: redis.Redis, keys: Keys, site: Site,
-                      now_ms: int) -> int:
-        """Roll ``site``'s figures up the chain; how many units changed."""
+                      now_ms: int, *, defer: bool = False) -> int:
+        """Roll ``site``'s figures up the chain; how many units changed.
+        ``defer``: only note them, for :meth:`flush`."""
         communities = self.tree.site_communities.get(site.id, ())
         if site.id not in self.counted:
             if not r.exists(keys.unit_layout):
@@ -156,9 +158,19 @@ class Rollup:
             self.counted.add(site.id)
         figures = read_site_figures(r, keys, site, communities, now_ms)
         clock = time.monotonic()
-        moved = {c: f for c, f in figures.items()
-                 if self.sent.get(c, ((), 0.0))[0] != f
-                 or clock - self.sent[c][1] > RESEND_S}
+        self.pending.update(
+            (c, f) for c, f in figures.items()
+            if self.sent.get(c, ((), 0.0))[0] != f
+            or clock - self.sent[c][1] > RESEND_S)
+        return 0 if defer else self.flush(r, now_ms)
+
+    def flush(self, r: redis.Redis, now_ms: int) -> int:
+        """Add what :meth:`after_publish` found moved into the units above,
+        all communities at once (one round trip per node); how many units
+        changed. The aggregator calls it once a round."""
+        moved, self.pending = self.pending, {}
+        if not moved:
+            return 0
         try:
             changed = add_parts(r, self.prefix, self.tree, moved, now_ms)
         except redis.RedisError as exc:
@@ -167,9 +179,10 @@ class Rollup:
             # later roll-up, since it is not noted as sent.
             if isinstance(exc, RETRY_ERRORS + SLOT_MOVED):
                 refresh_slots(r)
-            log.warning("roll-up of site %s up the chain failed (%r); it is "
-                        "tried again with its next snapshot", site.id, exc)
+            log.warning("roll-up of %d communities up the chain failed (%r); "
+                        "tried again with their next snapshots", len(moved), exc)
             return 0
+        clock = time.monotonic()
         self.sent.update((c, (f, clock)) for c, f in moved.items())
         return changed
 
