@@ -29,7 +29,7 @@ from data.feed.producers import record as record_producers
 from data.incidents.lifecycle import Refused, apply_op, authorize, new_incident
 from data.incidents.store import incident_records, load_incidents, store_incident
 from data.keys import FEED_STREAMS, GROUP, AuthKeys, Keys, eid_member
-from data.redis_conn import as_text, watch_and_read
+from data.redis_conn import as_text, hincrby_many, watch_and_read
 from data.site import Site, User
 from data.units.counts import count_changes
 
@@ -166,10 +166,14 @@ class Batch:
             bucket = int(set_key.rsplit(":", 1)[1])
             pipe.expireat(set_key, max((bucket + 2) * self.dedup_seconds,
                                        self.now // 1000 + 60))
+        by_key: dict[str, dict[str, int]] = {}
         for (key, fld), amount in fold.incr.items():
-            pipe.hincrby(key, fld, amount)
+            by_key.setdefault(key, {})[fld] = amount
+        for key, amounts in by_key.items():
+            hincrby_many(pipe, key, amounts, fold.expire_at.get(key))
         for key, at in fold.expire_at.items():
-            pipe.expireat(key, at)
+            if key not in by_key:
+                pipe.expireat(key, at)
         out.people = fold.present_total() if fold.present_changed else None
         if out.people is not None:
             pipe.delete(keys.present)

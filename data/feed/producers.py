@@ -42,7 +42,7 @@ import redis
 
 from data.incidents.lifecycle import SYSTEM_ACTOR
 from data.keys import Keys
-from data.redis_conn import as_text, on_node
+from data.redis_conn import as_text, hincrby_many, on_node
 from data.site import Site
 
 STATES = ("ok", "late", "erroring", "silent", "flapping")
@@ -143,11 +143,8 @@ def record(pipe: Any, keys: Keys, site: Site, checked: list, raws: dict,
     if not counts and not refused:
         return
     minute_key = keys.producer_minute(now // 60_000)
-    for dev, n in counts.items():
-        pipe.hincrby(minute_key, dev, n)
-    for dev, n in refused.items():
-        pipe.hincrby(minute_key, f"{dev}{SEP}x", n)
-    pipe.expire(minute_key, MINUTE_KEEP_S)
+    amounts = {**counts, **{f"{dev}{SEP}x": n for dev, n in refused.items()}}
+    hincrby_many(pipe, minute_key, amounts, now // 1000 + MINUTE_KEEP_S)
     heard = {f"{dev}:seen": now for dev in (*counts, *refused)}
     heard.update({f"{dev}:ts": ts for dev, ts in last_ts.items()})
     pipe.hset(keys.producers, mapping={**heard, **reasons})
