@@ -59,6 +59,23 @@ def announce(r: redis.Redis, channel: str, *messages: str | int) -> None:
     pipe.execute()
 
 
+def announce_each(r: redis.Redis, messages: dict[str, str | int]) -> None:
+    """Send one message on each of several channels (channel -> message), in
+    one round trip where the mode allows it."""
+    how = mode(r)
+    if how == "broadcast":
+        for channel, message in messages.items():
+            r.publish(channel, message)
+        return
+    pipe = r.pipeline(transaction=False)
+    for channel, message in messages.items():
+        if how == "sharded":
+            pipe.spublish(channel, message)
+        else:
+            pipe.publish(channel, message)
+    pipe.execute()
+
+
 def subscribe(r: redis.Redis, pubsub: Any, *channels: str) -> None:
     if channels:
         if mode(r) == "sharded":
