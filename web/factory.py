@@ -57,6 +57,7 @@ from web.replay_api import replay_api
 from web.replay_page import replay_page
 from web.reports import reports
 from web.state import AppState
+from web.unit_push import unit_push_blueprint
 from web.unit_wall import UnitWallData
 from web.units_api import units_api
 from web.wall_push import WallData
@@ -133,7 +134,8 @@ def create_app(config: Config, client: redis.Redis | None = None,
     app.server.register_blueprint(replay_api)
     app.server.register_blueprint(replay_page)
     app.server.register_blueprint(units_api)
-    app.server.register_blueprint(push_blueprint(state, wall_data, unit_wall))
+    app.server.register_blueprint(push_blueprint(state, wall_data))
+    app.server.register_blueprint(unit_push_blueprint(state, wall_data, unit_wall))
     app.server.register_blueprint(reports)
     app.server.register_blueprint(ingest_api)
     app.server.secret_key = secret_key(config)

@@ -34,12 +34,9 @@ from flask import Blueprint, Response, request, stream_with_context
 
 from data.config import PROJECT_ROOT
 from layouts.i18n import LANGS
-from layouts.unit_wall import DEFAULT_BY
-from layouts.unit_wall_render import KPIS
 from web.auth import Principal, principal, stream_credential
-from web.hub import STREAMS_PER_CLIENT, STREAMS_PER_KIOSK, Hub, hub, unit_feed
+from web.hub import STREAMS_PER_CLIENT, STREAMS_PER_KIOSK, Hub, hub
 from web.state import AppState
-from web.unit_wall import UnitWallData
 from web.wall_push import WallData
 
 log = logging.getLogger(__name__)
@@ -451,62 +448,16 @@ def stream_owner(caller: Principal) -> tuple[str, int]:
     return f"{caller.kind}:{caller.name}:{caller.site or '*'}", limit
 
 
-def push_blueprint(state: AppState, wall: WallData,
-                   unit_wall: UnitWallData) -> Blueprint:
+def push_blueprint(state: AppState, wall: WallData) -> Blueprint:
     """``/events/<site>`` of one app: its sites, and ``wall``'s changes and
-    spotlights on a wall's stream; ``/events/unit/<unit>`` a unit's wall's
-    (``unit_wall``)."""
+    spotlights on a wall's stream (a unit's wall: web/unit_push.py)."""
     push = Blueprint("push", __name__)
     shared = SharedEvents()  # the events of this app's streams in this process
 
     @push.get("/events/<site_id>")
     def events(site_id: str):
         return event_response(state, wall, site_id, shared)
-
-    @push.get("/events/unit/<unit_id>")
-    def unit_events(unit_id: str):
-        return unit_event_response(state, wall, unit_wall, unit_id, shared)
     return push
-
-
-UNIT_GAP_S = 0.2  # a unit's wall: at most five versions a second
-
-
-def unit_event_response(state: AppState, wall: WallData, unit_wall: UnitWallData,
-                        unit_id: str, shared: SharedEvents
-                        ) -> Response | tuple[dict, int]:
-    """The event stream of a unit's wall (the gate checked the unit):
-    ``?wall=<lang>&by=<figure>``."""
-    if unit_id not in state.units:
-        return {"error": f"unit {unit_id[:60]!r} is not above the sites served "
-                         "here"}, 404
-    lang = request.args.get("wall")
-    by = request.args.get("by") or DEFAULT_BY
-    if lang not in LANGS or by not in KPIS:
-        return {"error": "wall: expected zh or en; by: one of "
-                         + ", ".join(KPIS)}, 400
-    the_hub = hub(state, prepare=wall.prepare, fan_out=fan_out)
-    feed = unit_feed(unit_id)
-    slot = the_hub.streams.take(*stream_owner(principal()))
-    if slot is None:
-        return {"error": "too many open event streams for this sign-in"}, 429
-    credential, watch = stream_credential(), the_hub.credentials
-    stream = event_stream(
-        the_hub, feed, BUILD,
-        changes=functools.partial(unit_wall.event, unit_id, lang, by),
-        spot=functools.partial(unit_wall.spot, unit_id, lang, by),
-        spot_ms=wall.spots.period_ms,
-        alive=functools.partial(watch.alive, credential) if credential
-        else lambda: False, shared=shared, lang=f"{lang}:{by}",
-        min_gap_s=UNIT_GAP_S)
-    if credential:
-        stream = watch.holding(credential, feed, stream)
-    response = Response(stream_with_context(
-        the_hub.streams.held(slot, the_hub.watching(feed, stream))),
-        mimetype="text/event-stream")
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Accel-Buffering"] = "no"
-    return response
 
 
 def event_response(state: AppState, wall: WallData, site_id: str,
