@@ -41,7 +41,7 @@ from data.city.write import generate_city  # noqa: E402
 from data.clock import now_ms  # noqa: E402
 from data.config import load_config  # noqa: E402
 from data.feed.aggregator import Aggregator  # noqa: E402
-from data.keys import AuthKeys, Keys  # noqa: E402
+from data.keys import AuthKeys, Keys, UnitKeys  # noqa: E402
 from data.redis_conn import EmbeddedRedis, connect, free_port  # noqa: E402
 from data.site_files import load_sites  # noqa: E402
 from web.factory import create_app  # noqa: E402
@@ -115,6 +115,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sites", type=int, default=200)
     parser.add_argument("--reports", type=int, default=40)
+    parser.add_argument("--settle", type=float, default=15.0,
+                        help="seconds of quiet before the first report")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "city"
@@ -123,7 +125,8 @@ def main() -> None:
         sites = load_sites(folder, names, Path(tmp) / "cache")
         server = EmbeddedRedis(Path(tmp) / "redis", persist=False).start()
         try:
-            out = run(server.url, folder, sites, Path(tmp), args.reports)
+            out = run(server.url, folder, sites, Path(tmp), args.reports,
+                      args.settle)
         finally:
             server.stop()
     out.update(sites=args.sites, machine=platform.platform(), cpus=os.cpu_count())
@@ -132,7 +135,8 @@ def main() -> None:
     target.write_text(json.dumps(out, indent=2) + "\n")
 
 
-def run(url: str, folder: Path, sites: dict, tmp: Path, reports: int) -> dict:
+def run(url: str, folder: Path, sites: dict, tmp: Path, reports: int,
+        settle: float) -> dict:
     r = connect(url)
     agg = Aggregator(connect(url, decode=False), sites, PREFIX, consumer="bench")
     agg.setup()
@@ -155,9 +159,10 @@ def run(url: str, folder: Path, sites: dict, tmp: Path, reports: int) -> dict:
     walls = {u: Wall(port, cookie, u) for u in (district, city)}
     for wall in walls.values():
         wall.start()
-    time.sleep(3)
+    time.sleep(settle)  # every site's first snapshots built and quiet
     rng = random.Random(1)
     took: dict[str, list[float]] = {u: [] for u in walls}
+    rolled: list[float] = []
     try:
         for _ in range(reports):
             site = sites[rng.choice(under)]
@@ -167,8 +172,18 @@ def run(url: str, folder: Path, sites: dict, tmp: Path, reports: int) -> dict:
                 "v": "1", "src": "bench", "op": "report", "id": str(uuid.uuid4()),
                 "ts": str(now_ms()), "category": "sanitation", "level": "2",
                 "title": "测试", "grid": next(iter(site.grids))})
+            figure_at = None
+            while figure_at is None:  # the city's figures in Redis (the roll-up)
+                if int(r.hget(UnitKeys(PREFIX, city).figures, "incidents_open")
+                       or 0) >= want[city]:
+                    figure_at = time.perf_counter()
+                elif time.perf_counter() - started > 30:
+                    raise SystemExit("the city's figures did not move in 30 s")
+                else:
+                    time.sleep(0.002)
             for unit, wall in walls.items():
-                took[unit].append((wall.wait_for(want[unit]) - started) * 1000)
+                took[unit].append((wall.wait_for(want[unit], 30) - started) * 1000)
+            rolled.append((figure_at - started) * 1000)
             time.sleep(0.3)
     finally:
         agg.stop()
@@ -187,6 +202,12 @@ def run(url: str, folder: Path, sites: dict, tmp: Path, reports: int) -> dict:
         "report_to_city_wall_ms": {"p50": pct(took[city], 50),
                                    "p95": pct(took[city], 95),
                                    "n": len(took[city])},
+        "report_to_city_figures_ms": {"p50": pct(rolled, 50),
+                                      "p95": pct(rolled, 95)},
+        "city_figures_to_wall_ms": {
+            "p50": pct([w - f for w, f in zip(took[city], rolled, strict=True)], 50),
+            "p95": pct([w - f for w, f in zip(took[city], rolled, strict=True)], 95)},
+        "load_average_1m": round(os.getloadavg()[0], 1),
         "city_wall_update_bytes": {"median": statistics.median(sizes),
                                    "p95": pct(sizes, 95), "max": max(sizes),
                                    "n": len(sizes)},
