@@ -212,10 +212,17 @@ class Keys:
         """Hash ``<community>:closed`` of closures in one local day."""
         return f"{self.base}:u:d:{day}"
 
+    def unit_open_at(self, community: str, level: str) -> str:
+        """Sorted set of the community's open incident ids owned at ``level``
+        (an owner level of the chain), by report time (ms): what a street's
+        or district's wall lists as escalated to it."""
+        return f"{self.base}:u:at:{level}:{community}"
+
     @property
     def unit_layout(self) -> str:
-        """Set once the counts above hold every incident of the site."""
-        return f"{self.base}:u:layout"
+        """Set once the counts above hold every incident of the site (its
+        name changes with what they hold, so a new index is counted afresh)."""
+        return f"{self.base}:u:layout:2"
 
 
 @dataclass(frozen=True)
@@ -240,6 +247,17 @@ class UnitKeys:
     def parts(self) -> str:
         """Hash community -> its figures as last added into :attr:`figures`."""
         return f"{self.base}:roll:parts"
+
+    def day(self, day: str) -> str:
+        """Hash of the unit's figures as they stood at the end of one local
+        day (``YYYYMMDD``; today: as they stand now), for its walls'
+        comparison with its own past (data/units/past.py)."""
+        return f"{self.base}:day:{day}"
+
+    @property
+    def channel(self) -> str:
+        """Pub/sub channel carrying each new version of the unit's figures."""
+        return f"{self.base}:updates"
 
 
 def eid_member(src: str, eid: str) -> str:

@@ -99,6 +99,12 @@ def announce_all(r: redis.Redis, items: list[tuple[str, list]]) -> None:
                 announce(r, channel, *messages)
 
 
+def announce_each(r: redis.Redis, messages: dict[str, str | int]) -> None:
+    """Send one message on each of several channels (channel -> message), in
+    one round trip per node."""
+    announce_all(r, [(channel, [message]) for channel, message in messages.items()])
+
+
 def subscribe(r: redis.Redis, pubsub: Any, *channels: str) -> None:
     if channels:
         if mode(r) == "sharded":

@@ -159,3 +159,24 @@ REPLAY_MARK_ADD = "replay-mark-add"
 REPLAY_BOOKMARKS = "replay-bookmarks"
 REPLAY_STATUS = "replay-status"
 REPLAY_EXPORT = "replay-export"
+
+# a unit's wall (/wall?unit=…: street, district, city)
+UW_ROOT = "uw-root"
+UW_MAP = "uw-map"
+UW_COMPARE = "uw-compare"  # each child against its own past
+UW_RANKING = "uw-ranking"  # the children ranked: one click away
+UW_TICKER = "uw-ticker"
+UW_SPOTLIGHT = "uw-spotlight"
+UW_CLOCK = "uw-clock"
+UW_FRESH = "uw-fresh"
+UW_STALE = "uw-stale"
+
+
+def unit_wall_kpi(name: str) -> dict[str, str]:
+    """A KPI tile's value on a unit's wall (incidents_open, closure_rate, …)."""
+    return {"type": "uw-kpi", "name": name}
+
+
+def unit_wall_past(name: str) -> dict[str, str]:
+    """The same KPI against the unit's own last week and last month."""
+    return {"type": "uw-kpi-past", "name": name}

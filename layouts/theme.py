@@ -119,4 +119,4 @@ def stylesheet() -> str:
                         for name, value in custom_properties(theme).items())
         return f"{selector} {{\n{lines}}}\n"
     return block(":root", LIGHT) + block(
-        ":root:has(#wall-root), :root:has(#replay-root)", DARK)
+        ":root:has(#wall-root), :root:has(#uw-root), :root:has(#replay-root)", DARK)

@@ -27,7 +27,8 @@ def test_no_style_sheet_has_a_colour_of_its_own(sheet):
 
 @pytest.mark.parametrize("sheet", SHEETS, ids=lambda p: p.name)
 def test_every_custom_property_used_is_defined_by_the_theme(sheet):
-    theme = DARK if sheet.name in ("wall.css", "replay.css") else LIGHT
+    theme = DARK if sheet.name in ("wall.css", "replay.css", "unit_wall.css") \
+        else LIGHT
     used = set(re.findall(r"var\((--[a-z0-9-]+)", sheet.read_text()))
     assert used, "a style sheet with no colour at all?"
     assert used - set(custom_properties(theme)) == set()

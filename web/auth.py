@@ -27,7 +27,7 @@ from data.durable import NotReplicated
 from data.keys import AuthKeys
 from web.pages import forbidden
 from web.state import app_state
-from web.tenant import Refusal, callback_scope
+from web.tenant import Refusal, callback_scope, units_of
 
 SCREEN_ROLES: dict[str, frozenset[str]] = {
     "home": frozenset({"admin", "supervisor", "worker", "analyst"}),
@@ -263,8 +263,10 @@ def _kiosk_arrival() -> Response | None:
         return Response("kiosk token not valid (revoked?)", 403,
                         mimetype="text/plain")
     args = {k: v for k, v in request.args.items() if k != "kiosk"}
-    if cred.site:  # a unit's wall opens on a site under it (its own: issue 12)
+    if cred.site:
         args.setdefault("site", cred.site)
+    elif cred.unit and "site" not in args:  # a unit's token: the unit's wall
+        args.setdefault("unit", cred.unit)
     response = redirect(request.path + "?" + urlencode(args))
     response.set_cookie(KIOSK_COOKIE, token, max_age=KIOSK_DAYS * 86400,
                         httponly=True, samesite="Lax",
@@ -292,6 +294,11 @@ def gate() -> Any:
     if path.startswith(("/_dash-", "/_reload-hash", "/events/", "/photos/")):
         if caller is None:
             return _json_refusal(401, "sign in first")
+        if path.startswith("/events/unit/"):
+            if not may_reach_unit(caller, path.split("/")[3]) or \
+                    not may_stream(caller) or request.args.get("wall") is None:
+                return _json_refusal(403, "that unit is outside your scope")
+            return None
         if path.startswith(("/events/", "/photos/")):
             site = path.split("/")[2]
             if not caller.on_site(site) or (path.startswith("/photos/")
@@ -310,7 +317,18 @@ def gate() -> Any:
     site = request.args.get("site")
     if site and not caller.on_site(site):
         return forbidden(screen or "home")
+    unit = request.args.get("unit")
+    if unit is not None and not may_reach_unit(caller, unit):
+        return forbidden(screen or "home")
     return None
+
+
+def may_reach_unit(caller: Principal, unit: str) -> bool:
+    """Whether ``caller`` may see ``unit`` (a unit served here): a unit's
+    credential reaches its unit and those below it, a site's none."""
+    tree = app_state().units
+    reachable = units_of(caller, tree)
+    return unit in tree and (reachable is None or unit in reachable)
 
 
 # Who may hold an event stream: a wall's stream carries the wall; the plain

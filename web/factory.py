@@ -57,6 +57,8 @@ from web.replay_api import replay_api
 from web.replay_page import replay_page
 from web.reports import reports
 from web.state import AppState
+from web.unit_push import unit_push_blueprint
+from web.unit_wall import UnitWallData
 from web.units_api import units_api
 from web.wall_push import WallData
 
@@ -127,11 +129,13 @@ def create_app(config: Config, client: redis.Redis | None = None,
     # the wall's shaped versions and spotlights: pushed in the event streams
     # and answered by the wall's fallback callbacks, the same for both
     wall_data = WallData(state, cache)
+    unit_wall = UnitWallData(state)  # the walls of streets, districts, the city
     app.server.register_blueprint(api)
     app.server.register_blueprint(replay_api)
     app.server.register_blueprint(replay_page)
     app.server.register_blueprint(units_api)
     app.server.register_blueprint(push_blueprint(state, wall_data))
+    app.server.register_blueprint(unit_push_blueprint(state, wall_data, unit_wall))
     app.server.register_blueprint(reports)
     app.server.register_blueprint(ingest_api)
     app.server.secret_key = secret_key(config)
@@ -146,7 +150,7 @@ def create_app(config: Config, client: redis.Redis | None = None,
 
     link = LiveLink(build=BUILD, ping_ms=round(PING_S * 1000),
                     heartbeat_ms=HEARTBEAT_MS)
-    screens.register_pages(state, link)
+    screens.register_pages(state, link, unit_wall)
     app.layout = html.Div([dash.page_container])
     callback_screens: dict[str, str] = {}
     for screen, wire in (

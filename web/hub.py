@@ -2,8 +2,9 @@
 first event stream), fanned out inside the process to every open stream, so a
 hundred walls cost one Redis connection, not a hundred.
 
-What it listens to and keeps grows with the sites this process has open
-streams for, not with the city: a site's channel is subscribed when its first
+What it listens to and keeps grows with the sites (and units: a street's,
+district's or city's wall, :func:`unit_feed`) this process has open streams
+for, not with the city: a site's channel is subscribed when its first
 stream opens (its versions read once, so the stream starts from the newest)
 and dropped ``grace_s`` after its last one closes (a wall that reloads comes
 back within seconds, and should not cost an unsubscribe and a subscribe).
@@ -32,7 +33,7 @@ from collections.abc import Callable, Iterable, Iterator
 import redis
 from flask import current_app
 
-from data.keys import AuthKeys, Keys
+from data.keys import AuthKeys, Keys, UnitKeys
 from data.redis_conn import Backoff
 from web.channels import Subscription
 from web.credentials import CredentialWatch
@@ -90,7 +91,7 @@ class Hub:
     """Latest version per watched site, from one pub/sub connection, with
     waiters."""
 
-    def __init__(self, client: redis.Redis, sites: dict[str, Keys],
+    def __init__(self, client: redis.Redis, sites: dict[str, Keys | UnitKeys],
                  grace_s: float = UNSUBSCRIBE_GRACE_S,
                  auth: AuthKeys | None = None,
                  prepare: Callable[[str, int, int], None] | None = None,
@@ -237,11 +238,14 @@ class Hub:
         pipe = self.client.pipeline(transaction=False)
         for site in sites:
             keys = self.keys[site]
+            if isinstance(keys, UnitKeys):  # a unit: the version of its figures
+                pipe.execute_command("HMGET", keys.figures, "version")
+                continue
             # MGET by name: a cluster pipeline refuses its mget() even in one slot
             pipe.execute_command("MGET", keys.version, keys.cast_seq,
                                  keys.incidents_version)
-        for site, (version, cast, incidents) in zip(sites, pipe.execute(),
-                                                     strict=True):
+        for site, reply in zip(sites, pipe.execute(), strict=True):
+            version, cast, incidents = (*reply, None, None)[:3]
             channel = self.keys[site].channel
             if incidents is not None:
                 self._publish(channel, b"inc:" + _bytes(incidents))
@@ -359,6 +363,12 @@ def _bytes(value: bytes | str | int) -> bytes:
     return value if isinstance(value, bytes) else str(value).encode()
 
 
+def unit_feed(unit: str) -> str:
+    """The hub's name of a unit's figures (a street's, a district's wall
+    watches it as a site's wall watches the site); no site id holds a ``/``."""
+    return f"unit/{unit}"
+
+
 _hub_lock = threading.Lock()
 
 
@@ -371,7 +381,10 @@ def hub(state: AppState,
     extensions = current_app.extensions
     with _hub_lock:
         if "gov_hub" not in extensions:
-            sites = {s: state.keys(s) for s in state.sites}
+            sites: dict[str, Keys | UnitKeys] = {
+                s: state.keys(s) for s in state.sites}
+            sites.update({unit_feed(u): UnitKeys(state.config.prefix, u)
+                          for u in state.units.units})
             extensions["gov_hub"] = Hub(
                 state.redis, sites, grace_s=UNSUBSCRIBE_GRACE_S,
                 auth=AuthKeys(state.config.prefix), prepare=prepare,

@@ -295,7 +295,8 @@ def event_stream(the_hub: Hub, site: str, build: str, ping_s: float = PING_S,
                  alive: Callable[[], bool] | None = None,
                  shared: SharedEvents | None = None,
                  lang: str | None = None,
-                 direct: tuple[Any, bool] | None = None) -> Iterator[bytes]:
+                 direct: tuple[Any, bool] | None = None,
+                 min_gap_s: float = 0.0) -> Iterator[bytes]:
     """The events of one browser's stream for ``site``.
 
     A wall's stream carries the wall itself. ``changes(base, version)``
@@ -322,6 +323,9 @@ def event_stream(the_hub: Hub, site: str, build: str, ping_s: float = PING_S,
 
     ``direct``: (socket, chunked) from :func:`direct_socket`; then, after
     its hello, the hub's fan-out writes the stream's events (:class:`Direct`).
+    ``min_gap_s``: the least time between two events (a city's figures move
+    with every roll-up of every site under it: its walls get the newest
+    version at most this often, never a backlog).
     """
     alive = alive or (lambda: True)
     state = StreamState(the_hub, site, ping_s, changes, people, spot, spot_ms,
@@ -340,7 +344,10 @@ def event_stream(the_hub: Hub, site: str, build: str, ping_s: float = PING_S,
         if not alive():
             yield _event("bye", {"t": int(time.time() * 1000)})
             return
-        yield from state.due(now, health)
+        events = state.due(now, health)
+        yield from events
+        if events and min_gap_s:
+            time.sleep(min_gap_s)
 
 
 def _direct_stream(the_hub: Hub, site: str, state: StreamState,
@@ -443,7 +450,7 @@ def stream_owner(caller: Principal) -> tuple[str, int]:
 
 def push_blueprint(state: AppState, wall: WallData) -> Blueprint:
     """``/events/<site>`` of one app: its sites, and ``wall``'s changes and
-    spotlights on a wall's stream."""
+    spotlights on a wall's stream (a unit's wall: web/unit_push.py)."""
     push = Blueprint("push", __name__)
     shared = SharedEvents()  # the events of this app's streams in this process
 

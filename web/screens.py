@@ -19,13 +19,17 @@ from dash import html
 from data.accounts import site_user
 from data.site import Site, User
 from layouts import analysis, console, home, mobile, replay, wall
-from layouts.i18n import t
+from layouts.i18n import lang_of, t
 from layouts.live import LiveLink
+from layouts.unit_wall import DEFAULT_BY
+from layouts.unit_wall import layout as unit_wall_layout
+from layouts.unit_wall_render import KPIS as UNIT_KPIS
 from web import auth
 from web.replay_api import kept
 from web.reports import MAX_PHOTO_BYTES
 from web.state import AppState
 from web.tenant import page_site, sites_of
+from web.unit_wall import UnitWallData
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,8 @@ class PageLoad:
 Arguments = Callable[[PageLoad], dict[str, Any]]
 
 
-def register_pages(state: AppState, link: LiveLink) -> None:
+def register_pages(state: AppState, link: LiveLink,
+                   unit_wall: UnitWallData) -> None:
     """Every screen as a Dash page, in the order of the pages' registry."""
     config = state.config
     wall_timing = {"link": link, "reload_hour": config.wall_reload_hour,
@@ -66,8 +71,32 @@ def register_pages(state: AppState, link: LiveLink) -> None:
          lambda load: {"kept": kept(load.site)}),
     )
     for screen, path, title, layout, arguments in screens:
-        dash.register_page(screen, path=path, title=t(title),
-                           layout=guarded(state, screen, layout, arguments))
+        page = guarded(state, screen, layout, arguments)
+        if screen == "wall":
+            page = with_unit_walls(state, page, link, unit_wall)
+        dash.register_page(screen, path=path, title=t(title), layout=page)
+
+
+def with_unit_walls(state: AppState, site_wall: Callable[..., Any], link: LiveLink,
+                    unit_wall: UnitWallData) -> Callable[..., Any]:
+    """``/wall``: a site's wall, or with ``?unit=`` a unit's (street,
+    district, city), for a caller who may reach the unit (web/auth.py:
+    ``may_reach_unit``; the gate refused the others already)."""
+    def page(unit: str | None = None, by: str | None = None,
+             lang: str | None = None, **query: Any) -> Any:
+        if not unit:
+            return site_wall(lang=lang, by=by, **query)
+        caller = auth.principal()
+        if caller is None or not caller.may("wall") or \
+                not auth.may_reach_unit(caller, unit):
+            return html.P(t("auth.forbidden"), className="auth-error")
+        node = state.units[unit]
+        return unit_wall_layout(
+            {"id": unit, "level": node.level, "name": node.label(lang_of(lang))},
+            unit_wall.outlines(unit), by if by in UNIT_KPIS else DEFAULT_BY, lang,
+            link=link, tz=unit_wall.timezone(unit).key,
+            reload_hour=state.config.wall_reload_hour)
+    return page
 
 
 def guarded(state: AppState, screen: str, layout: Callable[..., Any],

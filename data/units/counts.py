@@ -7,6 +7,7 @@ spans several communities, streets and districts):
 
 * the community's open incidents by deadline (open, overdue now),
 * open incidents by owner level (owned at the community, street, district),
+  counted and listed (what a unit's wall shows as escalated to it),
 * closures by local month (closed, on time, solved in the grid, reworked)
   and by local day (closed today).
 
@@ -31,6 +32,7 @@ from data.incidents.store import CHUNK
 from data.keys import Keys
 from data.redis_conn import as_text, node_for
 from data.site import Site
+from data.terms import CHAIN
 
 MONTH_KEEP_S = 400 * 86400
 DAY_KEEP_S = 3 * 86400
@@ -76,9 +78,12 @@ def count_change(pipe: Any, keys: Keys, site: Site, before: Mapping | None,
     comm = community_of(site, after)
     if before is not None and before["status"] in OPEN:
         pipe.hincrby(keys.unit_owned, f"{comm}:{before['owner_level']}", -1)
+        pipe.zrem(keys.unit_open_at(comm, before["owner_level"]), after["id"])
     if after["status"] in OPEN:
         pipe.hincrby(keys.unit_owned, f"{comm}:{after['owner_level']}", 1)
         pipe.zadd(keys.unit_open(comm), {after["id"]: after["deadline"]})
+        pipe.zadd(keys.unit_open_at(comm, after["owner_level"]),
+                  {after["id"]: after["reported_at"]})
     elif before is not None and before["status"] in OPEN:
         pipe.zrem(keys.unit_open(comm), after["id"])
     if before is not None and before["status"] == "closed":
@@ -137,7 +142,8 @@ def rebuild_counts(r: redis.Redis, keys: Keys, site: Site) -> int:
     communities = {g.community for g in site.grids.values()}
     with node.pipeline(transaction=True) as pipe:
         pipe.delete(keys.unit_owned, *(keys.unit_open(c) for c in communities),
-                    *tally.hashes, *tally.zsets)
+                    *(keys.unit_open_at(c, level) for c in communities
+                      for level in CHAIN), *tally.hashes, *tally.zsets)
         for key, fields in tally.hashes.items():
             if any(fields.values()):
                 pipe.hset(key, mapping=fields)

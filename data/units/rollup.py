@@ -33,6 +33,7 @@ from typing import Any
 import redis
 
 from data.keys import Keys, UnitKeys
+from data.pubsub import announce_each
 from data.redis_conn import (
     RETRY_ERRORS,
     SLOT_MOVED,
@@ -55,24 +56,38 @@ KPIS = ("people_present", "incidents_open", "overdue", "closed_today",
         "closure_rate", "on_time_rate", "rework_rate", "solved_in_grid_share",
         "owned_here")
 
-# KEYS[1] figures, KEYS[2] parts; ARGV[1] the community, ARGV[2] its figures
-# ("n,n,…" in the order of ARGV[4…], the names), ARGV[3] now (ms)
+# KEYS[1] figures, KEYS[2] parts, KEYS[3] today's copy of the figures;
+# ARGV[1] the community, ARGV[2] its figures ("n,n,…" in the order of
+# ARGV[5…], the names), ARGV[3] now (ms), ARGV[4] how long a day's copy is kept
+# (s). Returns the unit's new version, or 0 when nothing changed.
 ADD_PART = """
+local function keep_day()
+  local all = redis.call('HGETALL', KEYS[1])
+  if #all > 0 then
+    redis.call('HSET', KEYS[3], unpack(all))
+    redis.call('EXPIRE', KEYS[3], ARGV[4])
+  end
+end
 local old = redis.call('HGET', KEYS[2], ARGV[1])
-if old == ARGV[2] then return 0 end
+if old == ARGV[2] then
+  if redis.call('EXISTS', KEYS[3]) == 0 then keep_day() end
+  return 0
+end
 local before = {}
 if old then for v in string.gmatch(old, '[^,]+') do before[#before + 1] = v end end
 local i = 0
 for v in string.gmatch(ARGV[2], '[^,]+') do
   i = i + 1
   local d = tonumber(v) - tonumber(before[i] or 0)
-  if d ~= 0 then redis.call('HINCRBY', KEYS[1], ARGV[3 + i], d) end
+  if d ~= 0 then redis.call('HINCRBY', KEYS[1], ARGV[4 + i], d) end
 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[1], 'generated_ms', ARGV[3])
-redis.call('HINCRBY', KEYS[1], 'version', 1)
-return 1
+local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
+keep_day()
+return version
 """
+DAY_KEEP_S = 40 * 86400  # a unit's daily figures: last month's day and then some
 
 
 def _ints(raw: Mapping) -> dict[str, int]:
@@ -120,17 +135,33 @@ def read_site_figures(r: redis.Redis, keys: Keys, site: Site,
 
 
 def add_parts(r: redis.Redis, prefix: str, tree: UnitTree,
-              parts: Mapping[str, tuple[int, ...]], now_ms: int) -> int:
-    """Add each community's figures into every unit of its chain; returns how
-    many units changed."""
+              parts: Mapping[str, tuple[int, ...]], now_ms: int,
+              day: str) -> int:
+    """Add each community's figures into every unit of its chain, keep each
+    unit's figures of the local ``day`` (``YYYYMMDD``) and announce each
+    changed unit's newest version on its channel (its walls listen); returns
+    how many units changed."""
+    if not parts:
+        return 0
     pipe = r.pipeline(transaction=False)
+    order = []
     for comm, figures in parts.items():
         packed = ",".join(map(str, figures))
         for unit in tree.chain(comm):
             keys = UnitKeys(prefix, unit)
-            pipe.execute_command("EVAL", ADD_PART, 2, keys.figures, keys.parts,
-                                 comm, packed, now_ms, *FIGURES)
-    return sum(int(x) for x in pipe.execute()) if parts else 0
+            pipe.execute_command("EVAL", ADD_PART, 3, keys.figures, keys.parts,
+                                 keys.day(day), comm, packed, now_ms, DAY_KEEP_S,
+                                 *FIGURES)
+            order.append(unit)
+    newest: dict[str, int] = {}
+    changed = 0
+    for unit, version in zip(order, pipe.execute(), strict=True):
+        if int(version):
+            changed += 1
+            newest[unit] = max(newest.get(unit, 0), int(version))
+    if newest:
+        announce_each(r, {UnitKeys(prefix, u).channel: v for u, v in newest.items()})
+    return changed
 
 
 @dataclass
@@ -145,7 +176,7 @@ class Rollup:
     tree: UnitTree
     sent: dict[str, tuple[tuple[int, ...], float]] = field(default_factory=dict)
     counted: set[str] = field(default_factory=set)
-    pending: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    pending: dict[str, tuple[tuple[int, ...], str]] = field(default_factory=dict)
 
     def after_publish(self, r: redis.Redis, keys: Keys, site: Site,
                       now_ms: int, *, defer: bool = False) -> int:
@@ -158,8 +189,9 @@ class Rollup:
             self.counted.add(site.id)
         figures = read_site_figures(r, keys, site, communities, now_ms)
         clock = time.monotonic()
+        day = local(now_ms, site, "%Y%m%d")
         self.pending.update(
-            (c, f) for c, f in figures.items()
+            (c, (f, day)) for c, f in figures.items()
             if self.sent.get(c, ((), 0.0))[0] != f
             or clock - self.sent[c][1] > RESEND_S)
         return 0 if defer else self.flush(r, now_ms)
@@ -168,11 +200,16 @@ class Rollup:
         """Add what :meth:`after_publish` found moved into the units above,
         all communities at once (one round trip per node); how many units
         changed. The aggregator calls it once a round."""
-        moved, self.pending = self.pending, {}
-        if not moved:
+        pending, self.pending = self.pending, {}
+        if not pending:
             return 0
+        moved = {c: f for c, (f, _) in pending.items()}
+        by_day: dict[str, dict] = {}  # the sites' local days (one, but for
+        for comm, (figures, day) in pending.items():  # a city across midnight)
+            by_day.setdefault(day, {})[comm] = figures
         try:
-            changed = add_parts(r, self.prefix, self.tree, moved, now_ms)
+            changed = sum(add_parts(r, self.prefix, self.tree, parts, now_ms, day)
+                          for day, parts in by_day.items())
         except redis.RedisError as exc:
             # A unit's node away (the city's hash lives on one) must not stop
             # the folding of the sites: what was not added is added by a
