@@ -113,6 +113,8 @@ class Stack:
                "GOV_SITES": args.site, "GOV_SITES_DIR": str(site_dir(args.site).parent),
                "GOV_DEMO": "0", "GOV_DATA_DIR": str(workdir),
                "GOV_SNAPSHOT_MS": str(args.snapshot_ms),
+               "GOV_WALL_INTERRUPT_SECONDS": str(getattr(args, "interrupt_seconds",
+                                                         60)),
                "GOV_SECRET_KEY": secrets.token_hex(16),  # one key for all workers
                "BENCH_TIMINGS": str(self.timings)}
         log = open(workdir / "processes.log", "ab")
