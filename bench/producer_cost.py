@@ -12,8 +12,9 @@ this benchmark only), in turns, ``--rounds`` times each, in one run:
 
 - **at 20,000 entries/s** (``--rate``): the simulator's load generator in
   its own process writes crowd and gate entries at that rate for
-  ``--seconds``; the aggregator's CPU seconds per second (cores) and per
-  entry folded, over the same window;
+  ``--seconds``; the aggregator's CPU per entry, from its start until all
+  of it is folded, its cores over that time, and how far behind it was
+  when the writing ended;
 - **a backlog** (``--backlog`` entries written first, then folded as fast
   as it goes): entries folded per aggregator CPU-second, the steadier
   figure when the machine is shared.
@@ -93,26 +94,34 @@ class Aggregator:
 
 
 def at_rate(url: str, r, site, track: bool, rate: float, seconds: float) -> dict:
-    """The aggregator's CPU while the load generator writes ``rate``/s."""
+    """The aggregator's CPU for what the load generator writes at ``rate``/s
+    over ``seconds``: from its start until it has folded all of it (so a
+    process that the machine slows down is charged what it spent, not cut
+    off mid-way), and whether it kept up (its lag when the writing ended)."""
     r.flushdb()
     agg = Aggregator(url, site.path, track)
     try:
+        cpu0 = cpu_seconds(agg.proc.pid)
         agg.start()
         proc, out = producer(url, site, rate, seconds)
-        while folded(r, site) == 0:  # the load has started
-            time.sleep(0.01)
-        t0, n0, cpu0 = time.perf_counter(), folded(r, site), cpu_seconds(agg.proc.pid)
         made = out.get(timeout=seconds + 120)
-        t1, n1, cpu1 = time.perf_counter(), folded(r, site), cpu_seconds(agg.proc.pid)
+        ended = time.perf_counter()
+        behind = made["entries"] - folded(r, site)
+        while folded(r, site) < made["entries"]:
+            if time.perf_counter() - ended > 300:
+                raise TimeoutError(f"only {folded(r, site)} of {made['entries']}")
+            time.sleep(0.01)
+        caught_up = time.perf_counter() - ended
+        cpu = cpu_seconds(agg.proc.pid) - cpu0
         proc.join(10)
     finally:
         agg.close()
-    cpu, n = cpu1 - cpu0, n1 - n0
-    return {"written_per_s": made["entries_per_s"],
-            "folded_per_s": round(n / (t1 - t0)),
-            "aggregator_cores": round(cpu / (t1 - t0), 3),
-            "cpu_us_per_entry": round(cpu * 1e6 / max(n, 1), 1),
-            "behind_at_end": made["entries"] - n1,
+    return {"written_per_s": made["entries_per_s"], "entries": made["entries"],
+            "aggregator_cpu_s": round(cpu, 2),
+            "aggregator_cores": round(cpu / (made["seconds"] + caught_up), 3),
+            "cpu_us_per_entry": round(cpu * 1e6 / made["entries"], 1),
+            "behind_when_written": behind,
+            "caught_up_s": round(caught_up, 2),
             "load_average_1m": round(os.getloadavg()[0], 2)}
 
 
@@ -168,8 +177,9 @@ def main(argv: list[str] | None = None) -> int:
                 rate = at_rate(server.url, r, site, track, args.rate, args.seconds)
                 runs[mode]["rate"].append(rate)
                 print(f"round {n + 1}, tracking {mode}: {args.rate:g}/s asked, "
-                      f"{rate['written_per_s']}/s written, {rate['folded_per_s']}/s "
-                      f"folded, {rate['aggregator_cores']} cores, "
+                      f"{rate['written_per_s']}/s written, "
+                      f"{rate['behind_when_written']} behind at the end, "
+                      f"{rate['aggregator_cores']} cores, "
                       f"{rate['cpu_us_per_entry']} µs an entry", flush=True)
                 if args.backlog:
                     fold = backlog(server.url, r, site, track, args.backlog)
@@ -183,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     on, off = runs["on"], runs["off"]
     summary = {
         "at_rate": {mode: {k: med(runs[mode]["rate"], k) for k in (
-            "written_per_s", "folded_per_s", "aggregator_cores", "cpu_us_per_entry")}
+            "written_per_s", "aggregator_cores", "cpu_us_per_entry",
+            "caught_up_s")}
             for mode in runs},
         "cpu_per_entry_on_over_off_at_rate": round(
             med(on["rate"], "cpu_us_per_entry") / med(off["rate"], "cpu_us_per_entry"),
