@@ -52,7 +52,7 @@ its own, is not charged to this 2-core machine:
 3. Urgent report → spotlight (``spot.py``, ``--spot-samples`` a block, with
    the feed on): a level-1 incident reported on the incident stream, and
    the time until its title shows in the measured wall's spotlight, uncast
-   (``GOV_WALL_INTERRUPT_SECONDS`` = ``--interrupt-seconds``, 2, so that each
+   (``GOV_WALL_INTERRUPT_SECONDS`` = ``--interrupt-seconds``, 5, so that each
    sample lets go of the spotlight soon); cut into to_cast (fold, snapshot,
    the web's queueing: the cast number announced), push (→ the ``spot``
    event at the page) and render.

@@ -37,7 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--snapshot-ms", type=int, default=200)
     parser.add_argument("--spot-samples", type=int, default=30,
                         help="urgent report → spotlight, per block (0: none)")
-    parser.add_argument("--interrupt-seconds", type=int, default=2,
+    parser.add_argument("--interrupt-seconds", type=int, default=5,
                         help="GOV_WALL_INTERRUPT_SECONDS of the web tier")
     parser.add_argument("--worker", choices=("gevent", "gthread"), default="gevent",
                         help="gunicorn worker class, as README's web tier")

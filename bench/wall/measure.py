@@ -155,6 +155,7 @@ def cpu_window(walls: Walls, stack: Stack, versions: Versions, seconds: float,
                 if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == stack.port))
         except psutil.Error:
             pass
+    stack.check()
     used = cpu_delta(cpu0, cpu1)
     per_min = {g: round(s * 60 / elapsed, 2) for g, s in used.items()}
     updates = sum(b[1] - a[1] for a, b in zip(counts0, counts1, strict=False))
@@ -300,6 +301,7 @@ def run_config(n: int, walls: Walls, stack: Stack, feed: Feed, versions: Version
             waited = wait_quiet(stack, args.quiet_cores, args.patience)
             before, start = stack.cpu(), time.monotonic()
             block.append(latency_block(walls, stack, quiet, args.samples, rng))
+            stack.check()
             used = cpu_delta(before, stack.cpu())
             elapsed = time.monotonic() - start
             load[name].append({"waited_for_quiet_s": waited, "cpu_s_per_min": {
@@ -313,6 +315,7 @@ def run_config(n: int, walls: Walls, stack: Stack, feed: Feed, versions: Version
             grid, category = args.spot_target
             spots.append(spot_block(walls, stack, args.spot_samples, grid, category,
                                     args.interrupt_seconds, rng, f"{n}-{r}"))
+            stack.check()
             ok = [s["dom"] - s["t0"] for s in spots[-1] if not s.get("timeout")]
             print(f"  {n} walls, repeat {r + 1}, urgent → spotlight: p50 "
                   f"{pct(ok, 0.5) or 0:.0f} ms, p95 {pct(ok, 0.95) or 0:.0f} ms, "

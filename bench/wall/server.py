@@ -145,6 +145,14 @@ class Stack:
                     raise RuntimeError(f"web tier down; see {log.name}") from None
                 time.sleep(0.5)
 
+    def check(self) -> None:
+        """Raises if the web tier or the aggregator has gone (on a shared
+        machine, killed from outside: figures after it would be nonsense)."""
+        for name, proc in (("web tier", self.web), ("aggregator", self.aggregator)):
+            if proc.poll() is not None:
+                raise RuntimeError(f"the {name} exited ({proc.returncode}); see "
+                                   f"{self.workdir / 'processes.log'}")
+
     def workers(self) -> list[psutil.Process]:
         return psutil.Process(self.web.pid).children(recursive=True)
 

@@ -11,9 +11,12 @@ spotlight records ``Date.now()`` when the report's own title shows in it
 the XADD, on the same clock.
 
 The interruption holds the spotlight for ``GOV_WALL_INTERRUPT_SECONDS``
-(``--interrupt-seconds``, 2 here so that samples need not wait a minute
-each); a sample starts only once the last one has let go (the rotation is
-back), so no report waits in the queue behind another.
+(``--interrupt-seconds``, 5 by default, so that samples need not wait a
+minute each); a sample starts only once the last one has let go (the
+rotation is back), so no report waits in the queue behind another. A hold
+shorter than the wall's delay can pass unseen: the stream sends the
+spotlight as it is when it is sent, and by then the rotation may be back
+(counted as a timeout).
 """
 
 from __future__ import annotations
