@@ -52,7 +52,8 @@ from data.redis_conn import EmbeddedRedis, connect  # noqa: E402
 from data.site_files import load_sites  # noqa: E402
 from layouts.wall_data import grid_outlines  # noqa: E402
 from web.state import AppState  # noqa: E402
-from web.wall_push import WallData, shape  # noqa: E402
+from web.wall_push import WallData  # noqa: E402
+from web.wall_shape import shape  # noqa: E402
 
 SITE = "yaozhai"
 

@@ -14,7 +14,9 @@ and it counts the events of each kind. This loop costs a few microseconds a
 socket and event, a tenth of asyncio's streams (which this module used
 before, and which made the clients, sharing the machine's two cores with the
 web process, part of what was measured). The parent asks over a pipe:
-``open`` (more streams), ``arrivals``, ``counts``, ``stop``.
+``open`` (more streams), ``arrivals``, ``counts``, ``per_stream`` (each
+stream's version events and whether it is held), ``bytes`` (event bytes by
+kind, wire bytes), ``stop``.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ class Stream:
     """One wall's event stream: its socket and what came over it."""
 
     __slots__ = ("sock", "request", "buffer", "headers_done", "hello_at", "error",
-                 "arrivals", "counts", "event_start")
+                 "arrivals", "counts", "event_start", "wire_bytes", "event_bytes")
 
     def __init__(self, host: str, port: int, site: str, token: str) -> None:
         self.request = (f"GET /events/{site}?wall=zh HTTP/1.0\r\n"
@@ -88,6 +90,8 @@ class Stream:
         self.error: str | None = None
         self.arrivals: list[tuple[int, float]] = []  # (version, epoch ms)
         self.counts: dict[bytes, int] = {}
+        self.event_bytes: dict[bytes, int] = {}
+        self.wire_bytes = 0
 
     @property
     def held(self) -> bool:
@@ -101,6 +105,7 @@ class Stream:
 
     def took(self, data: bytes, now: float) -> None:
         """``data`` arrived at ``now``: note each event it completes."""
+        self.wire_bytes += len(data)
         self.buffer += data
         if not self.headers_done:
             end = self.buffer.find(b"\r\n\r\n")
@@ -124,6 +129,7 @@ class Stream:
         if text.startswith(b"event:"):
             kind = text[6:text.find(b"\n")].strip() if b"\n" in text else b""
         self.counts[kind] = self.counts.get(kind, 0) + 1
+        self.event_bytes[kind] = self.event_bytes.get(kind, 0) + len(text) + 2
         if kind in (b"hello", b"version"):
             if kind == b"hello":
                 self.hello_at = now
@@ -160,6 +166,17 @@ class Loop:
                             name = kind.decode() or "other"
                             totals[name] = totals.get(name, 0) + n
                     self.conn.send(totals)
+                elif command[0] == "per_stream":
+                    self.conn.send([[s.counts.get(b"version", 0), 0,
+                                     1 if s.held else -1] for s in self.every])
+                elif command[0] == "bytes":
+                    by_kind: dict[str, int] = {}
+                    for stream in self.every:
+                        for kind, n in stream.event_bytes.items():
+                            name = kind.decode() or "other"
+                            by_kind[name] = by_kind.get(name, 0) + n
+                    self.conn.send({"event_bytes": by_kind, "wire_bytes": sum(
+                        s.wire_bytes for s in self.every)})
                 elif command[0] == "stop":
                     for stream in self.every:
                         stream.sock.close()

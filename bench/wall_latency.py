@@ -1,8 +1,9 @@
-"""Wall latency and server cost per wall (issue 3): runs :mod:`bench.wall`.
+"""Wall latency and server cost per wall (issues 3, 13): runs :mod:`bench.wall`.
 
-    .venv/bin/python bench/wall_latency.py [--walls 1,50] [--samples 60]
-        [--repeats 3] [--window 60] [--feed-rate 20] [--site yaozhai]
-        [--workers 2] [--threads 64] [--profile]
+    nice -n 19 .venv/bin/python bench/wall_latency.py [--walls 1,50,100,200]
+        [--samples 60] [--spot-samples 30] [--repeats 3] [--window 60]
+        [--feed-rate 20] [--site yaozhai] [--worker gevent] [--workers 2]
+        [--other-walls epoll] [--profile]
 
 ``--help`` lists every option; ``bench/README.md`` the quick smoke run.
 """

@@ -18,7 +18,8 @@ from typing import Any
 from dash import Dash, Input, Output, State, no_update
 
 from layouts import ids
-from web.wall_push import LIVE_OUTPUTS, WallData
+from web.wall_changes import LIVE_OUTPUTS
+from web.wall_push import WallData
 from web.wall_spot import Spotlights
 
 N_LIVE_OUTPUTS = len(LIVE_OUTPUTS)

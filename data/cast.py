@@ -39,6 +39,28 @@ def read_cast(r: redis.Redis, keys: Keys) -> dict | None:
         return None
 
 
+# KEYS: what the walls were last told, cast seq. ARGV: what it is now, ms kept.
+# Returns the new cast seq, or 0 when it is what they were told already.
+_RESTATE = """
+if (redis.call('GET', KEYS[1]) or '') == ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return redis.call('INCR', KEYS[2])
+"""
+RESTATE_KEPT_MS = 7 * 24 * 3_600_000
+
+
+def restate(r: redis.Redis, keys: Keys, key: str, value: str) -> int:
+    """The walls' spotlight is drawn again, now, when ``value`` (something
+    it shows, kept at ``key``) differs from what they were last told: the
+    cast number moves as for a cast, so every wall's stream gets the new
+    spotlight. Atomic, so of several web processes seeing the same change
+    one announces it. Returns the new cast number, or 0 (no change)."""
+    seq = int(r.eval(_RESTATE, 2, key, keys.cast_seq, value, RESTATE_KEPT_MS))
+    if seq:
+        announce(r, keys.channel, f"cast:{seq}")
+    return seq
+
+
 def _announce(r: redis.Redis, keys: Keys, body: str | None) -> int:
     pipe = r.pipeline(transaction=True)
     if body is None:

@@ -191,6 +191,12 @@ class Keys:
         """The grid in the walls' spotlight during one rotation period (SET NX)."""
         return f"{self.base}:spot:{period}"
 
+    @property
+    def spot_estimated(self) -> str:
+        """The grids whose people present the walls' spotlight last showed as
+        estimates (comma-separated ids): a change redraws it."""
+        return f"{self.base}:spot:estimated"
+
     # What the chain above the site needs, counted as the incidents change
     # (data/units/counts.py), per community of the site: a community id is a
     # unit id from the site's own files, never a producer's choice.

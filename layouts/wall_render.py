@@ -153,10 +153,10 @@ def alert_texts(snap: dict, site, lang: str) -> list[dict]:
     return urgent + crowded
 
 
-def _fact(label_key: str, value: Any, lang: str) -> html.Div:
+def _fact(label_key: str, value: Any, lang: str, **attrs: str) -> html.Div:
     return html.Div(className="fact", children=[
         html.Span(t(label_key, lang), className="fact-label"),
-        html.Span(str(value), className="fact-value")])
+        html.Span(str(value), className="fact-value", **attrs)])
 
 
 def interrupt_header(kind: str, until_ms: int, queued: int, lang: str) -> html.Div:
@@ -189,7 +189,10 @@ def render_grid_spotlight(grid, live: dict, n_open: int, worker_name: str,
         _spot_kind(cast, header, lang),
         html.H3(grid.name_en if lang == "en" else grid.name, className="spot-title"),
         html.Div(className="spot-facts", children=[
-            _fact("wall.spot_people", f"≈{people}" if estimated else people, lang),
+            _fact("wall.spot_people", t("wall.spot_estimate", lang, n=people)
+                  if estimated else people, lang,
+                  **{"data-testid": "spot-people",
+                     "data-estimate": "1" if estimated else "0"}),
             _fact("wall.spot_load", f"{round(100 * live.get('load', 0))}%", lang),
             _fact("wall.spot_flow", f"{live.get('people_in_1h', 0):,} / "
                                     f"{live.get('people_out_1h', 0):,}", lang),

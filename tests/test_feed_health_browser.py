@@ -152,6 +152,48 @@ def test_a_counter_that_stops_is_named_hollow_and_people_present_estimated(
         counter.stop()
 
 
+def spot_people(page) -> tuple[str, str]:
+    """The spotlight's people present: its text and its estimate flag."""
+    found = page.query_selector("[data-testid=spot-people]")
+    return (found.inner_text(), found.get_attribute("data-estimate")) if found \
+        else ("", "")
+
+
+def test_the_spotlight_calls_a_grid_with_a_silent_counter_an_estimate_at_once(
+        browser, live_app, artifacts):
+    """The east gate's grid is cast onto the wall (a cast never turns: the
+    rotation is an hour besides). When its counter stops, the spotlight's
+    people present get the ≈ together with the headline's, not at some
+    later turn; when it sends again, the mark goes."""
+    from data.cast import cast
+
+    live = live_app(env={**HEALTH_ENV, "GOV_WALL_SPOT_SECONDS": "3600"})
+    counter = Counter(live, "tiny", "cam-east", "E2").start()
+    try:
+        page = open_wall(browser, live)
+        wait_until(lambda: "东门" not in named(page, "silent")
+                   and estimate(page) == "0", timeout=20)
+        cast(live.client, live.keys("tiny"), "grid", "G2", "sup")
+        wait_until(lambda: "二网格" in page.inner_text("[data-testid=spotlight]")
+                   and spot_people(page)[1] == "0")
+        assert "≈" not in spot_people(page)[0]
+
+        counter.stop()  # G2's only counter stops sending
+        wait_until(lambda: estimate(page) == "1", timeout=20)
+        wait_until(lambda: spot_people(page)[1] == "1", timeout=5)  # at once
+        assert spot_people(page)[0].startswith("≈")
+        page.wait_for_timeout(500)  # deliberate: the panel settles for the picture
+        page.screenshot(path=str(artifacts / "wall-spot-estimate.png"))
+
+        counter.start()
+        wait_until(lambda: estimate(page) == "0", timeout=20)
+        wait_until(lambda: spot_people(page)[1] == "0", timeout=5)
+        assert "≈" not in spot_people(page)[0]
+        page.close()
+    finally:
+        counter.stop()
+
+
 def panel_rows(page) -> list[str]:
     return page.eval_on_selector_all(
         "[data-testid=c-producers] .ag-center-cols-container .ag-row",

@@ -73,3 +73,22 @@ def test_a_dismissal_moves_on_and_every_change_is_announced(r):
     assert messages == ["cast:1", "cast:2", "cast:3"]
     # the walls learn of it as of a cast, and a cast's number moves on after it
     assert cast(r, KEYS, "grid", "G1", "sup") == 4
+
+
+def test_the_spotlight_is_drawn_again_once_when_what_it_shows_changes(r):
+    """Grids becoming estimates redraw every wall's spotlight: the first
+    web process to see the change announces it, the others find it told."""
+    from data.cast import restate
+
+    seen = r.pubsub()
+    seen.subscribe(KEYS.channel)
+    seen.get_message(timeout=1)
+    key = KEYS.spot_estimated
+    assert restate(r, KEYS, key, "") == 0  # nothing estimated, nothing told yet
+    assert restate(r, KEYS, key, "G2") == 1
+    assert restate(r, KEYS, key, "G2") == 0  # a second process: already told
+    assert restate(r, KEYS, key, "") == 2  # it counts again
+    messages = []
+    while (m := seen.get_message(timeout=0.5)) is not None:
+        messages.append(m["data"])
+    assert messages == ["cast:1", "cast:2"]

@@ -16,7 +16,8 @@ from layouts.wall_figures import (
     flow_figure,
     grid_map_figure,
 )
-from web.wall_push import map_patch, shape
+from web.wall_changes import map_patch
+from web.wall_shape import shape
 
 
 def snapshot(**over) -> dict:
@@ -127,7 +128,7 @@ def test_patch_values_match_what_the_figure_builder_draws(tiny):
 
 
 def test_flow_patch_sends_only_the_minutes_that_moved(tiny):
-    from web.wall_push import flow_patch
+    from web.wall_changes import flow_patch
 
     outlines = grid_outlines(tiny)
     old = shape(snapshot(), tiny, outlines, "zh")
@@ -245,7 +246,7 @@ def test_wall_stream_carries_the_whole_wall_then_each_change():
 
 def test_a_ranking_that_keeps_its_order_is_patched_number_by_number():
     from layouts.wall_render import render_ranking
-    from web.wall_push import children_patch
+    from web.wall_changes import children_patch
 
     rows = [{"name": "东门", "in": 15, "out": 7, "total": 22},
             {"name": "西门", "in": 5, "out": 1, "total": 6}]

@@ -18,7 +18,8 @@ from layouts.wall_health import (
     width,
 )
 from tests.test_wall import snapshot
-from web.wall_push import map_patch, shape
+from web.wall_changes import map_patch
+from web.wall_shape import shape
 
 
 def summary(named: list[dict], **counts: int) -> dict:

@@ -8,9 +8,9 @@ deploy), ``version`` (a new snapshot version of its site, or a cast change) and
 ``ping`` every few seconds with the subscriber's health, so a wall can tell
 "Redis is down" from "nothing happened". A wall's stream (``?wall=<lang>``)
 also carries the wall itself: the whole of it in ``hello``, what changed in
-each ``version`` (``web/wall_push.py``), serialized once per process and
-version for all the walls of a site, and the spotlight in ``spot`` when its
-rotation turns or the cast changes (``web/wall_spot.py``).
+each ``version`` (``web/wall_push.py``, ``web/wall_changes.py``), serialized
+once per process and version for all the walls of a site, and the spotlight
+in ``spot`` when its rotation turns or the cast changes (``web/wall_spot.py``).
 
 The factory builds the blueprint (:func:`push_blueprint`) with the app's
 state and the same :class:`~web.wall_push.WallData` the wall's callbacks

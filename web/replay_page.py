@@ -6,7 +6,7 @@ they answer with the wall's own browser code. The gate (``web/auth.py``) lets
 only a person allowed on the ``replay`` screen reach them, for a site the
 credential covers; each route checks the site again (deny by default). A
 moment is shaped for the wall by the wall's own functions
-(:func:`web.wall_push.shape`, :func:`web.wall_push.wall_changes`), from the
+(:func:`web.wall_shape.shape`, :func:`web.wall_changes.wall_changes`), from the
 recorded snapshot: the same components, the same figures.
 """
 
@@ -39,7 +39,8 @@ from web.render import RenderError, renderer
 from web.replay_api import replay_snapshot
 from web.state import app_state
 from web.tenant import page_site
-from web.wall_push import LIVE_OUTPUTS, shape, wall_changes
+from web.wall_changes import LIVE_OUTPUTS, wall_changes
+from web.wall_shape import shape
 
 replay_page = Blueprint("replay_page", __name__, url_prefix="/replay")
 SHAPED_KEPT = 64

@@ -28,7 +28,7 @@ import redis
 from dash import Patch
 from plotly.io.json import to_json_plotly
 
-from data.cast import read_cast
+from data.cast import read_cast, restate
 from data.clock import now_ms
 from data.incidents.lifecycle import public_view
 from data.incidents.store import read_incident
@@ -89,6 +89,7 @@ class Spotlights:
         self.period_ms = self.state.config.wall_spot_seconds * 1000
         self.hold_ms = self.state.config.wall_interrupt_seconds * 1000
         self._ends: dict[str, int] = {}  # site -> the end a timer is set for
+        self._estimated: dict[str, str] = {}  # site -> estimated grids, as told
         self._built: OrderedDict[tuple, tuple[Any, Any, str]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -197,6 +198,14 @@ class Spotlights:
                         site_id, exc)
 
     def observe(self, site_id: str, parts: dict) -> None:
-        """Queue what newly alerts in a new version (``WallData.prepare``)."""
-        observe(self.state.redis, self.state.keys(site_id),
-                [tuple(x) for x in parts["interrupting"]], now_ms(), self.hold_ms)
+        """Queue what newly alerts in a new version (``WallData.prepare``);
+        when a grid's people present becomes an estimate (a counter of it
+        silent) or stops being one, draw the spotlight again at once, not at
+        its next turn (a cast grid never turns)."""
+        keys = self.state.keys(site_id)
+        observe(self.state.redis, keys, [tuple(x) for x in parts["interrupting"]],
+                now_ms(), self.hold_ms)
+        estimated = ",".join(sorted(parts.get("estimate", {}).get("grids", {})))
+        if self._estimated.get(site_id) != estimated:  # Redis only on a change
+            restate(self.state.redis, keys, keys.spot_estimated, estimated)
+            self._estimated[site_id] = estimated

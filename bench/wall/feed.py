@@ -39,7 +39,8 @@ class Feed(threading.Thread):
 
 
 class Versions(threading.Thread):
-    """Every published version: when this process saw it, and people present."""
+    """Every published version: when this process saw it, and people present;
+    every cast number announced."""
 
     def __init__(self, url: str, keys: Keys) -> None:
         super().__init__(daemon=True)
@@ -47,6 +48,7 @@ class Versions(threading.Thread):
         self.seen: list[tuple[float, int]] = []
         self.people: dict[int, int] = {}
         self.live: list[tuple[float, int, int]] = []  # (seen, after version, people)
+        self.casts: list[tuple[float, int]] = []  # (seen, cast number)
         self.stopped = threading.Event()
 
     def run(self) -> None:
@@ -54,11 +56,16 @@ class Versions(threading.Thread):
         pubsub.subscribe(self.keys.channel)
         while not self.stopped.is_set():
             message = pubsub.get_message(timeout=0.5)
-            if not message or str(message["data"]).startswith("cast:"):
+            if not message:
+                continue
+            if str(message["data"]).startswith("cast:"):  # a cast or an interrupt
+                self.casts.append((ms(), int(str(message["data"])[5:])))
                 continue
             if str(message["data"]).startswith("live:"):  # people between snapshots
                 _, base, people = str(message["data"]).split(":")
                 self.live.append((ms(), int(base), int(people)))
+                continue
+            if not str(message["data"]).isdigit():  # inc:<n>, an incident's change
                 continue
             self.seen.append((ms(), int(message["data"])))
             snap = read_snapshot(self.client, self.keys) or {}

@@ -10,6 +10,7 @@ the web workers; :func:`run_config` runs them all for one number of walls.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import statistics
@@ -24,6 +25,7 @@ import psutil
 from bench.wall.feed import Feed, Versions
 from bench.wall.page import ARM, Trace, Walls
 from bench.wall.server import Stack, cpu_delta, wait_quiet
+from bench.wall.spot import spot_block, spot_summary
 from bench.wall.stats import dist, med, ms, pct
 
 PYSPY = (shutil.which("py-spy", path=str(Path(sys.executable).parent))
@@ -153,6 +155,7 @@ def cpu_window(walls: Walls, stack: Stack, versions: Versions, seconds: float,
                 if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == stack.port))
         except psutil.Error:
             pass
+    stack.check()
     used = cpu_delta(cpu0, cpu1)
     per_min = {g: round(s * 60 / elapsed, 2) for g, s in used.items()}
     updates = sum(b[1] - a[1] for a, b in zip(counts0, counts1, strict=False))
@@ -283,7 +286,7 @@ def run_config(n: int, walls: Walls, stack: Stack, feed: Feed, versions: Version
     feed.on.set()
     time.sleep(10)  # every wall catches up and settles
     since = ms()
-    windows, fed, idle, load = [], [], [], defaultdict(list)
+    windows, fed, idle, spots, load = [], [], [], [], defaultdict(list)
     for r in range(args.repeats):
         feed.on.set()
         waited = wait_quiet(stack, args.quiet_cores, args.patience)
@@ -298,6 +301,7 @@ def run_config(n: int, walls: Walls, stack: Stack, feed: Feed, versions: Version
             waited = wait_quiet(stack, args.quiet_cores, args.patience)
             before, start = stack.cpu(), time.monotonic()
             block.append(latency_block(walls, stack, quiet, args.samples, rng))
+            stack.check()
             used = cpu_delta(before, stack.cpu())
             elapsed = time.monotonic() - start
             load[name].append({"waited_for_quiet_s": waited, "cpu_s_per_min": {
@@ -305,13 +309,27 @@ def run_config(n: int, walls: Walls, stack: Stack, feed: Feed, versions: Version
             ok = [s["dom"] - s["t0"] for s in block[-1] if not s.get("timeout")]
             print(f"  {n} walls, repeat {r + 1}, {name}: p50 {pct(ok, 0.5):.0f} ms, "
                   f"p95 {pct(ok, 0.95):.0f} ms", flush=True)
+        feed.on.set()
+        if args.spot_samples:
+            wait_quiet(stack, args.quiet_cores, args.patience)
+            grid, category = args.spot_target
+            spots.append(spot_block(walls, stack, args.spot_samples, grid, category,
+                                    args.interrupt_seconds, rng, f"{n}-{r}"))
+            stack.check()
+            ok = [s["dom"] - s["t0"] for s in spots[-1] if not s.get("timeout")]
+            print(f"  {n} walls, repeat {r + 1}, urgent → spotlight: p50 "
+                  f"{pct(ok, 0.5) or 0:.0f} ms, p95 {pct(ok, 0.95) or 0:.0f} ms, "
+                  f"timeouts {len(spots[-1]) - len(ok)}", flush=True)
     feed.on.set()
     until = ms()
     latency = {name: {**latency_summary(blocks, walls, versions),
                       "cpu_during_blocks": load[name]}
                for name, blocks in (("feed", fed), ("idle", idle))}
+    if spots:
+        latency["urgent_to_spotlight"] = spot_summary(spots, walls, versions)
     web = [w["cpu_s_per_min"].get("web", 0.0) for w in windows]
     result = {"walls": walls.count, "measured": time.strftime("%Y-%m-%d %H:%M"),
+              "load_average": [round(x, 2) for x in os.getloadavg()],
               "latency": latency,
               "cpu": {"web_s_per_min": med(web), "repeats": windows},
               "bytes": bytes_summary(walls, since)}

@@ -113,6 +113,8 @@ class Stack:
                "GOV_SITES": args.site, "GOV_SITES_DIR": str(site_dir(args.site).parent),
                "GOV_DEMO": "0", "GOV_DATA_DIR": str(workdir),
                "GOV_SNAPSHOT_MS": str(args.snapshot_ms),
+               "GOV_WALL_INTERRUPT_SECONDS": str(getattr(args, "interrupt_seconds",
+                                                         60)),
                "GOV_SECRET_KEY": secrets.token_hex(16),  # one key for all workers
                "BENCH_TIMINGS": str(self.timings)}
         log = open(workdir / "processes.log", "ab")
@@ -142,6 +144,14 @@ class Stack:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"web tier down; see {log.name}") from None
                 time.sleep(0.5)
+
+    def check(self) -> None:
+        """Raises if the web tier or the aggregator has gone (on a shared
+        machine, killed from outside: figures after it would be nonsense)."""
+        for name, proc in (("web tier", self.web), ("aggregator", self.aggregator)):
+            if proc.poll() is not None:
+                raise RuntimeError(f"the {name} exited ({proc.returncode}); see "
+                                   f"{self.workdir / 'processes.log'}")
 
     def workers(self) -> list[psutil.Process]:
         return psutil.Process(self.web.pid).children(recursive=True)
