@@ -49,7 +49,7 @@ from layouts.unit_wall_render import (
     value_text,
 )
 from web.state import AppState
-from web.wall_push import RENDERED, children_patch
+from web.wall_changes import RENDERED, children_patch
 
 EVENTS_KEPT = 64
 TICKER_EVERY_S = 60.0
