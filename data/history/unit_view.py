@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from data.history import unit_figures as figures
-from data.history.dataset import Filters, parse_filters, site_today
+from data.history.dataset import FilterError, Filters, parse_filters, site_today
 from data.history.store import Root
 from data.history.unit_read import (
     REWORK_COLUMNS,
@@ -78,6 +78,7 @@ class UnitView:
     totals: dict[str, int | float | None]
     children: pd.DataFrame  # per child unit (per grid for a community)
     reported: pd.DataFrame  # incidents reported in the period
+    closed_at: pd.Series  # when each incident closed in the period closed
     repeats: pd.DataFrame
     top: pd.DataFrame  # recurring problems by category and by grid
     names: dict[str, str]  # category and grid keys -> names (top, charts)
@@ -130,24 +131,32 @@ def load_unit_view(root: Root, tree: UnitTree, sites: Mapping[str, Site],
     children = figures.breakdown(frame, marks, rep.assign(key=rep_keys), keys,
                                  order, names)
     reported = frame[marks["reported"].astype(bool)]
-    labels = {**{k: (c.name_en if lang == "en" else c.name)
-                 for k, c in unit_categories(scope, sites).items()},
-              **{f"{s}/{g}": f"{sites[s].name_en if lang == 'en' else sites[s].name}"
-                 f" {(sites[s].grids[g].name_en if lang == 'en' else sites[s].grids[g].name)}"
-                 for s, grids in scope.grids.items() for g in grids}}
+    labels = {k: c.name_en if lang == "en" else c.name
+              for k, c in unit_categories(scope, sites).items()}
+    for site_id, grids in scope.grids.items():
+        site = sites[site_id]
+        for grid in grids:
+            g = site.grids[grid]
+            labels[f"{site_id}/{grid}"] = (f"{site.name_en} {g.name_en}" if lang == "en"
+                                           else f"{site.name} {g.name}")
     return UnitView(node, filters, t0, t1, read.as_of, figures.totals(marks, rep),
-                    children, reported.reset_index(drop=True), rep,
+                    children, reported.reset_index(drop=True),
+                    frame.loc[marks["closed"].astype(bool), "closed_at"], rep,
                     figures.top_recurring(rep, reported), labels)
 
 
 def month_range(month: str, today: date) -> tuple[date, date]:
     """The first and last day of ``YYYY-MM`` (the last no later than today);
-    ValueError if it is not a month or lies in the future."""
-    first = date.fromisoformat(f"{month}-01") if len(month) == 7 else None
+    :class:`FilterError` if it is not a month or lies in the future."""
+    try:
+        first = date.fromisoformat(f"{month}-01") if len(month) == 7 else None
+    except ValueError:
+        first = None
     if first is None:
-        raise ValueError(month)
+        raise FilterError("month_format", value=month[:20])
     if first > today:
-        raise ValueError(month)
+        raise FilterError("date_future", day=first.isoformat(),
+                          today=today.isoformat())
     last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) \
         - timedelta(days=1)
     return first, min(last, today)
