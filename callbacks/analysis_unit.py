@@ -33,16 +33,20 @@ def _cell(value: Any, rate: bool) -> html.Td:
                    className="num")
 
 
-def children_rows(view: Any, lang: str) -> html.Table:
-    """The table by child unit, each name a link one level down."""
+def children_rows(view: Any, lang: str, query: dict[str, str]) -> html.Table:
+    """The table by child unit, each name a link one level down (a grid's to
+    its site's analysis), with the same filters."""
     head = [t("ua.child" if view.unit.children else "analysis.grids", lang),
             *(t(k, lang) for k in figs.COUNT_KEYS.values()),
             *(t(k, lang) for k in figs.RATE_KEYS.values())]
     rows = []
     for r in view.children.to_dict("records"):
-        link = (f"/analysis?unit={r['unit']}&lang={lang}" if view.unit.children
-                else f"/analysis?site={r['unit'].split('/')[0]}&grids="
-                     f"{r['unit'].split('/')[1]}&lang={lang}")
+        if view.unit.children:
+            where = {"unit": r["unit"]}
+        else:
+            site, grid = r["unit"].split("/")
+            where = {"site": site, "grids": grid}
+        link = "/analysis?" + urlencode({**where, **query, "lang": lang})
         rows.append(html.Tr([html.Td(html.A(r["name"], href=link)),
                              *(_cell(r[c], False) for c in figs.COUNT_KEYS),
                              *(_cell(r[c], True) for c in figs.RATE_KEYS)]))
@@ -100,7 +104,7 @@ def update_unit_views(args: dict[str, str], unit: str, lang: str,
              if view.as_of else "")
     return (message, *tiles, figs.rates_figure(view.children, theme=LIGHT, lang=lang),
             figs.daily_figure(view.reported, view.closed_at, theme=LIGHT, lang=lang),
-            children_rows(view, lang), recurring_rows(view, lang),
+            children_rows(view, lang, query), recurring_rows(view, lang),
             export_links(unit, {**query, "lang": lang}), as_of,
             "?" + urlencode({"unit": unit, **query,
                              **({"lang": lang} if lang == "en" else {})}))

@@ -66,18 +66,18 @@ def _field(label: str, control: Any, cls: str = "") -> html.Label:
 
 
 def _card(title: str, body: Any, extra: Any = None) -> html.Article:
+    head = [html.H3(title), *([extra] if extra is not None else [])]
     return html.Article(className="an-card", children=[
-        html.Header(className="an-card-head", children=[html.H3(title),
-                                                        *([extra] if extra else [])]),
-        body])
+        html.Header(className="an-card-head", children=head), body])
 
 
 def layout(unit: Any, lang: str | None = None, *, parent: Any = None,
            categories: dict[str, str], today: date, start: str, end: str,
-           **query: str) -> html.Div:
+           raw: dict[str, str], **query: str) -> html.Div:
     """The page of ``unit`` (a :class:`data.units.tree.Node`); ``parent``
     the unit above it if the caller reaches it; ``categories`` id → name of
-    the unit's sites; ``start``/``end`` the range the widgets start with."""
+    the unit's sites; ``start``/``end`` the range the widgets start with;
+    ``raw`` the URL's filters as they came (checked on the first draw)."""
     lang = lang_of(lang)
     other = "zh" if lang == "en" else "en"
     chosen = [c for c in (query.get("categories") or "").split(",") if c in categories]
@@ -89,9 +89,7 @@ def layout(unit: Any, lang: str | None = None, *, parent: Any = None,
     return html.Div(id=ROOT, className="analysis", lang="en" if lang == "en" else
                     "zh-CN", children=[
         dcc.Store(id=UNIT, data=unit.id), dcc.Store(id=LANG, data=lang),
-        dcc.Store(id=RAW, data={k: v for k, v in query.items()
-                                if k in ("start", "end", "categories",
-                                         "repeat_days")}),
+        dcc.Store(id=RAW, data=raw),
         dcc.Store(id=QUERY), dcc.Store(id=QUERY_SINK),
         html.Header(className="an-header", children=[
             html.Div(className="an-brand", children=[

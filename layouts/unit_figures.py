@@ -95,16 +95,18 @@ def daily_figure(reported: pd.DataFrame, closed: pd.Series, *, theme: Theme,
     """Incidents reported per day (bars) and closed per day (line)."""
     if reported.empty and closed.empty:
         return empty_figure(theme, lang)
-    per_day = reported["reported_at"].dt.date.value_counts().sort_index()
-    done = closed.dt.date.value_counts().sort_index()
+    per_day = reported["reported_at"].dt.date.value_counts()
+    done = closed.dt.date.value_counts()
+    days = pd.date_range(min([*per_day.index, *done.index]),
+                         max([*per_day.index, *done.index]), freq="D").date
     fig = go.Figure()
-    fig.add_bar(x=[str(d) for d in per_day.index], y=per_day.to_numpy(),
+    fig.add_bar(x=list(days), y=per_day.reindex(days, fill_value=0).to_numpy(),
                 name=t("ua.reported", lang), marker_color=theme.flow_in)
-    fig.add_scatter(x=[str(d) for d in done.index], y=done.to_numpy(),
+    fig.add_scatter(x=list(days), y=done.reindex(days, fill_value=0).to_numpy(),
                     mode="lines+markers", name=t("ua.closed", lang),
                     line={"color": theme.flow_out, "width": 2})
     fig.update_layout(base_layout(theme, bargap=0.2))
-    fig.update_xaxes(type="category")
+    fig.update_xaxes(type="date", tickformat="%m-%d")
     return _axes(fig, theme)
 
 

@@ -110,6 +110,8 @@ def unit_or_site_analysis(state: AppState, site_page: Callable[..., Any]
                   and may_read_unit(caller, state, node.parent) else None)
         return analysis_unit.layout(**{
             **query, "start": start.isoformat(), "end": end.isoformat(),
+            "raw": {k: query[k] for k in ("start", "end", "categories",
+                                          "repeat_days") if k in query},
             "unit": node, "parent": parent, "categories": names, "today": today})
     return page
 

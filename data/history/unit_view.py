@@ -134,11 +134,11 @@ def load_unit_view(root: Root, tree: UnitTree, sites: Mapping[str, Site],
     labels = {k: c.name_en if lang == "en" else c.name
               for k, c in unit_categories(scope, sites).items()}
     for site_id, grids in scope.grids.items():
-        site = sites[site_id]
-        for grid in grids:
-            g = site.grids[grid]
-            labels[f"{site_id}/{grid}"] = (f"{site.name_en} {g.name_en}" if lang == "en"
-                                           else f"{site.name} {g.name}")
+        for grid, community in grids.items():
+            g = sites[site_id].grids[grid]
+            labels[f"{site_id}/{grid}"] = (
+                f"{tree[community].label(lang)} "
+                f"{g.name_en if lang == 'en' else g.name}")
     return UnitView(node, filters, t0, t1, read.as_of, figures.totals(marks, rep),
                     children, reported.reset_index(drop=True),
                     frame.loc[marks["closed"].astype(bool), "closed_at"], rep,
