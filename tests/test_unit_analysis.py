@@ -222,3 +222,25 @@ def test_the_pages_callback_draws_its_own_street_and_refuses_the_neighbour(
     # a district's analyst reaches both streets
     district = analyst_of(r, unit_app, "D1")
     assert post_views(district, "S2").status_code == 200
+
+
+def test_a_sites_people_analyse_its_community_only_and_not_from_some_grids(
+        r, unit_app):
+    analyst = unit_app.server.test_client()
+    add_account(r, PREFIX, "ta_ana", "analyst", "ta")
+    assert sign_in_client(analyst, "ta_ana").status_code == 302
+    assert analyst.get(f"/api/v1/units/C1/export/incidents.csv?{MAY}"
+                       ).status_code == 200
+    for unit in ("C2", "S1"):
+        assert analyst.get(f"/api/v1/units/{unit}/export/incidents.csv?{MAY}"
+                           ).status_code == 403
+    # a worker of grid G1 reads the API, but a community holds grid G2 too
+    worker = unit_app.server.test_client()
+    add_account(r, PREFIX, "ta_w1", "worker", "ta", ("G1",))
+    assert sign_in_client(worker, "ta_w1").status_code == 302
+    refused = worker.get(f"/api/v1/units/C1/export/incidents.csv?{MAY}")
+    assert refused.status_code == 403 and "ta-C" not in refused.get_data(True)
+    supervisor = unit_app.server.test_client()
+    add_account(r, PREFIX, "ta_sup_g1", "supervisor", "ta", ("G1",))
+    assert sign_in_client(supervisor, "ta_sup_g1").status_code == 302
+    assert post_views(supervisor, "C1").status_code == 403

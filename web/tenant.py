@@ -192,7 +192,8 @@ def callback_scope(caller: Any, body: dict, spec: dict,
         raise Refusal(403, "that callback runs in the browser")
     check_shape(body, spec)
     for value in _named(body, spec, UNIT_IDS):
-        reachable = units_of(caller, units) if units is not None else frozenset()
+        reachable = (analysable_units(caller, units, sites) if units is not None
+                     else frozenset())
         if not isinstance(value, str) or units is None or value not in units:
             raise Refusal(403, "that unit is not served here")
         if reachable is not None and value not in reachable:
@@ -237,6 +238,19 @@ def units_of(caller: Any, tree: UnitTree) -> frozenset[str] | None:
     if caller.site is None:
         return None
     return frozenset(tree.site_communities.get(caller.site, ()))
+
+
+def analysable_units(caller: Any, tree: UnitTree, sites: dict[str, Site]
+                     ) -> frozenset[str] | None:
+    """The units whose history ``caller`` may analyse (incidents, exports,
+    bulletins): :func:`units_of`, except that a person limited to some grids
+    of a site analyses none (a community holds grids outside the scope)."""
+    if caller is not None and caller.account is not None and caller.site \
+            and caller.site in sites:
+        user = site_user(caller.account, sites[caller.site], reached=True)
+        if user is None or grid_scope(user):
+            return frozenset()
+    return units_of(caller, tree)
 
 
 def api_grid_scope(caller: Any, site: Site) -> tuple[str, ...]:

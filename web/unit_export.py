@@ -43,7 +43,7 @@ from web.export import (
 )
 from web.render import RenderError, renderer
 from web.state import AppState, app_state
-from web.tenant import units_of
+from web.tenant import analysable_units
 
 unit_export = Blueprint("unit_export", __name__, url_prefix="/api/v1")
 TABLES = ("children", "recurring", "repeats", "incidents")
@@ -53,9 +53,9 @@ INCIDENT_COLUMNS = ["id", "site", "community", "grid", "category", "level", "tit
 
 
 def may_read_unit(caller: Any, state: AppState, unit: str) -> bool:
-    """True if ``caller`` reaches ``unit`` (a unit served here)."""
+    """True if ``caller`` may analyse ``unit`` (a unit served here)."""
     tree = state.units
-    reachable = units_of(caller, tree)
+    reachable = analysable_units(caller, tree, state.sites)
     return unit in tree and (reachable is None or unit in reachable)
 
 
