@@ -1,8 +1,9 @@
 """Benchmark of the analysis of a unit (issue 12 item 7): a street's and a
 district's figures and monthly bulletin over a generated city.
 
-History: incidents only (what a unit's analysis reads) for every site of a
-city made by ``app.py city generate``, ``--days`` days up to yesterday: the
+History: incidents only (what a unit's analysis reads) for every site under
+the biggest district of a city made by ``app.py city generate`` (the only
+sites the two measured units read), ``--days`` days up to yesterday: the
 demo simulator's model (:class:`data.sim.model.SiteSim`) stepped every ten
 minutes, its incident entries checked by the feed contract and applied by
 the lifecycle as the aggregator would (:func:`data.sim.history.apply_incidents`),
@@ -52,7 +53,7 @@ from data.sim.history import apply_incidents, day_start_ms  # noqa: E402
 from data.sim.model import SiteSim  # noqa: E402
 from data.site import Site  # noqa: E402
 from data.site_files import load_sites  # noqa: E402
-from data.units.tree import tree_of_sites  # noqa: E402
+from data.units.tree import tree_of_folders, tree_of_sites  # noqa: E402
 
 STEP_MS = 600_000
 
@@ -75,12 +76,16 @@ def make_site(site: Site, root: Path, days: int, end: date) -> int:
 
 
 def prepare(args, sites: dict[str, Site]) -> dict:
+    """History for ``sites`` (a site that has a folder already is kept: a
+    run stopped half-way goes on where it was)."""
     about = args.data / "bench-units.json"
     if args.reuse and about.is_file():
         return json.loads(about.read_text())
     end = date.today() - timedelta(days=1)
     started, total = time.perf_counter(), 0
     for n, site in enumerate(sites.values(), start=1):
+        if (args.data / "history" / f"site={site.id}").is_dir():
+            continue
         total += make_site(site, args.data / "history", args.days, end)
         if n % 20 == 0:
             print(f"  {n}/{len(sites)} sites, {total} incidents, "
@@ -169,7 +174,7 @@ def measure_unit(args, tree, sites, unit: str, month: str, client) -> dict:
             "bulletin_pdf_cold_read_ms": bulletin_cold, "pdf_bytes": len(first.data)}
 
 
-def bulletin_client(args):
+def bulletin_client(args, sites):
     from data.accounts import add_api_key
     from data.keys import AuthKeys
     from data.redis_conn import EmbeddedRedis
@@ -177,7 +182,8 @@ def bulletin_client(args):
 
     server = EmbeddedRedis(Path(tempfile.mkdtemp()), persist=False).start()
     config = load_config({"REDIS_URL": server.url, "GOV_DATA_DIR": str(args.data),
-                          "GOV_SITES_DIR": str(args.city)})
+                          "GOV_SITES_DIR": str(args.city),
+                          "GOV_SITES": ",".join(sorted(sites))})
     app = create_app(config)
     state = app.server.extensions["gov"]
     _, key = add_api_key(state.redis, AuthKeys(state.config.prefix), "bench", "",
@@ -199,9 +205,14 @@ def main() -> int:
                         default=ROOT / "bench" / "results" / "unit_bulletin.json")
     args = parser.parse_args()
     names = sorted(p.name for p in args.city.iterdir() if (p / "site.yaml").is_file())
-    sites = load_sites(args.city, tuple(names))
+    district = biggest(tree_of_folders(args.city, names), "district")
+    # only the sites the two measured units read (the biggest district's) are
+    # loaded, given history and served: a unit's figures read nothing else
+    under = sorted({n.site for _, n in tree_of_folders(args.city, names).walk(
+        district) if n.site})
+    sites = load_sites(args.city, tuple(under))
     tree = tree_of_sites(sites)
-    made = prepare(args, sites)
+    made = {**prepare(args, sites), "district": district, "city_sites": len(names)}
     print(f"history: {made}")
     if args.prepare_only:
         return 0
@@ -211,7 +222,7 @@ def main() -> int:
                      "load_avg_before": os.getloadavg(),
                      "note": "2-core machine shared with other work; run under "
                              "nice -n 19"}
-    client, server = bulletin_client(args)
+    client, server = bulletin_client(args, sites)
     try:
         for level in ("street", "district"):
             results[level] = measure_unit(args, tree, sites, biggest(tree, level),

@@ -65,10 +65,9 @@ def _field(label: str, control: Any, cls: str = "") -> html.Label:
                       children=[html.Span(label, className="an-field-label"), control])
 
 
-def _card(title: str, body: Any, extra: Any = None) -> html.Article:
-    head = [html.H3(title), *([extra] if extra is not None else [])]
+def _card(title: str, body: Any) -> html.Article:
     return html.Article(className="an-card", children=[
-        html.Header(className="an-card-head", children=head), body])
+        html.Header(className="an-card-head", children=[html.H3(title)]), body])
 
 
 def layout(unit: Any, lang: str | None = None, *, parent: Any = None,
@@ -136,9 +135,10 @@ def layout(unit: Any, lang: str | None = None, *, parent: Any = None,
                 html.Div(t(key, lang), className="an-kpi-label")])
             for name, (ident, key) in KPIS.items()]),
         html.Main(className="an-grid", children=[
-            _card(t("ua.by_child", lang), html.Div(id=CHILDREN, className="an-table"),
-                  html.Nav(id=EXPORTS, className="an-export",
-                           **{"aria-label": t("analysis.export", lang)})),
+            _card(t("ua.by_child", lang), html.Div([
+                html.Nav(id=EXPORTS, className="an-export ua-exports",
+                         **{"aria-label": t("analysis.export", lang)}),
+                html.Div(id=CHILDREN, className="an-table")])),
             _card(t("ua.rates", lang), dcc.Graph(id=RATES_GRAPH, config=GRAPH_CONFIG,
                                                  style={"height": "380px"})),
             _card(t("ua.daily", lang), dcc.Graph(id=DAILY_GRAPH, config=GRAPH_CONFIG,

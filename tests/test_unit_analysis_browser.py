@@ -48,7 +48,7 @@ def tile(page, name: str) -> str:
 def wait_drawn(page) -> None:
     page.wait_for_function(
         "() => { const v = document.querySelector(\"[data-testid='ua-kpi-due']\");"
-        " return v && v.innerText.trim() !== '—'; }", timeout=30_000)
+        " return v && v.innerText.trim() !== '—'; }", timeout=90_000)
     page.wait_for_selector(".an-grid .js-plotly-plot .main-svg", timeout=30_000)
     page.wait_for_timeout(600)
 
