@@ -7,16 +7,16 @@ and by callback."""
 from __future__ import annotations
 
 import csv
-import json
 import io
+import json
 import unicodedata
 
 import openpyxl
 import pytest
 from pypdf import PdfReader
 
-from data.history.unit_view import load_unit_view, parse_unit_filters
 from data.history.unit_read import unit_scope
+from data.history.unit_view import load_unit_view, parse_unit_filters
 from data.site_files import load_sites
 from data.units.tree import tree_of_sites
 from layouts import analysis_unit as page
