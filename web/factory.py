@@ -25,6 +25,7 @@ from flask_limiter.util import get_remote_address
 from flask_talisman import Talisman
 
 from callbacks import analysis as analysis_callbacks
+from callbacks import analysis_unit as unit_analysis_callbacks
 from callbacks import console as console_callbacks
 from callbacks import home as home_callbacks
 from callbacks import mobile as mobile_callbacks
@@ -57,6 +58,7 @@ from web.replay_api import replay_api
 from web.replay_page import replay_page
 from web.reports import reports
 from web.state import AppState
+from web.unit_export import unit_export
 from web.unit_push import unit_push_blueprint
 from web.unit_wall import UnitWallData
 from web.units_api import units_api
@@ -143,6 +145,7 @@ def create_app(config: Config, client: redis.Redis | None = None,
                              SESSION_COOKIE_SAMESITE="Lax",
                              MAX_CONTENT_LENGTH=8 * 1024 * 1024)
     app.server.register_blueprint(export)
+    app.server.register_blueprint(unit_export)
     mount_not_found(app.server)
     app.server.config["JSON_AS_ASCII"] = False
     app.server.json = BoundedJSONProvider(app.server)
@@ -158,7 +161,8 @@ def create_app(config: Config, client: redis.Redis | None = None,
             ("mobile", lambda: mobile_callbacks.register(app, state)),
             ("console", lambda: console_callbacks.register(app, state)),
             ("wall", lambda: wall_callbacks.register(app, wall_data)),
-            ("analysis", lambda: analysis_callbacks.register(app, state))):
+            ("analysis", lambda: analysis_callbacks.register(app, state)),
+            ("analysis", lambda: unit_analysis_callbacks.register(app, state))):
         before = set(app.callback_map)
         wire()
         auth.callbacks_by_screen(app.callback_map, before, screen,

@@ -18,7 +18,7 @@ from dash import html
 
 from data.accounts import site_user
 from data.site import Site, User
-from layouts import analysis, console, home, mobile, replay, wall
+from layouts import analysis, analysis_unit, console, home, mobile, replay, wall
 from layouts.i18n import lang_of, t
 from layouts.live import LiveLink
 from layouts.unit_wall import DEFAULT_BY
@@ -29,6 +29,7 @@ from web.replay_api import kept
 from web.reports import MAX_PHOTO_BYTES
 from web.state import AppState
 from web.tenant import page_site, sites_of
+from web.unit_export import may_read_unit
 from web.unit_wall import UnitWallData
 
 
@@ -74,6 +75,8 @@ def register_pages(state: AppState, link: LiveLink,
         page = guarded(state, screen, layout, arguments)
         if screen == "wall":
             page = with_unit_walls(state, page, link, unit_wall)
+        if screen == "analysis":
+            page = unit_or_site_analysis(state, page)
         dash.register_page(screen, path=path, title=t(title), layout=page)
 
 
@@ -96,6 +99,49 @@ def with_unit_walls(state: AppState, site_wall: Callable[..., Any], link: LiveLi
             unit_wall.outlines(unit), by if by in UNIT_KPIS else DEFAULT_BY, lang,
             link=link, tz=unit_wall.timezone(unit).key,
             reload_hour=state.config.wall_reload_hour)
+    return page
+
+
+def unit_or_site_analysis(state: AppState, site_page: Callable[..., Any]
+                          ) -> Callable[..., Any]:
+    """``/analysis?unit=<unit>``: the analysis of a unit the caller reaches
+    (a unit's analyst with no site asked for lands on their own unit);
+    otherwise the site's page."""
+    from data.history.dataset import FilterError, default_range
+    from data.history.unit_read import unit_scope
+    from data.history.unit_view import (
+        parse_unit_filters,
+        unit_categories,
+        unit_today,
+    )
+
+    def page(**query: Any) -> Any:
+        caller = auth.principal()
+        unit = query.get("unit") or (
+            caller.unit if caller is not None and not query.get("site") else None)
+        if not unit:
+            return site_page(**query)
+        if caller is None or not caller.may("analysis") \
+                or not may_read_unit(caller, state, unit):
+            return html.P(t("auth.forbidden"), className="auth-error")
+        node = state.units[unit]
+        scope = unit_scope(state.units, unit, state.sites)
+        today = unit_today(scope, state.sites)
+        lang = query.get("lang")
+        names = {k: (c.name_en if lang == "en" else c.name)
+                 for k, c in unit_categories(scope, state.sites).items()}
+        try:  # the widgets start with the URL's range if it is right
+            chosen = parse_unit_filters(query, scope, state.sites)
+            start, end = chosen.start, chosen.end
+        except FilterError:  # ... and the callback names what is wrong
+            start, end = default_range(today)
+        parent = (state.units[node.parent] if node.parent is not None
+                  and may_read_unit(caller, state, node.parent) else None)
+        return analysis_unit.layout(**{
+            **query, "start": start.isoformat(), "end": end.isoformat(),
+            "raw": {k: query[k] for k in ("start", "end", "categories",
+                                          "repeat_days") if k in query},
+            "unit": node, "parent": parent, "categories": names, "today": today})
     return page
 
 

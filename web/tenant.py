@@ -33,6 +33,7 @@ from data.incidents.lifecycle import grid_scope
 from data.site import Site
 from data.units.tree import UnitTree
 from layouts import analysis as analysis_page
+from layouts import analysis_unit as unit_analysis_page
 from layouts import ids
 
 # Component ids whose value names the site of the page a callback serves.
@@ -42,6 +43,8 @@ SITE_IDS = frozenset({ids.HOME_SITE, ids.WALL_SITE, ids.M_SITE, ids.C_SITE,
 # (The phone's report form names a grid too, but that is what is reported,
 # checked by the feed contract, not what is read.)
 GRID_IDS = frozenset({ids.C_GRID, analysis_page.GRIDS})
+# Component ids whose value names the unit of the page a callback serves.
+UNIT_IDS = frozenset({unit_analysis_page.UNIT})
 _WILDCARDS = ("ALL", "MATCH", "ALLSMALLER")
 
 
@@ -183,11 +186,18 @@ def _grid_values(value: Any) -> list[Any]:
 
 
 def callback_scope(caller: Any, body: dict, spec: dict,
-                   sites: dict[str, Site]) -> Tenant:
+                   sites: dict[str, Site], units: UnitTree | None = None) -> Tenant:
     """The tenant of one callback post, or :class:`Refusal`."""
     if "callback" not in spec:  # a clientside callback: nothing to run here
         raise Refusal(403, "that callback runs in the browser")
     check_shape(body, spec)
+    for value in _named(body, spec, UNIT_IDS):
+        reachable = (analysable_units(caller, units, sites) if units is not None
+                     else frozenset())
+        if not isinstance(value, str) or units is None or value not in units:
+            raise Refusal(403, "that unit is not served here")
+        if reachable is not None and value not in reachable:
+            raise Refusal(403, "that unit is outside your scope")
     named_sites = _named(body, spec, SITE_IDS)
     site_id = None
     for value in named_sites:
@@ -228,6 +238,19 @@ def units_of(caller: Any, tree: UnitTree) -> frozenset[str] | None:
     if caller.site is None:
         return None
     return frozenset(tree.site_communities.get(caller.site, ()))
+
+
+def analysable_units(caller: Any, tree: UnitTree, sites: dict[str, Site]
+                     ) -> frozenset[str] | None:
+    """The units whose history ``caller`` may analyse (incidents, exports,
+    bulletins): :func:`units_of`, except that a person limited to some grids
+    of a site analyses none (a community holds grids outside the scope)."""
+    if caller is not None and caller.account is not None and caller.site \
+            and caller.site in sites:
+        user = site_user(caller.account, sites[caller.site], reached=True)
+        if user is None or grid_scope(user):
+            return frozenset()
+    return units_of(caller, tree)
 
 
 def api_grid_scope(caller: Any, site: Site) -> tuple[str, ...]:
