@@ -65,6 +65,10 @@ def _site_duties() -> set[str]:
 
 
 # a key built at run time -> what it is built from
+from data.terms import UNIT_LEVELS  # noqa: E402
+from layouts import unit_wall as unit_wall_layout  # noqa: E402
+from layouts import unit_wall_render  # noqa: E402
+
 EXPANSIONS: dict[str, tuple] = {
     "level.*": LEVELS,
     "status.*": OPEN + DONE,
@@ -92,6 +96,9 @@ EXPANSIONS: dict[str, tuple] = {
     "analysis.by_*": ("category", "grid", "channel", "level"),
     "analysis.err.*": tuple(_filter_error_codes()),
     "replay.event.*": replay.EVENT_KINDS,
+    "uwall.kpi.*": unit_wall_render.KPIS,
+    "uwall.level.*": UNIT_LEVELS,
+    "uwall.*": ("week", "month"),  # unit_wall_render: the deltas' labels
 }
 NOT_KEYS = {"audit.csv", "auth.conf"}  # file names shaped like keys
 
@@ -151,7 +158,8 @@ def _expand(pattern: str) -> set[str]:
 PY_LITERALS, PY_PATTERNS = _literals_and_patterns()
 HTML_LITERALS, HTML_PATTERNS = _template_keys()
 SCRIPTS = {"mobile.js": mobile.BROWSER_TEXT, "wall.js": wall.BROWSER_TEXT,
-           "replay.js": replay.BROWSER_TEXT}
+           "replay.js": replay.BROWSER_TEXT,
+           "unit_wall.js": unit_wall_layout.BROWSER_TEXT}
 
 
 def test_every_key_built_at_run_time_has_its_expansions_listed():
