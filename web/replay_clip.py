@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, jsonify, request
 from PIL import Image, PngImagePlugin
 
-from data.replay.moments import BadMoment, iso, parse_moment
+from data.replay.moments import MAX_CLIP_MINUTES, BadMoment, iso, parse_moment
 from data.replay.read import snapshot_at
 from layouts.i18n import lang_of
 from web.api import _site_or_404
@@ -46,7 +46,7 @@ from web.state import app_state
 clip_page = Blueprint("replay_clip", __name__, url_prefix="/replay")
 clip_api = Blueprint("api_replay_clip", __name__, url_prefix="/api/v1")
 
-MAX_MINUTES = 60
+MAX_MINUTES = MAX_CLIP_MINUTES
 MAX_FRAMES = 120
 DEFAULT_FRAMES = 30
 FRAME_MS = 500  # each frame shown half a second: 30 frames, a 15 s clip
