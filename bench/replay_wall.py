@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
                 note = {"block": n + 1, "recorder": mode,
                         "waited_for_quiet_s": waited,
                         "load_average": os.getloadavg(),
-                        "p50_ms": pct(ok, 0.5),
+                        "p50_ms": round(pct(ok, 0.5) or 0, 1),
                         "recorder_cpu_s_per_min": round(
                             (recorder.cpu() - rec0) * 60 / elapsed, 2),
                         "others_cores": round(used["others"] / elapsed, 2)}
