@@ -11,7 +11,8 @@
  *   stale periods and bookmarks; dragging it seeks.
  * - The address always holds the moment (and speed): a link opens the same
  *   picture. Bookmarks with a note are kept on the server (and audited);
- *   the moment exports as a PNG made on the server.
+ *   the moment exports as a PNG made on the server, the minutes from it as
+ *   an animated PNG (downloaded when made; an error shown as the status).
  * Text comes from the message catalog (data-i18n); what people typed is set
  * as text through Dash, never as HTML.
  */
@@ -203,6 +204,40 @@
     });
   }
 
+  // --- a clip of the minutes from the moment shown --------------------------
+  function clip() {
+    var minutes = parseInt(document.getElementById("replay-clip-minutes").value, 10);
+    var end = Math.min(s.to, s.at + Math.max(1, minutes || 1) * 60000);
+    var params = {site: site(), start: s.atIso || utc(s.at), end: utc(end),
+                  lang: root().dataset.lang};
+    status(text("replay.clip_making"));
+    root().dataset.clip = "making";
+    fetch("/replay/clip.png?" + query(params), {credentials: "same-origin"})
+      .then(function (r) {
+        if (!r.ok) {
+          return r.json().then(function (body) { throw new Error(body.error); });
+        }
+        var name = (r.headers.get("Content-Disposition") || "")
+          .replace(/^.*filename="([^"]+)".*$/, "$1") || "replay-clip.png";
+        var frames = r.headers.get("X-Frames") || "?";
+        return r.blob().then(function (blob) {
+          var a = document.createElement("a");
+          a.href = URL.createObjectURL(blob);
+          a.download = name;
+          document.body.appendChild(a);
+          a.click();
+          a.remove();
+          window.setTimeout(function () { URL.revokeObjectURL(a.href); }, 60000);
+          status(text("replay.clip_done", {frames: frames}));
+          root().dataset.clip = "done";
+        });
+      })
+      .catch(function (err) {
+        status(err.message || String(err));
+        root().dataset.clip = "failed";
+      });
+  }
+
   function start() {
     var el = root();
     if (!el || !window.govWall || !document.getElementById("replay-range")) {
@@ -232,6 +267,7 @@
       load(parseInt(e.target.value, 10));
     });
     document.getElementById("replay-mark-add").addEventListener("click", addBookmark);
+    document.getElementById("replay-clip").addEventListener("click", clip);
     load(parseInt(el.dataset.at, 10));
     bookmarks();
     return true;

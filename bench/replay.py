@@ -14,6 +14,8 @@
 4. **Playback at 600×**: ``GET /replay/frame`` every 150 s of replay time
    (a 250 ms step at 600×), each the change from the frame before: p50/p95;
    600× holds while a frame costs less than the 250 ms step.
+5. **Clips**: ``--clips`` clips of 5 minutes (30 frames) through
+   ``GET /replay/clip.png``, one after the other: seconds each, bytes.
 
 Prints the figures and writes ``bench/results/replay.json`` (``--output``)::
 
@@ -164,6 +166,26 @@ def playback(client, start_ms: int, end_ms: int, tz: str, frames: int) -> dict:
             "holds_600x": pct(times, 0.95) < 250}
 
 
+def clips(client, start_ms: int, end_ms: int, tz: str, n: int) -> dict:
+    """``n`` clips of 5 minutes (30 frames, the default) at random places,
+    made one after the other as the page asks them: seconds and bytes."""
+    rng = random.Random(4)
+    seconds, sizes = [], []
+    for _ in range(n):
+        at = rng.randint(start_ms, end_ms - 300_000)
+        began = time.perf_counter()
+        answer = client.get(f"/replay/clip.png?site={SITE}&start="
+                            f"{quote(iso(at, tz))}&end={quote(iso(at + 300_000, tz))}")
+        seconds.append(time.perf_counter() - began)
+        assert answer.status_code == 200, answer.get_data(as_text=True)[:200]
+        sizes.append(len(answer.data))
+    return {"clips": n, "frames": int(answer.headers["X-Frames"]),
+            "clip_s_p50": round(pct(seconds, 0.5), 2),
+            "clip_s_max": round(max(seconds), 2),
+            "frame_ms_p50": round(pct(seconds, 0.5) / 30 * 1000),
+            "clip_mb_p50": round(pct(sizes, 0.5) / 1e6, 2)}
+
+
 def signed_in(app, r) -> object:
     import re
 
@@ -187,6 +209,8 @@ def main() -> int:
     parser.add_argument("--hours", type=float, default=24.0)
     parser.add_argument("--seeks", type=int, default=300)
     parser.add_argument("--frames", type=int, default=200)
+    parser.add_argument("--clips", type=int, default=3,
+                        help="clips of 5 minutes timed (0: none)")
     parser.add_argument("--output", default=str(ROOT / "bench/results/replay.json"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -210,11 +234,14 @@ def main() -> int:
             tz = sites[SITE].timezone
             seeks = seek(config.replay, app.server.test_client(), key, start_ms,
                          day["end_ms"], args.seeks, tz)
-            play = playback(signed_in(app, r), start_ms, day["end_ms"], tz,
-                            args.frames)
+            client = signed_in(app, r)
+            play = playback(client, start_ms, day["end_ms"], tz, args.frames)
+            made = (clips(client, start_ms, day["end_ms"], tz, args.clips)
+                    if args.clips else None)
         finally:
             redis_server.stop()
     result = {"capture": live, "day": day, "seek": seeks, "playback": play,
+              "clip": made,
               "config": {**vars(args), "site": SITE,
                          "python": platform.python_version(),
                          "load_average": os.getloadavg()}}

@@ -180,3 +180,7 @@ def unit_wall_kpi(name: str) -> dict[str, str]:
 def unit_wall_past(name: str) -> dict[str, str]:
     """The same KPI against the unit's own last week and last month."""
     return {"type": "uw-kpi-past", "name": name}
+
+
+REPLAY_CLIP_MINUTES = "replay-clip-minutes"
+REPLAY_CLIP = "replay-clip"

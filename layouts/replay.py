@@ -14,7 +14,7 @@ import json
 
 from dash import dcc, html
 
-from data.replay.moments import BadMoment, iso, parse_moment
+from data.replay.moments import MAX_CLIP_MINUTES, BadMoment, iso, parse_moment
 from data.site import Site
 from layouts import ids
 from layouts.i18n import lang_of, t
@@ -25,6 +25,7 @@ EVENT_KINDS = ("incident_reported", "incident_closed", "alert_raised",
                "alert_cleared", "cast", "cast_cleared", "stale", "feeds_silent",
                "feeds_back")
 BROWSER_TEXT = ("replay.play", "replay.pause", "replay.no_more_events",
+                "replay.clip_making", "replay.clip_done",
                 "replay.no_bookmarks", "replay.bookmark_saved",
                 *(f"replay.event.{k}" for k in EVENT_KINDS))
 
@@ -57,6 +58,14 @@ def _controls(lang: str, speed: int) -> html.Div:
         html.A(t("replay.export_png", lang), id=ids.REPLAY_EXPORT,
                className="replay-export", href="#",
                **{"data-testid": "replay-export"}),
+        html.Span(className="replay-clip", children=[
+            dcc.Input(id=ids.REPLAY_CLIP_MINUTES, type="number", min=1,
+                      max=MAX_CLIP_MINUTES, step=1, value=5,
+                      className="replay-clip-minutes"),
+            html.Span(t("replay.clip_minutes", lang), className="replay-label"),
+            html.Button(t("replay.export_clip", lang), id=ids.REPLAY_CLIP,
+                        **{"data-testid": "replay-export-clip"}),
+        ]),
         html.Span(id=ids.REPLAY_STATUS, className="replay-status",
                   **{"data-testid": "replay-status"}),
     ])

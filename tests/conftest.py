@@ -242,6 +242,27 @@ def shared_history(request: pytest.FixtureRequest, tmp_path: Path) -> str:
             "&scheme=http&region=us-east-1")
 
 
+# --- replay -------------------------------------------------------------------
+
+
+@pytest.fixture
+def recorder(raw, tiny, make_app):
+    """A recorder of ``tiny`` under the app's data folder (not running: each
+    test records by calling it, at the moments it publishes:
+    :func:`tests.replay_feed.publish_at`); ``.app`` the app reading it."""
+    from data.feed.aggregator import Aggregator
+    from data.replay.recorder import Recorder
+
+    app = make_app(tiny)
+    rec = Recorder(raw, {"tiny": tiny}, PREFIX, app.server.extensions["gov"]
+                   .config.replay, keep_days=3)
+    rec.app = app
+    rec.agg = Aggregator(raw, {"tiny": tiny}, PREFIX, snapshot_interval_ms=50)
+    yield rec
+    rec.agg.stop()
+    rec.close()
+
+
 # --- Chromium -----------------------------------------------------------------
 
 

@@ -13,10 +13,8 @@ import time
 import uuid
 from urllib.parse import quote
 
-import pytest
-
 from data.clock import now_ms
-from data.feed.snapshot import publish, read_snapshot
+from data.feed.snapshot import read_snapshot
 from data.keys import Keys
 from data.redis_conn import connect
 from data.replay import read
@@ -26,7 +24,7 @@ from data.replay.recorder import Recorder
 from data.replay.records import KEYFRAME_MS, hour_files, records
 from tests.auth import add_account, kiosk_token, sign_in_client
 from tests.common import PREFIX
-from tests.feed import crowd
+from tests.replay_feed import publish_at
 from tests.waiting import wait_until
 
 DAY_MS = 86_400_000
@@ -103,33 +101,6 @@ def test_moments_of_a_live_run_replay_as_recorded_before_and_after_a_restart(
     found = [r for f in hour_files(root, "tiny") for r in records(f.read_bytes())]
     assert {s["version"] for s in taken[:before]} <= {r.version for r in found}
     assert found[0].kind == "F"
-
-
-@pytest.fixture
-def recorder(raw, tiny, make_app):
-    """A recorder of ``tiny`` under the app's data folder (not running: each
-    test records by calling it, at the moments it publishes)."""
-    app = make_app(tiny)
-    rec = Recorder(raw, {"tiny": tiny}, PREFIX, app.server.extensions["gov"]
-                   .config.replay, keep_days=3)
-    rec.app = app
-    from data.feed.aggregator import Aggregator
-
-    rec.agg = Aggregator(raw, {"tiny": tiny}, PREFIX, snapshot_interval_ms=50)
-    yield rec
-    rec.agg.stop()
-    rec.close()
-
-
-def publish_at(raw, tiny, rec, ms: int, people: int = 0) -> dict:
-    if people:
-        crowd(raw, "E1", people, 0, ts=ms)
-    keys = Keys(PREFIX, "tiny")
-    for _ in range(4):  # fold what was written (it publishes now, too)
-        rec.agg.step(block_ms=10)
-    publish(raw, keys, tiny, ms)
-    rec.record("tiny")
-    return json.loads(raw.get(keys.snapshot))
 
 
 def test_days_older_than_those_kept_are_pruned_and_named_in_the_404(

@@ -148,3 +148,53 @@ def test_previous_and_next_event_jump_to_what_happened(browser, recorded):
     page.click("[data-testid=replay-prev-event]")
     wait_until(lambda: page.is_visible(banner), pause=pause, what="back to it")
     page.close()
+
+
+def test_the_clip_button_downloads_the_minutes_from_the_moment(
+        browser, recorded, warm, artifacts):
+    """The page's clip: one minute from the moment shown, made on the
+    server, downloaded; its first frame is that moment, its frames follow
+    the recorded numbers. At the newest moment there is no minute after it:
+    the refusal, naming the field, is the status."""
+    import io
+    import json
+
+    from PIL import Image, ImageSequence
+
+    live = recorded
+    first = settled(live, lambda s: True)
+    live.xadd("tiny", "crowd", {"v": 1, "src": "cam-x", "entrance": "E2",
+                                "ts": now_ms(), "in": 41, "out": 0})
+    later = settled(live, lambda s: s["people_present"] >= first["people_present"]
+                    + 41)
+    page = browser.new_page(viewport={"width": 1920, "height": 1080},
+                            accept_downloads=True)
+    live.sign_in(page, "ana", f"/replay?site=tiny&at={quote(first['generated_at'])}")
+    pause = on_page(page)
+    wait_until(lambda: page.get_attribute("#replay-root", "data-shown-version")
+               == str(first["version"]), pause=pause, what="the first moment")
+    page.fill("#replay-clip-minutes", "1")
+    with page.expect_download(timeout=60_000) as made:
+        page.click("[data-testid=replay-export-clip]")
+    download = made.value
+    assert download.suggested_filename.startswith("replay-tiny-")
+    clip = Image.open(io.BytesIO(open(download.path(), "rb").read()))
+    frames = list(ImageSequence.Iterator(clip))
+    about = json.loads(clip.info["gov:frames"])
+    assert len(frames) == len(about) > 2
+    assert about[0]["at"][:19] == first["generated_at"][:19]
+    assert about[0]["version"] == first["version"]
+    assert {f["people_present"] for f in about} == {
+        first["people_present"], later["people_present"]}
+    wait_until(lambda: page.get_attribute("#replay-root", "data-clip") == "done",
+               pause=pause, what="the status")
+    assert str(len(frames)) in page.inner_text("[data-testid=replay-status]")
+    page.screenshot(path=str(artifacts / "replay-clip-1920x1080.png"))
+    page.goto(live.url + "/replay?site=tiny")  # the newest moment: nothing after
+    wait_until(lambda: page.get_attribute("#replay-root", "data-shown-version"),
+               pause=pause, what="the newest moment")
+    page.click("[data-testid=replay-export-clip]")
+    wait_until(lambda: page.get_attribute("#replay-root", "data-clip") == "failed",
+               pause=pause, what="the refusal")
+    assert "end" in page.inner_text("[data-testid=replay-status]")
+    page.close()

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import uuid
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from dash.dependencies import Wildcard
@@ -465,3 +467,65 @@ def test_casting_is_refused_outside_a_supervisors_grids(app, r):
         text = json.dumps(answer.get_json(), ensure_ascii=False)
         assert ("不在您的管辖范围内" in text) is refused, text[:300]
     assert inside in (r.get(keys.cast) or "")  # the one in scope was cast
+
+
+# -- every route of a site ------------------------------------------------------
+
+PATH_VALUES = {"day": "2024-05-06", "name": "people.csv", "fmt": "csv",
+               "stream": "crowd", "incident_id": str(uuid.uuid4())}
+MOMENT = "2026-05-01T19:42:00+08:00"
+QUERY = {"at": MOMENT, "start": MOMENT, "end": "2026-05-01T19:47:00+08:00",
+         "every": "10"}
+KIOSKS = ("kiosk", "district_kiosk")
+
+
+def site_routes(app) -> list[tuple[str, str, bool]]:
+    """(method, path for erqi, whether it is the replay's) of every route
+    the app registers that takes a site: in its path (``<site_id>``) or in
+    its query (the replay page's routes, ``?site=``)."""
+    found = []
+    for rule in app.server.url_map.iter_rules():
+        takes_site = "site_id" in rule.arguments or rule.rule.startswith("/replay/")
+        if not takes_site:
+            continue
+        path = rule.rule
+        for arg in rule.arguments:
+            value = "erqi" if arg == "site_id" else PATH_VALUES[arg]
+            path = re.sub(rf"<(?:\w+:)?{arg}>", value, path)
+        query = dict(QUERY, **({} if "site_id" in rule.arguments
+                               else {"site": "erqi"}))
+        path += "?" + urlencode(query)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            found.append((method, path, "/replay" in rule.rule))
+    return found
+
+
+def test_every_route_of_a_site_refuses_another_sites_callers(app, r, sites):
+    """Generated from the routes the app registers: each route that takes a
+    site, asked for erqi by every caller of yaozhai (and of the units above
+    it), is refused and shows nothing of erqi; a kiosk's wall is refused
+    every replay route, of its own site too."""
+    routes = site_routes(app)
+    paths = {path.split("?")[0] for _, path, _ in routes}
+    assert {"/replay/clip.png", "/api/v1/sites/erqi/replay/clip.png",
+            "/replay/export.png", "/events/erqi"} <= paths, paths
+    secret = markers(sites["erqi"])
+    tried = 0
+    for name, (site, _, _) in CALLERS.items():
+        if site != "yaozhai":
+            continue
+        client = client_for(app, r, name)
+        for method, path, replay in routes:
+            answer = client.open(path, method=method, json={})
+            text = answer.get_data(as_text=True)
+            to_sign_in = answer.status_code == 302 and name is None and \
+                answer.headers["Location"].startswith("/login")
+            assert answer.status_code in REFUSED or to_sign_in, (
+                name, method, path, answer.status_code, text[:200])
+            assert not [m for m in secret if m in text], (name, path)
+            tried += 1
+            if replay and name in KIOSKS:
+                own = path.replace("erqi", "yaozhai")
+                assert client.open(own, method=method, json={}).status_code in (
+                    401, 403), (name, own)
+    print(f"\nsite routes: {len(routes)}, requests refused: {tried}")

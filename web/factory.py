@@ -55,6 +55,7 @@ from web.ingest import (
 from web.json_provider import BoundedJSONProvider
 from web.push import BUILD, PING_S, push_blueprint
 from web.replay_api import replay_api
+from web.replay_clip import clip_api, clip_page
 from web.replay_page import replay_page
 from web.reports import reports
 from web.state import AppState
@@ -135,6 +136,8 @@ def create_app(config: Config, client: redis.Redis | None = None,
     app.server.register_blueprint(api)
     app.server.register_blueprint(replay_api)
     app.server.register_blueprint(replay_page)
+    app.server.register_blueprint(clip_page)
+    app.server.register_blueprint(clip_api)
     app.server.register_blueprint(units_api)
     app.server.register_blueprint(push_blueprint(state, wall_data))
     app.server.register_blueprint(unit_push_blueprint(state, wall_data, unit_wall))

@@ -178,6 +178,27 @@ def _read(summary: str, params: list[dict] | None = None,
             "schema": {"type": "object"}}}}, **_errors(*errors)}}}
 
 
+def _clip(site: dict[str, Any]) -> dict[str, Any]:
+    """The replay's clip: an animated PNG, not JSON."""
+    every = {"name": "every", "in": "query", "required": False, "description":
+             "seconds between two frames (1 to 3600; by default 30 frames)",
+             "schema": {"type": "number", "minimum": 1, "maximum": 3600}}
+    lang = {"name": "lang", "in": "query", "required": False,
+            "schema": {"type": "string", "enum": ["zh", "en"]}}
+    op = _read("The minutes between two moments (at most 60, at most 120 "
+               "frames) as an animated PNG, each frame the stamped moment; "
+               "its `gov:frames` text chunk lists each frame's moment and "
+               "version; 429 while this server makes another clip",
+               [site, _moment("start", "the first frame's moment"),
+                _moment("end", "the last moment of the range"), every, lang],
+               errors=(400, 401, 403, 404, 429, 503))
+    op["get"]["responses"]["200"] = {"description": "an animated PNG (APNG)",
+                                     "content": {"image/png": {"schema": {
+                                         "type": "string",
+                                         "format": "binary"}}}}
+    return op
+
+
 def _moment(name: str, description: str) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": True, "description":
             description, "schema": {"type": "string", "format": "date-time"}}
@@ -300,6 +321,7 @@ def document(sites: dict[str, Site], *, max_batch: int,
             [site, _moment("start", "from this moment"),
              _moment("end", "to this moment (included)")],
             errors=(400, 401, 403, 404)),
+        "/api/v1/sites/{site}/replay/clip.png": _clip(site),
         "/api/v1/health": _read(
             "200 when every site (or the one asked for) has a snapshot fresher "
             "than 15 s and is folded without failing; each site's reason "

@@ -217,9 +217,11 @@ def add():
 EXPORT_WIDTH, EXPORT_HEIGHT = 1600, 1000
 
 
-def moment_figure(site, snap: dict, at: int, lang: str, who: str):
+def moment_figure(site, snap: dict, at: int, lang: str, who: str,
+                  made_at: datetime | None = None):
     """The grid map of the moment, stamped with the site, the moment, the
-    version shown then, its figures, who exported it and when."""
+    version shown then, its figures, who exported it and when (``made_at``,
+    by default now: a clip's frames share one)."""
     tz = ZoneInfo(site.timezone)
     fig = grid_map_figure(*map_frames(snap, site, _outlines(site.id, lang), lang),
                           theme=LIGHT, lang=lang)
@@ -237,7 +239,7 @@ def moment_figure(site, snap: dict, at: int, lang: str, who: str):
         "  ·  ".join([
             f"{t('analysis.exported_by', lang)}: {who}",
             f"{t('analysis.exported_at', lang)}: "
-            f"{datetime.now(tz).strftime('%Y-%m-%d %H:%M:%S')}"]),
+            f"{(made_at or datetime.now(tz)).strftime('%Y-%m-%d %H:%M:%S')}"]),
     ]
     title = (f"{name} · {t('replay.title', lang)} · "
              f"{moment.strftime('%Y-%m-%d %H:%M:%S')}")

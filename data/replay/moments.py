@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+MAX_CLIP_MINUTES = 60  # the longest range a clip of the replay covers
+
 
 class BadMoment(ValueError):
     """A value that is not a moment; the message names the parameter."""

@@ -1,0 +1,25 @@
+"""Recording chosen moments for the replay's tests: a snapshot published at
+a moment of the test's choosing, then recorded (the ``recorder`` fixture of
+``conftest.py``)."""
+
+from __future__ import annotations
+
+import json
+
+from data.feed.snapshot import publish
+from data.keys import Keys
+from tests.common import PREFIX
+from tests.feed import crowd
+
+
+def publish_at(raw, tiny, rec, ms: int, people: int = 0) -> dict:
+    """The snapshot of ``tiny`` published at ``ms`` (after ``people`` more
+    came in at E1), recorded; as the walls read it."""
+    if people:
+        crowd(raw, "E1", people, 0, ts=ms)
+    keys = Keys(PREFIX, "tiny")
+    for _ in range(4):  # fold what was written (it publishes now, too)
+        rec.agg.step(block_ms=10)
+    publish(raw, keys, tiny, ms)
+    rec.record("tiny")
+    return json.loads(raw.get(keys.snapshot))
