@@ -34,6 +34,7 @@ from data.site import Site
 from data.units.tree import UnitTree
 from layouts import analysis as analysis_page
 from layouts import ids
+from web.state import app_state
 
 # Component ids whose value names the site of the page a callback serves.
 SITE_IDS = frozenset({ids.HOME_SITE, ids.WALL_SITE, ids.M_SITE, ids.C_SITE,
@@ -183,8 +184,9 @@ def _grid_values(value: Any) -> list[Any]:
 
 
 def callback_scope(caller: Any, body: dict, spec: dict,
-                   sites: dict[str, Site]) -> Tenant:
-    """The tenant of one callback post, or :class:`Refusal`."""
+                   sites: dict[str, Site], tree: UnitTree | None = None) -> Tenant:
+    """The tenant of one callback post, or :class:`Refusal`. ``tree``: the
+    units above the sites, for the values that name a unit."""
     if "callback" not in spec:  # a clientside callback: nothing to run here
         raise Refusal(403, "that callback runs in the browser")
     check_shape(body, spec)
@@ -200,7 +202,8 @@ def callback_scope(caller: Any, body: dict, spec: dict,
         site_id = value
     grids: tuple[str, ...] = ()
     if site_id is not None and caller.account is not None:
-        user = site_user(caller.account, sites[site_id], reached=True)
+        user = site_user(caller.account, sites[site_id],
+                         tree.root if tree else None)
         if user is None:
             raise Refusal(403, "that site is outside your scope")
         grids = grid_scope(user)
@@ -235,8 +238,7 @@ def api_grid_scope(caller: Any, site: Site) -> tuple[str, ...]:
     scope; () for every grid (API keys of the site, admins)."""
     if caller is None or caller.account is None:
         return ()
-    return grid_scope(site_user(caller.account, site,
-                                reached=caller.on_site(site.id)))
+    return grid_scope(site_user(caller.account, site, app_state().units.root))
 
 
 def scoped_filters(filters: Any, scope: tuple[str, ...]) -> Any:
