@@ -27,7 +27,7 @@ from data.durable import NotReplicated
 from data.keys import AuthKeys
 from web.pages import forbidden
 from web.state import app_state
-from web.tenant import Refusal, callback_scope
+from web.tenant import Refusal, callback_scope, page_unit
 
 SCREEN_ROLES: dict[str, frozenset[str]] = {
     "home": frozenset({"admin", "supervisor", "worker", "analyst"}),
@@ -309,6 +309,9 @@ def gate() -> Any:
         return forbidden(screen)
     site = request.args.get("site")
     if site and not caller.on_site(site):
+        return forbidden(screen or "home")
+    unit = request.args.get("unit")
+    if unit and page_unit(caller, unit, app_state().units) != unit:
         return forbidden(screen or "home")
     return None
 

@@ -43,6 +43,11 @@ SITE_IDS = frozenset({ids.HOME_SITE, ids.WALL_SITE, ids.M_SITE, ids.C_SITE,
 # (The phone's report form names a grid too, but that is what is reported,
 # checked by the feed contract, not what is read.)
 GRID_IDS = frozenset({ids.C_GRID, analysis_page.GRIDS})
+# Component ids whose value names a unit (street, district, city, community);
+# and those naming one incident of a site, {site, id}: its site is checked as
+# a site-naming value (None: nothing chosen yet).
+UNIT_IDS = frozenset({ids.UC_UNIT})
+PICK_IDS = frozenset({ids.UC_PICK})
 _WILDCARDS = ("ALL", "MATCH", "ALLSMALLER")
 
 
@@ -190,7 +195,9 @@ def callback_scope(caller: Any, body: dict, spec: dict,
     if "callback" not in spec:  # a clientside callback: nothing to run here
         raise Refusal(403, "that callback runs in the browser")
     check_shape(body, spec)
-    named_sites = _named(body, spec, SITE_IDS)
+    _check_units(caller, _named(body, spec, UNIT_IDS), tree)
+    named_sites = _named(body, spec, SITE_IDS) + _picked_sites(
+        _named(body, spec, PICK_IDS))
     site_id = None
     for value in named_sites:
         if not isinstance(value, str) or value not in sites:
@@ -215,6 +222,41 @@ def callback_scope(caller: Any, body: dict, spec: dict,
             if grids and grid not in grids:
                 raise Refusal(403, f"grid {grid} is outside your scope")
     return Tenant(site_id, grids)
+
+
+def _check_units(caller: Any, values: list[Any], tree: UnitTree | None) -> None:
+    """Every value naming a unit must be a unit the caller may read."""
+    if not values:
+        return
+    reach = units_of(caller, tree) if tree is not None else frozenset()
+    for value in values:
+        if not isinstance(value, str) or tree is None or value not in tree:
+            raise Refusal(403, "no such unit here")
+        if reach is not None and value not in reach:
+            raise Refusal(403, "that unit is outside your scope")
+
+
+def _picked_sites(values: list[Any]) -> list[Any]:
+    """The sites of the chosen incidents ({site, id}; None: none chosen)."""
+    out = []
+    for value in values:
+        if value is None:
+            continue
+        if not isinstance(value, dict) or set(value) != {"site", "id"} \
+                or not isinstance(value["id"], str):
+            raise Refusal(400, "a chosen incident is {site, id}")
+        out.append(value["site"])
+    return out
+
+
+def page_unit(caller: Any, asked: str | None, tree: UnitTree) -> str | None:
+    """The unit a page opens: the one asked for if the caller may read it,
+    else a unit's person's own; None otherwise."""
+    reach = units_of(caller, tree)
+    if asked:
+        return asked if asked in tree and (reach is None or asked in reach) \
+            else None
+    return caller.unit if caller is not None and caller.unit in tree else None
 
 
 # -- units a credential may see ----------------------------------------------
