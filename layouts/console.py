@@ -39,7 +39,8 @@ def table_columns(lang: str) -> list[dict]:
              **({"cellClassRules": {"sla-red": "x == '超期' || x == 'Overdue'",
                                     "sla-yellow": "x == '临期' || x == 'Due soon'"}}
                 if c == "sla" else {}),
-             **({"cellClassRules": {"uc-sup": "x != ''"}}
+             **({"cellClassRules": {"uc-sup": "params.value == '督办' || "
+                                              "params.value == 'Supervised'"}}
                 if c == "supervised" else {})}
             for c in COLUMNS]
 

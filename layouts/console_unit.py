@@ -33,7 +33,7 @@ def table_columns(lang: str) -> list[dict]:
     marks = t("mark.supervised", lang)
     return [{"field": c, "headerName": t(f"uc.col_{c}", lang), "width": WIDTHS[c],
              "sortable": True, "resizable": True,
-             **({"cellClassRules": {"uc-sup": f"x == '{marks}'"}}
+             **({"cellClassRules": {"uc-sup": f"params.value == '{marks}'"}}
                 if c == "supervised" else {}),
              **({"cellClassRules": {"sla-red": "x == '超期' || x == 'Overdue'",
                                     "sla-yellow": "x == '临期' || x == 'Due soon'"}}

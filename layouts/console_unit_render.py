@@ -36,7 +36,8 @@ def children_list(entries: list[dict[str, Any]], lang: str) -> list:
         return [html.P(t("uc.nothing_below", lang), className="c-empty")]
     out = []
     for entry in entries:
-        name = (dcc.Link(entry["label"], href=entry["href"], className="uc-down")
+        # a whole page load: the community's console starts its own push
+        name = (html.A(entry["label"], href=entry["href"], className="uc-down")
                 if entry.get("href") else html.Span(entry["label"],
                                                     className="uc-down off"))
         figures = [html.Span(str(entry[k]), className=f"uc-n uc-n-{k}",

@@ -18,7 +18,7 @@ from tests.rollup_feed import HOUR, new_id
 from tests.waiting import on_page, wait_until
 
 
-def wait_for(page, predicate_js: str, timeout: float = 20.0) -> None:
+def wait_for(page, predicate_js: str, timeout: float = 60.0) -> None:
     page.wait_for_function(f"() => ({predicate_js})", timeout=timeout * 1000)
 
 
@@ -62,13 +62,13 @@ def test_four_clicks_from_the_city_to_a_grid(browser, chain, artifacts):
     for step in ("测试区", "测试街道", "甲社区"):
         with page.expect_navigation():
             page.click(f"[data-testid=uc-children] >> text={step}")
-        wait_for(page, text_in("[data-testid=uc-trail]", step))
+        wait_for(page, text_in(".c-site", step))
     page.wait_for_selector("[data-testid=uc-children] .uc-down")
     page.screenshot(path=str(artifacts / "unit-console-community-1280x800.png"))
     with page.expect_navigation():
         page.click("[data-testid=uc-children] >> text=二网格")  # the 4th click
     assert "/console?site=ta&grid=G2" in page.url
-    wait_for(page, text_in("[data-testid=c-profile]", "二网格"))
+    wait_for(page, text_in("[data-testid=c-profile]", "二网格"), timeout=60)
     page.close()
 
 

@@ -158,10 +158,7 @@ def _chain_refusal(user: User, op: str, record: dict[str, Any]) -> str | None:
     if op == "close" and owner not in CLOSED_BY_OWNER:
         return (f"an incident owned at {owner} level is closed by verifying "
                 "its resolution")
-    if op == "supervise":
-        if mine <= CHAIN.index(owner):
-            return (f"supervision (督办) comes from above the owner: "
-                    f"{user.id} acts at {user.max_level} level")
+    if op == "supervise":  # (the owner's level or above: authorize)
         if mark and CHAIN.index(mark["level"]) >= mine:
             return f"already under supervision by the {mark['level']}"
     if op == "unsupervise":
