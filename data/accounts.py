@@ -60,7 +60,8 @@ class Account:
     ``unit``: a person of a unit (street, district, city) and what is under
     it; their ``site`` is "" (no site of its own). Which sites a unit takes
     in is the web tier's to say (it knows the tree): here such an account is
-    on no site, so nothing acts for it on a site's stream."""
+    on no site (:meth:`on_site`), and acts on the grids under its unit
+    (:func:`site_user`)."""
 
     name: str
     role: str
@@ -397,22 +398,34 @@ def revoke_kiosk_token(r: redis.Redis, keys: AuthKeys, token_id: str
 
 # -- accounts acting on a site -----------------------------------------------
 
-def site_user(account: Account | None, site: Site, *,
-              reached: bool = False) -> User | None:
+def site_user(account: Account | None, site: Site,
+              city: str | None = None) -> User | None:
     """The account as a user of ``site`` (role and scope from the account,
     name, duty and phone from the site's roster), or None if not on the site.
-    ``reached``: the web tier found the site under the account's unit (for
-    reading; nothing acts for a unit's person on a site yet)."""
+    A unit's person is a user of the grids of the site under their unit
+    (:func:`unit_grids`), acting up to their unit's level; which sites they
+    may open is the web tier's to say (those wholly under the unit).
+    ``city``: the id of the city above the districts (the tree's root)."""
     if account is None or account.revoked is not None:
         return None
-    if not (account.on_site(site.id) or (reached and account.unit is not None)):
+    if account.unit is not None:
+        under = unit_grids(site, account.unit, city)
+        if not under:
+            return None
+        # the whole site: () as for a supervisor of the site
+        grids = () if len(under) == len(site.grids) else under
+    elif not account.on_site(site.id):
         return None
+    else:
+        grids = tuple(g for g in account.grids if g in site.grids)
+        if account.grids and not grids:
+            return None  # scoped to grids this site does not have
     roster = site.users.get(account.name)
-    grids = tuple(g for g in account.grids if g in site.grids)
-    if account.grids and not grids:
-        return None  # scoped to grids this site does not have
     default_level = {"admin": "district", "supervisor": "community"}.get(
         account.role, "grid")
+    if account.unit is not None and account.role == "supervisor":
+        unit = site.units.get(account.unit)  # none: the city above the district
+        default_level = unit.level if unit and unit.level in CHAIN else CHAIN[-1]
     return User(
         id=account.name,
         name=account.display or (roster.name if roster else account.name),
@@ -426,12 +439,24 @@ def site_user(account: Account | None, site: Site, *,
     )
 
 
-def actor(r: redis.Redis, keys: AuthKeys, site: Site, actor_id: str
-          ) -> User | None:
+def unit_grids(site: Site, unit: str, city: str | None = None
+               ) -> tuple[str, ...]:
+    """The grids of ``site`` under ``unit``, as the site's own files place
+    them (each grid names its community, street and district; a district
+    names the city above it, or leaves it to ``units.yaml``: ``city``)."""
+    def chain(grid: Any) -> tuple[str | None, ...]:
+        district = site.units.get(grid.district)
+        return (grid.community, grid.street, grid.district,
+                (district.parent if district else None) or city)
+    return tuple(g.id for g in site.grids.values() if unit in chain(g))
+
+
+def actor(r: redis.Redis, keys: AuthKeys, site: Site, actor_id: str,
+          city: str | None = None) -> User | None:
     """Who an op on the stream names: a stored account decides (a revoked one
     acts for nobody); an id with no account falls back to the site's roster,
     which the site's own configuration vouches for."""
     raw = r.hget(keys.users, actor_id)
     if raw:
-        return site_user(_account(raw), site)
+        return site_user(_account(raw), site, city)
     return site.users.get(actor_id)

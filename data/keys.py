@@ -205,6 +205,17 @@ class Keys:
         """Sorted set of the community's open incident ids by deadline (ms)."""
         return f"{self.base}:u:open:{community}"
 
+    def unit_owned_ids(self, community: str, level: str) -> str:
+        """Sorted set of the community's open incident ids owned at ``level``
+        (community, street, district; one of CHAIN) by deadline (ms): what a
+        unit's console lists."""
+        return f"{self.base}:u:own:{community}:{level}"
+
+    def unit_supervised(self, community: str) -> str:
+        """Sorted set of the community's open incident ids under supervision
+        (督办) by deadline (ms)."""
+        return f"{self.base}:u:sup:{community}"
+
     @property
     def unit_owned(self) -> str:
         """Hash ``<community>:<owner level>`` -> open incidents owned there."""

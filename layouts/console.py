@@ -26,19 +26,22 @@ GRID_OPTIONS = {
                      "enableClickSelection": True},
     "rowHeight": 44, "animateRows": False,
 }
-COLUMNS = ("level", "title", "category", "grid", "status", "owner", "sla",
+COLUMNS = ("supervised", "level", "title", "category", "grid", "status", "owner", "sla",
            "deadline", "assignee", "reported")
 
 
 def table_columns(lang: str) -> list[dict]:
-    widths = {"level": 80, "title": 220, "category": 110, "grid": 110,
+    widths = {"supervised": 70, "level": 80, "title": 220, "category": 110, "grid": 110,
               "status": 96, "owner": 80, "sla": 80, "deadline": 110,
               "assignee": 96, "reported": 110}
     return [{"field": c, "headerName": t(f"c.col_{c}", lang), "width": widths[c],
              "sortable": True, "resizable": True,
              **({"cellClassRules": {"sla-red": "x == '超期' || x == 'Overdue'",
                                     "sla-yellow": "x == '临期' || x == 'Due soon'"}}
-                if c == "sla" else {})}
+                if c == "sla" else {}),
+             **({"cellClassRules": {"uc-sup": "params.value == '督办' || "
+                                              "params.value == 'Supervised'"}}
+                if c == "supervised" else {})}
             for c in COLUMNS]
 
 
@@ -64,8 +67,9 @@ def _filters(site, lang: str) -> html.Div:
 
 
 def layout(site: Site, lang: str | None = None, *, user: User | None,
-           link: LiveLink, **_: str) -> html.Div:
-    """The console of ``site`` for ``user`` (None: not a person of it)."""
+           link: LiveLink, grid: str | None = None, **_: str) -> html.Div:
+    """The console of ``site`` for ``user`` (None: not a person of it),
+    opened on ``grid`` if given (a unit console's way down ends here)."""
     lang = lang_of(lang)
     site_id, the_site = site.id, site
     outlines = grid_outlines(the_site, lang)
@@ -73,7 +77,7 @@ def layout(site: Site, lang: str | None = None, *, user: User | None,
     scope = grid_scope(user)
     # a grid-scoped supervisor is offered the grids in scope only
     shown = [g for g in the_site.grids if not scope or g in scope]
-    first_grid = shown[0] if shown else None
+    first_grid = grid if grid in shown else shown[0] if shown else None
     minimap = grid_map_figure(grids, entrances, incidents, theme=LIGHT, lang=lang)
     minimap.data[len(the_site.grids) + MAP_LABELS].visible = False  # the list names
     minimap.update_layout(margin={"l": 2, "r": 2, "t": 2, "b": 2})

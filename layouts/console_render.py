@@ -22,6 +22,18 @@ def when(ms: int | None, tz: ZoneInfo, fmt: str = "%m-%d %H:%M") -> str:
     return datetime.fromtimestamp(ms / 1000, tz).strftime(fmt) if ms else "—"
 
 
+def supervised_mark(record: dict, lang: str, testid: str) -> list:
+    """The 督办 mark of a supervised incident (none otherwise): on every screen
+    below the unit that marked it."""
+    mark = record.get("supervised")
+    if not mark:
+        return []
+    return [html.Span(t("mark.supervised", lang), className="sup-mark",
+                      title=t("mark.supervised_by", lang,
+                              level=t(f"owner.{mark['level']}", lang)),
+                      **{"data-testid": testid})]
+
+
 def grid_buttons(site: Site, live: dict, open_by_grid: dict, selected: str,
                  lang: str, scope: tuple[str, ...] = ()) -> list[html.Button]:
     """A button per grid of the site, or per grid of ``scope`` if given."""
@@ -107,6 +119,8 @@ def table_rows(records: list[tuple[dict, str]], site: Site, lang: str) -> list[d
         rows.append({
             "id": record["id"], "level": t(f"level.{record['level']}", lang),
             "title": record["title"],
+            "supervised": t("mark.supervised", lang) if record.get("supervised")
+            else "",
             "category": (cat.name_en if lang == "en" else cat.name) if cat else "",
             "grid": (grid.name_en if lang == "en" else grid.name) if grid else "",
             "status": t(f"status.{record['status']}", lang),
@@ -119,7 +133,7 @@ def table_rows(records: list[tuple[dict, str]], site: Site, lang: str) -> list[d
     return rows
 
 
-def _history(record: dict, site: Site, lang: str, tz: ZoneInfo) -> html.Ol:
+def history_list(record: dict, site: Site, lang: str, tz: ZoneInfo) -> html.Ol:
     items = []
     for h in reversed(record["history"]):
         actor = site.users.get(h.get("actor", ""))
@@ -128,8 +142,10 @@ def _history(record: dict, site: Site, lang: str, tz: ZoneInfo) -> html.Ol:
         if h.get("assignee"):
             assignee = site.users.get(h["assignee"])
             words.append(f"→ {assignee.name if assignee else h['assignee']}")
-        if h.get("level") and h["op"] == "escalate":
+        if h.get("level") and h["op"] in ("escalate", "hand_down", "return"):
             words.append(f"→ {t('owner.' + h['level'], lang)}")
+        if h.get("deadline") and h["op"] == "hand_down":
+            words.append(t("uc.until", lang, when=when(h["deadline"], tz)))
         if h.get("op") == "verify":
             words.insert(0, t("c.pass" if h.get("passed") else "c.fail", lang))
         items.append(html.Li([
@@ -218,6 +234,7 @@ def detail(record: dict | None, ops: list[str], site: Site, lang: str, now: int,
             html.Span(t(f"level.{record['level']}", lang),
                       className=f"badge lvl{record['level']}"),
             html.Span(t(f"status.{record['status']}", lang), className="c-status"),
+            *supervised_mark(record, lang, "c-supervised"),
             html.Button(t("c.cast_incident", lang), id=ids.C_CAST_INCIDENT,
                         className="c-btn c-btn-cast"),
         ]),
@@ -230,5 +247,5 @@ def detail(record: dict | None, ops: list[str], site: Site, lang: str, now: int,
         html.Div(buttons or [html.P(t("c.no_actions", lang), className="c-empty")],
                  className="c-actions", **{"data-testid": "c-actions"}),
         html.H3(t("c.history", lang)),
-        _history(record, site, lang, tz),
+        history_list(record, site, lang, tz),
     ]

@@ -184,3 +184,29 @@ def unit_wall_past(name: str) -> dict[str, str]:
 
 REPLAY_CLIP_MINUTES = "replay-clip-minutes"
 REPLAY_CLIP = "replay-clip"
+
+# a unit's console (/console?unit=…): a street's, a district's, the city's
+UC_ROOT = "uc-root"
+UC_UNIT = "uc-unit"  # the unit whose console this is
+UC_LANG = "uc-lang"
+UC_TICK = "uc-tick"
+UC_VIEW = "uc-view"  # owned here | overdue | under supervision
+UC_KPIS = "uc-kpis"
+UC_CHILDREN = "uc-children"  # the drill-down: child units, or a community's grids
+UC_TABLE = "uc-table"
+UC_PICK = "uc-pick"  # {site, id}: the incident chosen
+UC_DETAIL = "uc-detail"
+UC_DETAIL_SIG = "uc-detail-sig"
+UC_FLASH = "uc-flash"
+UC_DONE = "uc-done"  # an op was made: lists and detail read again
+UC_NOTE = "uc-note"
+UC_REASON = "uc-reason"
+UC_LEVEL = "uc-level"  # the level an incident is handed down to
+UC_HOURS = "uc-hours"  # ... and the hours it has
+UC_ACTIONS = {"type": "uc-act", "op": ALL}
+UC_CLICKED = "uc-clicked"
+
+
+def uc_action(op: str) -> dict[str, str]:
+    """An action button of the unit console's incident panel."""
+    return {"type": "uc-act", "op": op}

@@ -9,6 +9,7 @@ from dash import dcc, html
 
 from data.site import Site
 from layouts import ids
+from layouts.console_render import supervised_mark
 from layouts.i18n import t
 
 
@@ -34,6 +35,7 @@ def task_cards(cards: list[tuple[dict, str, list[str]]], site: Site,
                 html.Span(t(f"level.{record['level']}", lang),
                           className=f"badge lvl{record['level']}"),
                 html.Span(record["title"], className="m-task-title"),
+                *supervised_mark(record, lang, "m-supervised"),
             ]),
             html.Div(" · ".join(x for x in (
                 (cat.name_en if lang == "en" else cat.name) if cat else "",

@@ -182,6 +182,7 @@ def ticker(snap: dict, site: Site, lang: str) -> list[dict[str, Any]]:
             "title": inc["title"], "status": inc["status"], "sla": inc["sla"],
             "reporter": inc["reporter"], "phone": inc["phone"],
             "reported_at": inc["reported_at"],
+            "supervised": (inc.get("supervised") or {}).get("level"),
         })
     return rows
 

@@ -74,7 +74,11 @@ def render_ticker(rows: list[dict], lang: str, tz: ZoneInfo) -> list[html.Li]:
             html.Span(t(f"level.{row['level']}", lang),
                       className=f"badge lvl{row['level']}"),
             html.Span(_clock(row["reported_at"], tz), className="tick-time"),
-            html.Span(row["title"], className="tick-title"),
+            html.Span([*([html.Span(t("mark.supervised", lang),
+                                    className="sup-mark",
+                                    **{"data-testid": "wall-supervised"})]
+                         if row.get("supervised") else []), row["title"]],
+                      className="tick-title"),
             html.Span(t(f"status.{row['status']}", lang), className="tick-status"),
             html.Span(" · ".join(x for x in (row["category"], row["grid"], who) if x),
                       className="tick-meta"),

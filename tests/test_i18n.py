@@ -26,8 +26,19 @@ from data.interrupt import KINDS as INTERRUPT_KINDS
 from data.keys import FEED_STREAMS
 from data.terms import CHAIN as OWNER_LEVELS
 from data.terms import PERSON_ROLES as ROLES
+from data.terms import UNIT_LEVELS
 from data.terms import URGENCIES as LEVELS
-from layouts import analysis, console, console_producers, mobile, replay, wall
+from data.units.inbox import VIEWS as UNIT_VIEWS
+from layouts import (
+    analysis,
+    console,
+    console_producers,
+    console_unit,
+    console_unit_render,
+    mobile,
+    replay,
+    wall,
+)
 from layouts.i18n import CATALOG, LANGS, MESSAGES, duty_text, load_catalog, t
 from layouts.theme import DARK
 from layouts.wall_health import NAMED_STATES, STRIP_STATES
@@ -80,6 +91,10 @@ EXPANSIONS: dict[str, tuple] = {
     "duty.*": tuple(_site_duties()),
     "role.*": ROLES,  # duty_text: an account outside the roster has its role
     "c.col_*": console.COLUMNS,
+    "uc.col_*": console_unit.COLUMNS,  # a unit's console (issue 12 item 6)
+    "uc.kpi_*": console_unit_render.KPIS,
+    "uc.level.*": UNIT_LEVELS,
+    "uc.view_*": UNIT_VIEWS,
     "wall.density.*": tuple(range(len(DARK.density))),
     "wall.interrupt_*": INTERRUPT_KINDS,
     "health.state.*": STRIP_STATES,

@@ -46,7 +46,10 @@ def report(**over) -> IncidentReport:
 def op(name: str, actor: str = "adm", **over) -> IncidentOp:
     extra = {"reject": {"reason": "重复"}, "dispatch": {"assignee": "w1"},
              "verify": {"passed": "1"}, "merge": {"into": INC2},
-             "comment": {"note": "已联系"}}.get(name, {})
+             "comment": {"note": "已联系"}, "hand_down": {
+                 "level": "community", "deadline": str(T0 + HOUR)},
+             "return": {"reason": "社区职责"}, "close": {"note": "已办结"},
+             }.get(name, {})
     fields = {"v": "1", "src": "app", "op": name, "id": INC1, "ts": str(T0 + 1),
               "actor": actor, **extra, **over}
     return IncidentOp.model_validate(fields)
@@ -64,7 +67,11 @@ OTHER = {"id": INC2, "status": "reported"}
 @pytest.mark.parametrize(("status", "name"), itertools.product(STATES, SOURCES))
 def test_every_transition_is_legal_exactly_where_the_lifecycle_says(tiny, status,
                                                                      name):
-    record = in_state(tiny, status)
+    # owned at street level, as the ops of the chain need (the admin acts
+    # at district level, so may supervise it)
+    record = in_state(tiny, status, owner_level="street",
+                      supervised={"level": "street", "by": "adm", "at": T0}
+                      if name == "unsupervise" else None)
     if status in SOURCES[name]:
         after = apply_op(record, op(name), tiny, lambda _id: OTHER)
         assert after["history"][-1]["op"] == name

@@ -28,6 +28,7 @@ from data.config import PROJECT_ROOT, load_config
 from data.feed.aggregator import Aggregator
 from data.keys import Keys
 from data.site_files import load_sites
+from data.units.tree import tree_of_sites
 from layouts import analysis as analysis_page
 from layouts import analysis_charts
 from tests.auth import (
@@ -39,7 +40,7 @@ from tests.auth import (
 )
 from tests.common import PREFIX
 from web.factory import create_app
-from web.tenant import GRID_IDS, SITE_IDS
+from web.tenant import ANALYSIS_UNIT_IDS, GRID_IDS, PICK_IDS, SITE_IDS, UNIT_IDS
 
 SITES_DIR = PROJECT_ROOT / "data" / "sites"
 SECRET_PHONE = "13900009999"
@@ -66,6 +67,8 @@ def report(r, site: str, grid: str, title: str, phone: str) -> str:
 
 
 SITES: dict = {}
+PICKS: dict[str, str] = {}  # site -> an incident of it (a unit console's pick)
+UNITS: dict[str, tuple[str, str]] = {}  # site -> its community, its street
 
 
 @pytest.fixture
@@ -74,8 +77,13 @@ def app(r, raw, redis_url, sites, tmp_path: Path):
     for site in sites.values():
         add_roster(r, PREFIX, site)
     for grid in sites["erqi"].grids:  # one per grid: the scoped user's test
-        report(r, "erqi", grid, f"{SECRET_TITLE}{grid}", SECRET_PHONE)
-    report(r, "yaozhai", "G01", "姚寨楼道堆物", "13800001111")
+        PICKS.setdefault("erqi", report(r, "erqi", grid, f"{SECRET_TITLE}{grid}",
+                                        SECRET_PHONE))
+    PICKS["yaozhai"] = report(r, "yaozhai", "G01", "姚寨楼道堆物", "13800001111")
+    tree = tree_of_sites(sites)
+    for site in sites:  # a unit console's unit: the site's community, its street
+        community = tree.site_communities[site][0]
+        UNITS[site] = (community, tree[community].parent)
     agg = Aggregator(raw, sites, PREFIX, snapshot_interval_ms=1)
     for _ in range(3):
         agg.step(block_ms=20)
@@ -104,6 +112,10 @@ def _value(decl_id: str, prop: str, site: str, grid: str):
         return site
     if decl_id in GRID_IDS:
         return [grid] if prop == "value" else grid
+    if decl_id in UNIT_IDS | ANALYSIS_UNIT_IDS:
+        return UNITS[site][0]
+    if decl_id in PICK_IDS:
+        return {"site": site, "id": PICKS[site]}
     if decl_id.endswith("-lang"):
         return "zh"
     if decl_id == "_pages_location":
@@ -166,6 +178,13 @@ def page_body(output: str, spec: dict, site: str, grid: str) -> dict:
             "state": _items(spec["state"], site, grid), "changedPropIds": changed}
 
 
+def body_site(body: dict) -> str:
+    """The site a post's chosen incident is on."""
+    return next(i["value"]["site"] for part in ("inputs", "state")
+                for i in body[part] if isinstance(i, dict)
+                and i["id"] in PICK_IDS)
+
+
 def forgeries(body: dict, other_site: str, other_grid: str):
     """(what was forged, body): each id renamed (with the other site's value
     too), the items reordered, the site and the grid changed."""
@@ -181,6 +200,19 @@ def forgeries(body: dict, other_site: str, other_grid: str):
                 forged = copy.deepcopy(body)
                 forged[part][n]["value"] = other_site
                 yield f"{part}[{n}] other site", forged
+            # the other site's community, street
+            if item["id"] in UNIT_IDS | ANALYSIS_UNIT_IDS:
+                for unit in UNITS[other_site]:
+                    forged = copy.deepcopy(body)
+                    forged[part][n]["value"] = unit
+                    yield f"{part}[{n}] other unit {unit}", forged
+            if item["id"] in PICK_IDS:  # the other site's incident
+                own = body_site(body)
+                for site in (other_site, own):
+                    forged = copy.deepcopy(body)
+                    forged[part][n]["value"] = {"site": site,
+                                                "id": PICKS[other_site]}
+                    yield f"{part}[{n}] other incident on {site}", forged
             if item["id"] in GRID_IDS:
                 forged = copy.deepcopy(body)
                 forged[part][n]["value"] = ([other_grid] if isinstance(

@@ -189,8 +189,7 @@ def _callback_gate(callbacks: dict[str, dict], callback_screens: dict[str, str])
         return _json_refusal(403, f"role {caller.role} may not use the {screen} "
                                   "screen")
     try:
-        callback_scope(caller, body, spec, app_state().sites,
-                       app_state().units)
+        callback_scope(caller, body, spec, app_state().sites, app_state().units)
     except Refusal as refusal:
         audit_log("callback", output[:120], "refused", refusal.message)
         return _json_refusal(refusal.status, refusal.message)

@@ -27,6 +27,7 @@ from flask_talisman import Talisman
 from callbacks import analysis as analysis_callbacks
 from callbacks import analysis_unit as unit_analysis_callbacks
 from callbacks import console as console_callbacks
+from callbacks import console_unit as console_unit_callbacks
 from callbacks import home as home_callbacks
 from callbacks import mobile as mobile_callbacks
 from callbacks import wall as wall_callbacks
@@ -163,6 +164,7 @@ def create_app(config: Config, client: redis.Redis | None = None,
             ("home", lambda: home_callbacks.register(app, state)),
             ("mobile", lambda: mobile_callbacks.register(app, state)),
             ("console", lambda: console_callbacks.register(app, state)),
+            ("console", lambda: console_unit_callbacks.register(app, state)),
             ("wall", lambda: wall_callbacks.register(app, wall_data)),
             ("analysis", lambda: analysis_callbacks.register(app, state)),
             ("analysis", lambda: unit_analysis_callbacks.register(app, state))):

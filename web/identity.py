@@ -12,6 +12,7 @@ from __future__ import annotations
 from data.accounts import site_user
 from data.site import Site, User
 from web.auth import principal
+from web.state import app_state
 
 
 def current_user(site: Site) -> User | None:
@@ -19,7 +20,7 @@ def current_user(site: Site) -> User | None:
     caller = principal()
     if caller is None or caller.account is None:
         return None
-    return site_user(caller.account, site)
+    return site_user(caller.account, site, app_state().units.root)
 
 
 def sees_personal_data() -> bool:

@@ -18,7 +18,16 @@ from dash import html
 
 from data.accounts import site_user
 from data.site import Site, User
-from layouts import analysis, analysis_unit, console, home, mobile, replay, wall
+from layouts import (
+    analysis,
+    analysis_unit,
+    console,
+    console_unit,
+    home,
+    mobile,
+    replay,
+    wall,
+)
 from layouts.i18n import lang_of, t
 from layouts.live import LiveLink
 from layouts.unit_wall import DEFAULT_BY
@@ -28,7 +37,7 @@ from web import auth
 from web.replay_api import kept
 from web.reports import MAX_PHOTO_BYTES
 from web.state import AppState
-from web.tenant import page_site, sites_of
+from web.tenant import page_site, page_unit, sites_of, units_of
 from web.unit_export import may_read_unit
 from web.unit_wall import UnitWallData
 
@@ -39,11 +48,14 @@ class PageLoad:
     caller: auth.Principal
     site: Site
 
+    city: str | None = None  # the units' root
+
     @property
     def user(self) -> User | None:
         """The caller as a person of the site (None: a kiosk, or not on it)."""
         account = self.caller.account
-        return site_user(account, self.site) if account is not None else None
+        return site_user(account, self.site, self.city) \
+            if account is not None else None
 
 
 Arguments = Callable[[PageLoad], dict[str, Any]]
@@ -77,6 +89,8 @@ def register_pages(state: AppState, link: LiveLink,
             page = with_unit_walls(state, page, link, unit_wall)
         if screen == "analysis":
             page = unit_or_site_analysis(state, page)
+        if screen == "console":
+            page = with_units(state, page)
         dash.register_page(screen, path=path, title=t(title), layout=page)
 
 
@@ -145,6 +159,44 @@ def unit_or_site_analysis(state: AppState, site_page: Callable[..., Any]
     return page
 
 
+def with_units(state: AppState, site_page: Callable[..., Any]
+               ) -> Callable[..., Any]:
+    """The console: a unit's (``?unit=``, or a unit's person with no site
+    asked for) or else a site's. The unit is the one asked for if the
+    caller's credential reaches it (``web/tenant.py``), never otherwise."""
+    def page(**query: Any) -> Any:
+        caller = auth.principal()
+        asked = query.get("unit")
+        if not asked and (query.get("site") or caller is None
+                          or caller.unit is None):
+            return site_page(**query)
+        unit = page_unit(caller, asked, state.units)
+        if caller is None or not caller.may("console") or unit is None:
+            return html.P(t("auth.forbidden"), className="auth-error")
+        return console_unit.layout(state.units[unit], query.get("lang"),
+                                   user=unit_person(caller),
+                                   trail=unit_trail(state, caller, unit,
+                                                    query.get("lang")))
+    return page
+
+
+def unit_person(caller: auth.Principal) -> User | None:
+    """The signed-in person as shown in a unit console's header."""
+    account = caller.account
+    if account is None:
+        return None
+    return User(id=account.name, name=account.display or account.name,
+                role=account.role, grids=(), duty=account.role, phone="")
+
+
+def unit_trail(state: AppState, caller: auth.Principal, unit: str,
+               lang: str | None) -> list[tuple[str, str, bool]]:
+    """The way up from ``unit`` as far as the caller reaches, top first."""
+    reach = units_of(caller, state.units)
+    chain = [u for u in state.units.chain(unit) if reach is None or u in reach]
+    return [(u, state.units[u].label(lang_of(lang)), True) for u in reversed(chain)]
+
+
 def guarded(state: AppState, screen: str, layout: Callable[..., Any],
             arguments: Arguments) -> Callable[..., Any]:
     """A page layout that only a caller allowed on ``screen`` gets (the gate
@@ -156,6 +208,6 @@ def guarded(state: AppState, screen: str, layout: Callable[..., Any],
         site = page_site(caller, query.get("site"), list(state.sites))
         if caller is None or not caller.may(screen) or site is None:
             return html.P(t("auth.forbidden"), className="auth-error")
-        load = PageLoad(caller, state.sites[site])
+        load = PageLoad(caller, state.sites[site], state.units.root)
         return layout(**{**query, "site": load.site, **arguments(load)})
     return page

@@ -35,6 +35,7 @@ from data.units.tree import UnitTree
 from layouts import analysis as analysis_page
 from layouts import analysis_unit as unit_analysis_page
 from layouts import ids
+from web.state import app_state
 
 # Component ids whose value names the site of the page a callback serves.
 SITE_IDS = frozenset({ids.HOME_SITE, ids.WALL_SITE, ids.M_SITE, ids.C_SITE,
@@ -43,8 +44,14 @@ SITE_IDS = frozenset({ids.HOME_SITE, ids.WALL_SITE, ids.M_SITE, ids.C_SITE,
 # (The phone's report form names a grid too, but that is what is reported,
 # checked by the feed contract, not what is read.)
 GRID_IDS = frozenset({ids.C_GRID, analysis_page.GRIDS})
-# Component ids whose value names the unit of the page a callback serves.
-UNIT_IDS = frozenset({unit_analysis_page.UNIT})
+# Component ids whose value names the unit of the analysis page a callback
+# serves (checked by what the caller may analyse: analysable_units), and of a
+# unit's console (what it may read: units_of); and those naming one incident
+# of a site, {site, id}: its site is checked as a site-naming value (None:
+# nothing chosen yet).
+ANALYSIS_UNIT_IDS = frozenset({unit_analysis_page.UNIT})
+UNIT_IDS = frozenset({ids.UC_UNIT})
+PICK_IDS = frozenset({ids.UC_PICK})
 _WILDCARDS = ("ALL", "MATCH", "ALLSMALLER")
 
 
@@ -186,19 +193,22 @@ def _grid_values(value: Any) -> list[Any]:
 
 
 def callback_scope(caller: Any, body: dict, spec: dict,
-                   sites: dict[str, Site], units: UnitTree | None = None) -> Tenant:
-    """The tenant of one callback post, or :class:`Refusal`."""
+                   sites: dict[str, Site], tree: UnitTree | None = None) -> Tenant:
+    """The tenant of one callback post, or :class:`Refusal`. ``tree``: the
+    units above the sites, for the values that name a unit."""
     if "callback" not in spec:  # a clientside callback: nothing to run here
         raise Refusal(403, "that callback runs in the browser")
     check_shape(body, spec)
-    for value in _named(body, spec, UNIT_IDS):
-        reachable = (analysable_units(caller, units, sites) if units is not None
+    for value in _named(body, spec, ANALYSIS_UNIT_IDS):
+        reachable = (analysable_units(caller, tree, sites) if tree is not None
                      else frozenset())
-        if not isinstance(value, str) or units is None or value not in units:
+        if not isinstance(value, str) or tree is None or value not in tree:
             raise Refusal(403, "that unit is not served here")
         if reachable is not None and value not in reachable:
             raise Refusal(403, "that unit is outside your scope")
-    named_sites = _named(body, spec, SITE_IDS)
+    _check_units(caller, _named(body, spec, UNIT_IDS), tree)
+    named_sites = _named(body, spec, SITE_IDS) + _picked_sites(
+        _named(body, spec, PICK_IDS))
     site_id = None
     for value in named_sites:
         if not isinstance(value, str) or value not in sites:
@@ -210,7 +220,8 @@ def callback_scope(caller: Any, body: dict, spec: dict,
         site_id = value
     grids: tuple[str, ...] = ()
     if site_id is not None and caller.account is not None:
-        user = site_user(caller.account, sites[site_id], reached=True)
+        user = site_user(caller.account, sites[site_id],
+                         tree.root if tree else None)
         if user is None:
             raise Refusal(403, "that site is outside your scope")
         grids = grid_scope(user)
@@ -222,6 +233,41 @@ def callback_scope(caller: Any, body: dict, spec: dict,
             if grids and grid not in grids:
                 raise Refusal(403, f"grid {grid} is outside your scope")
     return Tenant(site_id, grids)
+
+
+def _check_units(caller: Any, values: list[Any], tree: UnitTree | None) -> None:
+    """Every value naming a unit must be a unit the caller may read."""
+    if not values:
+        return
+    reach = units_of(caller, tree) if tree is not None else frozenset()
+    for value in values:
+        if not isinstance(value, str) or tree is None or value not in tree:
+            raise Refusal(403, "no such unit here")
+        if reach is not None and value not in reach:
+            raise Refusal(403, "that unit is outside your scope")
+
+
+def _picked_sites(values: list[Any]) -> list[Any]:
+    """The sites of the chosen incidents ({site, id}; None: none chosen)."""
+    out = []
+    for value in values:
+        if value is None:
+            continue
+        if not isinstance(value, dict) or set(value) != {"site", "id"} \
+                or not isinstance(value["id"], str):
+            raise Refusal(400, "a chosen incident is {site, id}")
+        out.append(value["site"])
+    return out
+
+
+def page_unit(caller: Any, asked: str | None, tree: UnitTree) -> str | None:
+    """The unit a page opens: the one asked for if the caller may read it,
+    else a unit's person's own; None otherwise."""
+    reach = units_of(caller, tree)
+    if asked:
+        return asked if asked in tree and (reach is None or asked in reach) \
+            else None
+    return caller.unit if caller is not None and caller.unit in tree else None
 
 
 # -- units a credential may see ----------------------------------------------
@@ -258,8 +304,7 @@ def api_grid_scope(caller: Any, site: Site) -> tuple[str, ...]:
     scope; () for every grid (API keys of the site, admins)."""
     if caller is None or caller.account is None:
         return ()
-    return grid_scope(site_user(caller.account, site,
-                                reached=caller.on_site(site.id)))
+    return grid_scope(site_user(caller.account, site, app_state().units.root))
 
 
 def scoped_filters(filters: Any, scope: tuple[str, ...]) -> Any:

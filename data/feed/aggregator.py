@@ -565,7 +565,8 @@ class Aggregator:
                     if name == "incident":  # an op may still be refused
                         raws[entry_id, key] = raw or {}
         batch = Batch(self.r, self.prefix, self.consumer, self.dedup_seconds,
-                      site, state.keys, checked, raws, now)
+                      site, state.keys, checked, raws, now,
+                      self.rollup.tree.root)
         moves = 0
         while True:
             try:

@@ -70,6 +70,7 @@ class Batch:
     checked: list[Checked]
     raws: dict[tuple[str, str], dict]  # (entry id, stream key) -> raw fields
     now: int
+    city: str | None = None  # the units' root: a city's people act too
 
     def apply(self, pipe: Any) -> Outcome:
         """Read, fold and write the batch through ``pipe`` (a transaction
@@ -207,7 +208,8 @@ class Batch:
 
     def _actor(self, actor_id: str) -> User | None:
         """Accounts decide who an actor is (revoked ones act for nobody)."""
-        return accounts.actor(self.r, AuthKeys(self.prefix), self.site, actor_id)
+        return accounts.actor(self.r, AuthKeys(self.prefix), self.site, actor_id,
+                              self.city)
 
     def _incident(self, pipe: Any, ev: Any, records: dict,
                   out: Outcome) -> str | None:

@@ -29,6 +29,8 @@ CHANNELS = ("patrol", "camera", "hotline", "resident", "property", "upper", "app
 WORKFLOW_OPS = (
     "accept", "reject", "dispatch", "start", "resolve", "verify", "reopen",
     "escalate", "merge", "comment",
+    # the chain above the community (issue 12)
+    "hand_down", "return", "close", "supervise", "unsupervise",
 )
 OPS = ("report", *WORKFLOW_OPS)
 
@@ -205,6 +207,8 @@ class IncidentOp(Entry):
         need = {
             "reject": ("reason",), "dispatch": ("assignee",),
             "verify": ("passed",), "merge": ("into",), "comment": ("note",),
+            "hand_down": ("level", "deadline"), "return": ("reason",),
+            "close": ("note",),
         }.get(self.op, ())
         for name in need:
             if not getattr(self, name):

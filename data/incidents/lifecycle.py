@@ -13,6 +13,13 @@ Lifecycle (DESIGN.md, "Incident lifecycle")::
     resolved/closed -reopen-> dispatched ; reported -reject-> rejected
     open -escalate-> escalated (owner one level up) -dispatch/accept-> …
     open -merge-> merged ; any -comment-> same
+
+The chain above the community (DESIGN.md, "The chain and the city")::
+
+    escalated/accepted -hand_down-> reported (owner a level below, a deadline)
+    escalated/accepted -return-> reported (owner the level that escalated it)
+    escalated/accepted/resolved -close-> closed (owned at street or district)
+    open -supervise-> same, marked 督办 ; -unsupervise-> same, unmarked
 """
 
 from __future__ import annotations
@@ -41,7 +48,18 @@ SOURCES: dict[str, tuple[str, ...]] = {
     "escalate": ("reported", "accepted", "dispatched", "in_progress", "escalated"),
     "merge": ("reported", "accepted", "dispatched", "in_progress", "escalated"),
     "comment": OPEN + DONE,
+    # the chain above the community (issue 12): what a street or district
+    # does with an incident escalated to it, and supervision (督办)
+    "hand_down": ("escalated", "accepted"),
+    "return": ("escalated", "accepted"),
+    "close": ("escalated", "accepted", "resolved"),
+    "supervise": OPEN,
+    "unsupervise": OPEN,
 }
+CHAIN_OPS = ("hand_down", "return", "close", "supervise", "unsupervise")
+# owner levels at which an incident is closed by its owner (办结) rather than
+# by verifying a worker's resolution
+CLOSED_BY_OWNER = CHAIN[2:]
 
 # what each role may do at all; scope is checked separately
 ROLE_OPS: dict[str, frozenset[str]] = {
@@ -101,7 +119,12 @@ def authorize(user: User | None, op: str, record: dict[str, Any] | None,
         raise Refused("unknown user")
     if op not in ROLE_OPS.get(user.role, ()):
         raise Refused(f"role {user.role} may not {op}")
-    if record is None or user.role == "admin":
+    if record is None:
+        return
+    refusal = _chain_refusal(user, op, record)
+    if refusal:
+        raise Refused(refusal)
+    if user.role == "admin":
         return
     if user.role == "volunteer":
         if record.get("reporter_id") != user.id:
@@ -122,6 +145,29 @@ def authorize(user: User | None, op: str, record: dict[str, Any] | None,
             f"incident is owned at {record['owner_level']} level, above "
             f"{user.id}'s {user.max_level} level"
         )
+
+
+def _chain_refusal(user: User, op: str, record: dict[str, Any]) -> str | None:
+    """Why the chain does not let ``user`` make ``op`` on ``record`` now."""
+    owner = record["owner_level"]
+    mine = len(CHAIN) - 1 if user.role == "admin" else CHAIN.index(user.max_level)
+    mark = record.get("supervised")
+    if op == "reject" and record.get("handed_down"):
+        return (f"the {record['handed_down']['from']} handed this incident "
+                "down: escalate it back rather than reject it")
+    if op == "close" and owner not in CLOSED_BY_OWNER:
+        return (f"an incident owned at {owner} level is closed by verifying "
+                "its resolution")
+    if op == "supervise":  # (the owner's level or above: authorize)
+        if mark and CHAIN.index(mark["level"]) >= mine:
+            return f"already under supervision by the {mark['level']}"
+    if op == "unsupervise":
+        if not mark:
+            return "incident is not under supervision"
+        if CHAIN.index(mark["level"]) > mine:
+            return (f"supervision by the {mark['level']} is lifted at "
+                    f"{mark['level']} level or above")
+    return None
 
 
 def _check_assignee(user: User | None, name: str | None,
@@ -155,8 +201,32 @@ def new_incident(event: IncidentReport, grid: str, site: Site,
         "deadline": event.ts + int(hours * 3_600_000),
         "updated_at": event.ts, "closed_at": None, "rework": 0,
         "escalations": 0, "auto_escalated_at": None, "merged_into": None,
-        "duplicates": [], "solved_level": None, "history": [entry],
+        "duplicates": [], "solved_level": None, "handed_down": None,
+        "supervised": None, "history": [entry],
     }
+
+
+def _lower_level(record: dict[str, Any], wanted: str | None) -> str:
+    """The level an incident is handed down to: below its owner."""
+    if wanted not in CHAIN:
+        raise Refused(f"level {wanted!r} is not one of {', '.join(CHAIN)}")
+    if CHAIN.index(wanted) >= CHAIN.index(record["owner_level"]):
+        raise Refused(f"level {wanted} is not below the owner, the "
+                      f"{record['owner_level']}")
+    return wanted
+
+
+def _returned_level(record: dict[str, Any]) -> str:
+    """The level that escalated the incident to its owner (one below when
+    the history does not say)."""
+    for entry in reversed(record["history"]):
+        if entry["op"] == "escalate" and entry.get("level") == record[
+                "owner_level"] and entry.get("from_level"):
+            return entry["from_level"]
+    current = CHAIN.index(record["owner_level"])
+    if current == 0:
+        raise Refused("incident is owned at grid level: nothing is below it")
+    return CHAIN[current - 1]
 
 
 def _next_level(record: dict[str, Any], wanted: str | None) -> str:
@@ -186,8 +256,10 @@ def apply_op(
     status = record["status"]
     if status not in SOURCES[op.op]:
         raise Refused(f"cannot {op.op} an incident that is {status}")
+    actor = None
     if op.actor != SYSTEM_ACTOR:
-        authorize(actors(op.actor), op.op, record, site)
+        actor = actors(op.actor)
+        authorize(actor, op.op, record, site)
     new = dict(record, updated_at=max(record["updated_at"], op.ts))
     entry: dict[str, Any] = {"op": op.op, "actor": op.actor, "ts": op.ts,
                              "src": op.src, "from": status, "eid": op.eid}
@@ -223,7 +295,9 @@ def apply_op(
                    escalations=record["escalations"] + 1, assignee=None)
         if op.actor == SYSTEM_ACTOR:
             new["auto_escalated_at"] = op.ts
-        entry.update(level=level, note=op.note)
+        entry.update(level=level, note=op.note, from_level=record["owner_level"])
+    elif op.op in CHAIN_OPS:
+        _chain_op(record, op, new, entry, actor)
     elif op.op == "merge":
         target = exists(op.into) if op.into != record["id"] else None
         if target is None:
@@ -239,12 +313,46 @@ def apply_op(
     return new
 
 
+def _chain_op(record: dict[str, Any], op: IncidentOp, new: dict[str, Any],
+              entry: dict[str, Any], actor: User | None) -> None:
+    """Apply an op of the chain (:data:`CHAIN_OPS`) onto ``new``/``entry``."""
+    owner = record["owner_level"]
+    if op.op in ("hand_down", "return"):
+        if op.op == "hand_down":
+            level = _lower_level(record, op.level)
+            if op.deadline is None or op.deadline <= op.ts:
+                raise Refused("a hand-down needs a deadline after now")
+            handed = {"from": owner, "deadline": op.deadline, "at": op.ts}
+            entry.update(level=level, deadline=op.deadline, note=op.note)
+        else:
+            level, handed = _returned_level(record), None
+            entry.update(level=level, reason=op.reason)
+        # the level below takes it up again (签收): reported, nobody on it
+        new.update(status="reported", owner_level=level, assignee=None,
+                   task_deadline=op.deadline if handed else None,
+                   handed_down=handed)
+    elif op.op == "close":
+        new.update(status="closed", closed_at=op.ts, solved_level=owner)
+        entry["note"] = op.note
+    elif op.op == "supervise":
+        level = (actor.max_level if actor is not None and actor.role != "admin"
+                 else CHAIN[-1])
+        new["supervised"] = {"level": level, "by": op.actor, "at": op.ts,
+                             "note": op.note}
+        entry.update(level=level, note=op.note)
+    else:  # unsupervise
+        new["supervised"] = None
+        entry["note"] = op.note
+
+
 def escalation_due(record: dict[str, Any], now_ms: int, grace_ms: int) -> bool:
     """Overdue past the grace since the deadline or the last automatic step."""
     if (not is_overdue(record, now_ms) or record["owner_level"] == CHAIN[-1]
             or record["status"] not in SOURCES["escalate"]):
         return False  # e.g. resolved and waiting for verification
-    since = max(record["deadline"], record.get("auto_escalated_at") or 0)
+    handed = record.get("handed_down") or {}
+    since = max(record["deadline"], record.get("auto_escalated_at") or 0,
+                handed.get("deadline") or 0)
     return now_ms >= since + grace_ms
 
 
@@ -272,7 +380,10 @@ def public_view(record: dict[str, Any], now_ms: int) -> dict[str, Any]:
     """The record without its private fields, personal data masked and the SLA
     light added."""
     view = {k: v for k, v in record.items() if k not in PRIVATE_FIELDS}
-    view.update(reporter=mask_name(record.get("reporter", "")),
+    mark = record.get("supervised")
+    view.update(supervised={"level": mark["level"], "at": mark["at"]}  # not who
+                if mark else None,
+                reporter=mask_name(record.get("reporter", "")),
                 phone=mask_phone(record.get("phone", "")),
                 sla=sla_light(record, now_ms),
                 overdue=is_overdue(record, now_ms))

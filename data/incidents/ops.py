@@ -77,12 +77,14 @@ def _append(r: redis.Redis, keys: Keys, fields: dict[str, str]) -> str:
 def submit_op(r: redis.Redis, keys: Keys, site: Site, user: User | None, op: str,
               incident_id: str, **values: Any) -> Written:
     """Check and write one workflow op; raises Refused or Rejected with a reason."""
+    if user is None:
+        raise Refused("unknown user")
     record = read_incident(r, keys, incident_id)
     if record is None:
         raise Refused(f"incident {incident_id} does not exist")
     eid = uuid.uuid4().hex
     fields = _fields({"v": "1", "src": SRC, "op": op, "id": incident_id,
-                      "ts": now_ms(), "actor": user.id if user else "", "eid": eid,
+                      "ts": now_ms(), "actor": user.id, "eid": eid,
                       **values})
     event = validate("incident", fields, site, now_ms())
 

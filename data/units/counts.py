@@ -8,6 +8,8 @@ spans several communities, streets and districts):
 * the community's open incidents by deadline (open, overdue now),
 * open incidents by owner level (owned at the community, street, district),
   counted and listed (what a unit's wall shows as escalated to it),
+  and their ids by owner level and under supervision (督办), for the units'
+  consoles,
 * closures by local month (closed, on time, solved in the grid, reworked)
   and by local day (closed today).
 
@@ -37,6 +39,11 @@ from data.terms import CHAIN
 MONTH_KEEP_S = 400 * 86400
 DAY_KEEP_S = 3 * 86400
 MONTH_FIGURES = ("closed", "on_time", "in_grid", "rework")
+# owner levels whose open incidents are listed by id, for the units' consoles
+# (an incident owned by a grid is the site console's, and the most common)
+OWNED_LISTED = CHAIN[1:]
+# the layout of what is counted; a site counted under another is counted again
+LAYOUT = "2"
 
 
 def community_of(site: Site, record: Mapping[str, Any]) -> str:
@@ -79,13 +86,22 @@ def count_change(pipe: Any, keys: Keys, site: Site, before: Mapping | None,
     if before is not None and before["status"] in OPEN:
         pipe.hincrby(keys.unit_owned, f"{comm}:{before['owner_level']}", -1)
         pipe.zrem(keys.unit_open_at(comm, before["owner_level"]), after["id"])
+        if before["owner_level"] in OWNED_LISTED:
+            pipe.zrem(keys.unit_owned_ids(comm, before["owner_level"]), after["id"])
     if after["status"] in OPEN:
         pipe.hincrby(keys.unit_owned, f"{comm}:{after['owner_level']}", 1)
         pipe.zadd(keys.unit_open(comm), {after["id"]: after["deadline"]})
         pipe.zadd(keys.unit_open_at(comm, after["owner_level"]),
                   {after["id"]: after["reported_at"]})
+        if after["owner_level"] in OWNED_LISTED:
+            pipe.zadd(keys.unit_owned_ids(comm, after["owner_level"]),
+                      {after["id"]: after["deadline"]})
     elif before is not None and before["status"] in OPEN:
         pipe.zrem(keys.unit_open(comm), after["id"])
+    if after["status"] in OPEN and after.get("supervised"):
+        pipe.zadd(keys.unit_supervised(comm), {after["id"]: after["deadline"]})
+    elif before is not None and before.get("supervised"):
+        pipe.zrem(keys.unit_supervised(comm), after["id"])
     if before is not None and before["status"] == "closed":
         _closure(pipe, keys, site, before, -1)
     if after["status"] == "closed":
@@ -143,7 +159,11 @@ def rebuild_counts(r: redis.Redis, keys: Keys, site: Site) -> int:
     with node.pipeline(transaction=True) as pipe:
         pipe.delete(keys.unit_owned, *(keys.unit_open(c) for c in communities),
                     *(keys.unit_open_at(c, level) for c in communities
-                      for level in CHAIN), *tally.hashes, *tally.zsets)
+                      for level in CHAIN),
+                    *(keys.unit_owned_ids(c, level) for c in communities
+                      for level in OWNED_LISTED),
+                    *(keys.unit_supervised(c) for c in communities),
+                    *tally.hashes, *tally.zsets)
         for key, fields in tally.hashes.items():
             if any(fields.values()):
                 pipe.hset(key, mapping=fields)
@@ -152,6 +172,6 @@ def rebuild_counts(r: redis.Redis, keys: Keys, site: Site) -> int:
                 pipe.zadd(key, members)
         for key, seconds in tally.ttl.items():
             pipe.expire(key, seconds)
-        pipe.set(keys.unit_layout, 1)
+        pipe.set(keys.unit_layout, LAYOUT)
         pipe.execute()
     return len(ids)

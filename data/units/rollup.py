@@ -43,7 +43,7 @@ from data.redis_conn import (
 )
 from data.site import Site
 from data.terms import CHAIN
-from data.units.counts import MONTH_FIGURES, local, rebuild_counts
+from data.units.counts import LAYOUT, MONTH_FIGURES, local, rebuild_counts
 from data.units.tree import UnitTree
 
 log = logging.getLogger(__name__)
@@ -184,7 +184,7 @@ class Rollup:
         ``defer``: only note them, for :meth:`flush`."""
         communities = self.tree.site_communities.get(site.id, ())
         if site.id not in self.counted:
-            if not r.exists(keys.unit_layout):
+            if as_text(r.get(keys.unit_layout) or "") != LAYOUT:
                 rebuild_counts(r, keys, site)
             self.counted.add(site.id)
         figures = read_site_figures(r, keys, site, communities, now_ms)
