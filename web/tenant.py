@@ -293,7 +293,7 @@ def analysable_units(caller: Any, tree: UnitTree, sites: dict[str, Site]
     of a site analyses none (a community holds grids outside the scope)."""
     if caller is not None and caller.account is not None and caller.site \
             and caller.site in sites:
-        user = site_user(caller.account, sites[caller.site], reached=True)
+        user = site_user(caller.account, sites[caller.site], tree.root)
         if user is None or grid_scope(user):
             return frozenset()
     return units_of(caller, tree)
