@@ -76,7 +76,6 @@ def _site_duties() -> set[str]:
 
 
 # a key built at run time -> what it is built from
-from data.terms import UNIT_LEVELS  # noqa: E402
 from layouts import unit_wall as unit_wall_layout  # noqa: E402
 from layouts import unit_wall_render  # noqa: E402
 
