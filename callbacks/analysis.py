@@ -42,6 +42,13 @@ FORMAT_LABELS = {"png": "PNG", "svg": "SVG", "pdf": "PDF", "csv": "CSV",
 TABLE_ROWS = 12
 
 
+# the page's address follows its filters, so a link opens the same view
+KEEP_QUERY_IN_ADDRESS = """function (query) {
+    if (query) { window.history.replaceState(null, "",
+        window.location.pathname + query); }
+    return window.dash_clientside.no_update;
+}"""
+
 def widget_args(start: str | None, end: str | None, grids: list | None,
                 categories: list | None, entrance: str | None,
                 repeat: int | None) -> dict[str, str]:
@@ -151,11 +158,7 @@ def register(app: Dash, state: AppState) -> None:
     )(views)
 
     app.clientside_callback(
-        """function (query) {
-            if (query) { window.history.replaceState(null, "",
-                window.location.pathname + query); }
-            return window.dash_clientside.no_update;
-        }""",
+        KEEP_QUERY_IN_ADDRESS,
         Output(page.QUERY_SINK, "data"), Input(page.QUERY, "data"))
 
     app.callback(

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 import dash
 from dash import Dash, Input, Output, State, html
 
+from callbacks.analysis import KEEP_QUERY_IN_ADDRESS
 from data.history.dataset import FilterError
 from layouts import analysis_unit as page
 from layouts import unit_figures as figs
@@ -138,11 +139,7 @@ def register(app: Dash, state: AppState) -> None:
     )(views)
 
     app.clientside_callback(
-        """function (query) {
-            if (query) { window.history.replaceState(null, "",
-                window.location.pathname + query); }
-            return window.dash_clientside.no_update;
-        }""",
+        KEEP_QUERY_IN_ADDRESS,
         Output(page.QUERY_SINK, "data"), Input(page.QUERY, "data"))
 
     app.callback(

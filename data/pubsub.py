@@ -57,11 +57,7 @@ def announce(r: redis.Redis, channel: str, *messages: str | int) -> None:
             r.publish(channel, message)
         return
     pipe = r.pipeline(transaction=False)
-    for message in messages:
-        if how == "sharded":
-            pipe.spublish(channel, message)
-        else:
-            pipe.publish(channel, message)
+    queue(pipe, how, channel, *messages)
     pipe.execute()
 
 
