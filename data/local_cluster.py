@@ -85,7 +85,7 @@ class Node:
             "--appendonly", "yes", "--appendfsync", "everysec",
             "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
             "--cluster-node-timeout", "3000",
-            "--notify-keyspace-events", "Et",
+            "--notify-keyspace-events", "KEt",
         ]
         self.process = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

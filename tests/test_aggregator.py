@@ -430,3 +430,77 @@ def test_incident_views_kept_between_builds_follow_changes_and_the_clock(r, raw,
     later = build(raw, keys, tiny, now_ms() + 30 * 86_400_000, cache=state.kept)
     view = later["recent_incidents"][0]
     assert (view["status"], view["sla"], view["overdue"]) == ("accepted", "red", True)
+
+
+def test_a_report_mid_round_is_folded_before_the_round_ends(r, raw, tiny):
+    """A busy round of many sites lasts seconds; a report XADDed during it
+    is heard (the incident streams' keyspace events, data/feed/wake.py) and
+    folded between two sites of that round, not in the next one. What the
+    round had already read of that site is folded first: an accept of a
+    report read at the round's start is applied after the report."""
+    from dataclasses import replace
+
+    def other(n: int):
+        community = replace(tiny.units["C1"], id=f"C-b{n:03d}")
+        units = {k: u for k, u in tiny.units.items() if k != "C1"}
+        return replace(tiny, id=f"b{n:03d}", units={**units, community.id: community})
+
+    sites = {"tiny": tiny, **{f"b{n:03d}": other(n) for n in range(60)}}
+    agg = Aggregator(raw, sites, PREFIX, snapshot_interval_ms=50,
+                     consumer="agg-test")
+    agg.setup()
+    for _ in range(3):
+        agg.step(block_ms=20)  # every site leased and set up
+    t = now_ms()
+
+    def counts(site: str, n: int) -> None:
+        pipe = r.pipeline(transaction=False)
+        for _ in range(n):
+            pipe.xadd(Keys(PREFIX, site).stream("crowd"),
+                      {"v": "1", "src": "cam-1", "entrance": "E1",
+                       "ts": str(t), "in": "1", "out": "0"})
+        pipe.execute()
+
+    for name in sites:
+        counts(name, 20)  # busy: the waker hears incident streams alone
+    agg.step(block_ms=20)
+    assert agg.waker.paused.is_set()
+    time.sleep(0.6)  # the listeners resubscribed to the incident streams
+    # the next round reads reports of b000 and b001, counts of every site ...
+    incident = str(INC2)
+    for name in ("b000", "b001"):
+        r.xadd(Keys(PREFIX, name).stream("incident"),
+               {"v": "1", "src": "hotline", "op": "report", "id": incident,
+                "ts": str(now_ms()), "category": "parking", "level": "2",
+                "title": "占道", "grid": "G2"})
+    for name in sites:
+        counts(name, 20)
+    folded: list[str] = []
+    fold = agg._fold
+
+    def fold_and_note(state, batch):
+        folded.append(state.site.id)
+        if len(folded) == 1:  # ... and while it goes, two more incident ops
+            r.xadd(Keys(PREFIX, "b001").stream("incident"),
+                   {"v": "1", "src": "app", "op": "accept", "id": incident,
+                    "ts": str(now_ms()), "actor": "sup"})
+            xadd(r, "incident", v=1, src="hotline", op="report", id=INC1,
+                 ts=now_ms(), category="parking", level=2, title="占道",
+                 grid="G2")
+            time.sleep(0.3)  # heard by the listener
+        return fold(state, batch)
+
+    agg._fold = fold_and_note
+    agg.step(block_ms=20)
+    # b000 (it had a report) went first; right after it, what the round had
+    # read of b001 (its report) and tiny (counts), then what came since:
+    # b001's accept, tiny's report; then the other sites
+    assert folded[0] == "b000"
+    assert sorted(folded[1:5]) == ["b001", "b001", "tiny", "tiny"], folded[:10]
+    assert len(folded) == len(sites) + 2
+    tiny_snap = read_snapshot(r, Keys(PREFIX, "tiny"))
+    assert INC1 in {i["id"] for i in tiny_snap["recent_incidents"]}
+    from data.incidents.store import read_incident
+    record = read_incident(r, Keys(PREFIX, "b001"), incident)
+    assert record["status"] == "accepted"
+    assert r.xlen(Keys(PREFIX, "b001").stream("dead")) == 0

@@ -184,6 +184,7 @@ class Aggregator:
         self._busy_until = 0.0
         self.vitals = Vitals()
         self._people_out: dict[str, tuple[str, list]] = {}  # site -> channel, msg
+        self._held: dict[str, SiteState] = {}  # incident changes on their throttle
         self.waker: Waker | None = None
         # producer health: the runtime sets it from the configuration
         self.producer_limits = producers.Limits()
@@ -272,6 +273,7 @@ class Aggregator:
                 handled += self._guarded(state, self._fold_pending, state) or 0
                 self._busy(handled)
                 self._urgent_out(state)
+                handled += self._urgent_lane()
         every, woken = self.waker.take(0)
         if not (handled or every or woken or any(s.more for s in owned)):
             wait = self._block_ms(owned, block_ms) if owned else block_ms
@@ -286,6 +288,7 @@ class Aggregator:
             self._keep_leases()
             if state.owned and not state.resting:
                 self._guarded(state, self._publish_and_maintain, state)
+            handled += self._urgent_lane()
             if not state.resting and state.backoff.failures:
                 self._recovered(state)
         self._announce_people()
@@ -513,35 +516,84 @@ class Aggregator:
                             {state.keys.stream(name): ">" for name in FEED_STREAMS},
                             count=n)
         replies = pipe.execute(raise_on_error=False)
-        handled = 0
         # the sites with incident entries first: a report is what the other
         # screens wait for, and a busy round takes seconds
         order = sorted(range(len(due)), key=lambda n: not _has_incident(
             replies[n], due[n].keys.stream("incident")))
-        due, replies, counts = ([x[n] for n in order]
-                                for x in (due, replies, counts))
-        for state, reply, count in zip(due, replies, counts, strict=True):
-            self._keep_leases()
-            if isinstance(reply, RETRY_ERRORS):
-                raise reply
-            if isinstance(reply, Exception):
-                # this site's stream cannot be read (deleted, not a stream)
-                self._site_failed(state, reply)
-                continue
-            batch = {k: v for k, v in _by_stream(reply).items() if v}
-            state.more = any(len(v) >= count for v in batch.values())
-            if batch:
-                handled += self._guarded(state, self._fold, state, batch) or 0
-                self._busy(handled)
+        waiting = {due[n].site.id: (due[n], replies[n], counts[n]) for n in order}
+        handled = 0
+        while waiting:
+            state, reply, count = waiting.pop(next(iter(waiting)))
+            handled += self._fold_reply(state, reply, count)
+            handled += self._urgent_lane(waiting)
+        return handled
+
+    def _fold_reply(self, state: SiteState, reply: Any, count: int,
+                    *, more: bool = False) -> int:
+        """Fold what one site's read of ``count`` a stream brought; ``more``:
+        the site is behind whatever this read says."""
+        self._keep_leases()
+        if isinstance(reply, RETRY_ERRORS):
+            raise reply
+        if isinstance(reply, Exception):
+            # this site's stream cannot be read (deleted, not a stream)
+            self._site_failed(state, reply)
+            return 0
+        batch = {k: v for k, v in _by_stream(reply).items() if v}
+        state.more = more or any(len(v) >= count for v in batch.values())
+        if not batch:
+            return 0
+        handled = self._guarded(state, self._fold, state, batch) or 0
+        self._busy(handled)
+        self._urgent_out(state)
+        return handled
+
+    def _urgent_lane(self, waiting: dict | None = None) -> int:
+        """Fold now the incident entries of the sites whose incident streams
+        grew (data/feed/wake.py hears it), between two sites of a round: a
+        busy round of a thousand sites lasts seconds, a report must be on the
+        walls within one. Stream order holds: what this round already read
+        of such a site (in ``waiting``) is folded first, and a site with
+        entries read and not acknowledged waits for its round."""
+        urgent = self.waker.take_urgent() if self.waker is not None else ()
+        if not (urgent or self._held):
+            return 0
+        now = now_ms()
+        for state in list(self._held.values()):  # the throttle's trailing edge
+            if not (state.urgent and state.dirty):
+                del self._held[state.site.id]
+            elif now - state.last_snapshot_ms >= self._gap(state):
+                del self._held[state.site.id]
                 self._urgent_out(state)
+        states = [self.states[s] for s in urgent if s in self.states]
+        states = [s for s in states if s.owned and s.ready and not s.resting
+                  and not s.taking_over and not s.pending]
+        if not states:
+            return 0
+        handled = 0
+        for state in states:
+            read = (waiting or {}).pop(state.site.id, None)
+            if read is not None:
+                handled += self._fold_reply(*read)
+        pipe = self.r.pipeline(transaction=False)
+        for state in states:
+            pipe.xreadgroup(GROUP, self.consumer,
+                            {state.keys.stream("incident"): ">"}, count=BATCH)
+        for state, reply in zip(states, pipe.execute(raise_on_error=False),
+                                strict=True):
+            handled += self._fold_reply(state, reply, BATCH, more=state.more)
         return handled
 
     def _urgent_out(self, state: SiteState) -> None:
         """A site whose incidents changed publishes now, not at the end of
-        the round: at a city's full rate a round lasts about a second."""
+        the round: at a city's full rate a round lasts seconds. One that
+        published just before waits for its throttle's trailing edge, looked
+        at between the next sites (:meth:`_urgent_lane`)."""
         if state.urgent and state.owned and not state.resting:
             self._guarded(state, self._publish_and_maintain, state)
             self.rollup.flush(self.r, now_ms())  # a report: up the chain now
+            if state.urgent and state.dirty:
+                self._held[state.site.id] = state
 
     # --- one batch ------------------------------------------------------
 

@@ -21,6 +21,13 @@ An event per XADD is cheap for a quiet city and dear for a busy one (at
 core). So while an aggregator's rounds are busy it pauses the listening and
 reads every one of its sites each round instead — one pipelined read per
 master — and listens again after a second without entries.
+
+A busy round of a thousand sites lasts seconds, and a new report must not
+wait for the next one: the people on the other screens expect it within a
+second. So the listeners also hear, busy or not, the XADDs to incident
+streams alone — the keyspace events (``K``) of those keys, by pattern, a
+few a second in a whole city — and the aggregator folds those sites' incident
+entries between two sites of its round (:meth:`Waker.take_urgent`).
 """
 
 from __future__ import annotations
@@ -43,8 +50,8 @@ REFRESH_S = 2.0  # how often the set of masters is looked at (failover)
 
 
 def enable_stream_events(r: redis.Redis) -> bool:
-    """Turn on the keyspace events for streams on every node (keeping what
-    else is on); False if a node refuses."""
+    """Turn on the key-event and keyspace events for streams on every node
+    (keeping what else is on); False if a node refuses."""
     nodes = _nodes(r, every=True)
     ok = True
     for client in nodes:
@@ -52,14 +59,14 @@ def enable_stream_events(r: redis.Redis) -> bool:
             flags = client.config_get("notify-keyspace-events").get(
                 "notify-keyspace-events", "")
             flags = as_text(flags)
-            if "E" in flags and ("t" in flags or "A" in flags):
+            if {"K", "E"} <= set(flags) and ("t" in flags or "A" in flags):
                 continue
-            wanted = "".join(sorted(set(flags) | {"E", "t"}))
+            wanted = "".join(sorted(set(flags) | {"K", "E", "t"}))
             client.config_set("notify-keyspace-events", wanted)
         except redis.ResponseError as exc:
             log.warning("cannot turn on keyspace events for streams (%s): "
                         "quiet sites are polled every %.2f s instead; set "
-                        "notify-keyspace-events Et on the server to avoid it",
+                        "notify-keyspace-events KEt on the server to avoid it",
                         exc, POLL_S)
             ok = False
     return ok
@@ -88,8 +95,12 @@ class Waker:
         self.head = f"{prefix}:{{".encode()
         self.tails = tuple(f"}}:{name}".encode() for name in FEED_STREAMS)
         self.channel = f"__keyevent@{_db(r)}__:xadd"
+        # the incident streams alone, heard also while busy
+        self.space = f"__keyspace@{_db(r)}__:".encode()
+        self.pattern = f"__keyspace@{_db(r)}__:{prefix}:{{*}}:incident"
         self.events = enable_stream_events(r)
         self._woken: set[str] = set()
+        self._urgent: set[str] = set()
         self._all = True  # wake every site: start, resubscription
         self._changed = threading.Condition()
         self._stop = threading.Event()
@@ -136,25 +147,50 @@ class Waker:
             woken, self._woken, self._all = self._woken, set(), False
             return every, woken
 
+    def take_urgent(self) -> set[str]:
+        """The sites whose incident streams grew since the last call (none,
+        without taking the lock, most of the time: it is asked between two
+        sites of every round)."""
+        if not self._urgent:
+            return set()
+        with self._changed:
+            urgent, self._urgent = self._urgent, set()
+        return urgent
+
     # --- what the listeners call -------------------------------------------
 
     def _drain(self, pubsub: redis.client.PubSub) -> None:
         """What else has arrived, without waiting (one lock for many)."""
-        sites: list[bytes] = []
+        keys: list[bytes] = []
+        incidents: list[bytes] = []
         while True:
             message = pubsub.get_message(timeout=0)
             if not message:
                 break
             if message["type"] == "message":
-                sites.append(message["data"])
-        if sites:
-            self._heard(*sites)
+                keys.append(message["data"])
+            elif message["type"] == "pmessage" and as_text(message["data"]) == "xadd":
+                incidents.append(message["channel"])
+        if keys:
+            self._heard(*keys)
+        if incidents:
+            self._heard_incident(*incidents)
 
     def _heard(self, *keys: bytes | str) -> None:
         found = set(self._sites_of(keys))
         if found:
             with self._changed:
                 self._woken |= found
+                self._changed.notify_all()
+
+    def _heard_incident(self, *channels: bytes | str) -> None:
+        keys = (c if isinstance(c, bytes) else c.encode() for c in channels)
+        found = set(self._sites_of(k[len(self.space):] for k in keys
+                                   if k.startswith(self.space)))
+        if found:
+            with self._changed:
+                self._woken |= found
+                self._urgent |= found
                 self._changed.notify_all()
 
     def _sites_of(self, keys: Iterable[bytes | str]) -> Iterable[str]:
@@ -190,35 +226,40 @@ def _watch_masters(ref: weakref.ref) -> None:
 
 
 def _listen(ref: weakref.ref, client: redis.Redis, name: str) -> None:
+    """Listen to one master: every XADD while the aggregator waits for
+    events, the incident streams' alone while it is busy (resubscribing when
+    that changes)."""
     backoff = Backoff()
     waker = ref()
     if waker is None:
         return
-    channel, cluster, stop = waker.channel, is_cluster(waker.r), waker._stop
-    paused = waker.paused
+    channel, pattern = waker.channel, waker.pattern
+    cluster, stop, paused = is_cluster(waker.r), waker._stop, waker.paused
     del waker
     while not stop.is_set():
-        if paused.is_set():  # not subscribed while the aggregator polls
-            stop.wait(0.2)
-            if ref() is None:
-                return
-            continue
+        busy = paused.is_set()
         pubsub = client.pubsub(ignore_subscribe_messages=True)
         try:
-            pubsub.subscribe(channel)
+            pubsub.psubscribe(pattern)
+            if not busy:
+                pubsub.subscribe(channel)
             backoff.reset()
             waker = ref()
             if waker is None:
                 return
             waker.wake_all()  # what came while nobody listened
             del waker
-            while not stop.is_set() and not paused.is_set():
-                message = pubsub.get_message(timeout=1.0)
+            while not stop.is_set() and paused.is_set() == busy:
+                message = pubsub.get_message(timeout=0.25)
                 waker = ref()
                 if waker is None:
                     return
                 if message and message["type"] == "message":
                     waker._heard(message["data"])
+                    waker._drain(pubsub)
+                elif message and message["type"] == "pmessage":
+                    if as_text(message["data"]) == "xadd":
+                        waker._heard_incident(message["channel"])
                     waker._drain(pubsub)
                 del waker
         except (*RETRY_ERRORS, OSError, TypeError, AttributeError) as exc:
