@@ -91,8 +91,12 @@ def refresh(_tick, view, _done, unit_id, lang, state: AppState) -> tuple:
         return [], [], []
     tree, now = state.units, now_ms()
     rows, users = [], {}
+    # every served site with a community under the unit, also one that spans
+    # two streets (its screens stay closed to either street's people): the
+    # person is a user of the grids under their unit alone (site_user), and
+    # the rows are limited to those
     for site_id, record in unit_incidents(
-            state.redis, state.config.prefix, tree, unit_id, _sites(state),
+            state.redis, state.config.prefix, tree, unit_id, state.sites,
             view if view in VIEWS else VIEWS[0], now):
         site = state.sites[site_id]
         user = users.setdefault(site_id, current_user(site))

@@ -207,13 +207,17 @@ def callback_scope(caller: Any, body: dict, spec: dict,
         if reachable is not None and value not in reachable:
             raise Refusal(403, "that unit is outside your scope")
     _check_units(caller, _named(body, spec, UNIT_IDS), tree)
-    named_sites = _named(body, spec, SITE_IDS) + _picked_sites(
-        _named(body, spec, PICK_IDS))
+    picked = _picked_sites(_named(body, spec, PICK_IDS))
+    named_sites = _named(body, spec, SITE_IDS) + picked
     site_id = None
     for value in named_sites:
         if not isinstance(value, str) or value not in sites:
             raise Refusal(403, "that site is not served here")
-        if not caller.on_site(value):
+        # an incident chosen on a unit's console may lie in a site only
+        # partly under the unit (one spanning two streets): the person's grid
+        # scope there is the part under it (below)
+        if not (caller.on_site(value) or (
+                value in picked and _part_of_site(caller, sites[value], tree))):
             raise Refusal(403, "that site is outside your scope")
         if site_id not in (None, value):
             raise Refusal(403, "one callback, one site")
@@ -233,6 +237,15 @@ def callback_scope(caller: Any, body: dict, spec: dict,
             if grids and grid not in grids:
                 raise Refusal(403, f"grid {grid} is outside your scope")
     return Tenant(site_id, grids)
+
+
+def _part_of_site(caller: Any, site: Site, tree: UnitTree | None) -> bool:
+    """A unit's person on a site only partly under the unit, a user of the
+    grids under it alone (an admin's scope is never narrowed to grids: no)."""
+    if caller.unit is None or caller.account is None:
+        return False
+    return bool(grid_scope(site_user(caller.account, site,
+                                     tree.root if tree else None)))
 
 
 def _check_units(caller: Any, values: list[Any], tree: UnitTree | None) -> None:
