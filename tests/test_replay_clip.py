@@ -175,3 +175,52 @@ def test_one_clip_at_a_time_per_process(raw, tiny, recorder):
     assert answer.status_code == 429 and answer.headers["Retry-After"]
     assert "another clip" in answer.get_json()["error"]
     assert Keys(PREFIX, "tiny")  # the site's keys untouched by a refusal
+
+
+GEVENT_SCRIPT = r"""
+from gevent import monkey
+monkey.patch_all()
+import io, sys, gevent
+from PIL import Image
+from web.replay_clip import off_the_loop
+
+ticks = []
+
+def other_screens():  # a wall's stream: must be served meanwhile
+    while True:
+        ticks.append(1)
+        gevent.sleep(0.005)
+
+def encode(n):  # what a clip's APNG costs: Pillow, GIL let go
+    frames = [Image.effect_noise((1280, 720), 40 + i).convert("RGB")
+              for i in range(n)]
+    out = io.BytesIO()
+    frames[0].save(out, format="PNG", save_all=True, append_images=frames[1:])
+    return len(out.getvalue())
+
+gevent.spawn(other_screens)
+gevent.sleep(0.02)
+before = len(ticks)
+size = off_the_loop(encode, 6)
+print(len(ticks) - before, size)
+"""
+
+
+def test_the_clips_encoding_leaves_a_gevent_process_serving(tmp_path):
+    """Under gunicorn's gevent worker, the APNG is encoded on one of gevent's
+    real threads: the event loop goes on serving the other screens' streams
+    meanwhile (on the loop itself they would wait for the whole clip)."""
+    import subprocess
+    import sys
+
+    from tests.common import ROOT
+
+    script = tmp_path / "clip_on_gevent.py"
+    script.write_text(GEVENT_SCRIPT)
+    done = subprocess.run([sys.executable, str(script)], cwd=ROOT, timeout=120,
+                          capture_output=True, text=True,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    served, size = map(int, done.stdout.split())
+    assert size > 100_000
+    assert served >= 5, f"the loop was served {served} times during the encoding"

@@ -243,14 +243,14 @@ def direct_socket(environ: dict) -> tuple[Any, bool] | None:
     or worker: the stream writes everything itself)."""
     sock = environ.get("gunicorn.socket")
     protocol = environ.get("SERVER_PROTOCOL")
-    if (sock is None or not hasattr(sock, "_sock") or not _gevent_patched()
+    if (sock is None or not hasattr(sock, "_sock") or not gevent_patched()
             or environ.get("REQUEST_METHOD") != "GET"
             or protocol not in ("HTTP/1.0", "HTTP/1.1")):
         return None
     return sock, protocol == "HTTP/1.1"
 
 
-def _gevent_patched() -> bool:
+def gevent_patched() -> bool:
     try:
         from gevent import monkey
     except ImportError:
