@@ -10,9 +10,19 @@ new ``incidents_open`` (the pushed change a wall applies), p50/p95; and
 the size in bytes of each ``version`` event the city's wall got meanwhile
 (what one update costs a wall on the wire).
 
-Prints the figures and writes ``bench/results/unit_wall.json``::
+``--feed N``: meanwhile a simulator process (``python app.py simulator
+--total-rate N``) writes every site's feed at N entries a second, so the
+report goes through a busy aggregator and every roll-up moves the city's
+people present. ``--extra-walls K``: then the web tier's CPU per unit wall —
+the CPU of the threads that serve (the push hub and the request threads,
+read from /proc per thread) over ``--window`` seconds with the two walls
+held, and again with K more of the city's walls held; the difference over K.
 
-    nice -n 19 .venv/bin/python bench/unit_wall.py [--sites 200] [--reports 40]
+Prints the figures and writes ``bench/results/unit_wall.json`` (or
+``--output``)::
+
+    .venv/bin/python bench/unit_wall.py [--sites 1000] [--reports 40]
+        [--feed 5000] [--extra-walls 50]
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ import os
 import platform
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -117,6 +128,14 @@ def main() -> None:
     parser.add_argument("--reports", type=int, default=40)
     parser.add_argument("--settle", type=float, default=15.0,
                         help="seconds of quiet before the first report")
+    parser.add_argument("--feed", type=float, default=0.0, metavar="ENTRIES_PER_S",
+                        help="a simulator writing the city's feed meanwhile")
+    parser.add_argument("--extra-walls", type=int, default=0,
+                        help="measure the web CPU per wall with this many more")
+    parser.add_argument("--window", type=float, default=60.0,
+                        help="seconds of each CPU measurement")
+    parser.add_argument("--output", type=Path,
+                        default=ROOT / "bench" / "results" / "unit_wall.json")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "city"
@@ -125,18 +144,67 @@ def main() -> None:
         sites = load_sites(folder, names, Path(tmp) / "cache")
         server = EmbeddedRedis(Path(tmp) / "redis", persist=False).start()
         try:
-            out = run(server.url, folder, sites, Path(tmp), args.reports,
-                      args.settle)
+            out = run(server.url, folder, sites, Path(tmp), args)
         finally:
             server.stop()
-    out.update(sites=args.sites, machine=platform.platform(), cpus=os.cpu_count())
+    out.update(sites=args.sites, feed_entries_per_s=args.feed,
+               machine=platform.platform(), cpus=os.cpu_count())
     print(json.dumps(out, indent=2))
-    target = ROOT / "bench" / "results" / "unit_wall.json"
-    target.write_text(json.dumps(out, indent=2) + "\n")
+    args.output.write_text(json.dumps(out, indent=2) + "\n")
 
 
-def run(url: str, folder: Path, sites: dict, tmp: Path, reports: int,
-        settle: float) -> dict:
+def simulator(url: str, folder: Path, tmp: Path, rate: float) -> subprocess.Popen:
+    env = {**os.environ, "REDIS_URL": url, "GOV_PREFIX": PREFIX, "GOV_DEMO": "0",
+           "GOV_SITES_DIR": str(folder), "GOV_DATA_DIR": str(tmp / "sim"),
+           "PYTHONPATH": str(ROOT)}
+    env.pop("GOV_SITES", None)
+    return subprocess.Popen([sys.executable, "app.py", "simulator",
+                             "--total-rate", f"{rate:g}"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL)
+
+
+def serving_cpu() -> float:
+    """CPU seconds so far of this process's threads that serve the web (the
+    push hubs and werkzeug's request threads), from /proc per thread."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for thread in threading.enumerate():
+        if not (thread.name.startswith("push-hub")
+                or "process_request_thread" in thread.name):
+            continue
+        try:
+            stat = Path(f"/proc/self/task/{thread.native_id}/stat").read_text()
+        except OSError:
+            continue  # ended meanwhile
+        fields = stat.rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def cpu_per_wall(port: int, cookie: str, unit: str, extra: int,
+                 window: float) -> dict:
+    """The serving threads' CPU over ``window`` s with the walls held now,
+    then with ``extra`` more walls of ``unit``; per extra wall and minute."""
+    before = serving_cpu()
+    time.sleep(window)
+    base = serving_cpu() - before
+    more = [Wall(port, cookie, unit) for _ in range(extra)]
+    for wall in more:
+        wall.start()
+    time.sleep(5)  # connected, hello sent
+    before = serving_cpu()
+    time.sleep(window)
+    loaded = serving_cpu() - before
+    return {"window_s": window, "walls_before": 2, "walls_added": extra,
+            "serving_cpu_s_before": round(base, 2),
+            "serving_cpu_s_after": round(loaded, 2),
+            "cpu_s_per_wall_minute": round((loaded - base) / extra * 60 / window, 4),
+            "walls_heard": sum(1 for w in more if w.sizes)}
+
+
+def run(url: str, folder: Path, sites: dict, tmp: Path, args) -> dict:
+    reports, settle = args.reports, args.settle
     r = connect(url)
     agg = Aggregator(connect(url, decode=False), sites, PREFIX, consumer="bench")
     agg.setup()
@@ -159,7 +227,8 @@ def run(url: str, folder: Path, sites: dict, tmp: Path, reports: int,
     walls = {u: Wall(port, cookie, u) for u in (district, city)}
     for wall in walls.values():
         wall.start()
-    time.sleep(settle)  # every site's first snapshots built and quiet
+    feed = simulator(url, folder, tmp, args.feed) if args.feed else None
+    time.sleep(settle)  # every site's first snapshots built (and the feed going)
     rng = random.Random(1)
     took: dict[str, list[float]] = {u: [] for u in walls}
     rolled: list[float] = []
@@ -185,7 +254,13 @@ def run(url: str, folder: Path, sites: dict, tmp: Path, reports: int,
                 took[unit].append((wall.wait_for(want[unit], 30) - started) * 1000)
             rolled.append((figure_at - started) * 1000)
             time.sleep(0.3)
+        per_wall = (cpu_per_wall(port, cookie, city, args.extra_walls, args.window)
+                    if args.extra_walls else None)
+        rounds = agg.vitals
     finally:
+        if feed is not None:
+            feed.terminate()
+            feed.wait(30)
         agg.stop()
         http_server.shutdown()
 
@@ -208,6 +283,8 @@ def run(url: str, folder: Path, sites: dict, tmp: Path, reports: int,
             "p50": pct([w - f for w, f in zip(took[city], rolled, strict=True)], 50),
             "p95": pct([w - f for w, f in zip(took[city], rolled, strict=True)], 95)},
         "load_average_1m": round(os.getloadavg()[0], 1),
+        "web_cpu_per_city_wall": per_wall,
+        "aggregator_last_round_ms": round(rounds.last_round_s * 1000, 1),
         "city_wall_update_bytes": {"median": statistics.median(sizes),
                                    "p95": pct(sizes, 95), "max": max(sizes),
                                    "n": len(sizes)},
