@@ -30,14 +30,19 @@ COLUMNS = ("supervised", "level", "title", "category", "grid", "status", "owner"
            "deadline", "assignee", "reported")
 
 
+# The SLA column's colour, by its text in either language (dash-ag-grid hands
+# a rule ``params``; AG Grid's own ``x`` shorthand is not defined there).
+SLA_RULES = {"sla-red": "params.value == '超期' || params.value == 'Overdue'",
+             "sla-yellow": "params.value == '临期' || params.value == 'Due soon'"}
+
+
 def table_columns(lang: str) -> list[dict]:
     widths = {"supervised": 70, "level": 80, "title": 220, "category": 110, "grid": 110,
               "status": 96, "owner": 80, "sla": 80, "deadline": 110,
               "assignee": 96, "reported": 110}
     return [{"field": c, "headerName": t(f"c.col_{c}", lang), "width": widths[c],
              "sortable": True, "resizable": True,
-             **({"cellClassRules": {"sla-red": "x == '超期' || x == 'Overdue'",
-                                    "sla-yellow": "x == '临期' || x == 'Due soon'"}}
+             **({"cellClassRules": SLA_RULES}
                 if c == "sla" else {}),
              **({"cellClassRules": {"uc-sup": "params.value == '督办' || "
                                               "params.value == 'Supervised'"}}

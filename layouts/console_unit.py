@@ -18,6 +18,7 @@ from data.site import User
 from data.units.inbox import VIEWS
 from data.units.tree import Node
 from layouts import ids
+from layouts.console import SLA_RULES
 from layouts.i18n import lang_of, t
 from layouts.who import who_badge
 
@@ -35,9 +36,7 @@ def table_columns(lang: str) -> list[dict]:
              "sortable": True, "resizable": True,
              **({"cellClassRules": {"uc-sup": f"params.value == '{marks}'"}}
                 if c == "supervised" else {}),
-             **({"cellClassRules": {"sla-red": "x == '超期' || x == 'Overdue'",
-                                    "sla-yellow": "x == '临期' || x == 'Due soon'"}}
-                if c == "sla" else {})}
+             **({"cellClassRules": SLA_RULES} if c == "sla" else {})}
             for c in COLUMNS]
 
 

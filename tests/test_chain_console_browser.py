@@ -142,3 +142,30 @@ def test_the_neighbour_street_cannot_open_or_act(browser, chain):
     record = json.loads(chain.client.get(chain.keys("ta").incident(incident)))
     assert record["status"] == "escalated"
     page.close()
+
+
+def test_an_overdue_incident_is_red_on_the_site_and_street_consoles(browser, chain):
+    """The SLA column's colour rule (layouts/console.py SLA_RULES) takes in
+    dash-ag-grid: an incident past its deadline is drawn red."""
+    incident = new_id()
+    chain.xadd("ta", "incident", {
+        "v": "1", "src": "hotline", "op": "report", "id": incident,
+        "ts": str(now_ms() - 9 * HOUR), "category": "sanitation", "level": "2",
+        "title": "积水超期", "grid": "G1"})
+    chain.xadd("ta", "incident", {
+        "v": "1", "src": "app", "op": "escalate", "id": incident,
+        "ts": str(now_ms()), "actor": "ta-sup", "level": "street",
+        "note": "需街道协调"})
+    keys = chain.keys("ta")
+    wait_until(lambda: '"street"' in (chain.client.get(keys.incident(incident))
+                                      or ""), 15, what="the escalation folded")
+    red = ("[...document.querySelectorAll('.ag-center-cols-container .sla-red')]"
+           ".some(el => el.innerText.includes('超期'))")
+    for who, path in (("ta-sup", "/console?site=ta"), ("s1-chief", "/console")):
+        # wide enough for the SLA column to be drawn (the grid draws only
+        # the columns in view)
+        page = browser.new_page(viewport={"width": 1920, "height": 1080})
+        chain.sign_in(page, who, path)
+        wait_for(page, text_in(".ag-center-cols-container", "积水超期"))
+        wait_for(page, red, timeout=30)
+        page.close()
