@@ -112,6 +112,15 @@ class Wall(threading.Thread):
             return time.perf_counter()
 
 
+def _folded(r, sites: dict) -> int:
+    """Entries folded so far over every site (the aggregator's counters)."""
+    pipe = r.pipeline(transaction=False)
+    for name in sites:
+        pipe.hmget(Keys(PREFIX, name).stats, "folded:crowd", "folded:traffic",
+                   "folded:incident")
+    return sum(int(v or 0) for row in pipe.execute() for v in row)
+
+
 def kiosk_cookie(port: int, r, unit: str) -> str:
     token = accounts.add_kiosk_token(r, AuthKeys(PREFIX), "", "bench", unit=unit)[1]
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -203,10 +212,32 @@ def cpu_per_wall(port: int, cookie: str, unit: str, extra: int,
             "walls_heard": sum(1 for w in more if w.sizes)}
 
 
+class RollupClock:
+    """The aggregator thread's CPU inside the roll-up (its two entry points,
+    :meth:`Rollup.after_publish` and :meth:`Rollup.flush`), by
+    ``time.thread_time``: what the chain above the sites costs the fold."""
+
+    def __init__(self, rollup) -> None:
+        self.cpu_s, self.steps = 0.0, 0
+        for name in ("after_publish", "flush"):
+            setattr(rollup, name, self._timed(getattr(rollup, name)))
+
+    def _timed(self, method):
+        def timed(*args, **kwargs):
+            started = time.thread_time()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                self.cpu_s += time.thread_time() - started
+                self.steps += method.__name__ == "after_publish"
+        return timed
+
+
 def run(url: str, folder: Path, sites: dict, tmp: Path, args) -> dict:
     reports, settle = args.reports, args.settle
     r = connect(url)
     agg = Aggregator(connect(url, decode=False), sites, PREFIX, consumer="bench")
+    rollup_clock = RollupClock(agg.rollup)
     agg.setup()
     folding = threading.Thread(target=agg.run, daemon=True)
     folding.start()
@@ -229,6 +260,8 @@ def run(url: str, folder: Path, sites: dict, tmp: Path, args) -> dict:
         wall.start()
     feed = simulator(url, folder, tmp, args.feed) if args.feed else None
     time.sleep(settle)  # every site's first snapshots built (and the feed going)
+    clocked = (rollup_clock.cpu_s, rollup_clock.steps, time.monotonic())
+    folded_before = _folded(r, sites)
     rng = random.Random(1)
     took: dict[str, list[float]] = {u: [] for u in walls}
     rolled: list[float] = []
@@ -257,6 +290,10 @@ def run(url: str, folder: Path, sites: dict, tmp: Path, args) -> dict:
         per_wall = (cpu_per_wall(port, cookie, city, args.extra_walls, args.window)
                     if args.extra_walls else None)
         rounds = agg.vitals
+        spent = rollup_clock.cpu_s - clocked[0]
+        steps = rollup_clock.steps - clocked[1]
+        seconds = time.monotonic() - clocked[2]
+        folded = _folded(r, sites) - folded_before
     finally:
         if feed is not None:
             feed.terminate()
@@ -284,6 +321,13 @@ def run(url: str, folder: Path, sites: dict, tmp: Path, args) -> dict:
             "p95": pct([w - f for w, f in zip(took[city], rolled, strict=True)], 95)},
         "load_average_1m": round(os.getloadavg()[0], 1),
         "web_cpu_per_city_wall": per_wall,
+        "rollup": {"seconds": round(seconds, 1), "cpu_s": round(spent, 2),
+                   "steps": steps, "entries_folded": folded,
+                   "entries_per_s": round(folded / seconds),
+                   "cpu_ms_per_step": round(1000 * spent / max(1, steps), 3),
+                   "cpu_s_per_s_per_1000_entries_per_s": round(
+                       spent / seconds / max(1e-9, folded / seconds / 1000), 4)
+                   if folded else None},
         "aggregator_last_round_ms": round(rounds.last_round_s * 1000, 1),
         "city_wall_update_bytes": {"median": statistics.median(sizes),
                                    "p95": pct(sizes, 95), "max": max(sizes),
