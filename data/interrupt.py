@@ -109,7 +109,7 @@ def alerting(snap: dict) -> list[tuple[str, int]]:
 
 def _run(r: redis.Redis, keys: Keys, now_ms: int, hold_ms: int, *,
          found: list[tuple[str, int]] | None = None,
-         dismissing: bool = False) -> Interrupt | None:
+         dismissing: bool = False) -> tuple[Interrupt | None, int]:
     args: list[str | int] = [now_ms, hold_ms, "1" if dismissing else "0"]
     if found is None:
         args.append("-")
@@ -120,7 +120,7 @@ def _run(r: redis.Redis, keys: Keys, now_ms: int, hold_ms: int, *,
         keys.interrupt, keys.cast_seq, *args)
     if int(seq):
         announce(r, keys.channel, f"cast:{int(seq)}")
-    return _parse(current, int(queued))
+    return _parse(current, int(queued)), int(seq)
 
 
 def _parse(raw: bytes | str, queued: int) -> Interrupt | None:
@@ -137,16 +137,25 @@ def observe(r: redis.Redis, keys: Keys, found: list[tuple[str, int]], now_ms: in
     """Queue what newly alerts (``found``, :func:`alerting` of a snapshot),
     drop what stopped alerting before its turn, and give the spotlight to
     the next if it is free."""
-    return _run(r, keys, now_ms, hold_ms, found=found)
+    return _run(r, keys, now_ms, hold_ms, found=found)[0]
+
+
+def observe_cast(r: redis.Redis, keys: Keys, found: list[tuple[str, int]],
+                 now_ms: int, hold_ms: int) -> int:
+    """:func:`observe`, answering the new cast number if the spotlight
+    changed (0 if not): the web process that made the change sends the new
+    spotlight with the version that caused it, without waiting to hear its
+    own ``cast:<n>`` back from Redis."""
+    return _run(r, keys, now_ms, hold_ms, found=found)[1]
 
 
 def current(r: redis.Redis, keys: Keys, now_ms: int,
             hold_ms: int) -> Interrupt | None:
     """The interruption now (the next one starts if the last has run out)."""
-    return _run(r, keys, now_ms, hold_ms)
+    return _run(r, keys, now_ms, hold_ms)[0]
 
 
 def dismiss(r: redis.Redis, keys: Keys, now_ms: int,
             hold_ms: int) -> Interrupt | None:
     """A supervisor ends the interruption: the next one, or the rotation."""
-    return _run(r, keys, now_ms, hold_ms, dismissing=True)
+    return _run(r, keys, now_ms, hold_ms, dismissing=True)[0]

@@ -241,6 +241,29 @@ def test_the_hub_wakes_once_for_an_incident_version_and_catches_up(r):
     assert later.current("tiny") == (12, 3, 0, 11)
 
 
+def test_the_hub_sends_an_urgent_spotlight_with_the_version_that_caused_it(r):
+    """The web process that hears a version putting an urgent report in the
+    spotlight (its prepare queues it: data/interrupt.py) wakes the streams
+    with the new cast number at once, not a Redis round trip later when its
+    own ``cast:<n>`` comes back; that one is then no news."""
+    from data.interrupt import observe_cast
+    from web.hub import Hub
+
+    keys = Keys(PREFIX, "tiny")
+
+    def prepare(site: str, before: int, version: int) -> int:
+        return observe_cast(r, keys, [("incident:" + INC1, 0)], now_ms(), 60_000)
+
+    hub = Hub(r, {"tiny": keys}, prepare=prepare)
+    hub.watch("tiny")
+    hub._publish(keys.channel, "5")
+    assert hub.current("tiny")[:2] == (5, 1)  # version and spotlight together
+    hub._publish(keys.channel, "cast:1")  # what Redis tells a moment later
+    assert hub.current("tiny")[:2] == (5, 1)
+    hub._publish(keys.channel, "6")  # still alerting: nothing new to show
+    assert hub.current("tiny")[:2] == (6, 1)
+
+
 def test_a_quiet_site_gets_a_restamped_heartbeat_with_the_same_figures(r, agg):
     crowd(r, "E1", 12, 2, ts=now_ms() - 90_000)  # measured a while ago
     drain(agg)

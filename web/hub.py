@@ -299,7 +299,7 @@ class Hub:
                 setattr(feed, field, number)
                 moved = True
         if moved and feed.version != before and self.prepare is not None:
-            self._prepare(self.channels[channel], before, feed.version)
+            self._prepare(self.channels[channel], feed, before, feed.version)
         if moved:
             self._fan_out(self.channels[channel], feed)
             feed.wake()
@@ -313,15 +313,21 @@ class Hub:
             log.exception("push hub: the fan-out to %s failed", site)
             feed.wake_direct()
 
-    def _prepare(self, site: str, before: int, version: int) -> None:
+    def _prepare(self, site: str, feed: SiteFeed, before: int, version: int) -> None:
         """Made here, once, before the streams wake: the first stream to
         build the event would read Redis while every other one waited for
-        it, a second round of wake-ups for thousands of streams."""
+        it, a second round of wake-ups for thousands of streams. A new cast
+        number it answers (the version put an urgent event in the spotlight)
+        goes out in the same wake-up as the version, not a Redis round trip
+        later when its ``cast:<n>`` comes back."""
         try:
-            self.prepare(site, before, version)
+            cast = self.prepare(site, before, version)
         except Exception:  # the streams make it themselves then
             log.exception("push hub: preparing version %s of %s failed",
                           version, site)
+            return
+        if isinstance(cast, int) and cast > feed.cast:
+            feed.cast = cast
 
     @staticmethod
     def _people(feed: SiteFeed, text: str) -> bool:

@@ -95,19 +95,23 @@ class WallData:
         site = self.state.sites[site_id]
         return wall_changes(old, new, len(site.grids), lang, ZoneInfo(site.timezone))
 
-    def prepare(self, site_id: str, before: int, version: int) -> None:
+    def prepare(self, site_id: str, before: int, version: int) -> int:
         """The change from ``before`` to ``version`` in each language the
         walls of the site asked for lately, made when the push hub hears of
-        ``version`` and before it wakes them (``web.hub.Hub.prepare``)."""
+        ``version`` and before it wakes them (``web.hub.Hub.prepare``).
+        Returns the new cast number when an urgent event took the spotlight
+        (0 if not): the hub sends the new spotlight with this version."""
         now = time.monotonic()
         langs = [lang for (site, lang), at in list(self._asked.items())
                  if site == site_id and now - at < ASKED_S]
-        for lang in langs:
-            self.event(site_id, lang, before or None, version)
+        cast = 0
         if langs:  # an urgent event takes the spotlight of the walls open
             parts = self.latest(site_id, langs[0])
             if parts is not None:
-                self.spots.observe(site_id, parts)
+                cast = self.spots.observe(site_id, parts)
+        for lang in langs:
+            self.event(site_id, lang, before or None, version)
+        return cast
 
     def event(self, site_id: str, lang: str, base: int | None,
               version: int | None = None) -> tuple[int, str | None] | None:

@@ -32,7 +32,7 @@ from data.cast import read_cast, restate
 from data.clock import now_ms
 from data.incidents.lifecycle import public_view
 from data.incidents.store import read_incident
-from data.interrupt import Interrupt, current, observe
+from data.interrupt import Interrupt, current, observe_cast
 from data.site import Site
 from layouts import ids
 from layouts.wall_figures import MAP_SPOTLIGHT
@@ -197,15 +197,19 @@ class Spotlights:
             log.warning("wall: an urgent spotlight of %s did not end (%s)",
                         site_id, exc)
 
-    def observe(self, site_id: str, parts: dict) -> None:
+    def observe(self, site_id: str, parts: dict) -> int:
         """Queue what newly alerts in a new version (``WallData.prepare``);
         when a grid's people present becomes an estimate (a counter of it
         silent) or stops being one, draw the spotlight again at once, not at
-        its next turn (a cast grid never turns)."""
+        its next turn (a cast grid never turns). The new cast number if the
+        spotlight changed, else 0."""
         keys = self.state.keys(site_id)
-        observe(self.state.redis, keys, [tuple(x) for x in parts["interrupting"]],
-                now_ms(), self.hold_ms)
+        cast = observe_cast(self.state.redis, keys,
+                            [tuple(x) for x in parts["interrupting"]],
+                            now_ms(), self.hold_ms)
         estimated = ",".join(sorted(parts.get("estimate", {}).get("grids", {})))
         if self._estimated.get(site_id) != estimated:  # Redis only on a change
-            restate(self.state.redis, keys, keys.spot_estimated, estimated)
+            cast = restate(self.state.redis, keys, keys.spot_estimated,
+                           estimated) or cast
             self._estimated[site_id] = estimated
+        return cast
