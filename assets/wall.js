@@ -242,7 +242,15 @@
           if (!d.wall) { s.force = true; }
           pushed(d);
         },
-        version: pushed, ping: pushed, spot: pushed,
+        version: pushed, ping: pushed,
+        // the spotlight, sent ahead of the version that caused it (an urgent
+        // event): not a sign that the wall is behind, the version follows
+        spot: function (d) {
+          if (d.spot) { spotlight(d.spot); }
+          s.lastEvent = Date.now();
+          s.connected = true;
+          if (typeof d.cast === "number") { s.cast = d.cast; }
+        },
         // people present after a fold, ahead of the next snapshot: shown if
         // they were counted after the snapshot on the page (never over a
         // newer one)

@@ -527,3 +527,23 @@ def test_a_report_mid_round_is_folded_before_the_round_ends(r, raw, tiny):
     record = read_incident(r, Keys(PREFIX, "b001"), incident)
     assert record["status"] == "accepted"
     assert r.xlen(Keys(PREFIX, "b001").stream("dead")) == 0
+
+
+def test_an_urgent_report_is_published_at_once_another_on_its_throttle(r, raw, tiny):
+    """Within the snapshot throttle, a general incident's change waits for a
+    quarter of the interval; an urgent (level 1) one goes out at once: it
+    takes every wall's spotlight."""
+    agg = Aggregator(raw, {"tiny": tiny}, PREFIX, snapshot_interval_ms=8_000,
+                     consumer="agg-test")
+    agg.setup()
+    crowd(r, "E1", 1, 0)
+    drain(agg)  # a snapshot just published: the throttle runs
+    xadd(r, "incident", v=1, src="hotline", op="report", id=INC1, ts=now_ms(),
+         category="parking", level=3, title="占道", grid="G2")
+    agg.step(block_ms=20)
+    assert INC1 not in {i["id"] for i in snap(r)["recent_incidents"]}
+    xadd(r, "incident", v=1, src="hotline", op="report", id=INC2, ts=now_ms(),
+         category="parking", level=1, title="消防通道", grid="G2")
+    agg.step(block_ms=20)
+    shown = {i["id"] for i in snap(r)["recent_incidents"]}
+    assert {INC1, INC2} <= shown  # the urgent one, and what waited with it

@@ -167,6 +167,14 @@ class StreamState:
         state = (site, lang, now, connected)
         turn = (_period(self.spot_ms), now[1])
         out: list[bytes] = []
+        # the spotlight first: an urgent event taking it is what the room
+        # must see at once; the version's many changes (ticker, map, figures)
+        # take the browser longer to draw and follow in the same write
+        if self.spot is not None and turn != self.spot_key:
+            self.spot_key = turn  # if it cannot be made, the wall keeps its own
+            out.append(shared.get(("spot", state, turn), functools.partial(
+                _event_of, "spot", now, connected,
+                spot=functools.partial(_spot, self.spot, turn))))
         if now[:2] != before[:2] or now[3] != before[3]:
             new_version = now[0] != before[0]
             self.carried, data = shared.get(
@@ -174,11 +182,6 @@ class StreamState:
                     _version_event, self.changes, self.carried, now, connected,
                     new_version))
             out.append(data)
-        if self.spot is not None and turn != self.spot_key:
-            self.spot_key = turn  # if it cannot be made, the wall keeps its own
-            out.append(shared.get(("spot", state, turn), functools.partial(
-                _event_of, "spot", now, connected,
-                spot=functools.partial(_spot, self.spot, turn))))
         if self.people is not None and now[2] != before[2]:
             base, count = self.the_hub.people_now(site)
             if self.carried is not None and base >= self.carried:  # not sent yet

@@ -88,6 +88,7 @@ class SiteState:
     dirty: bool = True
     changed_at: float = 0.0  # monotonic time of the last fold that did something
     urgent: bool = False  # an incident changed: publish sooner than the throttle
+    alarm: bool = False  # ... an urgent (level 1) one: publish at once
     version: int = 0  # the last snapshot version this process published
     people: int | None = None  # people present after the last fold
     people_sent: int | None = None  # ... as last published (snapshot or live)
@@ -648,6 +649,8 @@ class Aggregator:
         state.kept.setdefault("touched_incidents", set()).update(done.changed)
         if done.changed:
             state.urgent = True
+            state.alarm = state.alarm or any(
+                str(record.get("level")) == "1" for record in done.changed.values())
         if done.people is not None:
             state.people = done.people
         return len(checked)
@@ -669,7 +672,7 @@ class Aggregator:
                                               kept=state.kept)
             self._build_ms += 0.1 * ((time.perf_counter() - started) * 1000
                                      - self._build_ms)
-            state.dirty = state.urgent = False
+            state.dirty = state.urgent = state.alarm = False
             state.last_snapshot_ms = state.last_build_ms = now
             state.people_sent = state.people
         elif since >= snapshots.HEARTBEAT_MS:
@@ -699,7 +702,11 @@ class Aggregator:
             state.people_sent = state.people
 
     def _gap(self, state: SiteState) -> int:
-        """How long after its last snapshot a changed site may publish again."""
+        """How long after its last snapshot a changed site may publish again:
+        at once for an urgent (level 1) incident (it takes every wall's
+        spotlight), soon for another incident change, else on the throttle."""
+        if state.alarm:
+            return 0
         return self._urgent_gap if state.urgent else self._step_interval
 
     def _interval(self) -> int:
