@@ -32,8 +32,10 @@ COLUMNS = ("supervised", "level", "title", "category", "grid", "status", "owner"
 
 # The SLA column's colour, by its text in either language (dash-ag-grid hands
 # a rule ``params``; AG Grid's own ``x`` shorthand is not defined there).
-SLA_RULES = {"sla-red": "params.value == '超期' || params.value == 'Overdue'",
-             "sla-yellow": "params.value == '临期' || params.value == 'Due soon'"}
+# Classes of their own: ``sla-red`` is the blinking light of the walls and
+# the dot of the detail, styled for every page.
+SLA_RULES = {"cell-overdue": "params.value == '超期' || params.value == 'Overdue'",
+             "cell-due-soon": "params.value == '临期' || params.value == 'Due soon'"}
 
 
 def table_columns(lang: str) -> list[dict]:

@@ -159,8 +159,11 @@ def test_an_overdue_incident_is_red_on_the_site_and_street_consoles(browser, cha
     keys = chain.keys("ta")
     wait_until(lambda: '"street"' in (chain.client.get(keys.incident(incident))
                                       or ""), 15, what="the escalation folded")
-    red = ("[...document.querySelectorAll('.ag-center-cols-container .sla-red')]"
-           ".some(el => el.innerText.includes('超期'))")
+    # drawn as the column's red text (bold), not as the walls' blinking light
+    red = ("[...document.querySelectorAll('.ag-center-cols-container .cell-overdue')]"
+           ".some(el => el.innerText.includes('超期')"
+           " && getComputedStyle(el).fontWeight === '700'"
+           " && getComputedStyle(el).animationName === 'none')")
     for who, path in (("ta-sup", "/console?site=ta"), ("s1-chief", "/console")):
         # wide enough for the SLA column to be drawn (the grid draws only
         # the columns in view)
