@@ -32,7 +32,7 @@ from web.tenant import units_of
 
 UNIT_OPS = ("accept", "hand_down", "return", "close", "escalate", "supervise",
             "unsupervise", "comment")
-NEEDS = {"return": ("reason", "c.reason"), "close": ("note", "c.note"),
+NEEDS = {"return": ("reason", "uc.return_reason"), "close": ("note", "c.note"),
          "comment": ("note", "c.note"), "hand_down": ("level", "uc.hand_to")}
 
 

@@ -94,7 +94,7 @@ def _forms(ops: list[str], record: dict, site: Site, lang: str) -> list:
             dcc.Input(id=ids.UC_HOURS, type="number", min=0.5, max=720, step=0.5,
                       value=24, className="c-input")]),
         html.Div(className=shown("return"), children=[
-            html.Label(t("c.reason", lang)),
+            html.Label(t("uc.return_reason", lang)),
             dcc.Input(id=ids.UC_REASON, className="c-input", maxLength=500)]),
         html.Div(className=shown("close", "supervise", "unsupervise", "escalate",
                                  "comment", "accept", "hand_down"), children=[

@@ -165,3 +165,11 @@ def test_each_street_acts_on_its_part_and_is_refused_the_other(r, split_app):
         if read_incident(r, Keys(PREFIX, "ts"), g1)["status"] == "accepted":
             break
     assert read_incident(r, Keys(PREFIX, "ts"), g1)["status"] == "accepted"
+
+
+def test_a_return_without_its_reason_names_the_field(r, split_app):
+    app, _, g1, _ = split_app
+    first = signed_in(r, app, "s1-chief", "S1")
+    said = act(first, "ts", g1, "return")
+    assert "退回理由" in said, said
+    assert read_incident(r, Keys(PREFIX, "ts"), g1)["owner_level"] == "street"
