@@ -21,7 +21,7 @@ from data.replay import read
 from data.replay import records as rec_file
 from data.replay.moments import iso
 from data.replay.recorder import Recorder
-from data.replay.records import KEYFRAME_MS, hour_files, records
+from data.replay.records import hour_files, records
 from tests.auth import add_account, kiosk_token, sign_in_client
 from tests.common import PREFIX
 from tests.replay_feed import publish_at
@@ -123,7 +123,10 @@ def test_days_older_than_those_kept_are_pruned_and_named_in_the_404(
 
 
 def test_a_corrupt_or_torn_record_is_skipped_never_a_crash(raw, tiny, recorder):
-    start = now_ms() - 2 * KEYFRAME_MS - 10_000
+    # the 20 moments (190 s) in one hour's file, whatever the time of day:
+    # they end 5 minutes before the start of the hour now running
+    hour = 3_600_000
+    start = (now_ms() // hour) * hour - 300_000 - 19 * 10_000
     made = [publish_at(raw, tiny, recorder, start + k * 10_000, people=k + 1)
             for k in range(20)]  # a whole record every minute, changes between
     (path,) = {recorder.tracks["tiny"].path}

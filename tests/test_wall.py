@@ -320,13 +320,15 @@ def test_wall_stream_turns_the_spotlight_by_the_clock_and_on_a_cast():
     assert after["period"] == int(time.time() * 1000) // 300
     hub.now = (4, 1, 0, 0)  # a supervisor casts
     kinds = [next(stream).split("\n")[0] for _ in range(2)]
-    assert kinds == ["event: version", "event: spot"]
+    # the spotlight first (an urgent event in it is what the room must see
+    # at once), the version it came with after it
+    assert kinds == ["event: spot", "event: version"]
     assert built[-1][1] == 1  # the spotlight of the cast
     hub.now = (4, 2, 0, 0)  # a spotlight that fails: the stream goes on
     kinds = [next(stream) for _ in range(3)]
     assert [k.split("\n")[0] for k in kinds] == [
-        "event: version", "event: spot", "event: spot"]
-    assert '"spot":' not in kinds[1] + kinds[2]  # and the wall keeps its own
+        "event: spot", "event: version", "event: spot"]
+    assert '"spot":' not in kinds[0] + kinds[2]  # and the wall keeps its own
 
 
 def test_every_screen_builds_from_its_arguments_alone(tiny):
