@@ -394,36 +394,45 @@ def test_reads_under_watch_in_one_round_trip_keep_the_connection_in_step(raw):
     assert raw.hget(key, "d") is None
 
 
-def test_a_site_behind_catches_up_among_many_that_are_not(r, raw, tiny):
-    """One site with a backlog among 200 quiet ones reads full batches once
-    it is known to be behind, not its even share of a round (150 here)."""
+def many_sites(raw, tiny, n: int, tag: str) -> tuple[dict, Aggregator]:
+    """``tiny`` and ``n`` copies of it (``<tag>000``, …, each its own
+    community), all leased and set up by one aggregator."""
     from dataclasses import replace
 
-    def quiet(n: int):
-        community = replace(tiny.units["C1"], id=f"C-q{n:03d}")
-        units = {k: u for k, u in tiny.units.items() if k != "C1"}
-        return replace(tiny, id=f"q{n:03d}", units={**units, community.id: community})
+    def copy(k: int):
+        community = replace(tiny.units["C1"], id=f"C-{tag}{k:03d}")
+        units = {u: v for u, v in tiny.units.items() if u != "C1"}
+        return replace(tiny, id=f"{tag}{k:03d}",
+                       units={**units, community.id: community})
 
-    sites = {"tiny": tiny, **{f"q{n:03d}": quiet(n) for n in range(199)}}
+    sites = {"tiny": tiny, **{f"{tag}{k:03d}": copy(k) for k in range(n)}}
     agg = Aggregator(raw, sites, PREFIX, snapshot_interval_ms=50,
                      consumer="agg-test")
     agg.setup()
     for _ in range(3):
         agg.step(block_ms=20)  # every site leased and set up
+    return sites, agg
+
+
+def counts_of(r, site: str, n: int, ts: int) -> None:
+    """``n`` crowd entries (one person in at E1) on ``site``, in one go."""
+    pipe = r.pipeline(transaction=False)
+    for _ in range(n):
+        pipe.xadd(Keys(PREFIX, site).stream("crowd"),
+                  {"v": "1", "src": "cam-1", "entrance": "E1",
+                   "ts": str(ts), "in": "1", "out": "0"})
+    pipe.execute()
+
+
+def test_a_site_behind_catches_up_among_many_that_are_not(r, raw, tiny):
+    """One site with a backlog among 200 quiet ones reads full batches once
+    it is known to be behind, not its even share of a round (150 here)."""
+    _, agg = many_sites(raw, tiny, 199, "q")
     t = now_ms()
-
-    def backlog(site: str, n: int) -> None:
-        pipe = r.pipeline(transaction=False)
-        for _ in range(n):
-            pipe.xadd(Keys(PREFIX, site).stream("crowd"),
-                      {"v": "1", "src": "cam-1", "entrance": "E1",
-                       "ts": str(t), "in": "1", "out": "0"})
-        pipe.execute()
-
-    backlog("q000", 600)  # busy: every site is read each round now
+    counts_of(r, "q000", 600, t)  # busy: every site is read each round now
     agg.step(block_ms=20)
     assert agg.waker.paused.is_set()
-    backlog("tiny", 1500)
+    counts_of(r, "tiny", 1500, t)
     for _ in range(3):
         agg.step(block_ms=20)
     stats = r.hgetall(Keys(PREFIX, "tiny").stats)
@@ -461,31 +470,10 @@ def test_a_report_mid_round_is_folded_before_the_round_ends(r, raw, tiny):
     folded between two sites of that round, not in the next one. What the
     round had already read of that site is folded first: an accept of a
     report read at the round's start is applied after the report."""
-    from dataclasses import replace
-
-    def other(n: int):
-        community = replace(tiny.units["C1"], id=f"C-b{n:03d}")
-        units = {k: u for k, u in tiny.units.items() if k != "C1"}
-        return replace(tiny, id=f"b{n:03d}", units={**units, community.id: community})
-
-    sites = {"tiny": tiny, **{f"b{n:03d}": other(n) for n in range(60)}}
-    agg = Aggregator(raw, sites, PREFIX, snapshot_interval_ms=50,
-                     consumer="agg-test")
-    agg.setup()
-    for _ in range(3):
-        agg.step(block_ms=20)  # every site leased and set up
+    sites, agg = many_sites(raw, tiny, 60, "b")
     t = now_ms()
-
-    def counts(site: str, n: int) -> None:
-        pipe = r.pipeline(transaction=False)
-        for _ in range(n):
-            pipe.xadd(Keys(PREFIX, site).stream("crowd"),
-                      {"v": "1", "src": "cam-1", "entrance": "E1",
-                       "ts": str(t), "in": "1", "out": "0"})
-        pipe.execute()
-
     for name in sites:
-        counts(name, 20)  # busy: the waker hears incident streams alone
+        counts_of(r, name, 20, t)  # busy: the waker hears incident streams alone
     agg.step(block_ms=20)
     assert agg.waker.paused.is_set()
     time.sleep(0.6)  # the listeners resubscribed to the incident streams
@@ -497,7 +485,7 @@ def test_a_report_mid_round_is_folded_before_the_round_ends(r, raw, tiny):
                 "ts": str(now_ms()), "category": "parking", "level": "2",
                 "title": "占道", "grid": "G2"})
     for name in sites:
-        counts(name, 20)
+        counts_of(r, name, 20, t)
     folded: list[str] = []
     fold = agg._fold
 

@@ -37,12 +37,13 @@ def chain(module_live_app, tmp_path_factory):
     return live
 
 
-def escalated(live, title: str) -> str:
-    """An incident of ``ta`` its community escalated to the street."""
+def escalated(live, title: str, ago_ms: int = HOUR) -> str:
+    """An incident of ``ta`` reported ``ago_ms`` ago, its community escalated
+    to the street."""
     incident = new_id()
     live.xadd("ta", "incident", {
         "v": "1", "src": "hotline", "op": "report", "id": incident,
-        "ts": str(now_ms() - HOUR), "category": "sanitation", "level": "2",
+        "ts": str(now_ms() - ago_ms), "category": "sanitation", "level": "2",
         "title": title, "grid": "G1", "reporter": "钱多多", "phone": "13900001111"})
     live.xadd("ta", "incident", {
         "v": "1", "src": "app", "op": "escalate", "id": incident,
@@ -147,18 +148,7 @@ def test_the_neighbour_street_cannot_open_or_act(browser, chain):
 def test_an_overdue_incident_is_red_on_the_site_and_street_consoles(browser, chain):
     """The SLA column's colour rule (layouts/console.py SLA_RULES) takes in
     dash-ag-grid: an incident past its deadline is drawn red."""
-    incident = new_id()
-    chain.xadd("ta", "incident", {
-        "v": "1", "src": "hotline", "op": "report", "id": incident,
-        "ts": str(now_ms() - 9 * HOUR), "category": "sanitation", "level": "2",
-        "title": "积水超期", "grid": "G1"})
-    chain.xadd("ta", "incident", {
-        "v": "1", "src": "app", "op": "escalate", "id": incident,
-        "ts": str(now_ms()), "actor": "ta-sup", "level": "street",
-        "note": "需街道协调"})
-    keys = chain.keys("ta")
-    wait_until(lambda: '"street"' in (chain.client.get(keys.incident(incident))
-                                      or ""), 15, what="the escalation folded")
+    escalated(chain, "积水超期", ago_ms=9 * HOUR)  # its deadline: 8 h
     # drawn as the column's red text (bold), not as the walls' blinking light
     red = ("[...document.querySelectorAll('.ag-center-cols-container .cell-overdue')]"
            ".some(el => el.innerText.includes('超期')"

@@ -9,7 +9,6 @@ the site's communities under that street, and on nothing of the other's.
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
@@ -19,8 +18,8 @@ from data.keys import Keys
 from data.site_files import load_sites
 from layouts import ids
 from tests.auth import add_account, add_roster, sign_in_client
-from tests.chain import write_chain_sites
-from tests.common import PREFIX, SITES
+from tests.chain import copy_tiny, write_chain_sites
+from tests.common import PREFIX
 from tests.feed import drain
 from tests.rollup_feed import HOUR, op, report
 
@@ -28,42 +27,22 @@ from tests.rollup_feed import HOUR, op, report
 def write_split_site(folder):
     """``ts``: ``tiny`` with grid G1 in community C4 of street S1 and grid G2
     in community C5 of street S2, beside the chain's three sites."""
-    target = folder / "ts"
-    shutil.copytree(SITES / "tiny", target)
-    meta = (target / "site.yaml").read_text(encoding="utf-8")
-    meta = meta.replace("id: tiny", "id: ts").replace(
-        "  - {id: C1, level: community, name: 测试社区, name_en: Test Community, "
-        "parent: S1}\n",
-        "  - {id: C4, level: community, name: 丁社区, name_en: Community C4, "
-        "parent: S1}\n"
-        "  - {id: C5, level: community, name: 戊社区, name_en: Community C5, "
-        "parent: S2}\n"
-        "  - {id: S2, level: street, name: 第二街道, name_en: Street S2, "
-        "parent: D1}\n").replace("name_en: Test Street,", "name_en: Street S1,")
-    for user in ("w1", "w2", "sup", "sup_street", "vol", "ana", "adm"):
-        meta = meta.replace(f"{{id: {user},", f"{{id: ts-{user},")
-    (target / "site.yaml").write_text(meta, encoding="utf-8")
-    for name in ("grids", "entrances", "parking"):
-        path = target / f"{name}.geojson"
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        for feature in doc["features"]:
-            props = feature["properties"]
-            if "community" in props:
-                second = props.get("id") == "G2" or props.get("grid") == "G2"
-                props.update(community="C5" if second else "C4",
-                             street="S2" if second else "S1")
-            if props.get("worker"):
-                props["worker"] = f"ts-{props['worker']}"
-            feature["geometry"] = _moved(feature["geometry"], 0.05)
-        path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    def units(meta: str) -> str:
+        return meta.replace(
+            "  - {id: C1, level: community, name: 测试社区, name_en: Test "
+            "Community, parent: S1}\n",
+            "  - {id: C4, level: community, name: 丁社区, name_en: Community C4, "
+            "parent: S1}\n"
+            "  - {id: C5, level: community, name: 戊社区, name_en: Community C5, "
+            "parent: S2}\n"
+            "  - {id: S2, level: street, name: 第二街道, name_en: Street S2, "
+            "parent: D1}\n").replace("name_en: Test Street,", "name_en: Street S1,")
 
+    def place(props: dict) -> tuple[str, str]:
+        second = "G2" in (props.get("id"), props.get("grid"))
+        return ("C5", "S2") if second else ("C4", "S1")
 
-def _moved(geometry: dict, east: float) -> dict:
-    def move(value):
-        if value and isinstance(value[0], float | int):
-            return [round(value[0] + east, 6), value[1]]
-        return [move(v) for v in value]
-    return {**geometry, "coordinates": move(geometry["coordinates"])}
+    copy_tiny(folder, "ts", 0.05, units, place)
 
 
 @pytest.fixture(scope="module")
