@@ -10,16 +10,31 @@ from __future__ import annotations
 import json
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from data.clock import now_ms
 from tests.auth import add_account
 from tests.chain import write_chain_sites
+from tests.common import ARTIFACTS
 from tests.rollup_feed import HOUR, new_id
 from tests.waiting import on_page, wait_until
 
 
 def wait_for(page, predicate_js: str, timeout: float = 60.0) -> None:
-    page.wait_for_function(f"() => ({predicate_js})", timeout=timeout * 1000)
+    """Waits for ``predicate_js`` to hold on ``page``; on a timeout, fails
+    with what the page showed (address, grid rows, flash) and keeps its
+    screenshot in the artifacts, so a rare failure says why."""
+    try:
+        page.wait_for_function(f"() => ({predicate_js})", timeout=timeout * 1000)
+    except PlaywrightTimeout:
+        shown = page.evaluate("""() => [...document.querySelectorAll(
+            '.ag-center-cols-container, [data-testid$=flash], .c-site')]
+            .map(el => el.innerText.slice(0, 400)).join(' | ')""")
+        ARTIFACTS.mkdir(exist_ok=True)
+        shot = ARTIFACTS / f"timeout-{page.url.split('/')[-1][:40]}.png"
+        page.screenshot(path=str(shot))
+        raise AssertionError(f"waited {timeout:g} s for {predicate_js} on "
+                             f"{page.url}; it showed: {shown!r} ({shot})") from None
 
 
 def text_in(selector: str, text: str) -> str:

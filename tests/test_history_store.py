@@ -62,11 +62,17 @@ def archive_elsewhere(redis_url: str, history: str, tiny) -> dict[str, list[str]
 
 
 def two_hours_ago_today() -> int:
-    """A minute start two hours ago (on today's local date when possible)."""
+    """A minute start two hours ago, on today's local date when possible:
+    else the day's first minute, but never less than ten minutes ago (the
+    test adds a minute after it, and the archiver takes no minute still to
+    come): in the first minutes after midnight, two hours ago, yesterday."""
     now = int(datetime.now(TZ).timestamp() * 1000)
     midnight = int(datetime.now(TZ).replace(hour=0, minute=0, second=0,
                                             microsecond=0).timestamp() * 1000)
-    return max(midnight + 60_000, now - 2 * 3_600_000) // 60_000 * 60_000 + 5_000
+    ts = max(midnight + 60_000, now - 2 * 3_600_000)
+    if ts > now - 10 * 60_000:
+        ts = now - 2 * 3_600_000
+    return ts // 60_000 * 60_000 + 5_000
 
 
 def feed(r, raw, tiny, ts: int, people: int, **incident: str) -> None:
