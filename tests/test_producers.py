@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from data.feed.producers import Limits, raw_state, read_health, step
+from data.feed.producers import Limits, judge, raw_state, read_health, step
 from data.incidents.store import read_incident
 from data.keys import Keys
 from tests.common import PREFIX
@@ -133,3 +133,38 @@ def test_a_silent_device_opens_one_maintenance_incident_and_its_return_comments(
     fold_at(raw, tiny, T0 + 107 * S)
     notes = [h.get("note") or "" for h in read_incident(r, KEYS, incident)["history"]]
     assert any("恢复" in n for n in notes)
+
+
+def hgetalls(raw) -> int:
+    return int(raw.info("commandstats").get("cmdstat_hgetall", {}).get("calls", 0))
+
+
+def test_a_judge_with_a_cache_reads_the_settled_minutes_once_and_judges_the_same(
+        raw, tiny):
+    """The aggregator judges every site every 30 s: a minute's bucket is
+    written in that minute only, so the settled ones are read once."""
+    minute = 60 * S
+    for k in range(10):  # a count a minute, and junk now and then
+        count(raw, tiny, T0 + k * minute)
+        if k % 3 == 0:
+            count(raw, tiny, T0 + k * minute + S, src="junk-1", entrance="E2",
+                  **{"in": -3})
+    cache: dict = {}
+    first_at = T0 + 9 * minute + 30 * S
+    before = hgetalls(raw)
+    assert judge(raw, KEYS, tiny, first_at, LIMITS, store=False, cache=cache) \
+        == judge(raw, KEYS, tiny, first_at, LIMITS, store=False)
+    assert hgetalls(raw) - before == 2 * 121  # the first time: every minute
+    # a minute on: what came in since is seen, the settled minutes not read again
+    count(raw, tiny, T0 + 9 * minute + 40 * S)
+    count(raw, tiny, T0 + 10 * minute + 5 * S, src="junk-1", entrance="E2",
+          **{"in": -3})
+    later = T0 + 10 * minute + 10 * S
+    before = hgetalls(raw)
+    cached = judge(raw, KEYS, tiny, later, LIMITS, store=False, cache=cache)
+    # the devices, and the three minutes not settled at the last judge (8, 9)
+    # or new (10): not the 118 others
+    assert hgetalls(raw) - before == 4
+    assert cached == judge(raw, KEYS, tiny, later, LIMITS, store=False)
+    row = {(r["src"], r["device"]): r for r in cached}["junk-1", "E2"]
+    assert row["refused_15m"] == 5

@@ -745,7 +745,8 @@ class Aggregator:
         upkeep(self.r, state.site, keys, self.consumer, now_ms())
         # a silent device's maintenance incident, even with no screen open
         producers.read_health(self.r, keys, state.site, now_ms(),
-                              self.producer_limits)
+                              self.producer_limits,
+                              cache=state.kept.setdefault("producer_minutes", {}))
 
 
 

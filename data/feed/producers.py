@@ -211,21 +211,42 @@ def shown_state(state: dict) -> tuple[str, int]:
     return state["base"], state["since"]
 
 
-def _minute_reads(pipe: Any, keys: Keys, now: int) -> tuple[list[int], list[int]]:
+def _minutes(now: int) -> tuple[list[int], list[int]]:
+    """The minutes judged: the last hour's, and the same hour a week ago."""
     minute = now // 60_000
     recent = list(range(minute - 59, minute + 1))
     hour_start = minute - minute % 60
     week_ago = list(range(hour_start - WEEK_MIN, hour_start - WEEK_MIN + 60))
-    for m in (*recent, *week_ago):
-        pipe.hgetall(keys.producer_minute(m))
     return recent, week_ago
 
 
-def _read_minutes(r: redis.Redis, keys: Keys, now: int) -> tuple[list, list, list]:
+def _read_minutes(r: redis.Redis, keys: Keys, now: int,
+                  cache: dict[int, dict] | None) -> tuple[dict, list, list]:
+    """The devices' hash and the minute buckets of :func:`_minutes`, decoded.
+
+    A minute's bucket is written by the folds of that minute of the clock
+    (:func:`record`), so one two minutes past is settled: with ``cache`` (a
+    dict of the caller's, one per site) those are read once and kept, and a
+    judge every 30 s reads the devices' hash and two buckets, not 121."""
+    recent, week_ago = _minutes(now)
+    settled = now // 60_000 - 1  # before it, no fold writes any more
+    wanted = recent + week_ago
+    cached = cache if cache is not None else {}
+    fresh = [m for m in wanted if m not in cached or m >= settled]
     pipe = r.pipeline(transaction=False)
     pipe.hgetall(keys.producers)
-    recent, week_ago = _minute_reads(pipe, keys, now)
-    return pipe.execute(), recent, week_ago
+    for m in fresh:
+        pipe.hgetall(keys.producer_minute(m))
+    replies = pipe.execute()
+    buckets = dict(cached)
+    for m, raw in zip(fresh, replies[1:], strict=True):
+        buckets[m] = {as_text(k): as_text(v) for k, v in raw.items()}
+    if cache is not None:
+        cache.clear()
+        cache.update((m, buckets[m]) for m in wanted if m < settled)
+    fields = {as_text(k): as_text(v) for k, v in replies[0].items()}
+    return (fields, [buckets[m] for m in recent],
+            [buckets[m] for m in week_ago])
 
 
 def _sum(buckets: list[dict], field: str) -> int:
@@ -233,16 +254,14 @@ def _sum(buckets: list[dict], field: str) -> int:
 
 
 def judge(r: redis.Redis, keys: Keys, site: Site, now: int,
-          limits: Limits, *, store: bool = True) -> list[dict]:
+          limits: Limits, *, store: bool = True,
+          cache: dict[int, dict] | None = None) -> list[dict]:
     """Every device of the site judged now, its judged state stored (unless
     ``store`` is false: another caller judges at this moment, and a change
-    must not be counted twice)."""
-    # 121 reads of one slot: on its node (data/redis_conn.py: node_for)
-    replies, recent, week_ago = on_node(
-        r, keys.producers, lambda node: _read_minutes(node, keys, now))
-    fields = {as_text(k): as_text(v) for k, v in replies[0].items()}
-    buckets = [{as_text(k): as_text(v) for k, v in b.items()} for b in replies[1:]]
-    last_hour, week = buckets[:len(recent)], buckets[len(recent):]
+    must not be counted twice). ``cache``: see :func:`_read_minutes`."""
+    # up to 121 reads of one slot: on its node (data/redis_conn.py: node_for)
+    fields, last_hour, week = on_node(
+        r, keys.producers, lambda node: _read_minutes(node, keys, now, cache))
     devices = {f.rpartition(":")[0] for f in fields if f.endswith(":seen")}
     known = declared(site)
     heard_for = {d.split(SEP)[1] for d in devices}
@@ -283,7 +302,8 @@ def judge(r: redis.Redis, keys: Keys, site: Site, now: int,
             "incident": fields.get(f"{dev}:inc"),
         })
     if stored and store:
-        r.hset(keys.producers, mapping=stored)
+        on_node(r, keys.producers, lambda node: node.hset(keys.producers,
+                                                          mapping=stored))
     return rows
 
 
@@ -307,25 +327,34 @@ def summary(rows: list[dict], now: int) -> dict:
 
 
 def read_health(r: redis.Redis, keys: Keys, site: Site, now: int,
-                limits: Limits, *, rows: bool = False) -> dict | list[dict]:
+                limits: Limits, *, rows: bool = False,
+                cache: dict[int, dict] | None = None) -> dict | list[dict]:
     """The summary (or, with ``rows``, every device): judged now by this
-    caller if no one did within :data:`JUDGE_EVERY_MS`, else as last judged."""
+    caller if no one did within :data:`JUDGE_EVERY_MS`, else as last judged.
+    ``cache``: a dict the caller keeps for the site (:func:`_read_minutes`).
+
+    Every command on the site's node: a city's aggregator judges a thousand
+    sites every 30 s, and the cluster client's routing of each command cost
+    more than the judging."""
+    summary_key = keys.producer_summary
     if not rows:
-        raw = r.get(keys.producer_summary)
+        raw = on_node(r, summary_key, lambda node: node.get(summary_key))
         found = json.loads(raw) if raw else None
         if found is not None and now - found["at"] < JUDGE_EVERY_MS:
             return found
-    if not r.set(f"{keys.producer_summary}:lock", "1", nx=True, px=JUDGE_EVERY_MS):
+    if not on_node(r, summary_key, lambda node: node.set(
+            f"{summary_key}:lock", "1", nx=True, px=JUDGE_EVERY_MS)):
         if rows:
-            return judge(r, keys, site, now, limits, store=False)
-        raw = r.get(keys.producer_summary)
+            return judge(r, keys, site, now, limits, store=False, cache=cache)
+        raw = on_node(r, summary_key, lambda node: node.get(summary_key))
         if raw:
             return json.loads(raw)
-    judged = judge(r, keys, site, now, limits)
+    judged = judge(r, keys, site, now, limits, cache=cache)
     open_or_comment(r, keys, site, judged, now, limits)
     found = summary(judged, now)
-    r.set(keys.producer_summary, json.dumps(found, ensure_ascii=False),
-          px=24 * 3_600_000)
+    text = json.dumps(found, ensure_ascii=False)
+    on_node(r, summary_key, lambda node: node.set(summary_key, text,
+                                                  px=24 * 3_600_000))
     return judged if rows else found
 
 
