@@ -19,6 +19,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import redis
@@ -203,6 +204,50 @@ def on_node(r: redis.Redis, key: str, work):
     except SLOT_MOVED + RETRY_ERRORS:
         refresh_slots(r)
         return work(r)
+
+
+def by_node(r: redis.Redis, items: list[tuple[str, Any]]) -> list:
+    """Run many one-command reads of different slots in one round trip per
+    node: ``items`` are (key, queue), ``queue(pipe)`` queues the one command
+    of that key's slot; the replies in the order of ``items``, an error as
+    its reply. The cluster client's own pipeline works out the node of each
+    command itself (tens of µs each): for the thousand sites of a round that
+    was a tenth of an aggregator's time. A reply that says the slot moved is
+    asked again through ``r``, which follows the move; a node that cannot be
+    reached raises, as the cluster's pipeline would."""
+    if not is_cluster(r):
+        pipe = r.pipeline(transaction=False)
+        for _, queue in items:
+            queue(pipe)
+        return pipe.execute(raise_on_error=False)
+    groups: dict[int, tuple[redis.Redis, list[int]]] = {}
+    for n, (key, _) in enumerate(items):
+        node = node_for(r, key)
+        groups.setdefault(id(node), (node, []))[1].append(n)
+    replies: list = [None] * len(items)
+    moved: list[int] = []
+    for node, numbers in groups.values():
+        pipe = node.pipeline(transaction=False)
+        for n in numbers:
+            items[n][1](pipe)
+        try:
+            got = pipe.execute(raise_on_error=False)
+        except RETRY_ERRORS:
+            refresh_slots(r)  # a failover: the caller's retry asks anew
+            raise
+        for n, reply in zip(numbers, got, strict=True):
+            if isinstance(reply, SLOT_MOVED):
+                moved.append(n)
+            else:
+                replies[n] = reply
+    if moved:
+        refresh_slots(r)
+        pipe = r.pipeline(transaction=False)
+        for n in moved:
+            items[n][1](pipe)
+        for n, reply in zip(moved, pipe.execute(raise_on_error=False), strict=True):
+            replies[n] = reply
+    return replies
 
 
 def watch_and_read(pipe: redis.client.Pipeline, watch: list[str],

@@ -42,6 +42,7 @@ from data.redis_conn import (
     SLOT_MOVED,
     Backoff,
     as_text,
+    by_node,
     node_for,
     on_node,
     refresh_slots,
@@ -359,14 +360,10 @@ class Aggregator:
                   if s.site.id in mine and s.ready and not s.resting]
         leaving = [s for s in self.states.values()
                    if s.owned and s.site.id not in mine]
-        pipe = self.r.pipeline(transaction=False)
-        for state in wanted:
-            pipe.execute_command("EVAL", LEASE_SCRIPT, 1, state.keys.lease,
-                                 self.consumer, self.lease_ms)
-        for state in leaving:
-            pipe.execute_command("EVAL", RELEASE_SCRIPT, 1, state.keys.lease,
-                                 self.consumer)
-        replies = pipe.execute(raise_on_error=False)
+        replies = by_node(self.r, [
+            *((s.keys.lease, self._eval(LEASE_SCRIPT, s, self.lease_ms))
+              for s in wanted),
+            *((s.keys.lease, self._eval(RELEASE_SCRIPT, s)) for s in leaving)])
         for state, reply in zip(wanted, replies, strict=False):
             if isinstance(reply, RETRY_ERRORS):
                 raise reply
@@ -382,6 +379,11 @@ class Aggregator:
             log.info("aggregator %s hands site %s over", self.consumer,
                      state.site.id)
             state.owned = state.taking_over = False
+
+    def _eval(self, script: str, state: SiteState, *args: Any):
+        """What queues ``script`` on ``state``'s lease on a pipeline."""
+        return lambda pipe: pipe.execute_command(
+            "EVAL", script, 1, state.keys.lease, self.consumer, *args)
 
     def _take_over(self, state: SiteState) -> None:
         log.info("aggregator %s folds site %s", self.consumer, state.site.id)
@@ -511,12 +513,8 @@ class Aggregator:
         behind = sum(s.more for s in due)
         count_behind = max(count, min(BATCH, ROUND_ENTRIES // max(1, behind)))
         counts = [count_behind if s.more else count for s in due]
-        pipe = self.r.pipeline(transaction=False)
-        for state, n in zip(due, counts, strict=True):
-            pipe.xreadgroup(GROUP, self.consumer,
-                            {state.keys.stream(name): ">" for name in FEED_STREAMS},
-                            count=n)
-        replies = pipe.execute(raise_on_error=False)
+        replies = by_node(self.r, [(state.keys.lease, self._read_new(state, n))
+                                   for state, n in zip(due, counts, strict=True)])
         # the sites with incident entries first: a report is what the other
         # screens wait for, and a busy round takes seconds
         order = sorted(range(len(due)), key=lambda n: not _has_incident(
@@ -576,14 +574,18 @@ class Aggregator:
             read = (waiting or {}).pop(state.site.id, None)
             if read is not None:
                 handled += self._fold_reply(*read)
-        pipe = self.r.pipeline(transaction=False)
-        for state in states:
-            pipe.xreadgroup(GROUP, self.consumer,
-                            {state.keys.stream("incident"): ">"}, count=BATCH)
-        for state, reply in zip(states, pipe.execute(raise_on_error=False),
-                                strict=True):
+        replies = by_node(self.r, [
+            (s.keys.lease, self._read_new(s, BATCH, ("incident",))) for s in states])
+        for state, reply in zip(states, replies, strict=True):
             handled += self._fold_reply(state, reply, BATCH, more=state.more)
         return handled
+
+    def _read_new(self, state: SiteState, count: int,
+                  streams: tuple[str, ...] = FEED_STREAMS):
+        """What queues the read of ``state``'s new entries on a pipeline."""
+        wanted = {state.keys.stream(name): ">" for name in streams}
+        return lambda pipe: pipe.xreadgroup(GROUP, self.consumer, wanted,
+                                            count=count)
 
     def _urgent_out(self, state: SiteState) -> None:
         """A site whose incidents changed publishes now, not at the end of
