@@ -158,26 +158,37 @@ def is_cluster(client: object) -> bool:
 
 SLOT_MOVED = (redis.exceptions.MovedError, redis.exceptions.AskError)
 
-# Add to many fields of one hash at once (field, amount, field, amount, …),
-# and, with a time, expire it then: one command where HINCRBY takes one a
-# field. A fold adds to a few hundred counters in a handful of hashes.
+# Add to many fields of many hashes of one slot at once: for each of KEYS,
+# in ARGV its expiry time ('' for none), its number of fields, and as many
+# (field, amount) pairs. One command where HINCRBY takes one a field: a fold
+# adds to a few hundred counters in a handful of hashes.
 HINCRBY_MANY = """
-for i = 2, #ARGV, 2 do
-  redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
+local a = 1
+for k = 1, #KEYS do
+  local expire, n = ARGV[a], tonumber(ARGV[a + 1])
+  for i = a + 2, a + 2 * n, 2 do
+    redis.call('HINCRBY', KEYS[k], ARGV[i], ARGV[i + 1])
+  end
+  if expire ~= '' then redis.call('EXPIREAT', KEYS[k], expire) end
+  a = a + 2 + 2 * n
 end
-if ARGV[1] ~= '' then redis.call('EXPIREAT', KEYS[1], ARGV[1]) end
 return 0
 """
 
 
-def hincrby_many(pipe: object, key: str, amounts: dict[str, int],
-                 expire_at: int | None = None) -> None:
-    """Queue on ``pipe`` the addition of ``amounts`` to the fields of hash
-    ``key`` (and its EXPIREAT), as one command (:data:`HINCRBY_MANY`)."""
-    args: list[object] = ["" if expire_at is None else expire_at]
-    for field, amount in amounts.items():
-        args += (field, amount)
-    pipe.execute_command("EVAL", HINCRBY_MANY, 1, key, *args)
+def hincrby_many(pipe: object,
+                 hashes: dict[str, tuple[dict[str, int], int | None]]) -> None:
+    """Queue on ``pipe`` the addition of ``amounts`` to the fields of each
+    hash (and its EXPIREAT, if given), ``{key: (amounts, expire_at)}``, all
+    of one slot, as one command (:data:`HINCRBY_MANY`)."""
+    if not hashes:
+        return
+    args: list[object] = []
+    for amounts, expire_at in hashes.values():
+        args += ("" if expire_at is None else expire_at, len(amounts))
+        for field, amount in amounts.items():
+            args += (field, amount)
+    pipe.execute_command("EVAL", HINCRBY_MANY, len(hashes), *hashes, *args)
 
 
 def node_for(r: redis.Redis, key: str) -> redis.Redis:

@@ -170,8 +170,8 @@ class Batch:
         by_key: dict[str, dict[str, int]] = {}
         for (key, fld), amount in fold.incr.items():
             by_key.setdefault(key, {})[fld] = amount
-        for key, amounts in by_key.items():
-            hincrby_many(pipe, key, amounts, fold.expire_at.get(key))
+        hincrby_many(pipe, {key: (amounts, fold.expire_at.get(key))
+                            for key, amounts in by_key.items()})
         for key, at in fold.expire_at.items():
             if key not in by_key:
                 pipe.expireat(key, at)

@@ -144,7 +144,7 @@ def record(pipe: Any, keys: Keys, site: Site, checked: list, raws: dict,
         return
     minute_key = keys.producer_minute(now // 60_000)
     amounts = {**counts, **{f"{dev}{SEP}x": n for dev, n in refused.items()}}
-    hincrby_many(pipe, minute_key, amounts, now // 1000 + MINUTE_KEEP_S)
+    hincrby_many(pipe, {minute_key: (amounts, now // 1000 + MINUTE_KEEP_S)})
     heard = {f"{dev}:seen": now for dev in (*counts, *refused)}
     heard.update({f"{dev}:ts": ts for dev, ts in last_ts.items()})
     pipe.hset(keys.producers, mapping={**heard, **reasons})
