@@ -127,3 +127,26 @@ def test_the_walls_health_is_read_once_per_version_not_per_wall(r, tiny):
         assert data.event("tiny", "zh", v1)[0] == v2
     second = hgetall_calls(r) - before
     assert 0 < first <= judging and second <= judging
+
+
+def test_a_process_judging_a_sites_devices_again_reads_only_the_unsettled_minutes(
+        r, tiny, monkeypatch):
+    """The deployment judges a site with open walls once a second; the web
+    process that does keeps the settled minute buckets while its walls are
+    open, and lets them go a while after."""
+    import web.wall_push as wall_push
+    from tests.test_wall import wall_data
+
+    data = wall_data(r, tiny)
+    lock = f"{data.state.keys('tiny').producer_summary}:lock"
+    before = hgetall_calls(r)
+    data.health("tiny")
+    assert hgetall_calls(r) - before == 1 + 60 + 60
+    r.delete(lock)  # as a second later
+    before = hgetall_calls(r)
+    data.health("tiny")
+    assert hgetall_calls(r) - before <= 1 + 3  # the heard times, ≤ 3 minutes
+    clock = wall_push.time.monotonic() + wall_push.JUDGED_KEEP_S + 1
+    monkeypatch.setattr(wall_push.time, "monotonic", lambda: clock)
+    data._judge_cache("other")
+    assert "tiny" not in data._judged  # no wall of it for two minutes

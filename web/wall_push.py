@@ -40,6 +40,9 @@ EVENTS_KEPT = 32
 ASKED_S = 120.0  # a language no wall asked for this long is not prepared
 
 
+JUDGED_KEEP_S = 120.0
+
+
 class WallData:
     """Shaped snapshots per (site, version, language), shared by every wall,
     and the pushed change from one version to the next."""
@@ -53,6 +56,9 @@ class WallData:
         self._lock = threading.Lock()
         self.spots = Spotlights(self)  # the spotlight, pushed too
         self.limits = limits_of(state.config)
+        # site -> (last used, the settled minute buckets its judge keeps)
+        self._judged: dict[str, tuple[float, dict]] = {}
+        self._judged_lock = threading.Lock()  # health() runs under self._lock
 
     @functools.lru_cache(maxsize=64)  # noqa: B019  (one per process, kept)
     def people_props(self, people: int) -> str:
@@ -85,10 +91,25 @@ class WallData:
         site = self.state.sites[site_id]
         try:
             return read_health(self.state.redis, self.state.keys(site_id), site,
-                               now_ms(), self.limits)
+                               now_ms(), self.limits,
+                               cache=self._judge_cache(site_id))
         except redis.RedisError as exc:  # the wall still shows the rest
             log.warning("wall: no feed health of %s (%s)", site_id, exc)
             return None
+
+    def _judge_cache(self, site_id: str) -> dict:
+        """What this process keeps of a site's device minutes for judging it
+        (data/feed/producers.py), while its walls are open: kept a couple of
+        minutes past the last use, so what the process holds grows with the
+        sites it shows, not with the city."""
+        now = time.monotonic()
+        with self._judged_lock:
+            for other, (used, _) in list(self._judged.items()):
+                if now - used > JUDGED_KEEP_S:
+                    del self._judged[other]
+            kept = self._judged.get(site_id, (now, {}))[1]
+            self._judged[site_id] = (now, kept)
+        return kept
 
     def changes(self, site_id: str, old: dict | None, new: dict,
                 lang: str) -> list[Any]:

@@ -231,14 +231,15 @@ def _read_minutes(r: redis.Redis, keys: Keys, now: int,
     recent, week_ago = _minutes(now)
     settled = now // 60_000 - 1  # before it, no fold writes any more
     wanted = recent + week_ago
-    cached = cache if cache is not None else {}
+    # a copy: another thread of a web process may judge the site meanwhile
+    cached = dict(cache) if cache is not None else {}
     fresh = [m for m in wanted if m not in cached or m >= settled]
     pipe = r.pipeline(transaction=False)
     pipe.hgetall(keys.producers)
     for m in fresh:
         pipe.hgetall(keys.producer_minute(m))
     replies = pipe.execute()
-    buckets = dict(cached)
+    buckets = cached
     for m, raw in zip(fresh, replies[1:], strict=True):
         buckets[m] = {as_text(k): as_text(v) for k, v in raw.items()}
     if cache is not None:
