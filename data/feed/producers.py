@@ -225,9 +225,11 @@ def _read_minutes(r: redis.Redis, keys: Keys, now: int,
     """The devices' hash and the minute buckets of :func:`_minutes`, decoded.
 
     A minute's bucket is written by the folds of that minute of the clock
-    (:func:`record`), so one two minutes past is settled: with ``cache`` (a
-    dict of the caller's, one per site) those are read once and kept, and a
-    judge every 30 s reads the devices' hash and two buckets, not 121."""
+    (:func:`record`, by the folding process's clock), so one two minutes
+    past is settled: with ``cache`` (a dict of the caller's, one per site)
+    those are read once and kept, and a judge every 30 s reads the devices'
+    hash and two or three buckets, not 121 (a fold by a process whose clock
+    is a minute behind would go unseen until the minute leaves the hour)."""
     recent, week_ago = _minutes(now)
     settled = now // 60_000 - 1  # before it, no fold writes any more
     wanted = recent + week_ago
