@@ -93,6 +93,13 @@ def register(app: Dash, data: WallData) -> None:
         State(ids.WALL_STATUS, "data"),
     )
     app.clientside_callback(
+        "function(status) { return window.govWall ? window.govWall.fresh(status)"
+        " : window.dash_clientside.no_update; }",
+        Output(ids.WALL_FRESH, "children", allow_duplicate=True),
+        Input(ids.WALL_STATUS, "data"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
         "function(n) { if (window.govWall) { window.govWall.poll(); }"
         " return window.dash_clientside.no_update; }",
         Output(ids.WALL_ACK, "data", allow_duplicate=True),

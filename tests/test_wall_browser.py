@@ -10,7 +10,7 @@ import pytest
 
 from data.clock import now_ms
 from data.feed.snapshot import read_snapshot
-from tests.waiting import wait_until
+from tests.waiting import on_page, wait_until
 
 
 @pytest.fixture
@@ -47,6 +47,25 @@ def test_feed_entries_and_a_report_show_on_the_wall(live, wall):
     assert "张**" in ticker and "138****5678" in ticker
     assert "13812345678" not in wall.content() and "张三丰" not in wall.content()
     wait_until(lambda: wall.inner_text("[data-testid=kpi-incidents-open]") == "1")
+
+
+def test_the_data_times_line_moves_with_the_report_not_a_tick_later(live, wall):
+    """A report shows as 事件 0秒前 with the version that brings it: the
+    line is redrawn on the pushed status, not only by the wall's 1-s tick
+    (stopped here, so only the push can redraw it)."""
+    wall.evaluate("() => window.dash_clientside.set_props("
+                  "'wall-tick', {disabled: true})")
+    wall.wait_for_timeout(1500)  # a tick that was due has come and gone
+    assert "事件 0秒前" not in wall.inner_text("#wall-fresh")
+    live.xadd("tiny", "incident", {
+        "v": 1, "src": "phone", "op": "report", "id": str(uuid.uuid4()),
+        "ts": now_ms(), "category": "sanitation", "level": 2,
+        "title": "时效测试", "grid": "G1"})
+    wait_until(lambda: "时效测试" in wall.inner_text(
+        "[data-testid=incident-ticker]"), 15, pause=on_page(wall))
+    wait_until(lambda: re.search(r"事件 [01]秒前", wall.inner_text(
+        "#wall-fresh")), 5, pause=on_page(wall),
+        what="the report's time on the data times line")
 
 
 def test_alert_banner_follows_a_grid_over_its_threshold(live, wall):
