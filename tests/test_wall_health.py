@@ -146,7 +146,10 @@ def test_a_process_judging_a_sites_devices_again_reads_only_the_unsettled_minute
     before = hgetall_calls(r)
     data.health("tiny")
     assert hgetall_calls(r) - before <= 1 + 3  # the heard times, ≤ 3 minutes
-    clock = wall_push.time.monotonic() + wall_push.JUDGED_KEEP_S + 1
-    monkeypatch.setattr(wall_push.time, "monotonic", lambda: clock)
+    data._asked["tiny", "zh"] = wall_push.time.monotonic()  # a wall asks
     data._judge_cache("other")
+    assert "tiny" in data._judged
+    clock = wall_push.time.monotonic() + wall_push.ASKED_S + 1
+    monkeypatch.setattr(wall_push.time, "monotonic", lambda: clock)
+    data._judge_cache("third")
     assert "tiny" not in data._judged  # no wall of it for two minutes

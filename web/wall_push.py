@@ -40,9 +40,6 @@ EVENTS_KEPT = 32
 ASKED_S = 120.0  # a language no wall asked for this long is not prepared
 
 
-JUDGED_KEEP_S = 120.0
-
-
 class WallData:
     """Shaped snapshots per (site, version, language), shared by every wall,
     and the pushed change from one version to the next."""
@@ -56,8 +53,8 @@ class WallData:
         self._lock = threading.Lock()
         self.spots = Spotlights(self)  # the spotlight, pushed too
         self.limits = limits_of(state.config)
-        # site -> (last used, the settled minute buckets its judge keeps)
-        self._judged: dict[str, tuple[float, dict]] = {}
+        # site -> the settled minute buckets its devices' judge keeps
+        self._judged: dict[str, dict] = {}
         self._judged_lock = threading.Lock()  # health() runs under self._lock
 
     @functools.lru_cache(maxsize=64)  # noqa: B019  (one per process, kept)
@@ -99,16 +96,18 @@ class WallData:
 
     def _judge_cache(self, site_id: str) -> dict:
         """What this process keeps of a site's device minutes for judging it
-        (data/feed/producers.py), while its walls are open: kept a couple of
-        minutes past the last use, so what the process holds grows with the
-        sites it shows, not with the city."""
-        now = time.monotonic()
+        (data/feed/producers.py), while its walls ask (``ASKED_S``): what
+        the process holds grows with the sites it shows, not with the city.
+        Let go when another site comes in, not on every version."""
         with self._judged_lock:
-            for other, (used, _) in list(self._judged.items()):
-                if now - used > JUDGED_KEEP_S:
+            kept = self._judged.get(site_id)
+            if kept is None:
+                now = time.monotonic()
+                shown = {site for (site, _), at in list(self._asked.items())
+                         if now - at < ASKED_S}
+                for other in [s for s in self._judged if s not in shown]:
                     del self._judged[other]
-            kept = self._judged.get(site_id, (now, {}))[1]
-            self._judged[site_id] = (now, kept)
+                kept = self._judged[site_id] = {}
         return kept
 
     def changes(self, site_id: str, old: dict | None, new: dict,
