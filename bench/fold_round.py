@@ -107,6 +107,10 @@ def run(r, raw, sites: dict, args) -> dict:
                     pipe.xadd(Keys(PREFIX, name).stream(stream), fields)
                     written += 1
             pipe.execute()
+        # every site publishes each round (the throttle is wall-clock, and
+        # a faster round would otherwise skip snapshots a slower one makes)
+        for state in agg.states.values():
+            state.last_snapshot_ms = 0
         before = commands(r)
         started = time.process_time()
         handled = 0

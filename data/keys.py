@@ -139,6 +139,12 @@ class Keys:
         return f"{self.base}:lease"
 
     @property
+    def folds(self) -> str:
+        """How many batches have been committed (the fence of a fold: a
+        commit checks that nobody committed since its reads)."""
+        return f"{self.base}:folds"
+
+    @property
     def cast(self) -> str:
         """What a supervisor has cast onto the site's walls."""
         return f"{self.base}:cast"

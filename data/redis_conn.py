@@ -25,6 +25,7 @@ from urllib.parse import quote
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
+from redis.commands.core import DataAccessCommands
 from redis.retry import Retry
 
 log = logging.getLogger(__name__)
@@ -176,12 +177,72 @@ return 0
 """
 
 
+# One batch's writes, fenced (data/feed/batch.py): KEYS[1] the site's lease,
+# KEYS[2] its count of commits; ARGV[1] the holder, ARGV[2] the count as the
+# batch read it ('' none), then the commands, each as its length and its
+# words (``HINCRBYS key expire_at|'' field amount ...`` adds to many fields).
+# 0: not the holder, -1: another commit came between, nothing written; 1:
+# all written. A command that fails does not stop the others (as in a
+# MULTI/EXEC); the first error is the reply.
+FENCED_APPLY = """
+if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
+if (redis.call('get', KEYS[2]) or '') ~= ARGV[2] then return -1 end
+redis.call('incr', KEYS[2])
+local err
+local function note(reply)
+  if type(reply) == 'table' and reply.err then err = err or reply.err end
+end
+local i = 3
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  if ARGV[i + 1] == 'HINCRBYS' then
+    local key, expire = ARGV[i + 2], ARGV[i + 3]
+    for j = i + 4, i + n, 2 do
+      note(redis.pcall('hincrby', key, ARGV[j], ARGV[j + 1]))
+    end
+    if expire ~= '' then note(redis.pcall('expireat', key, expire)) end
+  else
+    note(redis.pcall(unpack(ARGV, i + 1, i + n)))
+  end
+  i = i + n + 1
+end
+if err then return redis.error_reply(err) end
+return 1
+"""
+
+
+class Recorder(DataAccessCommands):
+    """Takes the commands a pipeline would queue (``pipe.hset(...)``, …) and
+    keeps them, for one :data:`FENCED_APPLY` call that runs them all."""
+
+    def __init__(self) -> None:
+        self.commands: list[tuple] = []
+
+    def execute_command(self, *args: Any, **options: Any) -> None:
+        self.commands.append(args)
+
+    def fenced(self, lease: str, folds: str, holder: str,
+               seen: str) -> tuple:
+        """The FENCED_APPLY call of the commands kept: (EVAL, script, ...)."""
+        words: list[Any] = []
+        for command in self.commands:
+            words.append(len(command))
+            words.extend(command)
+        return ("EVAL", FENCED_APPLY, 2, lease, folds, holder, seen, *words)
+
+
 def hincrby_many(pipe: object,
                  hashes: dict[str, tuple[dict[str, int], int | None]]) -> None:
     """Queue on ``pipe`` the addition of ``amounts`` to the fields of each
     hash (and its EXPIREAT, if given), ``{key: (amounts, expire_at)}``, all
     of one slot, as one command (:data:`HINCRBY_MANY`)."""
     if not hashes:
+        return
+    if isinstance(pipe, Recorder):  # run by FENCED_APPLY, words of its own
+        for key, (amounts, expire_at) in hashes.items():
+            pipe.execute_command("HINCRBYS", key,
+                                 "" if expire_at is None else expire_at,
+                                 *(x for pair in amounts.items() for x in pair))
         return
     args: list[object] = []
     for amounts, expire_at in hashes.values():
@@ -217,7 +278,8 @@ def on_node(r: redis.Redis, key: str, work):
         return work(r)
 
 
-def by_node(r: redis.Redis, items: list[tuple[str, Any]]) -> list:
+def by_node(r: redis.Redis, items: list[tuple[str, Any]], *,
+            several: bool = False) -> list:
     """Run many one-command reads of different slots in one round trip per
     node: ``items`` are (key, queue), ``queue(pipe)`` queues the one command
     of that key's slot; the replies in the order of ``items``, an error as
@@ -225,12 +287,16 @@ def by_node(r: redis.Redis, items: list[tuple[str, Any]]) -> list:
     command itself (tens of µs each): for the thousand sites of a round that
     was a tenth of an aggregator's time. A reply that says the slot moved is
     asked again through ``r``, which follows the move; a node that cannot be
-    reached raises, as the cluster's pipeline would."""
+    reached raises, as the cluster's pipeline would.
+
+    ``several``: a ``queue`` may queue several commands (all of its key's
+    slot); an item's reply is then the list of its commands' replies, and a
+    move of any of them asks all of the item's commands again (so they must
+    be safe to run twice: reads, or one command)."""
     if not is_cluster(r):
         pipe = r.pipeline(transaction=False)
-        for _, queue in items:
-            queue(pipe)
-        return pipe.execute(raise_on_error=False)
+        spans = _queue_all(pipe, items, range(len(items)))
+        return _split(pipe.execute(raise_on_error=False), spans, several)
     groups: dict[int, tuple[redis.Redis, list[int]]] = {}
     for n, (key, _) in enumerate(items):
         node = node_for(r, key)
@@ -239,57 +305,47 @@ def by_node(r: redis.Redis, items: list[tuple[str, Any]]) -> list:
     moved: list[int] = []
     for node, numbers in groups.values():
         pipe = node.pipeline(transaction=False)
-        for n in numbers:
-            items[n][1](pipe)
+        spans = _queue_all(pipe, items, numbers)
         try:
             got = pipe.execute(raise_on_error=False)
         except RETRY_ERRORS:
             refresh_slots(r)  # a failover: the caller's retry asks anew
             raise
-        for n, reply in zip(numbers, got, strict=True):
-            if isinstance(reply, SLOT_MOVED):
+        for n, reply in zip(numbers, _split(got, spans, several), strict=True):
+            if any(isinstance(x, SLOT_MOVED) for x in (reply if several
+                                                         else [reply])):
                 moved.append(n)
             else:
                 replies[n] = reply
     if moved:
         refresh_slots(r)
         pipe = r.pipeline(transaction=False)
-        for n in moved:
-            items[n][1](pipe)
-        for n, reply in zip(moved, pipe.execute(raise_on_error=False), strict=True):
+        spans = _queue_all(pipe, items, moved)
+        got = _split(pipe.execute(raise_on_error=False), spans, several)
+        for n, reply in zip(moved, got, strict=True):
             replies[n] = reply
     return replies
 
 
-def watch_and_read(pipe: redis.client.Pipeline, watch: list[str],
-                   commands: list[tuple]) -> list:
-    """WATCH ``watch`` and run the read ``commands`` in one round trip, on a
-    transaction pipeline that is not yet watching; the replies, as the
-    client's own commands would give them (the pipeline then is in the
-    immediate mode that :meth:`~redis.client.Pipeline.watch` leaves it in).
+def _queue_all(pipe: Any, items: list[tuple[str, Any]], numbers) -> list[int]:
+    """Queue the commands of ``items[n]`` for each of ``numbers``; how many
+    each queued."""
+    spans = []
+    for n in numbers:
+        before = len(pipe)
+        items[n][1](pipe)
+        spans.append(len(pipe) - before)
+    return spans
 
-    redis-py sends each command under WATCH on its own round trip; a fold
-    reads six or seven things before it writes, for each of a thousand sites
-    a round, and those round trips were most of a round's time."""
-    conn = pipe.connection
-    if conn is None:
-        conn = pipe.connection = pipe.connection_pool.get_connection()
-    batch = [("WATCH", *watch), *commands]
-    try:
-        conn.send_packed_command(conn.pack_commands(batch))
-        replies, error = [], None
-        for args in batch:  # every reply read, also past an error reply
-            try:
-                replies.append(pipe.parse_response(conn, args[0]))
-            except redis.ResponseError as exc:
-                replies.append(exc)
-                error = error or exc
-    except BaseException:
-        conn.disconnect()  # replies may be left unread on it
-        raise
-    if error is not None:
-        raise error
-    return replies[1:]
+
+def _split(replies: list, spans: list[int], several: bool) -> list:
+    if not several:
+        return replies
+    out, at = [], 0
+    for span in spans:
+        out.append(replies[at:at + span])
+        at += span
+    return out
 
 
 def refresh_slots(r: redis.Redis) -> None:

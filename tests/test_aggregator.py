@@ -357,43 +357,6 @@ def test_the_snapshot_read_through_its_minute_cache_equals_a_fresh_one(
         10 + b for b in (0, 1, 5, 30, 70, 110)) + 1010
 
 
-def test_reads_under_watch_in_one_round_trip_keep_the_connection_in_step(raw):
-    """watch_and_read: replies as the client's own commands give them; an
-    error reply raised after every reply is read, so the connection is
-    usable after it."""
-    import redis as redis_py
-
-    from data.redis_conn import node_for, watch_and_read
-
-    key = "{wr}:h"
-    raw.delete(key, "{wr}:s")
-    raw.hset(key, mapping={"a": 1})
-    raw.set("{wr}:s", "x")
-    with node_for(raw, key).pipeline(transaction=True) as pipe:
-        got = watch_and_read(pipe, [key], [("HGETALL", key), ("GET", "{wr}:s"),
-                                           ("SMISMEMBER", "{wr}:none", "m")])
-        assert got[0] in ({b"a": b"1"}, {"a": "1"})
-        assert got[1] in (b"x", "x") and list(got[2]) == [0]
-        pipe.multi()
-        pipe.hset(key, "b", 2)
-        pipe.execute()
-    assert raw.hget(key, "b") in (b"2", "2")
-    with node_for(raw, key).pipeline(transaction=True) as pipe:
-        with pytest.raises(redis_py.ResponseError):  # WRONGTYPE, in the middle
-            watch_and_read(pipe, [key], [("GET", key), ("HGETALL", key)])
-        pipe.reset()
-        assert pipe.hgetall(key)  # the same connection, replies in step
-    # a change under the watch: the transaction is refused, as with watch()
-    with node_for(raw, key).pipeline(transaction=True) as pipe:
-        watch_and_read(pipe, [key], [("HGETALL", key)])
-        raw.hset(key, "c", 3)
-        pipe.multi()
-        pipe.hset(key, "d", 4)
-        with pytest.raises(redis_py.WatchError):
-            pipe.execute()
-    assert raw.hget(key, "d") is None
-
-
 def many_sites(raw, tiny, n: int, tag: str) -> tuple[dict, Aggregator]:
     """``tiny`` and ``n`` copies of it (``<tag>000``, …, each its own
     community), all leased and set up by one aggregator."""
@@ -487,10 +450,11 @@ def test_a_report_mid_round_is_folded_before_the_round_ends(r, raw, tiny):
     for name in sites:
         counts_of(r, name, 20, t)
     folded: list[str] = []
-    fold = agg._fold
+    fold = agg._fold_many
+    agg.chunk_sites = 1  # a site at a time, the incident streams between
 
-    def fold_and_note(state, batch):
-        folded.append(state.site.id)
+    def fold_and_note(work):
+        folded.extend(state.site.id for state, _ in work)
         if len(folded) == 1:  # ... and while it goes, two more incident ops
             r.xadd(Keys(PREFIX, "b001").stream("incident"),
                    {"v": "1", "src": "app", "op": "accept", "id": incident,
@@ -499,9 +463,9 @@ def test_a_report_mid_round_is_folded_before_the_round_ends(r, raw, tiny):
                  ts=now_ms(), category="parking", level=2, title="占道",
                  grid="G2")
             time.sleep(0.3)  # heard by the listener
-        return fold(state, batch)
+        return fold(work)
 
-    agg._fold = fold_and_note
+    agg._fold_many = fold_and_note
     agg.step(block_ms=20)
     # b000 (it had a report) went first; right after it, what the round had
     # read of b001 (its report) and tiny (counts), then what came since:
@@ -535,3 +499,74 @@ def test_an_urgent_report_is_published_at_once_another_on_its_throttle(r, raw, t
     agg.step(block_ms=20)
     shown = {i["id"] for i in snap(r)["recent_incidents"]}
     assert {INC1, INC2} <= shown  # the urgent one, and what waited with it
+
+
+def test_a_busy_round_of_many_sites_costs_a_few_round_trips_a_node(
+        r, raw, tiny, monkeypatch):
+    """Sixty-one sites with new counts: their state read, folded, committed,
+    their snapshots built, stored and announced, and the chain above them
+    read, all sites together, a few round trips a node, not several a site
+    (a busy city's round was mostly those)."""
+    import threading
+
+    import redis as redis_py
+
+    sites, agg = many_sites(raw, tiny, 60, "c")
+    t = now_ms()
+    for name in sites:
+        counts_of(r, name, 5, t)
+    for state in agg.states.values():
+        state.last_snapshot_ms = 0  # every site publishes in this round
+        state.last_maintain = time.monotonic()  # and none is due its upkeep
+    versions = {n: read_snapshot(r, Keys(PREFIX, n))["version"] for n in sites}
+    sent = []
+    send = redis_py.connection.AbstractConnection.send_packed_command
+
+    def counted(self, command, check_health=True):
+        if threading.current_thread() is threading.main_thread():
+            sent.append(command)
+        return send(self, command, check_health)
+
+    monkeypatch.setattr(redis_py.connection.AbstractConnection,
+                        "send_packed_command", counted)
+    assert agg.step(block_ms=20) == 5 * len(sites)
+    monkeypatch.undo()
+    nodes = len(r.get_primaries()) if hasattr(r, "get_primaries") else 1
+    assert len(sent) <= 12 * nodes, len(sent)  # 61 sites: was over 300
+    for name in sites:
+        snap = read_snapshot(r, Keys(PREFIX, name))
+        assert snap["version"] > versions[name]
+        assert snap["people_present"] == 5
+
+
+def test_snapshots_of_many_sites_are_published_together_a_broken_one_alone(
+        r, raw, tiny):
+    """publish_many: every site's snapshot stored under its own next version
+    (an incident change remembered as such), a restamp carrying the last
+    snapshot under a new one; a site whose version cannot be counted fails
+    alone."""
+    import redis as redis_py
+
+    from data.feed.snapshot import Job, publish_many
+
+    sites, _ = many_sites(raw, tiny, 6, "p")
+    names = sorted(sites)
+    keys = {n: Keys(PREFIX, n) for n in names}
+    r.set(keys["p003"].version, "not a number")
+    kept = {n: {} for n in names}
+    now = now_ms()
+    jobs = [Job(keys[n], sites[n], now, kept[n], incidents=n == "p001")
+            for n in names]
+    out = dict(zip(names, publish_many(raw, jobs), strict=True))
+    assert isinstance(out.pop("p003"), redis_py.ResponseError)
+    for name, version in out.items():
+        snap = read_snapshot(r, keys[name])
+        assert (snap["version"], snap["site"]) == (version, name)
+    assert int(r.get(keys["p001"].incidents_version)) == out["p001"]
+    assert r.get(keys["p000"].incidents_version) in (None, "0")
+    again = publish_many(raw, [Job(keys[n], sites[n], now + 5_000, kept[n],
+                                   restamp=True) for n in out])
+    for name, version in zip(out, again, strict=True):
+        snap = read_snapshot(r, keys[name])
+        assert version == snap["version"] == out[name] + 1
+        assert snap["generated_ms"] == now + 5_000

@@ -42,3 +42,26 @@ def test_a_stale_slot_map_is_followed(r, backend):
     r.nodes_manager.slots_cache[slot] = [wrong]
     assert by_node(r, reads(KEYS)) == [str(n) for n in range(24)]
     assert r.nodes_manager.slots_cache[slot][0].name == right.name  # asked anew
+
+
+def test_several_commands_an_item_come_back_as_its_list(r, backend):
+    """``several``: an item queues a site's reads together (a fold reads
+    five to ten things of its site); its replies are its list, a stale slot
+    map followed for all of them."""
+    for n, key in enumerate(KEYS):
+        r.set(key, n)
+        r.set(key + ":more", -n)
+
+    def both(key):
+        return lambda pipe: (pipe.get(key), pipe.get(key + ":more"),
+                             pipe.incr(key + ":count"))
+
+    if backend == "cluster":
+        slot = r.keyslot(KEYS[3])
+        right = r.nodes_manager.slots_cache[slot][0]
+        wrong = next(n for n in r.get_primaries() if n.name != right.name)
+        r.nodes_manager.slots_cache[slot] = [wrong]
+    items = [(key, both(key)) for key in KEYS]
+    assert by_node(r, items, several=True) == [
+        [str(n), str(-n), 1] for n in range(24)]
+    assert by_node(r, [(KEYS[0], lambda pipe: None)], several=True) == [[]]

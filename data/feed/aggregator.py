@@ -4,7 +4,8 @@ One consumer of the ``agg`` group per process. For each site it holds a lease
 (so one process folds a site at a time and incident ops apply in stream order),
 reclaims the pending entries of a consumer that died (XAUTOCLAIM), reads a
 batch, validates it, and writes the effect together with the XACK in one
-MULTI/EXEC guarded by WATCH — at-least-once delivery, exactly-once effect.
+script call fenced by the lease and the site's count of commits
+(data/feed/batch.py) — at-least-once delivery, exactly-once effect.
 Rejected entries go to the site's dead-letter stream with their reason. After
 a change it publishes a new snapshot, at most every ``snapshot_interval_ms``.
 """
@@ -39,11 +40,9 @@ from data.redis_conn import (
     LEASE_SCRIPT,
     RELEASE_SCRIPT,
     RETRY_ERRORS,
-    SLOT_MOVED,
     Backoff,
     as_text,
     by_node,
-    node_for,
     on_node,
     refresh_slots,
 )
@@ -67,6 +66,9 @@ QUIET_SHARE = 0.1  # ... and this share on rebuilding those of quiet sites
 BUSY_ENTRIES = 500  # entries in a round from which every site is read each round
 QUIET_S = 1.0  # ... until this long without an entry
 VITALS_S = 60.0  # how the rounds go, logged this often while busy
+CHUNK_SITES = 100  # sites folded together (two round trips a node), then
+#                    the incident streams that grew are looked at
+FOLD_TRIES = 4  # a site whose reads went stale is folded again this often
 
 
 
@@ -185,6 +187,7 @@ class Aggregator:
         self._quiet_rebuild_ms = QUIET_REBUILD_MS
         self._busy_until = 0.0
         self.vitals = Vitals()
+        self.chunk_sites = CHUNK_SITES
         self._people_out: dict[str, tuple[str, list]] = {}  # site -> channel, msg
         self._held: dict[str, SiteState] = {}  # incident changes on their throttle
         self.waker: Waker | None = None
@@ -286,13 +289,19 @@ class Aggregator:
         due = [s for s in owned if every or s.more or s.site.id in woken]
         handled += self._fold_new(due)
         self._pace(handled)
-        for state in owned:
+        for start in range(0, len(owned), self.chunk_sites):
+            chunk = owned[start:start + self.chunk_sites]
             self._keep_leases()
-            if state.owned and not state.resting:
-                self._guarded(state, self._publish_and_maintain, state)
+            self._publish_many([s for s in chunk if s.owned and not s.resting])
+            for state in chunk:
+                if (state.owned and not state.resting and time.monotonic()
+                        - state.last_maintain > MAINTAIN_EVERY_S):
+                    self._keep_leases()
+                    self._guarded(state, self._maintain, state)
             handled += self._urgent_lane()
-            if not state.resting and state.backoff.failures:
-                self._recovered(state)
+            for state in chunk:
+                if not state.resting and state.backoff.failures:
+                    self._recovered(state)
         self._announce_people()
         self.rollup.flush(self.r, now_ms())  # the chain above, all at once
         return handled
@@ -387,8 +396,8 @@ class Aggregator:
 
     def _take_over(self, state: SiteState) -> None:
         log.info("aggregator %s folds site %s", self.consumer, state.site.id)
-        # Whoever held the lease before can no longer commit (every fold
-        # WATCHes the lease), so its unacknowledged entries are ours now,
+        # Whoever held the lease before can no longer commit (every fold's
+        # write checks the lease), so its unacknowledged entries are ours now,
         # and they come before anything new: stream order is kept.
         self._claim(state, min_idle_ms=0)
         state.taking_over = False
@@ -399,13 +408,88 @@ class Aggregator:
         state.last_maintain = time.monotonic() - random.uniform(0, MAINTAIN_EVERY_S)
 
     def _publish_and_maintain(self, state: SiteState) -> None:
-        version = state.version
-        self._maybe_publish(state)
-        if state.version != version:  # the chain above it, on every version
-            self.rollup.after_publish(self.r, state.keys, state.site, now_ms(),
-                                      defer=True)
+        self._publish_many([state])
         if time.monotonic() - state.last_maintain > MAINTAIN_EVERY_S:
             self._maintain(state)
+
+    def _publish_many(self, states: list[SiteState]) -> None:
+        """The snapshots due of ``states`` built (or restamped) and published
+        together (:func:`data.feed.snapshot.publish_many`: two round trips a
+        node), and the chain above each site with a new version noted for
+        the roll-up; a site that fails rests alone."""
+        now = now_ms()
+        due = [(state, job, kind) for state in states
+               for job, kind in [self._due(state, now)] if job is not None]
+        if not due:
+            return
+        started = time.perf_counter()
+        versions = snapshots.publish_many(self.r, [job for _, job, _ in due])
+        builds = sum(kind == "change" for _, _, kind in due)
+        if builds:  # what one costs, for the throttle (:meth:`_interval`)
+            spent = (time.perf_counter() - started) * 1000 / len(due)
+            self._build_ms += 0.1 * (spent - self._build_ms)
+        published = []
+        for (state, _, kind), version in zip(due, versions, strict=True):
+            if isinstance(version, RETRY_ERRORS):
+                raise version
+            if isinstance(version, Exception):
+                self._site_failed(state, version)
+                continue
+            self._published(state, kind, version, now)
+            published.append(state)
+        # the chain above each, on every version (added up at the round's end)
+        failed = self.rollup.after_publish_many(
+            self.r, [(s.keys, s.site) for s in published], now_ms())
+        for state, exc in zip(published, failed, strict=True):
+            if exc is not None:
+                self._site_failed(state, exc)
+
+    def _due(self, state: SiteState, now: int
+             ) -> tuple[snapshots.Job | None, str]:
+        """The snapshot ``state`` is due now, if any, and why: ``change``,
+        ``rebuild`` (quiet, the clock moved the hour's curve and the SLA
+        lights) or ``restamp`` (quiet, a heartbeat)."""
+        since = now - state.last_snapshot_ms
+        # Leading edge: a change after a quiet spell goes out at once; within
+        # the interval it waits for the trailing edge (see _block_ms). An
+        # incident change (a report, a dispatch: what people wait for on the
+        # other screens) has a throttle of its own (see _interval).
+        if state.dirty and since >= self._gap(state):
+            self._people_out.pop(state.site.id, None)  # in the snapshot now
+            return snapshots.Job(state.keys, state.site, now, state.kept,
+                                 incidents=state.urgent), "change"
+        if since >= snapshots.HEARTBEAT_MS:
+            # Nothing happened: the walls still learn that the site is folded
+            # and how old its feeds are. A full rebuild now and then moves the
+            # hour's curve and the SLA lights; in between a restamp will do.
+            rebuild = now - state.last_build_ms >= self._quiet_rebuild_ms
+            return (snapshots.Job(state.keys, state.site, now, state.kept,
+                                  restamp=not rebuild),
+                    "rebuild" if rebuild else "restamp")
+        if state.people != state.people_sent and state.version:
+            # The one number that moves with every fold goes out at the end
+            # of the round (all sites' at once, :meth:`_announce_people`),
+            # on top of the last snapshot; the snapshot follows on the
+            # throttle.
+            self._people_out[state.site.id] = (
+                state.keys.channel,
+                [snapshots.people_message(state.version, state.people)])
+            state.people_sent = state.people
+        return None, ""
+
+    def _published(self, state: SiteState, kind: str, version: int,
+                   now: int) -> None:
+        state.version = version
+        state.last_snapshot_ms = now
+        if kind == "change":
+            state.dirty = state.urgent = state.alarm = False
+            state.last_build_ms = now
+            state.people_sent = state.people
+        elif kind == "rebuild":
+            # drawn early by up to a quarter: the sites taken over together
+            # do not rebuild together for ever after
+            state.last_build_ms = now - int(random.uniform(0, 0.25)
+                                            * self._quiet_rebuild_ms)
 
     def _guarded(self, state: SiteState, action, *args) -> Any:
         """``action(*args)``, or None when it fails for this site alone.
@@ -519,32 +603,37 @@ class Aggregator:
         # screens wait for, and a busy round takes seconds
         order = sorted(range(len(due)), key=lambda n: not _has_incident(
             replies[n], due[n].keys.stream("incident")))
-        waiting = {due[n].site.id: (due[n], replies[n], counts[n]) for n in order}
+        waiting = {due[n].site.id: (due[n], replies[n], counts[n], False)
+                   for n in order}
         handled = 0
         while waiting:
-            state, reply, count = waiting.pop(next(iter(waiting)))
-            handled += self._fold_reply(state, reply, count)
+            chunk = [waiting.pop(site) for site in list(waiting)[:self.chunk_sites]]
+            handled += self._fold_replies(chunk)
             handled += self._urgent_lane(waiting)
         return handled
 
-    def _fold_reply(self, state: SiteState, reply: Any, count: int,
-                    *, more: bool = False) -> int:
-        """Fold what one site's read of ``count`` a stream brought; ``more``:
-        the site is behind whatever this read says."""
+    def _fold_replies(self, reads: list[tuple[SiteState, Any, int, bool]]
+                      ) -> int:
+        """Fold what each site's read of ``count`` a stream brought, for
+        ``reads`` of (site, reply, count, more); ``more``: the site is behind
+        whatever its read says."""
         self._keep_leases()
-        if isinstance(reply, RETRY_ERRORS):
-            raise reply
-        if isinstance(reply, Exception):
-            # this site's stream cannot be read (deleted, not a stream)
-            self._site_failed(state, reply)
-            return 0
-        batch = {k: v for k, v in _by_stream(reply).items() if v}
-        state.more = more or any(len(v) >= count for v in batch.values())
-        if not batch:
-            return 0
-        handled = self._guarded(state, self._fold, state, batch) or 0
+        work = []
+        for state, reply, count, more in reads:
+            if isinstance(reply, RETRY_ERRORS):
+                raise reply
+            if isinstance(reply, Exception):
+                # this site's stream cannot be read (deleted, not a stream)
+                self._site_failed(state, reply)
+                continue
+            batch = {k: v for k, v in _by_stream(reply).items() if v}
+            state.more = more or any(len(v) >= count for v in batch.values())
+            if batch:
+                work.append((state, batch))
+        handled = self._fold_many(work)
         self._busy(handled)
-        self._urgent_out(state)
+        for state, _ in work:
+            self._urgent_out(state)
         return handled
 
     def _urgent_lane(self, waiting: dict | None = None) -> int:
@@ -573,12 +662,12 @@ class Aggregator:
         for state in states:
             read = (waiting or {}).pop(state.site.id, None)
             if read is not None:
-                handled += self._fold_reply(*read)
+                handled += self._fold_replies([read])
         replies = by_node(self.r, [
             (s.keys.lease, self._read_new(s, BATCH, ("incident",))) for s in states])
-        for state, reply in zip(states, replies, strict=True):
-            handled += self._fold_reply(state, reply, BATCH, more=state.more)
-        return handled
+        return handled + self._fold_replies([
+            (state, reply, BATCH, state.more)
+            for state, reply in zip(states, replies, strict=True)])
 
     def _read_new(self, state: SiteState, count: int,
                   streams: tuple[str, ...] = FEED_STREAMS):
@@ -602,13 +691,40 @@ class Aggregator:
 
     def _fold(self, state: SiteState, batch: dict[str, list]) -> int:
         """Validate, de-duplicate, apply and ack ``batch`` atomically."""
+        return self._fold_many([(state, batch)])
+
+    def _fold_many(self, work: list[tuple[SiteState, dict[str, list]]]) -> int:
+        """Validate, de-duplicate, apply and ack each site's batch, each
+        site's atomically; how many entries were handled.
+
+        Two round trips a node for all of them: every site's state is read
+        in one, folded here, and each site's writes go in the other as one
+        script call fenced by the site's lease and its count of commits
+        (data/feed/batch.py), so a batch whose reads went stale, or whose
+        lease went meanwhile, writes nothing. (A WATCH is one connection's,
+        one site at a time: a round trip or two a site, most of a busy
+        round's time.) A site whose reads went stale is read and folded
+        again; one that fails rests alone."""
+        batches = [(state, self._batch(state, entries)) for state, entries in work]
+        handled = 0
+        for _ in range(FOLD_TRIES):
+            if not batches:
+                break
+            batches, done = self._fold_once(batches)
+            handled += done
+        for state, _ in batches:  # read again in a later round
+            state.pending = True
+        return handled
+
+    def _batch(self, state: SiteState, entries: dict[str, list]) -> Batch:
+        """The checked entries of one site's read, as a :class:`Batch`."""
         site = state.site
         now = now_ms()
         checked: list[tuple[str, str, str, Any]] = []  # (key, name, id, event|reason)
         raws: dict[tuple[str, str], dict] = {}  # what a dead letter may need to copy
-        for key, entries in batch.items():
+        for key, found in entries.items():
             name = key.rsplit(":", 1)[1]
-            for entry_id, raw in entries:
+            for entry_id, raw in found:
                 entry_id = as_text(entry_id)
                 try:
                     checked.append((key, name, entry_id,
@@ -619,32 +735,56 @@ class Aggregator:
                 else:
                     if name == "incident":  # an op may still be refused
                         raws[entry_id, key] = raw or {}
-        batch = Batch(self.r, self.prefix, self.consumer, self.dedup_seconds,
-                      site, state.keys, checked, raws, now,
-                      self.rollup.tree.root)
-        moves = 0
-        while True:
+        return Batch(self.r, self.prefix, self.consumer, self.dedup_seconds,
+                     site, state.keys, checked, raws, now, self.rollup.tree.root)
+
+    def _fold_once(self, batches: list[tuple[SiteState, Batch]]
+                   ) -> tuple[list[tuple[SiteState, Batch]], int]:
+        """One try of :meth:`_fold_many`: the batches to try again (another
+        commit came between), and the entries handled."""
+        replies = by_node(self.r, [
+            (state.keys.lease, lambda pipe, b=batch: [
+                pipe.execute_command(*c) for c in b.reads()])
+            for state, batch in batches], several=True)
+        folded = []
+        for (state, batch), reply in zip(batches, replies, strict=True):
             try:
-                # on the site's own node: its keys share one slot
-                with node_for(self.r, state.keys.lease).pipeline(
-                        transaction=True) as pipe:
-                    done = batch.apply(pipe)
-                break
-            except redis.WatchError:
-                continue  # the state moved under us: read it again and redo
-            except SLOT_MOVED:  # nothing was written: ask where, and redo
-                refresh_slots(self.r)
-                moves += 1
-                if moves > 3:
-                    raise
+                folded.append((state, batch, batch.fold(reply)))
             except RETRY_ERRORS:
-                refresh_slots(self.r)  # a failover: the next try asks anew
                 raise
             except LostLease:
-                log.warning("aggregator %s lost site %s mid-batch; another "
-                            "process folds it now", self.consumer, site.id)
-                state.owned = False
-                return 0
+                self._lost(state)
+            except Exception as exc:  # this site's data alone
+                self._site_failed(state, exc)
+        replies = by_node(self.r, [
+            (state.keys.lease, lambda pipe, b=batch: pipe.execute_command(*b.command))
+            for state, batch, _ in folded])
+        again, handled = [], 0
+        for (state, batch, out), reply in zip(folded, replies, strict=True):
+            try:
+                batch.committed(reply)
+            except redis.WatchError:
+                again.append((state, batch))
+                continue
+            except RETRY_ERRORS:
+                raise
+            except LostLease:
+                self._lost(state)
+                continue
+            except Exception as exc:
+                self._site_failed(state, exc)
+                continue
+            batch.log_dead(out)
+            handled += self._folded(state, out, len(batch.checked))
+        return again, handled
+
+    def _lost(self, state: SiteState) -> None:
+        log.warning("aggregator %s lost site %s mid-batch; another process "
+                    "folds it now", self.consumer, state.site.id)
+        state.owned = False
+
+    def _folded(self, state: SiteState, done: Any, entries: int) -> int:
+        """Note what a committed batch did; returns ``entries``."""
         state.dirty = True
         state.changed_at = time.monotonic()
         state.kept.setdefault("touched", set()).update(done.fold.minutes)
@@ -655,53 +795,9 @@ class Aggregator:
                 str(record.get("level")) == "1" for record in done.changed.values())
         if done.people is not None:
             state.people = done.people
-        return len(checked)
+        return entries
 
     # --- snapshot and housekeeping ---------------------------------------
-
-    def _maybe_publish(self, state: SiteState) -> None:
-        now = now_ms()
-        since = now - state.last_snapshot_ms
-        # Leading edge: a change after a quiet spell goes out at once; within
-        # the interval it waits for the trailing edge (see _block_ms). An
-        # incident change (a report, a dispatch: what people wait for on the
-        # other screens) has a throttle of its own (see _interval).
-        if state.dirty and since >= self._gap(state):
-            self._people_out.pop(state.site.id, None)  # in the snapshot now
-            started = time.perf_counter()
-            state.version = snapshots.publish(self.r, state.keys, state.site, now,
-                                              incidents=state.urgent,
-                                              kept=state.kept)
-            self._build_ms += 0.1 * ((time.perf_counter() - started) * 1000
-                                     - self._build_ms)
-            state.dirty = state.urgent = state.alarm = False
-            state.last_snapshot_ms = state.last_build_ms = now
-            state.people_sent = state.people
-        elif since >= snapshots.HEARTBEAT_MS:
-            # Nothing happened: the walls still learn that the site is folded
-            # and how old its feeds are. A full rebuild now and then moves the
-            # hour's curve and the SLA lights; in between a restamp will do.
-            if now - state.last_build_ms >= self._quiet_rebuild_ms:
-                state.version = snapshots.publish(self.r, state.keys, state.site,
-                                                  now, kept=state.kept)
-                # drawn early by up to a quarter: the sites taken over together
-                # do not rebuild together for ever after
-                state.last_build_ms = now - int(random.uniform(0, 0.25)
-                                                * self._quiet_rebuild_ms)
-            else:
-                state.version = (snapshots.restamp(self.r, state.keys, state.site,
-                                                   now, kept=state.kept)
-                                 or state.version)
-            state.last_snapshot_ms = now
-        elif state.people != state.people_sent and state.version:
-            # The one number that moves with every fold goes out at the end
-            # of the round (all sites' at once, :meth:`_announce_people`),
-            # on top of the last snapshot; the snapshot follows on the
-            # throttle.
-            self._people_out[state.site.id] = (
-                state.keys.channel,
-                [snapshots.people_message(state.version, state.people)])
-            state.people_sent = state.people
 
     def _gap(self, state: SiteState) -> int:
         """How long after its last snapshot a changed site may publish again:

@@ -1,14 +1,20 @@
 """One batch of a site's feed entries, applied in one transaction.
 
 The aggregator reads a batch and checks each entry against the contract; a
-:class:`Batch` then WATCHes the state the batch touches (the site's lease,
-people present, parking, the de-duplication sets, the incident records),
-reads it, folds the entries in stream order and queues the whole effect —
-counters, people present, parking, incident records, dead letters, the
-de-duplication marks — with the XACK in one MULTI/EXEC. If the watched state
-moves meanwhile, EXEC fails and the caller runs the batch again; if the lease
-is no longer this process's, :class:`LostLease` is raised and nothing is
-written. So every entry counts exactly once.
+:class:`Batch` then reads the state the batch touches (people present,
+parking, the de-duplication sets, the incident records) with the site's
+lease and its count of commits, folds the entries in stream order and makes
+the whole effect — counters, people present, parking, incident records, dead
+letters, the de-duplication marks — with the XACK one script call
+(``FENCED_APPLY``, data/redis_conn.py). It writes only if the lease is still
+this process's and the count of commits is what was read: only the lease's
+holder writes that state, so nothing it read can have moved unless another
+commit came between (a process that held the lease for a while, even one
+that lost it and won it back). Else nothing is written: the caller reads and
+folds the batch again, or, the lease gone, :class:`LostLease` is raised. So
+every entry counts exactly once. The aggregator sends the reads of many
+sites in one round trip a node, and their writes in another; a WATCH is one
+connection's, so a site at a time.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from data.feed.producers import record as record_producers
 from data.incidents.lifecycle import Refused, apply_op, authorize, new_incident
 from data.incidents.store import incident_records, load_incidents, store_incident
 from data.keys import FEED_STREAMS, GROUP, AuthKeys, Keys, eid_member
-from data.redis_conn import as_text, hincrby_many, watch_and_read
+from data.redis_conn import Recorder, as_text, hincrby_many, on_node
 from data.site import Site, User
 from data.units.counts import count_changes
 
@@ -72,45 +78,88 @@ class Batch:
     now: int
     city: str | None = None  # the units' root: a city's people act too
 
-    def apply(self, pipe: Any) -> Outcome:
-        """Read, fold and write the batch through ``pipe`` (a transaction
-        pipeline); raises redis.WatchError to be run again, or LostLease."""
-        eid_of, incident_ids = self._marks()
+    def reads(self) -> list[tuple]:
+        """The commands that read what the batch folds into (all of the
+        site's slot): the lease and the count of commits (the fence), people
+        present, parking, the feeds' times, the de-duplication marks of its
+        entries and the incident records they name. The caller sends them,
+        for many sites at once, and gives the replies to :meth:`fold`."""
+        self._eid_of, incident_ids = self._marks()
         keys = self.keys
-        marks: dict[str, list[str]] = {}  # de-duplication set -> members
-        for set_key, member in eid_of.values():
-            marks.setdefault(set_key, []).append(member)
-        ids = sorted(incident_ids)
-        # everything read before the writes, in one round trip
-        replies = watch_and_read(
-            pipe, [keys.lease, keys.present, keys.parking, *marks,
-                   *(keys.incident(i) for i in ids)],
-            [("GET", keys.lease), ("HGETALL", keys.present),
-             ("HGETALL", keys.parking), ("HGETALL", keys.feeds),
-             *(("SMISMEMBER", k, *members) for k, members in marks.items()),
-             *([("MGET", *(keys.incident(i) for i in ids))] if ids else [])])
-        if as_text(replies[0] or b"") != self.consumer:
+        self._mark_sets: dict[str, list[str]] = {}  # de-dup set -> members
+        for set_key, member in self._eid_of.values():
+            self._mark_sets.setdefault(set_key, []).append(member)
+        self._ids = sorted(incident_ids)
+        return [("GET", keys.lease), ("GET", keys.folds),
+                ("HGETALL", keys.present), ("HGETALL", keys.parking),
+                ("HGETALL", keys.feeds),
+                *(("SMISMEMBER", k, *members)
+                  for k, members in self._mark_sets.items()),
+                *([("MGET", *(keys.incident(i) for i in self._ids))]
+                  if self._ids else [])]
+
+    def fold(self, replies: list) -> Outcome:
+        """Fold the batch onto the state :meth:`reads` read (``replies``, in
+        order; an error among them is raised); the writes wait in
+        :attr:`command`, one fenced script call (``FENCED_APPLY``): it
+        writes only if this process still holds the lease and no commit
+        came between the reads and it. Raises LostLease if the lease was
+        already gone."""
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        lease, commits, present, parking, feeds = replies[:5]
+        if as_text(lease or b"") != self.consumer:
             raise LostLease(self.site.id)
-        seen = {m for members, flags in zip(marks.values(), replies[4:],
+        marks = self._mark_sets
+        seen = {m for members, flags in zip(marks.values(), replies[5:],
                                             strict=False)
                 for m, hit in zip(members, flags, strict=True) if hit}
-        records = (incident_records(ids, replies[4 + len(marks)]) if ids
-                   else {})
-        present, parking, feeds = (_decode_map(x) for x in replies[1:4])
-        out = Outcome(fold=Fold(self.site, self.keys, present, parking, self.now),
-                      feeds=feeds)
+        records = (incident_records(self._ids, replies[5 + len(marks)])
+                   if self._ids else {})
+        out = Outcome(fold=Fold(self.site, self.keys, _decode_map(present),
+                                _decode_map(parking), self.now),
+                      feeds=_decode_map(feeds))
         out.fold.rebaseline()
         for key, name, entry_id, ev in self.checked:
-            self._fold_one(pipe, out, key, name, entry_id, ev, eid_of, seen,
+            self._fold_one(out, key, name, entry_id, ev, self._eid_of, seen,
                            records)
         out.fold.finish()
-        pipe.multi()
-        self._write(pipe, out)
-        pipe.execute()
+        writes = Recorder()
+        self._write(writes, out)
+        self.command = writes.fenced(self.keys.lease, self.keys.folds,
+                                     self.consumer, as_text(commits or b""))
+        return out
+
+    def committed(self, reply: Any) -> None:
+        """What the fenced call of :meth:`fold`'s writes answered: raises
+        LostLease (nothing written, another process folds the site),
+        redis.WatchError (nothing written, another commit came between the
+        reads and this one: read and fold again) or the first command's
+        error."""
+        if isinstance(reply, Exception):
+            raise reply
+        if reply == 0:
+            raise LostLease(self.site.id)
+        if reply == -1:
+            raise redis.WatchError(f"site {self.site.id}: a commit came between")
+
+    def apply(self, pipe: Any) -> Outcome:
+        """Read, fold and write the batch through ``pipe`` (a pipeline on the
+        site's node), two round trips; raises redis.WatchError to be run
+        again, or LostLease."""
+        for command in self.reads():
+            pipe.execute_command(*command)
+        out = self.fold(pipe.execute(raise_on_error=False))
+        pipe.execute_command(*self.command)
+        self.committed(pipe.execute(raise_on_error=False)[0])
+        self.log_dead(out)
+        return out
+
+    def log_dead(self, out: Outcome) -> None:
         if out.dead:
             log.info("site %s: %d entries to the dead-letter stream, e.g. %s",
                      self.site.id, len(out.dead), out.dead[0][2])
-        return out
 
     def _marks(self) -> tuple[dict, set[str]]:
         """The de-duplication mark of every event with an ``eid``, by
@@ -128,7 +177,7 @@ class Batch:
                 incident_ids.add(ev.id)
         return eid_of, incident_ids
 
-    def _fold_one(self, pipe: Any, out: Outcome, key: str, name: str,
+    def _fold_one(self, out: Outcome, key: str, name: str,
                   entry_id: str, ev: Any, eid_of: dict, seen: set[str],
                   records: dict) -> None:
         kind = type(ev)
@@ -153,7 +202,7 @@ class Batch:
         elif kind is ParkingEntry:
             out.fold.parking_reading(ev)
         else:
-            reason = self._incident(pipe, ev, records, out)
+            reason = self._incident(ev, records, out)
             if reason:
                 out.dead.append((name, entry_id, reason))
 
@@ -211,8 +260,7 @@ class Batch:
         return accounts.actor(self.r, AuthKeys(self.prefix), self.site, actor_id,
                               self.city)
 
-    def _incident(self, pipe: Any, ev: Any, records: dict,
-                  out: Outcome) -> str | None:
+    def _incident(self, ev: Any, records: dict, out: Outcome) -> str | None:
         """Apply one report or op in stream order; the reason if refused."""
         site, keys = self.site, self.keys
         record = records.get(ev.id)
@@ -230,9 +278,9 @@ class Batch:
                 return f"incident {ev.id} does not exist in site {site.id}"
 
             def lookup(other: str) -> dict | None:
-                if other not in records:
-                    pipe.watch(keys.incident(other))
-                    records.update(load_incidents(pipe, keys, {other}))
+                if other not in records:  # the commit's fence covers it
+                    records.update(on_node(self.r, keys.lease, lambda node:
+                                           load_incidents(node, keys, {other})))
                 return records.get(other)
 
             try:

@@ -3,7 +3,7 @@
 Pure Python, no Redis: :class:`Fold` collects, for one site and one batch, the
 increments of every time-bucketed counter, the new people-present figures and
 parking readings. The aggregator reads the current state, folds, and writes the
-result together with the XACK in one MULTI/EXEC.
+result together with the XACK in one fenced write (data/feed/batch.py).
 
 Counter hashes (fields; ``i`` in, ``o`` out):
 ``e:<entrance>:i|o`` people at an entrance, ``g:<grid>:i|o`` people into a

@@ -4,7 +4,7 @@ still sending, and is what it sends accepted?
 A device is what a producer (``src``) reports for: an entrance's people
 counter, a vehicle gate, a parking sensor, the 12345 hotline, and the phones
 as one group. :func:`record` is the aggregator's part, inside the batch's
-MULTI/EXEC: per device and batch one HINCRBY of its minute's entries (one
+fenced write: per device and batch one HINCRBY of its minute's entries (one
 more if some were refused), and per batch one HSET of when each was heard.
 :func:`judge` is the readers' part: from the minute counts (the last hour,
 and the same hour a week ago for the usual rate) it finds each device's
@@ -119,7 +119,7 @@ def device_of_raw(stream: str, raw: dict, site: Site) -> str:
 
 def record(pipe: Any, keys: Keys, site: Site, checked: list, raws: dict,
            dead: list[tuple[str, str, str]], now: int) -> None:
-    """Queue on ``pipe`` (the batch's MULTI) what this batch says of each
+    """Queue on ``pipe`` (the batch's fenced write) what this batch says of each
     device: entries and refusals in this minute, when heard, last ts and
     reason. ``checked`` and ``dead`` as :class:`data.feed.batch.Batch` has
     them; our own maintenance incidents are not a producer's health."""

@@ -40,8 +40,8 @@ def read_incidents(r: redis.Redis, keys: Keys, ids: Iterable[str]) -> list[dict]
 
 
 def load_incidents(pipe: Any, keys: Keys, ids: Iterable[str]) -> dict[str, dict]:
-    """id -> record for those that exist, read through ``pipe`` (a pipeline
-    in immediate mode under WATCH, or a client)."""
+    """id -> record for those that exist, read through ``pipe`` (a client,
+    or a pipeline in immediate mode under WATCH)."""
     ids = sorted(ids)
     if not ids:
         return {}

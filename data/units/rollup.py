@@ -38,6 +38,7 @@ from data.redis_conn import (
     RETRY_ERRORS,
     SLOT_MOVED,
     as_text,
+    by_node,
     node_for,
     refresh_slots,
 )
@@ -100,23 +101,40 @@ def read_site_figures(r: redis.Redis, keys: Keys, site: Site,
     """community -> its figures (in the order of :data:`FIGURES`), read in one
     round trip on the site's node."""
     communities = list(communities)
-    month, day = local(now_ms, site, "%Y%m"), local(now_ms, site, "%Y%m%d")
 
     def read(client: redis.Redis) -> list:
         pipe = client.pipeline(transaction=False)
-        pipe.hgetall(keys.present)
-        pipe.hgetall(keys.unit_owned)
-        pipe.hgetall(keys.unit_month(month))
-        pipe.hgetall(keys.unit_day(day))
-        for comm in communities:
-            pipe.zcard(keys.unit_open(comm))
-            pipe.zcount(keys.unit_open(comm), "-inf", now_ms - 1)
+        queue_site_figures(pipe, keys, site, communities, now_ms)
         return pipe.execute()
     try:
         replies = read(node_for(r, keys.present))
     except SLOT_MOVED:
         refresh_slots(r)
         replies = read(r)
+    return site_figures(replies, site, communities)
+
+
+def queue_site_figures(pipe: Any, keys: Keys, site: Site,
+                       communities: list[str], now_ms: int) -> None:
+    """Queue :func:`read_site_figures`' reads on ``pipe`` (of the site's
+    node), for :func:`site_figures`."""
+    month, day = local(now_ms, site, "%Y%m"), local(now_ms, site, "%Y%m%d")
+    pipe.hgetall(keys.present)
+    pipe.hgetall(keys.unit_owned)
+    pipe.hgetall(keys.unit_month(month))
+    pipe.hgetall(keys.unit_day(day))
+    for comm in communities:
+        pipe.zcard(keys.unit_open(comm))
+        pipe.zcount(keys.unit_open(comm), "-inf", now_ms - 1)
+
+
+def site_figures(replies: list, site: Site, communities: list[str]
+                 ) -> dict[str, tuple[int, ...]]:
+    """community -> its figures from the replies of :func:`queue_site_figures`
+    (an error among them is raised)."""
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
     present = {k: int(v) for k, v in ((as_text(k), v) for k, v in replies[0].items())
                if k.startswith("g:")}
     owned, month_n, day_n = (_ints(x) for x in replies[1:4])
@@ -182,19 +200,55 @@ class Rollup:
                       now_ms: int, *, defer: bool = False) -> int:
         """Roll ``site``'s figures up the chain; how many units changed.
         ``defer``: only note them, for :meth:`flush`."""
-        communities = self.tree.site_communities.get(site.id, ())
+        self._counted(r, keys, site)
+        communities = list(self.tree.site_communities.get(site.id, ()))
+        self._note(site, read_site_figures(r, keys, site, communities, now_ms),
+                   now_ms)
+        return 0 if defer else self.flush(r, now_ms)
+
+    def after_publish_many(self, r: redis.Redis, sites: list[tuple[Keys, Site]],
+                           now_ms: int) -> list[Exception | None]:
+        """:meth:`after_publish` (deferred) of many sites, their figures read
+        in one round trip a node; each site's error, or None."""
+        out: list[Exception | None] = [None] * len(sites)
+        items = []
+        for n, (keys, site) in enumerate(sites):
+            try:
+                self._counted(r, keys, site)
+            except RETRY_ERRORS:
+                raise
+            except Exception as exc:  # this site's data alone
+                out[n] = exc
+                continue
+            communities = list(self.tree.site_communities.get(site.id, ()))
+            items.append((n, site, communities, (keys.present, lambda pipe,
+                          k=keys, s=site, c=communities: queue_site_figures(
+                              pipe, k, s, c, now_ms))))
+        replies = by_node(r, [item for *_, item in items], several=True)
+        for (n, site, communities, _), reply in zip(items, replies, strict=True):
+            try:
+                self._note(site, site_figures(reply, site, communities), now_ms)
+            except RETRY_ERRORS:
+                raise
+            except Exception as exc:  # this site's data alone
+                out[n] = exc
+        return out
+
+    def _counted(self, r: redis.Redis, keys: Keys, site: Site) -> None:
+        """The site's incident counts in the current layout (once)."""
         if site.id not in self.counted:
             if as_text(r.get(keys.unit_layout) or "") != LAYOUT:
                 rebuild_counts(r, keys, site)
             self.counted.add(site.id)
-        figures = read_site_figures(r, keys, site, communities, now_ms)
+
+    def _note(self, site: Site, figures: dict[str, tuple[int, ...]],
+              now_ms: int) -> None:
         clock = time.monotonic()
         day = local(now_ms, site, "%Y%m%d")
         self.pending.update(
             (c, (f, day)) for c, f in figures.items()
             if self.sent.get(c, ((), 0.0))[0] != f
             or clock - self.sent[c][1] > RESEND_S)
-        return 0 if defer else self.flush(r, now_ms)
 
     def flush(self, r: redis.Redis, now_ms: int) -> int:
         """Add what :meth:`after_publish` found moved into the units above,

@@ -1,0 +1,115 @@
+"""A batch's writes fenced by the site's lease and its count of commits
+(data/feed/batch.py, ``FENCED_APPLY`` in data/redis_conn.py), on one Redis
+and on a cluster: a batch whose reads went stale, or whose lease went,
+writes nothing; the next try counts every entry once."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from data.clock import now_ms
+from data.feed.aggregator import ensure_groups
+from data.feed.batch import Batch, LostLease
+from data.feed.check import check
+from data.keys import FEED_STREAMS, GROUP, Keys
+from data.redis_conn import Recorder, node_for
+from tests.common import PREFIX
+from tests.feed import crowd
+
+pytestmark = pytest.mark.cluster  # on one Redis and on a cluster
+
+KEYS = Keys(PREFIX, "tiny")
+
+
+def read_batch(raw, site, holder: str) -> Batch:
+    """What the aggregator would make of the entries waiting now."""
+    reply = raw.xreadgroup(GROUP, holder, {KEYS.stream(n): ">" for n in FEED_STREAMS},
+                           count=100)
+    now = now_ms()
+    checked = [(key.decode(), key.decode().rsplit(":", 1)[1], entry_id.decode(),
+                check(key.decode().rsplit(":", 1)[1], fields, site, now))
+               for key, entries in reply for entry_id, fields in entries]
+    return Batch(raw, PREFIX, holder, 3600, site, KEYS, checked, {}, now)
+
+
+def send(raw, *commands: tuple) -> list:
+    pipe = node_for(raw, KEYS.lease).pipeline(transaction=False)
+    for command in commands:
+        pipe.execute_command(*command)
+    return pipe.execute(raise_on_error=False)
+
+
+def people(r) -> int:
+    return int(r.hget(KEYS.present, "site") or 0)
+
+
+@pytest.fixture
+def site(r, raw, tiny):
+    ensure_groups(raw, KEYS)
+    r.set(KEYS.lease, "agg-a")
+    return tiny
+
+
+def test_a_batch_whose_reads_went_stale_writes_nothing_and_folds_again(r, raw, site):
+    crowd(r, "E1", 3, 0)
+    first = read_batch(raw, site, "agg-a")
+    first.fold(send(raw, *first.reads()))
+    # another batch of the site commits between the first one's reads and
+    # its commit (a process that held the lease for a moment, say)
+    crowd(r, "E1", 5, 0)
+    second = read_batch(raw, site, "agg-a")
+    second.apply(node_for(raw, KEYS.lease).pipeline(transaction=False))
+    assert people(r) == 5
+    with pytest.raises(redis.WatchError):
+        first.committed(send(raw, first.command)[0])
+    assert people(r) == 5  # nothing of the stale fold, not even its ack
+    assert r.xpending(KEYS.stream("crowd"), GROUP)["pending"] == 1
+    first.fold(send(raw, *first.reads()))  # read and folded again
+    first.committed(send(raw, first.command)[0])
+    assert people(r) == 8
+    assert r.xpending(KEYS.stream("crowd"), GROUP)["pending"] == 0
+
+
+def test_a_lease_lost_and_won_back_in_between_is_a_stale_read(r, raw, site):
+    """The holder's name alone would not fence: the lease went to another
+    process, which committed, and came back."""
+    crowd(r, "E1", 3, 0)
+    first = read_batch(raw, site, "agg-a")
+    first.fold(send(raw, *first.reads()))
+    r.set(KEYS.lease, "agg-b")
+    crowd(r, "E1", 4, 0)
+    other = read_batch(raw, site, "agg-b")
+    other.apply(node_for(raw, KEYS.lease).pipeline(transaction=False))
+    r.set(KEYS.lease, "agg-a")
+    with pytest.raises(redis.WatchError):
+        first.committed(send(raw, first.command)[0])
+    assert people(r) == 4
+
+
+def test_a_lost_lease_writes_nothing(r, raw, site):
+    crowd(r, "E1", 3, 0)
+    batch = read_batch(raw, site, "agg-a")
+    batch.fold(send(raw, *batch.reads()))
+    r.set(KEYS.lease, "agg-b")
+    with pytest.raises(LostLease):
+        batch.committed(send(raw, batch.command)[0])
+    assert people(r) == 0 and r.get(KEYS.folds) is None
+    r.delete(KEYS.lease)  # and read after the lease went: refused at once
+    with pytest.raises(LostLease):
+        batch.fold(send(raw, *batch.reads()))
+
+
+def test_a_failing_command_stops_neither_the_others_nor_the_answer(r, raw, site):
+    """As in a MULTI/EXEC: every command runs, the first error is raised."""
+    r.set(KEYS.base + ":x", "a string")
+    writes = Recorder()
+    writes.set(KEYS.base + ":a", "1")
+    writes.hset(KEYS.base + ":x", "f", "v")  # WRONGTYPE
+    writes.execute_command("HINCRBYS", KEYS.base + ":h", "", "f", 2, "g", 3)
+    command = writes.fenced(KEYS.lease, KEYS.folds, "agg-a", "")
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        Batch.committed(None, send(raw, command)[0])
+    assert r.get(KEYS.base + ":a") == "1"
+    assert r.hgetall(KEYS.base + ":h") == {"f": "2", "g": "3"}
+    assert r.get(KEYS.folds) == "1"
