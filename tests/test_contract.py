@@ -186,7 +186,8 @@ count_values = st.one_of(
 @given(stream=st.sampled_from(["crowd", "traffic"]),
        values=st.fixed_dictionaries({
            "v": st.sampled_from(["1", "2", "1 "]),
-           "src": st.sampled_from(["cam-1", "bad id", "x\n", "a" * 129]),
+           "src": st.sampled_from(["cam-1", "bad id", "x\n", "a" * 129, "a" * 128,
+                                   "-cam", "摄像头", "cam/1@x:y.z_-"]),
            "entrance": st.sampled_from(["E1", "V1", "E99", "E1\n"]),
            "ts": st.sampled_from([str(NOW), "12", str(NOW) + "\n", INC1]),
            "in": count_values, "out": count_values},
@@ -205,3 +206,24 @@ def test_the_fast_path_for_counts_agrees_with_the_thorough_one(tiny, stream,
         thorough = None
     if fast is not None:
         assert thorough is not None and fast == thorough
+
+
+@settings(max_examples=2000, deadline=None)
+@given(value=st.one_of(
+    st.binary(max_size=140),
+    st.text(alphabet="aZ09_.:@/-\n #é", max_size=130).map(str.encode)))
+def test_the_fast_id_check_is_the_contract_s_pattern(value):
+    """The count's fast path checks ids on the bytes without the regex: it
+    must say what IDENT_RE says of every value, text or not, and decode it
+    the same."""
+    from data.feed.check import _ident, _ident_text
+    from data.feed.contract import IDENT_RE
+
+    try:
+        text = value.decode()
+    except UnicodeDecodeError:
+        text = None
+    expected = text is not None and IDENT_RE.fullmatch(text) is not None
+    assert _ident(value) is expected
+    assert _ident_text(value) == (text if expected else None)
+    assert _ident_text(value) == (text if expected else None)  # kept

@@ -53,8 +53,8 @@ from data.units.tree import tree_of_sites
 log = logging.getLogger(__name__)
 
 BATCH = 2000
-ROUND_ENTRIES = 30_000  # at most this many read in one round over all sites
-MIN_BATCH = 50  # ... but at least this many a site and stream
+ROUND_ENTRIES = 60_000  # at most this many read in one round over all sites
+MIN_BATCH = 100  # ... but at least this many a site and stream
 BLOCK_MS = 250  # far below the client's 3 s socket timeout
 LEASE_MS = 10_000
 RECLAIM_IDLE_MS = 15_000  # a consumer silent this long is taken for dead

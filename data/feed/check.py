@@ -10,8 +10,7 @@ or vehicle count becomes a :class:`Tally` without building a model.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from pydantic import (
     ValidationError,
@@ -19,7 +18,6 @@ from pydantic import (
 
 from data.feed.contract import (
     FUTURE_LIMIT_MS,
-    IDENT_RE,
     MAX_COUNT,
     MAX_FIELDS,
     MAX_VALUE_BYTES,
@@ -140,12 +138,13 @@ def _check_site(event: Event, site: Site) -> None:
 _COUNT_FIELDS = {"v", "src", "ts", "entrance", "in", "out", "eid"}
 
 
-@dataclass(frozen=True, slots=True)
-class Tally:
+class Tally(NamedTuple):
     """A crowd (people) or gate (vehicles) count, as the aggregator folds it.
 
     Tens of thousands arrive each second, so the aggregator handles them as
-    this small record; the pydantic models stay the authority on what is valid.
+    this small record (a tuple: made at C speed, where a frozen dataclass
+    sets each field through ``object.__setattr__``); the pydantic models
+    stay the authority on what is valid.
     """
 
     kind: str  # "crowd" or "gate"
@@ -158,7 +157,31 @@ class Tally:
 
 
 _COUNT_KEYS = frozenset(name.encode() for name in _COUNT_FIELDS)
-_IDENT = re.compile(IDENT_RE.pattern.encode())
+# IDENT_RE said of bytes without a regex: a letter or digit, then up to 127
+# of these (what is left once they are deleted must be nothing)
+_IDENT_MAX = 128
+_IDENT_CHARS = (b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                b"0123456789_.:@/-")
+_TEXTS: dict[bytes, str] = {}  # ids already found good, as text (bounded)
+_TEXTS_MAX = 65_536
+
+
+def _ident(value: bytes) -> bool:
+    """What IDENT_RE says of the text, said of the bytes."""
+    return (0 < len(value) <= _IDENT_MAX and value[:1].isalnum()
+            and not value.translate(None, _IDENT_CHARS))
+
+
+def _ident_text(value: bytes) -> str | None:
+    """``value`` as text if it is an id (IDENT_RE), else None. A site's
+    sources and entrances are a few dozen values sent over and over: each is
+    checked and decoded once."""
+    text = _TEXTS.get(value)
+    if text is None and _ident(value):
+        if len(_TEXTS) >= _TEXTS_MAX:  # producers may send any bytes
+            _TEXTS.clear()
+        text = _TEXTS[value] = value.decode()
+    return text
 
 
 def _digits(value: bytes) -> bool:
@@ -181,14 +204,16 @@ def _count_fast(stream: str, raw: dict) -> Tally | None:
         return None
     eid = raw.get(b"eid")
     if not (ok and _digits(ts) and _digits(n_in) and _digits(n_out)
-            and _IDENT.fullmatch(src) and _IDENT.fullmatch(entrance)
-            and (eid is None or _IDENT.fullmatch(eid))):
+            and (eid is None or _ident(eid))):
+        return None
+    src_text, entrance_text = _ident_text(src), _ident_text(entrance)
+    if src_text is None or entrance_text is None:
         return None
     ts_ms, people_in, people_out = int(ts), int(n_in), int(n_out)
     if ts_ms < MIN_TS_MS or people_in > MAX_COUNT or people_out > MAX_COUNT:
         return None
-    return Tally("crowd" if stream == "crowd" else "gate", src.decode(), ts_ms,
-                 None if eid is None else eid.decode(), entrance.decode(),
+    return Tally("crowd" if stream == "crowd" else "gate", src_text, ts_ms,
+                 None if eid is None else eid.decode(), entrance_text,
                  people_in, people_out)
 
 
