@@ -39,6 +39,7 @@ from data.keys import Keys  # noqa: E402
 from data.redis_conn import EmbeddedRedis, connect  # noqa: E402
 from data.sim.model import SiteSim  # noqa: E402
 from data.site_files import load_sites  # noqa: E402
+from web.runtime import settle  # noqa: E402
 
 PREFIX = "bench"
 
@@ -90,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(r, raw, sites: dict, args) -> dict:
     agg = Aggregator(raw, sites, PREFIX, consumer="bench-fold")
     agg.setup()
+    settle()  # as the runtime does once a part has started
     sims = {name: SiteSim(site, seed=1) for name, site in sites.items()}
     per_tick = statistics.mean(s.readings_per_tick() for s in sims.values())
     dt = per_tick / args.per_site  # the tick that makes ``per_site``/s

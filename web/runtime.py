@@ -25,15 +25,27 @@ from data.site_files import load_sites
 log = logging.getLogger(__name__)
 
 
+# The collector's thresholds once a part runs: a young pass every 50,000
+# container objects made (not 700) and a middle one every 50 of those. An
+# aggregator's round holds up to 60,000 entries read (a dict and a tuple
+# each) for its length, so at the default every round's entries survived a
+# few young passes into the old generation, and full passes — each walking
+# every site's caches — followed every round or two: a quarter of a
+# 1,000-site aggregator's CPU (bench/README.md). What this process makes is
+# trees freed by their counts; the collector is for the rare cycle.
+GC_THRESHOLDS = (50_000, 50, 100)
+
+
 def settle() -> None:
     """Keep what is alive once a part has started out of the collector's full
     passes: the sites and what each part keeps per site live as long as the
     process. A city's thousand sites are millions of objects, and every full
     pass walked them all: most of an aggregator's CPU at 20,000 entries a
     second before this (bench/README.md). Objects made later are collected as
-    usual."""
+    usual, less often (:data:`GC_THRESHOLDS`)."""
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 class Runtime:
