@@ -7,6 +7,7 @@ on one Redis Cluster shard and one MULTI/EXEC can touch them all.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 FEED_STREAMS = ("crowd", "traffic", "incident")
 GROUP = "agg"
@@ -19,8 +20,10 @@ class Keys:
     prefix: str
     site: str
 
-    @property
+    @cached_property
     def base(self) -> str:
+        """What every key of the site starts with (made once: the fold
+        names a few keys for every entry)."""
         return f"{self.prefix}:{{{self.site}}}"
 
     def stream(self, name: str) -> str:

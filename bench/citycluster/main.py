@@ -89,14 +89,21 @@ def _part(results: dict, key: str, action) -> None:
 
 
 def _log_counts(procs: Processes) -> dict:
-    """What the aggregators' logs say about their leases."""
+    """What the aggregators' logs say about their leases, and each one's
+    last minute of rounds (how long a round took, how often a site's
+    snapshot was made)."""
     lost = taken = 0
+    vitals = []
     for path in procs.log_of.values():
         if path.name.startswith("aggregator"):
             text = path.read_text(errors="replace")
             lost += text.count("mid-batch")
             taken += text.count(" folds site ")
-    return {"leases_lost_mid_batch": lost, "sites_taken": taken}
+            rounds = [line for line in text.splitlines() if " rounds, " in line]
+            if rounds:
+                vitals.append(rounds[-1].split("aggregator ", 1)[-1])
+    return {"leases_lost_mid_batch": lost, "sites_taken": taken,
+            "last_vitals": vitals}
 
 
 def _quiet(r: redis.Redis, cluster: LocalCluster, procs: Processes,

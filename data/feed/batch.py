@@ -167,12 +167,16 @@ class Batch:
         eid_of: dict[tuple[str, str], tuple[str, str]] = {}
         incident_ids: set[str] = set()
         dedup = self.dedup_seconds * 1000
+        sets: dict[tuple[str, int], str] = {}  # (stream, bucket) -> its set
         for key, name, entry_id, ev in self.checked:
             if isinstance(ev, Exception):
                 continue
             if ev.eid is not None:
-                eid_of[key, entry_id] = (self.keys.eids(name, ev.ts // dedup),
-                                         eid_member(ev.src, ev.eid))
+                bucket = ev.ts // dedup
+                set_key = sets.get((name, bucket))
+                if set_key is None:
+                    set_key = sets[name, bucket] = self.keys.eids(name, bucket)
+                eid_of[key, entry_id] = (set_key, eid_member(ev.src, ev.eid))
             if name == "incident":
                 incident_ids.add(ev.id)
         return eid_of, incident_ids
