@@ -622,6 +622,11 @@ class Aggregator:
         for state, reply, count, more in reads:
             if isinstance(reply, RETRY_ERRORS):
                 raise reply
+            if not state.owned:
+                # handed over since the round read it (another process came):
+                # its new holder claims what was read (a fold here would be
+                # refused by the fence anyway)
+                continue
             if isinstance(reply, Exception):
                 # this site's stream cannot be read (deleted, not a stream)
                 self._site_failed(state, reply)
