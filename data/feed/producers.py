@@ -243,7 +243,9 @@ def _read_minutes(r: redis.Redis, keys: Keys, now: int,
     replies = pipe.execute()
     buckets = cached
     for m, raw in zip(fresh, replies[1:], strict=True):
-        buckets[m] = {as_text(k): as_text(v) for k, v in raw.items()}
+        # counts (HINCRBY alone writes them), made numbers once: a settled
+        # bucket is summed at every judge of the next hour and of next week
+        buckets[m] = {as_text(k): int(v) for k, v in raw.items()}
     if cache is not None:
         cache.clear()
         cache.update((m, buckets[m]) for m in wanted if m < settled)
@@ -253,7 +255,7 @@ def _read_minutes(r: redis.Redis, keys: Keys, now: int,
 
 
 def _sum(buckets: list[dict], field: str) -> int:
-    return sum(int(b.get(field, 0)) for b in buckets)
+    return sum(b.get(field, 0) for b in buckets)
 
 
 def judge(r: redis.Redis, keys: Keys, site: Site, now: int,
