@@ -187,6 +187,18 @@ return 0
 FENCED_APPLY = """
 if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
 if (redis.call('get', KEYS[2]) or '') ~= ARGV[2] then return -1 end
+-- every command's length checked before anything is written: a script that
+-- stops half-way keeps what it wrote (Lua's unpack takes 7,000 words at most)
+local i = 3
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  if not n or n < 1 or i + n > #ARGV
+      or (n > 7000 and ARGV[i + 1] ~= 'HINCRBYS') then
+    return redis.error_reply('FENCED_APPLY: no command of ' .. tostring(ARGV[i])
+                             .. ' words at word ' .. i)
+  end
+  i = i + n + 1
+end
 redis.call('incr', KEYS[2])
 local err
 local function note(reply)
@@ -211,15 +223,31 @@ return 1
 """
 
 
+# Commands whose words past the first few may be cut into several of the
+# same command: name -> (words kept in each, words of one item)
+_SPLITS = {"HSET": (2, 2), "HDEL": (2, 1), "SADD": (2, 1), "SREM": (2, 1),
+           "XACK": (3, 1), "DEL": (1, 1), "ZREM": (2, 1)}
+WORDS_MAX = 4_000  # a command's words in FENCED_APPLY (Lua unpacks 7,000)
+
+
 class Recorder(DataAccessCommands):
     """Takes the commands a pipeline would queue (``pipe.hset(...)``, …) and
-    keeps them, for one :data:`FENCED_APPLY` call that runs them all."""
+    keeps them, for one :data:`FENCED_APPLY` call that runs them all. A long
+    command (a batch's devices heard: a field each, as many as the producers
+    send) is kept as several of at most :data:`WORDS_MAX` words."""
 
     def __init__(self) -> None:
         self.commands: list[tuple] = []
 
     def execute_command(self, *args: Any, **options: Any) -> None:
-        self.commands.append(args)
+        split = _SPLITS.get(args[0]) if len(args) > WORDS_MAX else None
+        if split is None:
+            self.commands.append(args)
+            return
+        head, item = split
+        step = (WORDS_MAX - head) // item * item
+        for start in range(head, len(args), step):
+            self.commands.append(args[:head] + args[start:start + step])
 
     def fenced(self, lease: str, folds: str, holder: str,
                seen: str) -> tuple:

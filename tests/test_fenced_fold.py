@@ -13,7 +13,7 @@ from data.feed.aggregator import ensure_groups
 from data.feed.batch import Batch, LostLease
 from data.feed.check import check
 from data.keys import FEED_STREAMS, GROUP, Keys
-from data.redis_conn import Recorder, node_for
+from data.redis_conn import FENCED_APPLY, Recorder, node_for
 from tests.common import PREFIX
 from tests.feed import crowd
 
@@ -113,3 +113,47 @@ def test_a_failing_command_stops_neither_the_others_nor_the_answer(r, raw, site)
     assert r.get(KEYS.base + ":a") == "1"
     assert r.hgetall(KEYS.base + ":h") == {"f": "2", "g": "3"}
     assert r.get(KEYS.folds) == "1"
+
+
+def test_a_command_of_many_words_is_written_whole(r, raw, site):
+    """Lua unpacks 7,000 words at most: a batch's long command (a field for
+    every device heard, as many as producers send) goes as several."""
+    writes = Recorder()
+    writes.hset(KEYS.base + ":many", mapping={f"f{n}": n for n in range(9_000)})
+    writes.sadd(KEYS.base + ":set", *range(9_000))
+    command = writes.fenced(KEYS.lease, KEYS.folds, "agg-a", "")
+    Batch.committed(None, send(raw, command)[0])
+    assert r.hlen(KEYS.base + ":many") == 9_000
+    assert r.scard(KEYS.base + ":set") == 9_000
+
+
+def test_a_malformed_call_writes_nothing(r, raw, site):
+    """Every command's length is checked before the first write: a script
+    stopped half-way would keep what it wrote."""
+    command = ("EVAL", FENCED_APPLY, 2, KEYS.lease, KEYS.folds, "agg-a", "",
+               3, "SET", KEYS.base + ":a", "1",
+               8_000, "SET", KEYS.base + ":b", "2")
+    with pytest.raises(redis.ResponseError, match="FENCED_APPLY"):
+        Batch.committed(None, send(raw, command)[0])
+    assert r.get(KEYS.base + ":a") is None and r.get(KEYS.folds) is None
+
+
+def test_a_batch_from_thousands_of_devices_folds(r, raw, site):
+    """2,000 counts from 2,000 sources in one batch: each source's device is
+    noted (4,000 fields of one HSET), every count folded once."""
+    from data.feed.aggregator import Aggregator
+    from tests.feed import drain
+
+    pipe = r.pipeline(transaction=False)
+    for n in range(2_000):
+        pipe.xadd(KEYS.stream("crowd"), {"v": "1", "src": f"cam-{n}", "entrance": "E1",
+                                         "ts": str(now_ms()), "in": "1", "out": "0"})
+    pipe.execute()
+    r.delete(KEYS.lease)
+    agg = Aggregator(raw, {"tiny": site}, PREFIX, consumer="agg-many")
+    agg.setup()
+    drain(agg)
+    assert people(r) == 2_000
+    assert int(r.hget(KEYS.stats, "folded:crowd")) == 2_000
+    seen = [f for f in r.hkeys(KEYS.producers) if f.endswith(":seen")]
+    assert len(seen) == 2_000
