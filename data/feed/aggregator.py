@@ -66,7 +66,7 @@ QUIET_SHARE = 0.1  # ... and this share on rebuilding those of quiet sites
 BUSY_ENTRIES = 500  # entries in a round from which every site is read each round
 QUIET_S = 1.0  # ... until this long without an entry
 VITALS_S = 60.0  # how the rounds go, logged this often while busy
-CHUNK_SITES = 100  # sites folded together (two round trips a node), then
+CHUNK_SITES = 25  # sites read and folded together (three round trips a node), then
 #                    the incident streams that grew are looked at
 FOLD_TRIES = 4  # a site whose reads went stale is folded again this often
 
@@ -580,36 +580,36 @@ class Aggregator:
         return self._fold(state, batch)
 
     def _fold_new(self, due: list[SiteState]) -> int:
-        """Read every due site's new entries without blocking — one round
-        trip per node for all of them — and fold each site's batch.
+        """Read the due sites' new entries without blocking and fold them,
+        :attr:`chunk_sites` at a time — each chunk read in one round trip a
+        node, folded, and then the incident streams that grew looked at
+        (:meth:`_urgent_lane`, also before the first chunk): a report waits
+        for a chunk, not for a round of a thousand sites.
 
         A round reads at most about :data:`ROUND_ENTRIES`: behind by a
         backlog, a thousand sites' full batches would be millions of entries
-        read at once, and nothing published or folded while they are parsed
-        (a 20 s stall here); the rest comes in the next rounds.
+        read, and the rest comes in the next rounds.
 
         Most of that goes to the sites behind (their last read was a full
         batch): one site catching up on a day among a thousand that are
-        not would otherwise read 50 entries a round, a few hundred a second."""
+        not would otherwise read 100 entries a round, a few hundred a second."""
         if not due:
             return 0
         count = max(MIN_BATCH, min(BATCH, ROUND_ENTRIES // len(due)))
         behind = sum(s.more for s in due)
         count_behind = max(count, min(BATCH, ROUND_ENTRIES // max(1, behind)))
         counts = [count_behind if s.more else count for s in due]
-        replies = by_node(self.r, [(state.keys.lease, self._read_new(state, n))
-                                   for state, n in zip(due, counts, strict=True)])
-        # the sites with incident entries first: a report is what the other
-        # screens wait for, and a busy round takes seconds
-        order = sorted(range(len(due)), key=lambda n: not _has_incident(
-            replies[n], due[n].keys.stream("incident")))
-        waiting = {due[n].site.id: (due[n], replies[n], counts[n], False)
-                   for n in order}
-        handled = 0
-        while waiting:
-            chunk = [waiting.pop(site) for site in list(waiting)[:self.chunk_sites]]
-            handled += self._fold_replies(chunk)
-            handled += self._urgent_lane(waiting)
+        handled = self._urgent_lane()  # reports heard before the round: first
+        for start in range(0, len(due), self.chunk_sites):
+            part = list(zip(due[start:start + self.chunk_sites],
+                            counts[start:start + self.chunk_sites], strict=True))
+            self._keep_leases()
+            replies = by_node(self.r, [(state.keys.lease, self._read_new(state, n))
+                                       for state, n in part])
+            handled += self._fold_replies([
+                (state, reply, n, False)
+                for (state, n), reply in zip(part, replies, strict=True)])
+            handled += self._urgent_lane()
         return handled
 
     def _fold_replies(self, reads: list[tuple[SiteState, Any, int, bool]]
@@ -641,13 +641,13 @@ class Aggregator:
             self._urgent_out(state)
         return handled
 
-    def _urgent_lane(self, waiting: dict | None = None) -> int:
+    def _urgent_lane(self) -> int:
         """Fold now the incident entries of the sites whose incident streams
-        grew (data/feed/wake.py hears it), between two sites of a round: a
+        grew (data/feed/wake.py hears it), between two chunks of a round: a
         busy round of a thousand sites lasts seconds, a report must be on the
-        walls within one. Stream order holds: what this round already read
-        of such a site (in ``waiting``) is folded first, and a site with
-        entries read and not acknowledged waits for its round."""
+        walls within one. Stream order holds: a chunk's reads are folded
+        before the lane is looked at, and a site with entries read and not
+        acknowledged waits for its round."""
         urgent = self.waker.take_urgent() if self.waker is not None else ()
         if not (urgent or self._held):
             return 0
@@ -663,14 +663,9 @@ class Aggregator:
                   and not s.taking_over and not s.pending]
         if not states:
             return 0
-        handled = 0
-        for state in states:
-            read = (waiting or {}).pop(state.site.id, None)
-            if read is not None:
-                handled += self._fold_replies([read])
         replies = by_node(self.r, [
             (s.keys.lease, self._read_new(s, BATCH, ("incident",))) for s in states])
-        return handled + self._fold_replies([
+        return self._fold_replies([
             (state, reply, BATCH, state.more)
             for state, reply in zip(states, replies, strict=True)])
 
@@ -853,14 +848,6 @@ class Aggregator:
 
 
 
-
-
-def _has_incident(reply: Any, key: str) -> bool:
-    """Whether an XREADGROUP reply holds entries of the stream ``key``."""
-    if isinstance(reply, Exception) or not reply:
-        return False
-    found = _by_stream(reply).get(key)
-    return bool(found)
 
 
 def _by_stream(reply: Any) -> dict[str, list]:
