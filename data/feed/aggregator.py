@@ -414,8 +414,8 @@ class Aggregator:
 
     def _publish_many(self, states: list[SiteState]) -> None:
         """The snapshots due of ``states`` built (or restamped) and published
-        together (:func:`data.feed.snapshot.publish_many`: two round trips a
-        node), and the chain above each site with a new version noted for
+        together (:func:`data.feed.snapshot.publish_many`: three round trips
+        a node), and the chain above each site with a new version noted for
         the roll-up; a site that fails rests alone."""
         now = now_ms()
         due = [(state, job, kind) for state in states

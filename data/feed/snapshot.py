@@ -24,12 +24,8 @@ from data.incidents.store import load_incidents
 from data.keys import FEED_STREAMS, Keys
 from data.redis_conn import (
     RETRY_ERRORS,
-    SLOT_MOVED,
     by_node,
-    is_cluster,
-    node_for,
     on_node,
-    refresh_slots,
 )
 from data.site import Site
 
@@ -365,7 +361,8 @@ def publish(r: redis.Redis, keys: Keys, site: Site, now_ms: int, *,
     remembered under ``keys.incidents_version``, so that screens that show
     only incidents (the phone, the console's table) refresh on those alone.
     ``kept``: a dict of the caller's, where the snapshot is left (``"snap"``)
-    for :func:`restamp`, and the minute buckets read for the next build.
+    for a restamp (:class:`Job`), and the minute buckets read for the next
+    build.
     """
     job = Job(keys, site, now_ms, {} if kept is None else kept, incidents)
     (version,) = publish_many(r, [job])
@@ -376,11 +373,11 @@ def publish(r: redis.Redis, keys: Keys, site: Site, now_ms: int, *,
 
 def publish_many(r: redis.Redis, jobs: list[Job]) -> list[int | Exception]:
     """Build (or restamp), store and announce the snapshots of many sites in
-    two round trips a node for all of them: each site's reads and its next
-    version in one, its store and announcement in the other (stored first,
-    then announced, on one connection: whoever hears the version can read
-    it). Returns each job's version, or the error that stopped that site
-    alone; Redis being away is raised.
+    three round trips a node for all of them: each site's reads and its next
+    version in one, the stores in the next, the announcements in the last
+    (stored first, then announced: whoever hears the version can read it).
+    Returns each job's version, or the error that stopped that site alone;
+    Redis being away is raised.
 
     A busy city's aggregator publishes a few hundred sites a second: four
     round trips each were more of its time than the rest of the snapshot."""
@@ -421,81 +418,41 @@ def publish_many(r: redis.Redis, jobs: list[Job]) -> list[int | Exception]:
             out[n] = exc
         else:
             made.append((n, job, snap))
-    how = pubsub.mode(r)
-    for n, version in _store_many(r, made, how):
+    for n, version in _store_many(r, made):
         out[n] = version
     return out
 
 
-def _store_many(r: redis.Redis, made: list[tuple[int, Job, dict]], how: str
+def _store_many(r: redis.Redis, made: list[tuple[int, Job, dict]]
                 ) -> list[tuple[int, int | Exception]]:
-    """Store and announce each made snapshot, one pipeline a node; a site
-    whose slot moved is stored again through ``r`` (under a new version)."""
-    groups: dict[int, tuple[redis.Redis, list]] = {}
-    for item in made:
-        node = node_for(r, item[1].keys.snapshot)
-        groups.setdefault(id(node), (node, []))[1].append(item)
+    """Store each made snapshot (one round trip a node), then announce those
+    stored (another): whoever hears a version can read it."""
+    replies = by_node(r, [(job.keys.snapshot,
+                           lambda pipe, job=job, snap=snap: _queue_store(
+                               pipe, job.keys, snap, job.incidents))
+                          for _, job, snap in made], several=True)
     out: list[tuple[int, int | Exception]] = []
-    for node, items in groups.values():
-        pipe = node.pipeline(transaction=False)
-        spans = []
-        for _, job, snap in items:
-            before = len(pipe)
-            _queue_store(pipe, job.keys, snap, job.incidents, how)
-            spans.append(len(pipe) - before)
-        try:
-            replies = pipe.execute(raise_on_error=False)
-        except RETRY_ERRORS:
-            refresh_slots(r)  # a failover: the caller's retry asks anew
-            raise
-        at = 0
-        for (n, job, snap), span in zip(items, spans, strict=True):
-            errors = [x for x in replies[at:at + span] if isinstance(x, Exception)]
-            at += span
-            if not errors:
-                out.append((n, snap["version"]))
-            elif isinstance(errors[0], SLOT_MOVED):
-                refresh_slots(r)
-                out.append((n, on_node(r, job.keys.snapshot, lambda c, job=job,
-                                       snap=snap: _store(c, job.keys, snap,
-                                                         job.incidents, how))))
-            else:
-                out.append((n, errors[0]))
+    news = []
+    for (n, job, snap), reply in zip(made, replies, strict=True):
+        error = next((x for x in reply if isinstance(x, Exception)), None)
+        if error is not None:
+            out.append((n, error))
+            continue
+        version = snap["version"]
+        out.append((n, version))
+        news.append((job.keys.channel,
+                     [f"inc:{version}", version] if job.incidents else [version]))
+    pubsub.announce_all(r, news)
     return out
 
 
-def _queue_store(pipe: Any, keys: Keys, snap: dict, incidents: bool,
-                 how: str) -> None:
-    """Queue the store of ``snap`` (numbered) and its announcement on
-    ``pipe``, a pipeline of one Redis or of the node of the site's slot."""
-    version = snap["version"]
+def _queue_store(pipe: Any, keys: Keys, snap: dict, incidents: bool) -> None:
+    """Queue the store of ``snap`` (numbered) on ``pipe``, and for an
+    incident change its version as the incidents' latest."""
     pipe.set(keys.snapshot, json.dumps(snap, ensure_ascii=False,
                                        separators=(",", ":")))
     if incidents:
-        pipe.set(keys.incidents_version, version)
-    pubsub.queue(pipe, how, keys.channel,
-                 *([f"inc:{version}", version] if incidents else [version]))
-
-
-def restamp(r: redis.Redis, keys: Keys, site: Site, now_ms: int,
-            kept: dict | None = None) -> int | None:
-    """The last snapshot again under a new version, with only what time
-    moves changed (when it was made, how old each feed is): a heartbeat for a
-    site where nothing happened, at a tenth of the cost of :func:`build`.
-    ``kept``: what :func:`publish` left there (then nothing is read back).
-    None when there is no snapshot yet (build one)."""
-    snap = kept.get("snap") if kept is not None else None
-    if snap is None:
-        raw = r.get(keys.snapshot)
-        if not raw:
-            return None
-        snap = json.loads(raw)
-        if kept is not None:
-            kept["snap"] = snap
-    snap = _restamped(snap, site, now_ms)
-    how = pubsub.mode(r)
-    return on_node(r, keys.snapshot,
-                   lambda node: _store(node, keys, snap, False, how))
+        pipe.set(keys.incidents_version, snap["version"])
 
 
 def _restamped(snap: dict, site: Site, now_ms: int) -> dict:
@@ -507,29 +464,6 @@ def _restamped(snap: dict, site: Site, now_ms: int) -> dict:
         if feed.get("last_ts") is not None:
             feed["lag_ms"] = max(0, now_ms - int(feed["last_ts"]))
     return snap
-
-
-def _store(r: redis.Redis, keys: Keys, snap: dict, incidents: bool,
-           how: str) -> int:
-    """Number ``snap`` with the site's next version, store it and announce
-    it: stored first, then announced, in one transaction (whoever hears the
-    version can read it). ``r``: one Redis, the node of the site's slot or,
-    after a move, the cluster client (then announced after the store)."""
-    version = int(r.incr(keys.version))
-    snap["version"] = version
-    pipe = r.pipeline(transaction=True)
-    pipe.set(keys.snapshot, json.dumps(snap, ensure_ascii=False,
-                                       separators=(",", ":")))
-    if incidents:
-        pipe.set(keys.incidents_version, version)
-    news = [f"inc:{version}", version] if incidents else [version]
-    if is_cluster(r):  # a cluster pipeline refuses PUBLISH
-        pipe.execute()
-        pubsub.announce(r, keys.channel, *news)
-    else:
-        pubsub.queue(pipe, how, keys.channel, *news)
-        pipe.execute()
-    return version
 
 
 def publish_people(r: redis.Redis, keys: Keys, version: int, people: int) -> None:
