@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import dash
@@ -65,11 +66,31 @@ def test_the_renderer_patches_what_set_props_is_given():
 
 def test_two_patches_merged_the_wall_js_way_apply_in_the_browser(browser, live):
     page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    # The producer's entry a second keeps the wall's own callbacks patching
+    # this figure; an answer that lands between set_props and the check can
+    # draw over the patch under test. From here the page gets no more
+    # answers, and the check waits until those already asked for are in.
+    calls = {"open": 0}
+    def sent(request):
+        if "_dash-update-component" in request.url:
+            calls["open"] += 1
+    def ended(request):
+        if "_dash-update-component" in request.url:
+            calls["open"] -= 1
+    page.on("request", sent)
+    page.on("requestfinished", ended)
+    page.on("requestfailed", ended)
     page.goto(live.wall_url("tiny"))
     plot = "document.querySelector('#wall-flow .js-plotly-plot')"
     page.wait_for_function(  # the whole figure came, with plain lists in it
         f"() => window.govWall && ({plot} || {{}}).data && {plot}.data[0]"
         f" && Array.isArray({plot}.data[0].y) && {plot}.data[0].y.length")
+    page.route("**/_dash-update-component", lambda route: route.abort())
+    deadline = time.monotonic() + 15
+    while calls["open"] > 0 and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert calls["open"] <= 0, "a callback answer never came"
+    page.wait_for_timeout(200)  # an answer received is drawn in the next frames
     first, second = two_patches()
     page.evaluate(
         "([a, b]) => window.dash_clientside.set_props("
