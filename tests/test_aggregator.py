@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -503,25 +504,13 @@ def test_an_urgent_report_is_published_at_once_another_on_its_throttle(r, raw, t
     assert {INC1, INC2} <= shown  # the urgent one, and what waited with it
 
 
-def test_a_busy_round_of_many_sites_costs_a_few_round_trips_a_node(
-        r, raw, tiny, monkeypatch):
-    """Sixty-one sites with new counts: their state read, folded, committed,
-    their snapshots built, stored and announced, and the chain above them
-    read, all sites together, a few round trips a node, not several a site
-    (a busy city's round was mostly those)."""
+def count_sends(monkeypatch) -> list:
+    """What the main thread sends to Redis from now on (a pipeline's
+    commands go in one send: its round trip), until ``monkeypatch.undo()``."""
     import threading
 
     import redis as redis_py
 
-    sites, agg = many_sites(raw, tiny, 60, "c")
-    agg.chunk_sites = 100  # all 61 in one chunk
-    t = now_ms()
-    for name in sites:
-        counts_of(r, name, 5, t)
-    for state in agg.states.values():
-        state.last_snapshot_ms = 0  # every site publishes in this round
-        state.last_maintain = time.monotonic()  # and none is due its upkeep
-    versions = {n: read_snapshot(r, Keys(PREFIX, n))["version"] for n in sites}
     sent = []
     send = redis_py.connection.AbstractConnection.send_packed_command
 
@@ -532,10 +521,32 @@ def test_a_busy_round_of_many_sites_costs_a_few_round_trips_a_node(
 
     monkeypatch.setattr(redis_py.connection.AbstractConnection,
                         "send_packed_command", counted)
+    return sent
+
+
+def nodes_of(r) -> int:
+    return len(r.get_primaries()) if hasattr(r, "get_primaries") else 1
+
+
+def test_a_busy_round_of_many_sites_costs_a_few_round_trips_a_node(
+        r, raw, tiny, monkeypatch):
+    """Sixty-one sites with new counts: their state read, folded, committed,
+    their snapshots built, stored and announced, and the chain above them
+    read, all sites together, a few round trips a node, not several a site
+    (a busy city's round was mostly those)."""
+    sites, agg = many_sites(raw, tiny, 60, "c")
+    agg.chunk_sites = 100  # all 61 in one chunk
+    t = now_ms()
+    for name in sites:
+        counts_of(r, name, 5, t)
+    for state in agg.states.values():
+        state.last_snapshot_ms = 0  # every site publishes in this round
+        state.last_maintain = time.monotonic()  # and none is due its upkeep
+    versions = {n: read_snapshot(r, Keys(PREFIX, n))["version"] for n in sites}
+    sent = count_sends(monkeypatch)
     assert agg.step(block_ms=20) == 5 * len(sites)
     monkeypatch.undo()
-    nodes = len(r.get_primaries()) if hasattr(r, "get_primaries") else 1
-    assert len(sent) <= 12 * nodes, len(sent)  # 61 sites: was over 300
+    assert len(sent) <= 12 * nodes_of(r), len(sent)  # 61 sites: was over 300
     for name in sites:
         snap = read_snapshot(r, Keys(PREFIX, name))
         assert snap["version"] > versions[name]
@@ -573,3 +584,36 @@ def test_snapshots_of_many_sites_are_published_together_a_broken_one_alone(
         snap = read_snapshot(r, keys[name])
         assert version == snap["version"] == out[name] + 1
         assert snap["generated_ms"] == now + 5_000
+
+
+def test_the_upkeep_of_many_sites_costs_a_few_round_trips_a_node(
+        r, raw, tiny, monkeypatch):
+    """Forty-one sites due their upkeep (entries reclaimed, streams trimmed,
+    devices judged) together, a few round trips a node, not eight a site;
+    one whose devices cannot be read rests alone, the others are judged."""
+    from data.feed.health import read_failure
+
+    sites, agg = many_sites(raw, tiny, 40, "u")
+    t = now_ms()
+    for name in sites:
+        counts_of(r, name, 3, t)
+    drain(agg)
+    broken = Keys(PREFIX, "u007")
+    r.delete(broken.producers)
+    r.set(broken.producers, "not a hash")
+    for name in sites:
+        r.delete(Keys(PREFIX, name).producer_summary,
+                 Keys(PREFIX, name).producer_summary + ":lock")
+    due = list(agg.states.values())
+    sent = count_sends(monkeypatch)
+    agg._maintain_many(due)
+    monkeypatch.undo()
+    assert len(sent) <= 6 * nodes_of(r), len(sent)  # a site at a time: over 200
+    for name in sites:
+        keys = Keys(PREFIX, name)
+        if keys == broken:
+            assert "WRONGTYPE" in read_failure(r, keys)["reason"]
+            assert not r.exists(keys.producer_summary)
+        else:
+            assert json.loads(r.get(keys.producer_summary))["at"] >= t
+            assert read_failure(r, keys) is None

@@ -168,3 +168,28 @@ def test_a_judge_with_a_cache_reads_the_settled_minutes_once_and_judges_the_same
     assert cached == judge(raw, KEYS, tiny, later, LIMITS, store=False)
     row = {(r["src"], r["device"]): r for r in cached}["junk-1", "E2"]
     assert row["refused_15m"] == 5
+
+
+def test_judged_with_other_sites_as_judged_alone_unless_another_holds_the_lock(
+        raw, tiny):
+    """judge_many (the aggregator's upkeep of a round) stores the summary
+    read_health would; a site another caller judges at this moment (its
+    lock held) is left as that one judged it."""
+    import json
+
+    from data.feed.producers import judge_many, summary
+
+    count(raw, tiny, T0)
+    count(raw, tiny, T0 + S, src="junk-1", entrance="E2", **{"in": -3})
+    at = T0 + 30 * S
+    alone = summary(judge(raw, KEYS, tiny, at, LIMITS, store=False), at)
+    assert judge_many(raw, [(KEYS, tiny, {})], at, LIMITS) == [None]
+    assert json.loads(raw.get(KEYS.producer_summary)) == alone
+    assert raw.pttl(f"{KEYS.producer_summary}:lock") > 0  # for a second
+    raw.set(f"{KEYS.producer_summary}:lock", "1", px=60_000)  # another judges
+    later = at + 5 * S
+    assert judge_many(raw, [(KEYS, tiny, {})], later, LIMITS) == [None]
+    assert json.loads(raw.get(KEYS.producer_summary))["at"] == at  # locked
+    raw.delete(f"{KEYS.producer_summary}:lock")
+    assert judge_many(raw, [(KEYS, tiny, {})], later, LIMITS) == [None]
+    assert json.loads(raw.get(KEYS.producer_summary))["at"] == later

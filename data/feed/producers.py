@@ -42,7 +42,7 @@ import redis
 
 from data.incidents.lifecycle import SYSTEM_ACTOR
 from data.keys import Keys
-from data.redis_conn import as_text, hincrby_many, on_node
+from data.redis_conn import RETRY_ERRORS, as_text, by_node, hincrby_many, on_node
 from data.site import Site
 
 STATES = ("ok", "late", "erroring", "silent", "flapping")
@@ -57,6 +57,7 @@ REFUSED_MINUTES = 15
 FLAP_WINDOW = 20  # late times
 FLAP_HIGH, FLAP_LOW = 4, 1
 JUDGE_EVERY_MS = 1000
+SUMMARY_KEEP_MS = 24 * 3_600_000
 WEEK_MIN = 7 * 24 * 60
 SRC_CHARS = 64
 INCIDENT_SRC = "producer-health"
@@ -220,9 +221,10 @@ def _minutes(now: int) -> tuple[list[int], list[int]]:
     return recent, week_ago
 
 
-def _read_minutes(r: redis.Redis, keys: Keys, now: int,
-                  cache: dict[int, dict] | None) -> tuple[dict, list, list]:
-    """The devices' hash and the minute buckets of :func:`_minutes`, decoded.
+class _MinuteReads:
+    """The devices' hash and the minute buckets of :func:`_minutes`, read in
+    one pipelined round trip (:meth:`queue`, for many sites at once on a
+    node's pipeline) and decoded (:meth:`take`).
 
     A minute's bucket is written by the folds of that minute of the clock
     (:func:`record`, by the folding process's clock), so one two minutes
@@ -230,28 +232,47 @@ def _read_minutes(r: redis.Redis, keys: Keys, now: int,
     those are read once and kept, and a judge every 30 s reads the devices'
     hash and two or three buckets, not 121 (a fold by a process whose clock
     is a minute behind would go unseen until the minute leaves the hour)."""
-    recent, week_ago = _minutes(now)
-    settled = now // 60_000 - 1  # before it, no fold writes any more
-    wanted = recent + week_ago
-    # a copy: another thread of a web process may judge the site meanwhile
-    cached = dict(cache) if cache is not None else {}
-    fresh = [m for m in wanted if m not in cached or m >= settled]
+
+    def __init__(self, keys: Keys, now: int, cache: dict[int, dict] | None) -> None:
+        self.keys, self.cache = keys, cache
+        self.recent, self.week_ago = _minutes(now)
+        self.settled = now // 60_000 - 1  # before it, no fold writes any more
+        # a copy: another thread of a web process may judge the site meanwhile
+        self.buckets = dict(cache) if cache is not None else {}
+        self.fresh = [m for m in self.recent + self.week_ago
+                      if m not in self.buckets or m >= self.settled]
+
+    def queue(self, pipe: Any) -> None:
+        pipe.hgetall(self.keys.producers)
+        for m in self.fresh:
+            pipe.hgetall(self.keys.producer_minute(m))
+
+    def take(self, replies: list) -> tuple[dict, list, list]:
+        """(the devices' fields, the last hour's buckets, the week-ago hour's)."""
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        buckets = self.buckets
+        for m, raw in zip(self.fresh, replies[1:], strict=True):
+            # counts (HINCRBY alone writes them), made numbers once: a settled
+            # bucket is summed at every judge of the next hour and of next week
+            buckets[m] = {as_text(k): int(v) for k, v in raw.items()}
+        if self.cache is not None:
+            self.cache.clear()
+            self.cache.update((m, buckets[m]) for m in self.recent + self.week_ago
+                              if m < self.settled)
+        fields = {as_text(k): as_text(v) for k, v in replies[0].items()}
+        return (fields, [buckets[m] for m in self.recent],
+                [buckets[m] for m in self.week_ago])
+
+
+def _read_minutes(r: redis.Redis, keys: Keys, now: int,
+                  cache: dict[int, dict] | None) -> tuple[dict, list, list]:
+    """What :class:`_MinuteReads` reads, read on ``r``."""
+    reads = _MinuteReads(keys, now, cache)
     pipe = r.pipeline(transaction=False)
-    pipe.hgetall(keys.producers)
-    for m in fresh:
-        pipe.hgetall(keys.producer_minute(m))
-    replies = pipe.execute()
-    buckets = cached
-    for m, raw in zip(fresh, replies[1:], strict=True):
-        # counts (HINCRBY alone writes them), made numbers once: a settled
-        # bucket is summed at every judge of the next hour and of next week
-        buckets[m] = {as_text(k): int(v) for k, v in raw.items()}
-    if cache is not None:
-        cache.clear()
-        cache.update((m, buckets[m]) for m in wanted if m < settled)
-    fields = {as_text(k): as_text(v) for k, v in replies[0].items()}
-    return (fields, [buckets[m] for m in recent],
-            [buckets[m] for m in week_ago])
+    reads.queue(pipe)
+    return reads.take(pipe.execute(raise_on_error=False))
 
 
 def _sum(buckets: list[dict], field: str) -> int:
@@ -263,10 +284,22 @@ def judge(r: redis.Redis, keys: Keys, site: Site, now: int,
           cache: dict[int, dict] | None = None) -> list[dict]:
     """Every device of the site judged now, its judged state stored (unless
     ``store`` is false: another caller judges at this moment, and a change
-    must not be counted twice). ``cache``: see :func:`_read_minutes`."""
+    must not be counted twice). ``cache``: see :class:`_MinuteReads`."""
     # up to 121 reads of one slot: on its node (data/redis_conn.py: node_for)
-    fields, last_hour, week = on_node(
-        r, keys.producers, lambda node: _read_minutes(node, keys, now, cache))
+    read = on_node(r, keys.producers,
+                   lambda node: _read_minutes(node, keys, now, cache))
+    rows, stored = _judged(site, now, limits, *read)
+    if stored and store:
+        on_node(r, keys.producers, lambda node: node.hset(keys.producers,
+                                                          mapping=stored))
+    return rows
+
+
+def _judged(site: Site, now: int, limits: Limits, fields: dict,
+            last_hour: list[dict], week: list[dict]
+            ) -> tuple[list[dict], dict[str, str]]:
+    """The rows of every device judged from what :class:`_MinuteReads`
+    read, and the judged states to store (fields of the devices' hash)."""
     devices = {f.rpartition(":")[0] for f in fields if f.endswith(":seen")}
     known = declared(site)
     heard_for = {d.split(SEP)[1] for d in devices}
@@ -306,10 +339,7 @@ def judge(r: redis.Redis, keys: Keys, site: Site, now: int,
             "silent_since": state["since"] if state["base"] == "silent" else None,
             "incident": fields.get(f"{dev}:inc"),
         })
-    if stored and store:
-        on_node(r, keys.producers, lambda node: node.hset(keys.producers,
-                                                          mapping=stored))
-    return rows
+    return rows, stored
 
 
 def summary(rows: list[dict], now: int) -> dict:
@@ -359,8 +389,63 @@ def read_health(r: redis.Redis, keys: Keys, site: Site, now: int,
     found = summary(judged, now)
     text = json.dumps(found, ensure_ascii=False)
     on_node(r, summary_key, lambda node: node.set(summary_key, text,
-                                                  px=24 * 3_600_000))
+                                                  px=SUMMARY_KEEP_MS))
     return judged if rows else found
+
+
+
+def judge_many(r: redis.Redis, jobs: list[tuple[Keys, Site, dict[int, dict]]],
+               now: int, limits: Limits) -> list[Exception | None]:
+    """What :func:`read_health` does for the walls' summary, for many sites
+    at once (the aggregator's upkeep of a round, ``jobs`` of (keys, site,
+    cache)): one round trip a node takes each site's judging lock and reads
+    its devices, one more stores the states judged and the summary. A site
+    another caller judged within :data:`JUDGE_EVERY_MS` (its lock is taken)
+    is left as that one judged it. A thousand sites judged one at a time
+    were five round trips each, a tenth of a city aggregator's time.
+
+    Each site's error, or None, in the order of ``jobs`` (one that cannot be
+    judged does not stop the others); Redis away raises."""
+    reads = [_MinuteReads(keys, now, cache) for keys, _, cache in jobs]
+
+    def locked_reads(pipe: Any, keys: Keys, minute_reads: _MinuteReads) -> None:
+        pipe.set(f"{keys.producer_summary}:lock", "1", nx=True,
+                 px=JUDGE_EVERY_MS)
+        minute_reads.queue(pipe)
+
+    replies = by_node(r, [
+        (keys.producers, lambda pipe, k=keys, m=m: locked_reads(pipe, k, m))
+        for (keys, _, _), m in zip(jobs, reads, strict=True)], several=True)
+    failed: list[Exception | None] = [None] * len(jobs)
+    writes = []
+    for n, ((keys, site, _), minute_reads, reply) in enumerate(
+            zip(jobs, reads, replies, strict=True)):
+        try:
+            if isinstance(reply[0], Exception):
+                raise reply[0]
+            if not reply[0]:
+                continue  # another judges it now
+            rows, stored = _judged(site, now, limits, *minute_reads.take(reply[1:]))
+            open_or_comment(r, keys, site, rows, now, limits)
+            text = json.dumps(summary(rows, now), ensure_ascii=False)
+        except RETRY_ERRORS:
+            raise
+        except Exception as exc:  # this site's data alone
+            failed[n] = exc
+            continue
+        writes.append((n, keys, stored, text))
+
+    def store(pipe: Any, keys: Keys, stored: dict, text: str) -> None:
+        if stored:
+            pipe.hset(keys.producers, mapping=stored)
+        pipe.set(keys.producer_summary, text, px=SUMMARY_KEEP_MS)
+
+    replies = by_node(r, [
+        (keys.producers, lambda pipe, k=keys, st=stored, t=text: store(pipe, k, st, t))
+        for _, keys, stored, text in writes], several=True)
+    for (n, *_), reply in zip(writes, replies, strict=True):
+        failed[n] = next((x for x in reply if isinstance(x, Exception)), None)
+    return failed
 
 
 # --- maintenance incidents ---------------------------------------------------
