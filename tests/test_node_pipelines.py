@@ -65,3 +65,49 @@ def test_several_commands_an_item_come_back_as_its_list(r, backend):
     assert by_node(r, items, several=True) == [
         [str(n), str(-n), 1] for n in range(24)]
     assert by_node(r, [(KEYS[0], lambda pipe: None)], several=True) == [[]]
+
+
+def test_a_bundle_answers_as_its_commands_would_one_by_one(r, backend):
+    """``bundle``: an item's commands go as one script call and come back as
+    the pipeline gives them one by one (a hash as a dict, a missing key as
+    None, an error as its own reply), a stale slot map followed; an item of
+    one command, or of one too long for a script, goes as it is."""
+    for n, key in enumerate(KEYS):
+        r.delete(key, key + ":h", key + ":z", key + ":s", key + ":wrong")
+        r.set(key, n)
+        r.hset(key + ":h", mapping={"a": n, "b": "二"})
+        r.zadd(key + ":z", {"x": 1, "y": 2, "z": 3})
+        r.sadd(key + ":s", "m1")
+        r.rpush(key + ":wrong", "a list")
+
+    def reads_of(key):
+        return lambda pipe: (
+            pipe.get(key), pipe.get(key + ":none"), pipe.hgetall(key + ":h"),
+            pipe.hgetall(key + ":none"), pipe.hmget(key + ":h", "a", "c"),
+            pipe.zcard(key + ":z"), pipe.zcount(key + ":z", "-inf", 2),
+            pipe.zrevrange(key + ":z", 0, 1), pipe.zrange(key + ":z", 0, -1),
+            pipe.smismember(key + ":s", "m1", "m2"), pipe.hgetall(key + ":wrong"),
+            pipe.incr(key + ":count"))
+
+    if backend == "cluster":
+        slot = r.keyslot(KEYS[3])
+        right = r.nodes_manager.slots_cache[slot][0]
+        wrong = next(n for n in r.get_primaries() if n.name != right.name)
+        r.nodes_manager.slots_cache[slot] = [wrong]
+    items = [(key, reads_of(key)) for key in KEYS]
+    one_by_one = by_node(r, items, several=True)
+    bundled = by_node(r, items, several=True, bundle=True)
+    for plain, together in zip(one_by_one, bundled, strict=True):
+        assert isinstance(plain[10], redis.ResponseError)
+        assert isinstance(together[10], redis.ResponseError)
+        assert "WRONGTYPE" in str(together[10])
+        assert plain[-1] + 1 == together[-1]  # each INCR ran once
+        flags = [bool(x) for x in together[9]]
+        assert plain[:9] + [plain[9]] == together[:9] + [flags]
+    assert bundled[0][:3] == ["0", None, {"a": "0", "b": "二"}]
+    assert by_node(r, [(KEYS[0], lambda pipe: pipe.get(KEYS[0]))],
+                   several=True, bundle=True) == [["0"]]
+    long = [f"f{n}" for n in range(5000)]  # past what a script unpacks
+    assert by_node(r, [(KEYS[0], lambda pipe: (
+        pipe.hmget(KEYS[0] + ":h", "a", *long), pipe.get(KEYS[0])))],
+        several=True, bundle=True) == [[["0", *([None] * 5000)], "0"]]

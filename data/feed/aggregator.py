@@ -761,7 +761,7 @@ class Aggregator:
         replies = by_node(self.r, [
             (state.keys.lease, lambda pipe, b=batch: [
                 pipe.execute_command(*c) for c in b.reads()])
-            for state, batch in batches], several=True)
+            for state, batch in batches], several=True, bundle=True)
         folded = []
         for (state, batch), reply in zip(batches, replies, strict=True):
             try:

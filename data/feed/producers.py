@@ -415,7 +415,8 @@ def judge_many(r: redis.Redis, jobs: list[tuple[Keys, Site, dict[int, dict]]],
 
     replies = by_node(r, [
         (keys.producers, lambda pipe, k=keys, m=m: locked_reads(pipe, k, m))
-        for (keys, _, _), m in zip(jobs, reads, strict=True)], several=True)
+        for (keys, _, _), m in zip(jobs, reads, strict=True)], several=True,
+        bundle=True)
     failed: list[Exception | None] = [None] * len(jobs)
     writes = []
     for n, ((keys, site, _), minute_reads, reply) in enumerate(

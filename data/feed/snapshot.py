@@ -9,13 +9,13 @@ read it with :func:`read_snapshot`; they never scan raw streams.
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 import redis
 
 from data import pubsub
@@ -395,7 +395,7 @@ def publish_many(r: redis.Redis, jobs: list[Job]) -> list[int | Exception]:
         return queue_on
     replies = by_node(r, [(job.keys.snapshot, queue(job, read))
                           for job, read in zip(jobs, reads, strict=True)],
-                      several=True)
+                      several=True, bundle=True)
     out: list[int | Exception] = [RuntimeError("not published")] * len(jobs)
     made: list[tuple[int, Job, dict]] = []
     for n, (job, read, reply) in enumerate(zip(jobs, reads, replies, strict=True)):
@@ -449,8 +449,9 @@ def _store_many(r: redis.Redis, made: list[tuple[int, Job, dict]]
 def _queue_store(pipe: Any, keys: Keys, snap: dict, incidents: bool) -> None:
     """Queue the store of ``snap`` (numbered) on ``pipe``, and for an
     incident change its version as the incidents' latest."""
-    pipe.set(keys.snapshot, json.dumps(snap, ensure_ascii=False,
-                                       separators=(",", ":")))
+    # orjson: a busy city stores a thousand snapshots a round, and the
+    # standard library's encoder was a twelfth of an aggregator's time
+    pipe.set(keys.snapshot, orjson.dumps(snap, option=orjson.OPT_NON_STR_KEYS))
     if incidents:
         pipe.set(keys.incidents_version, snap["version"])
 
@@ -481,7 +482,7 @@ def people_message(version: int, people: int) -> str:
 def read_snapshot(r: redis.Redis, keys: Keys) -> dict[str, Any] | None:
     """The site's current snapshot, or None before the first one."""
     raw = r.get(keys.snapshot)
-    return json.loads(raw) if raw else None
+    return orjson.loads(raw) if raw else None
 
 
 def read_version(r: redis.Redis, keys: Keys) -> int:

@@ -224,7 +224,8 @@ class Rollup:
             items.append((n, site, communities, (keys.present, lambda pipe,
                           k=keys, s=site, c=communities: queue_site_figures(
                               pipe, k, s, c, now_ms))))
-        replies = by_node(r, [item for *_, item in items], several=True)
+        replies = by_node(r, [item for *_, item in items], several=True,
+                          bundle=True)
         for (n, site, communities, _), reply in zip(items, replies, strict=True):
             try:
                 self._note(site, site_figures(reply, site, communities), now_ms)
