@@ -11,7 +11,9 @@ takes one step: what it folds, publishes, announces and rolls up. Measured
 over ``--rounds`` rounds after ``--warmup``: the aggregator's CPU
 (``time.process_time`` around the step) per site-round and per entry, and
 the commands Redis ran for it (``INFO commandstats``, the XADDs taken out)
-per site-round, by command.
+per site-round, by command; and the commands the aggregator handed redis-py
+and the round trips they took, per site-round (the client's share of the work,
+which does not move with a shared machine's speed as CPU times do).
 
 Prints the figures and writes ``bench/results/fold-round.json``::
 
@@ -30,6 +32,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import redis
+import redis.client
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -42,6 +47,34 @@ from data.site_files import load_sites  # noqa: E402
 from web.runtime import settle  # noqa: E402
 
 PREFIX = "bench"
+
+
+class ClientCount:
+    """The commands the aggregator hands redis-py (each packed, sent and its
+    reply parsed in Python: on a slow machine some 10 µs of the client's
+    CPU) and the round trips they take, while :attr:`on`. Figures that do
+    not move with the machine's speed, as CPU times here do."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.commands = self.trips = 0
+        pipeline = redis.client.Pipeline._execute_pipeline
+        single = redis.client.Redis._send_command_parse_response
+
+        def execute_pipeline(pipe, connection, commands, raise_on_error):
+            if self.on:
+                self.commands += len(commands)
+                self.trips += 1
+            return pipeline(pipe, connection, commands, raise_on_error)
+
+        def send_command(client, conn, command_name, *args, **options):
+            if self.on:
+                self.commands += 1
+                self.trips += 1
+            return single(client, conn, command_name, *args, **options)
+
+        redis.client.Pipeline._execute_pipeline = execute_pipeline
+        redis.client.Redis._send_command_parse_response = send_command
 
 
 def commands(r) -> Counter:
@@ -99,6 +132,8 @@ def run(r, raw, sites: dict, args) -> dict:
     cpu: list[float] = []
     entries_total = 0
     counted: Counter = Counter()
+    client = ClientCount()
+    sent = [0, 0]  # commands, round trips: of the rounds measured
     for n in range(args.warmup + args.rounds):
         written = 0
         for _ in range(max(1, round(args.round_s / dt))):
@@ -114,6 +149,8 @@ def run(r, raw, sites: dict, args) -> dict:
         for state in agg.states.values():
             state.last_snapshot_ms = 0
         before = commands(r)
+        client.commands = client.trips = 0
+        client.on = True
         started = time.process_time()
         handled = 0
         while True:  # the round: until what was written is folded
@@ -122,8 +159,11 @@ def run(r, raw, sites: dict, args) -> dict:
             if handled >= written or not got:
                 break
         spent = time.process_time() - started
+        client.on = False
         after = commands(r)
         if n >= args.warmup:
+            sent[0] += client.commands
+            sent[1] += client.trips
             cpu.append(spent)
             entries_total += handled
             counted.update(after - before)
@@ -137,6 +177,8 @@ def run(r, raw, sites: dict, args) -> dict:
         "cpu_us_per_entry": round(1e6 * sum(cpu) / max(1, entries_total), 1),
         "entries_per_cpu_s": round(entries_total / sum(cpu)),
         "redis_commands_per_site_round": round(sum(counted.values()) / site_rounds, 1),
+        "client_commands_per_site_round": round(sent[0] / site_rounds, 1),
+        "round_trips_per_site_round": round(sent[1] / site_rounds, 2),
         "by_command_per_site_round": {
             k: round(v / site_rounds, 2) for k, v in counted.most_common(15)},
     }

@@ -561,3 +561,15 @@ def test_every_route_of_a_site_refuses_another_sites_callers(app, r, sites):
                 assert client.open(own, method=method, json={}).status_code in (
                     401, 403), (name, own)
     print(f"\nsite routes: {len(routes)}, requests refused: {tried}")
+
+
+def test_a_person_of_some_grids_has_no_whole_site_wall(app, r):
+    """The wall shows every grid's incidents, titles and places: its page,
+    its stream and its callbacks refuse a supervisor limited to some grids,
+    who keeps the console of those; a supervisor of the whole site has it."""
+    scoped = client_for(app, r, SCOPED)
+    for path in ("/wall", "/wall?site=erqi", "/events/erqi?wall=1"):
+        assert scoped.get(path).status_code == 403, path
+    assert scoped.get("/console?site=erqi").status_code == 200
+    whole = client_for(app, r, "sup_comm")
+    assert whole.get("/wall?site=yaozhai").status_code == 200

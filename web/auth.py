@@ -27,7 +27,7 @@ from data.durable import NotReplicated
 from data.keys import AuthKeys
 from web.pages import forbidden
 from web.state import app_state
-from web.tenant import Refusal, callback_scope, units_of
+from web.tenant import Refusal, callback_scope, sees_whole_site, units_of
 
 SCREEN_ROLES: dict[str, frozenset[str]] = {
     "home": frozenset({"admin", "supervisor", "worker", "analyst"}),
@@ -189,11 +189,17 @@ def _callback_gate(callbacks: dict[str, dict], callback_screens: dict[str, str])
         return _json_refusal(403, f"role {caller.role} may not use the {screen} "
                                   "screen")
     try:
-        callback_scope(caller, body, spec, app_state().sites, app_state().units)
+        tenant = callback_scope(caller, body, spec, app_state().sites,
+                                app_state().units)
+        if screen == "wall" and tenant.grids:
+            raise Refusal(403, WHOLE_SITE)
     except Refusal as refusal:
         audit_log("callback", output[:120], "refused", refusal.message)
         return _json_refusal(refusal.status, refusal.message)
     return None
+
+
+WHOLE_SITE = "the wall shows the whole site: not for a person limited to some grids"
 
 
 API_READERS = frozenset({"admin", "supervisor", "analyst", "worker", "key:read"})
@@ -307,6 +313,8 @@ def gate() -> Any:
         if path.startswith("/events/") and not may_stream(caller):
             return _json_refusal(403, f"role {caller.role} may not follow "
                                       "this stream")
+        if path.startswith("/events/") and not _whole_site_if_wall(caller, site):
+            return _json_refusal(403, WHOLE_SITE)
         return None
     if caller is None:
         return _sign_in_redirect()
@@ -317,10 +325,22 @@ def gate() -> Any:
     site = request.args.get("site")
     if site and not caller.on_site(site):
         return forbidden(screen or "home")
+    if screen == "wall" and request.args.get("unit") is None and \
+            not _whole_site_if_wall(caller, site or caller.site or ""):
+        return forbidden(screen)
     unit = request.args.get("unit")
     if unit is not None and not may_reach_unit(caller, unit):
         return forbidden(screen or "home")
     return None
+
+
+def _whole_site_if_wall(caller: Principal, site_id: str) -> bool:
+    """False for a wall, or a wall's stream, of a site ``caller`` may see
+    only some grids of (:func:`web.tenant.sees_whole_site`)."""
+    if request.path.startswith("/events/") and request.args.get("wall") is None:
+        return True
+    site = app_state().sites.get(site_id)
+    return site is None or sees_whole_site(caller, site)
 
 
 def may_reach_unit(caller: Principal, unit: str) -> bool:

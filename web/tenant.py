@@ -312,6 +312,14 @@ def analysable_units(caller: Any, tree: UnitTree, sites: dict[str, Site]
     return units_of(caller, tree)
 
 
+def sees_whole_site(caller: Any, site: Site) -> bool:
+    """Whether ``caller`` may see ``site`` whole, as its wall shows it (every
+    grid's incidents, titles and places): not a person limited to some grids
+    of it, who has the console and the phone for those (as such a person
+    analyses no unit and gets no whole-site briefing)."""
+    return not api_grid_scope(caller, site)
+
+
 def api_grid_scope(caller: Any, site: Site) -> tuple[str, ...]:
     """The grids a JSON API caller may read on ``site``: a person's grid
     scope; () for every grid (API keys of the site, admins)."""
