@@ -19,6 +19,16 @@ def reads(keys: list[str]) -> list[tuple]:
     return [(key, lambda pipe, key=key: pipe.get(key)) for key in keys]
 
 
+def mislead(r, key: str):
+    """Make the cluster client believe ``key``'s slot is served by another
+    master than it is; the slot and the master that serves it."""
+    slot = r.keyslot(key)
+    right = r.nodes_manager.slots_cache[slot][0]
+    wrong = next(n for n in r.get_primaries() if n.name != right.name)
+    r.nodes_manager.slots_cache[slot] = [wrong]
+    return slot, right
+
+
 def test_replies_come_in_order_with_an_error_as_its_own_reply(r):
     for n, key in enumerate(KEYS):
         r.set(key, n)
@@ -35,11 +45,7 @@ def test_a_stale_slot_map_is_followed(r, backend):
         pytest.skip("one Redis has no slots")
     for n, key in enumerate(KEYS):
         r.set(key, n)
-    # the client believes a slot is served by another master than it is
-    slot = r.keyslot(KEYS[0])
-    right = r.nodes_manager.slots_cache[slot][0]
-    wrong = next(n for n in r.get_primaries() if n.name != right.name)
-    r.nodes_manager.slots_cache[slot] = [wrong]
+    slot, right = mislead(r, KEYS[0])
     assert by_node(r, reads(KEYS)) == [str(n) for n in range(24)]
     assert r.nodes_manager.slots_cache[slot][0].name == right.name  # asked anew
 
@@ -57,10 +63,7 @@ def test_several_commands_an_item_come_back_as_its_list(r, backend):
                              pipe.incr(key + ":count"))
 
     if backend == "cluster":
-        slot = r.keyslot(KEYS[3])
-        right = r.nodes_manager.slots_cache[slot][0]
-        wrong = next(n for n in r.get_primaries() if n.name != right.name)
-        r.nodes_manager.slots_cache[slot] = [wrong]
+        mislead(r, KEYS[3])
     items = [(key, both(key)) for key in KEYS]
     assert by_node(r, items, several=True) == [
         [str(n), str(-n), 1] for n in range(24)]
@@ -90,10 +93,7 @@ def test_a_bundle_answers_as_its_commands_would_one_by_one(r, backend):
             pipe.incr(key + ":count"))
 
     if backend == "cluster":
-        slot = r.keyslot(KEYS[3])
-        right = r.nodes_manager.slots_cache[slot][0]
-        wrong = next(n for n in r.get_primaries() if n.name != right.name)
-        r.nodes_manager.slots_cache[slot] = [wrong]
+        mislead(r, KEYS[3])
     items = [(key, reads_of(key)) for key in KEYS]
     one_by_one = by_node(r, items, several=True)
     bundled = by_node(r, items, several=True, bundle=True)
