@@ -263,11 +263,8 @@ class _Bundle:
             for args, options in self.commands:
                 pipe.execute_command(*args, **options)
             return
-        words: list[Any] = []
-        for args, _ in self.commands:
-            words.append(len(args))
-            words.extend(args)
-        pipe.execute_command("EVAL", SEVERAL, 1, self.key, *words)
+        pipe.execute_command("EVAL", SEVERAL, 1, self.key,
+                             *_words(args for args, _ in self.commands))
 
     def replies(self, got: list) -> list:
         if not self.one:
@@ -277,6 +274,15 @@ class _Bundle:
             return [reply] * len(self.commands)
         return [_as_given(args[0], x)
                 for (args, _), x in zip(self.commands, reply, strict=True)]
+
+
+def _words(commands: Any) -> list[Any]:
+    """Commands as a script's ARGV takes them: each its length, then its words."""
+    words: list[Any] = []
+    for args in commands:
+        words.append(len(args))
+        words.extend(args)
+    return words
 
 
 def _as_given(command: str, reply: Any) -> Any:
@@ -317,11 +323,8 @@ class Recorder(DataAccessCommands):
     def fenced(self, lease: str, folds: str, holder: str,
                seen: str) -> tuple:
         """The FENCED_APPLY call of the commands kept: (EVAL, script, ...)."""
-        words: list[Any] = []
-        for command in self.commands:
-            words.append(len(command))
-            words.extend(command)
-        return ("EVAL", FENCED_APPLY, 2, lease, folds, holder, seen, *words)
+        return ("EVAL", FENCED_APPLY, 2, lease, folds, holder, seen,
+                *_words(self.commands))
 
 
 def hincrby_many(pipe: object,

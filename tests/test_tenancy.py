@@ -563,13 +563,47 @@ def test_every_route_of_a_site_refuses_another_sites_callers(app, r, sites):
     print(f"\nsite routes: {len(routes)}, requests refused: {tried}")
 
 
-def test_a_person_of_some_grids_has_no_whole_site_wall(app, r):
-    """The wall shows every grid's incidents, titles and places: its page,
-    its stream and its callbacks refuse a supervisor limited to some grids,
-    who keeps the console of those; a supervisor of the whole site has it."""
+def test_a_person_of_some_grids_has_no_whole_site_view(app, r):
+    """The wall, the snapshot and the replay show every grid's incidents,
+    titles and places: their pages, stream, callbacks and API refuse a
+    supervisor limited to some grids, who keeps the console of those (a
+    replay kept of that moment would show the other grids, as the snapshot
+    does now); a supervisor of the whole site has them."""
     scoped = client_for(app, r, SCOPED)
-    for path in ("/wall", "/wall?site=erqi", "/events/erqi?wall=1"):
+    at = urlencode({"at": MOMENT})
+    for path in ("/wall", "/wall?site=erqi", "/events/erqi?wall=1",
+                 "/replay?site=erqi", f"/replay/frame?site=erqi&{at}",
+                 "/api/v1/sites/erqi/snapshot",
+                 f"/api/v1/sites/erqi/replay?{at}"):
         assert scoped.get(path).status_code == 403, path
     assert scoped.get("/console?site=erqi").status_code == 200
     whole = client_for(app, r, "sup_comm")
     assert whole.get("/wall?site=yaozhai").status_code == 200
+    assert whole.get("/api/v1/sites/yaozhai/snapshot").status_code == 200
+    assert whole.get("/replay?site=yaozhai").status_code == 200
+
+
+def test_no_route_of_its_site_shows_a_grid_scoped_supervisor_other_grids(
+        app, r, sites):
+    """Generated from the routes the app registers: each route that takes a
+    site, asked for erqi by a supervisor of three of its grids, answers a
+    refusal or nothing of the other grids (their incidents' titles, their
+    people's phones). An event stream is opened and closed, not read."""
+    secret = markers(sites["erqi"], CALLERS[SCOPED][2][1])
+    client = client_for(app, r, SCOPED)
+    leaks, tried = [], 0
+    for method, path, _ in site_routes(app):
+        for asked in (path, path + "&wall=1") if path.startswith("/events/") \
+                else (path,):
+            answer = client.open(asked, method=method, json={}, buffered=False)
+            tried += 1
+            if answer.mimetype == "text/event-stream":
+                answer.close()
+                assert "wall=1" not in asked, asked  # the wall's: refused
+                continue
+            text = answer.get_data(as_text=True)
+            found = [m for m in secret if m in text]
+            if found:
+                leaks.append((method, asked, answer.status_code, found[:3]))
+    print(f"\nsite routes as a grid-scoped supervisor: {tried}, leaks {len(leaks)}")
+    assert not leaks, leaks

@@ -199,7 +199,10 @@ def _callback_gate(callbacks: dict[str, dict], callback_screens: dict[str, str])
     return None
 
 
-WHOLE_SITE = "the wall shows the whole site: not for a person limited to some grids"
+WHOLE_SITE = ("the wall, the snapshot and the replay show the whole site: not "
+              "for a person limited to some grids")
+# the JSON API's views of a site whole (/api/v1/sites/<site>/<what>...)
+WHOLE_SITE_API = frozenset({"snapshot", "replay"})
 
 
 API_READERS = frozenset({"admin", "supervisor", "analyst", "worker", "key:read"})
@@ -225,6 +228,8 @@ def _api_gate(path: str):
     what = parts[5] if len(parts) > 5 else ""
     if site is not None and not caller.on_site(site):
         return _json_refusal(403, f"site {site} is outside this caller's scope")
+    if what in WHOLE_SITE_API and not _sees_whole(caller, site):
+        return _json_refusal(403, WHOLE_SITE)
     if what == "feeds":
         need, allowed = "ingest", caller.role == "key:ingest"
     elif what == "reports":
@@ -313,7 +318,8 @@ def gate() -> Any:
         if path.startswith("/events/") and not may_stream(caller):
             return _json_refusal(403, f"role {caller.role} may not follow "
                                       "this stream")
-        if path.startswith("/events/") and not _whole_site_if_wall(caller, site):
+        if path.startswith("/events/") and request.args.get("wall") is not None \
+                and not _sees_whole(caller, site):
             return _json_refusal(403, WHOLE_SITE)
         return None
     if caller is None:
@@ -325,8 +331,8 @@ def gate() -> Any:
     site = request.args.get("site")
     if site and not caller.on_site(site):
         return forbidden(screen or "home")
-    if screen == "wall" and request.args.get("unit") is None and \
-            not _whole_site_if_wall(caller, site or caller.site or ""):
+    if screen in ("wall", "replay") and request.args.get("unit") is None and \
+            not _sees_whole(caller, site or caller.site or ""):
         return forbidden(screen)
     unit = request.args.get("unit")
     if unit is not None and not may_reach_unit(caller, unit):
@@ -334,11 +340,10 @@ def gate() -> Any:
     return None
 
 
-def _whole_site_if_wall(caller: Principal, site_id: str) -> bool:
-    """False for a wall, or a wall's stream, of a site ``caller`` may see
-    only some grids of (:func:`web.tenant.sees_whole_site`)."""
-    if request.path.startswith("/events/") and request.args.get("wall") is None:
-        return True
+def _sees_whole(caller: Principal, site_id: str) -> bool:
+    """Whether ``caller`` may have a view of site ``site_id`` whole — its
+    wall (page, stream, callbacks), its snapshot, its replay: not a person
+    limited to some grids of it (:func:`web.tenant.sees_whole_site`)."""
     site = app_state().sites.get(site_id)
     return site is None or sees_whole_site(caller, site)
 

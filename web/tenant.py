@@ -313,10 +313,11 @@ def analysable_units(caller: Any, tree: UnitTree, sites: dict[str, Site]
 
 
 def sees_whole_site(caller: Any, site: Site) -> bool:
-    """Whether ``caller`` may see ``site`` whole, as its wall shows it (every
-    grid's incidents, titles and places): not a person limited to some grids
-    of it, who has the console and the phone for those (as such a person
-    analyses no unit and gets no whole-site briefing)."""
+    """Whether ``caller`` may see ``site`` whole, as its wall, its snapshot
+    and its replay show it (every grid's incidents, titles and places): not
+    a person limited to some grids of it, who has the console and the phone
+    for those (as such a person analyses no unit and gets no whole-site
+    briefing)."""
     return not api_grid_scope(caller, site)
 
 

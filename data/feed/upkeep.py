@@ -21,14 +21,6 @@ STREAM_KEEP_MS = {"crowd": 120_000, "traffic": 120_000, "incident": 90 * 86_400_
 CONSUMER_FORGET_MS = 3_600_000
 
 
-def upkeep(r: redis.Redis, site: Site, keys: Keys, consumer: str,
-           now: int) -> None:
-    """A site's whole upkeep (:func:`upkeep_many` of one); its error raised."""
-    failed = upkeep_many(r, [(site, keys)], consumer, now)[0]
-    if failed is not None:
-        raise failed
-
-
 def upkeep_many(r: redis.Redis, jobs: list[tuple[Site, Keys]], consumer: str,
                 now: int) -> list[Exception | None]:
     """Each site's whole upkeep — every stream trimmed, idle consumers
