@@ -496,14 +496,18 @@ def test_the_embedded_redis_refuses_a_client_without_its_password(tmp_path):
 
 def test_requests_nobody_signed_in_to_do_not_fill_the_audit_log(app, r):
     stranger = client_as(app, None)
+    window = lambda: int(time.time()) // audit.QUIET_WINDOW_S  # noqa: E731
+    first = window()
     for n in range(300):
         refused = stranger.post("/_dash-update-component",
                                 json={"output": f"x{n}.children", "inputs": []})
         assert refused.status_code == 401
+    windows = window() - first + 1  # a line a window: the run may span two
     lines = [line for line in audit.read(r, AUTH, count=1000)
              if line["who"] == "-"]
-    assert len(lines) == 1 and lines[0]["action"] == "callback"
-    assert lines[0]["outcome"] == "refused"
+    assert 1 <= len(lines) <= windows
+    assert all(line["action"] == "callback" and line["outcome"] == "refused"
+               for line in lines)
     signed_in = client_as(app, "w1")  # signed-in refusals stay one line each
     for _ in range(3):
         signed_in.get("/admin")
