@@ -191,7 +191,8 @@ count_values = st.one_of(
            "entrance": st.sampled_from(["E1", "V1", "E99", "E1\n"]),
            "ts": st.sampled_from([str(NOW), "12", str(NOW) + "\n", INC1]),
            "in": count_values, "out": count_values},
-           optional={"eid": st.sampled_from(["e-1", "e 1", ""]),
+           optional={"eid": st.sampled_from(["e-1", "e 1", "", "-e", "a" * 128,
+                                             "a" * 129, "é", "e\n"]),
                      "extra": st.just("1")}))
 def test_the_fast_path_for_counts_agrees_with_the_thorough_one(tiny, stream,
                                                                 values):

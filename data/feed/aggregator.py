@@ -741,7 +741,8 @@ class Aggregator:
         for key, found in entries.items():
             name = key.rsplit(":", 1)[1]
             for entry_id, raw in found:
-                entry_id = as_text(entry_id)
+                if type(entry_id) is bytes:  # (as_text, inline: each entry)
+                    entry_id = entry_id.decode()
                 try:
                     checked.append((key, name, entry_id,
                                     check(name, raw or {}, site, now)))

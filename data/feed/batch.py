@@ -191,7 +191,9 @@ class Batch:
         found = eid_of.get((key, entry_id))
         if found is not None:
             set_key, member = found
-            fresh = out.fresh_eids.setdefault(set_key, set())
+            fresh = out.fresh_eids.get(set_key)
+            if fresh is None:
+                fresh = out.fresh_eids[set_key] = set()
             if member in seen or member in fresh:
                 return  # a producer's retry: counted once already
             fresh.add(member)

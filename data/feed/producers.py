@@ -40,6 +40,7 @@ from typing import Any
 
 import redis
 
+from data.feed.check import Tally
 from data.incidents.lifecycle import SYSTEM_ACTOR
 from data.keys import Keys
 from data.redis_conn import RETRY_ERRORS, as_text, by_node, hincrby_many, on_node
@@ -86,6 +87,21 @@ def _incident_kind(src: str, channel: str | None) -> str:
     return "hotline" if channel == "hotline" or "hotline" in src else "phones"
 
 
+_COUNTERS: dict[tuple[str, str, str], str] = {}  # (kind, src, entrance) -> device
+_COUNTERS_MAX = 65_536
+
+
+def _counter_key(tally: Tally) -> str:
+    """:func:`device_of` a count (a people counter or a gate), kept: a site's
+    devices report over and over, tens of thousands of times a second."""
+    dev = device_key(tally.src, tally.entrance,
+                     "counter" if tally.kind == "crowd" else "gate")
+    if len(_COUNTERS) >= _COUNTERS_MAX:  # producers may send any src
+        _COUNTERS.clear()
+    _COUNTERS[tally.kind, tally.src, tally.entrance] = dev
+    return dev
+
+
 def device_of(stream: str, ev: Any) -> str:
     """The device an accepted event reports for."""
     if stream == "crowd":
@@ -130,13 +146,21 @@ def record(pipe: Any, keys: Keys, site: Site, checked: list, raws: dict,
     last_ts: dict[str, int] = {}
     reasons: dict[str, str] = {}
     for key, name, entry_id, ev in checked:
-        why = refused_why.get((name, entry_id))
+        why = refused_why.get((name, entry_id)) if refused_why else None
         if why is None and not isinstance(ev, Exception):
-            if ev.src == INCIDENT_SRC:
+            if type(ev) is Tally:  # a count: its device's key made once
+                dev = _COUNTERS.get((ev.kind, ev.src, ev.entrance))
+                if dev is None:
+                    if ev.src == INCIDENT_SRC:
+                        continue
+                    dev = _counter_key(ev)
+            elif ev.src == INCIDENT_SRC:
                 continue
-            dev = device_of(name, ev)
+            else:
+                dev = device_of(name, ev)
             counts[dev] += 1
-            last_ts[dev] = max(last_ts.get(dev, 0), ev.ts)
+            if ev.ts > last_ts.get(dev, 0):
+                last_ts[dev] = ev.ts
         else:
             dev = device_of_raw(name, raws.get((entry_id, key), {}), site)
             refused[dev] += 1
