@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import orjson
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
@@ -177,6 +178,25 @@ return 0
 """
 
 
+# The words of a script call as one JSON array (:func:`_packed`): redis-py
+# packs each word of a command in Python (a quarter of a µs here), and a
+# site-round's fold and reads are a few hundred words; orjson makes them
+# one in C, and the script unpacks them (cjson, in C too). Whole numbers
+# are written back as text as redis-py sends them: Redis turns a Lua number
+# into text its own way (``%.17g`` in 6.2 and 7.0, a shortest form since,
+# which may write 1e+09), and EXPIREAT or HINCRBY want digits. ``{fixed}``
+# words of ARGV come before the array.
+_UNPACK = """
+local argv = {{}}
+for k = 1, {fixed} do argv[k] = ARGV[k] end
+local words = cjson.decode(ARGV[{fixed} + 1])
+for k = 1, #words do
+  local w = words[k]
+  if type(w) == 'number' then w = string.format('%d', w) end
+  argv[{fixed} + k] = w
+end
+"""
+
 # One batch's writes, fenced (data/feed/batch.py): KEYS[1] the site's lease,
 # KEYS[2] its count of commits; ARGV[1] the holder, ARGV[2] the count as the
 # batch read it ('' none), then the commands, each as its length and its
@@ -184,17 +204,17 @@ return 0
 # 0: not the holder, -1: another commit came between, nothing written; 1:
 # all written. A command that fails does not stop the others (as in a
 # MULTI/EXEC); the first error is the reply.
-FENCED_APPLY = """
-if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
-if (redis.call('get', KEYS[2]) or '') ~= ARGV[2] then return -1 end
+_FENCED_BODY = """
+if redis.call('get', KEYS[1]) ~= argv[1] then return 0 end
+if (redis.call('get', KEYS[2]) or '') ~= argv[2] then return -1 end
 -- every command's length checked before anything is written: a script that
 -- stops half-way keeps what it wrote (Lua's unpack takes 7,000 words at most)
 local i = 3
-while i <= #ARGV do
-  local n = tonumber(ARGV[i])
-  if not n or n < 1 or i + n > #ARGV
-      or (n > 7000 and ARGV[i + 1] ~= 'HINCRBYS') then
-    return redis.error_reply('FENCED_APPLY: no command of ' .. tostring(ARGV[i])
+while i <= #argv do
+  local n = tonumber(argv[i])
+  if not n or n < 1 or i + n > #argv
+      or (n > 7000 and argv[i + 1] ~= 'HINCRBYS') then
+    return redis.error_reply('FENCED_APPLY: no command of ' .. tostring(argv[i])
                              .. ' words at word ' .. i)
   end
   i = i + n + 1
@@ -205,36 +225,55 @@ local function note(reply)
   if type(reply) == 'table' and reply.err then err = err or reply.err end
 end
 local i = 3
-while i <= #ARGV do
-  local n = tonumber(ARGV[i])
-  if ARGV[i + 1] == 'HINCRBYS' then
-    local key, expire = ARGV[i + 2], ARGV[i + 3]
+while i <= #argv do
+  local n = tonumber(argv[i])
+  if argv[i + 1] == 'HINCRBYS' then
+    local key, expire = argv[i + 2], argv[i + 3]
     for j = i + 4, i + n, 2 do
-      note(redis.pcall('hincrby', key, ARGV[j], ARGV[j + 1]))
+      note(redis.pcall('hincrby', key, argv[j], argv[j + 1]))
     end
     if expire ~= '' then note(redis.pcall('expireat', key, expire)) end
   else
-    note(redis.pcall(unpack(ARGV, i + 1, i + n)))
+    note(redis.pcall(unpack(argv, i + 1, i + n)))
   end
   i = i + n + 1
 end
 if err then return redis.error_reply(err) end
 return 1
 """
+FENCED_APPLY = "local argv = ARGV\n" + _FENCED_BODY
+FENCED_APPLY_PACKED = _UNPACK.format(fixed=2) + _FENCED_BODY
 
 
 # Several commands of one slot run as one (:func:`by_node`'s ``bundle``):
 # ARGV the commands, each as its length and its words; the replies in order,
 # a command's error as its reply. KEYS[1] names the slot.
-SEVERAL = """
+_SEVERAL_BODY = """
 local out, i = {}, 1
-while i <= #ARGV do
-  local n = tonumber(ARGV[i])
-  out[#out + 1] = redis.pcall(unpack(ARGV, i + 1, i + n))
+while i <= #argv do
+  local n = tonumber(argv[i])
+  out[#out + 1] = redis.pcall(unpack(argv, i + 1, i + n))
   i = i + n + 1
 end
 return out
 """
+SEVERAL = "local argv = ARGV\n" + _SEVERAL_BODY
+SEVERAL_PACKED = _UNPACK.format(fixed=0) + _SEVERAL_BODY
+
+_PACKABLE = frozenset((str, int))
+
+
+def _packed(words: list[Any]) -> bytes | None:
+    """``words`` as one JSON array for a script's ``_PACKED`` form, if they
+    are all text and whole numbers of at most 53 bits (what JSON and Lua
+    keep exactly); else None, and they go word by word (bytes a producer
+    sent, which need not be UTF-8; a float, which Lua would write anew)."""
+    if not set(map(type, words)) <= _PACKABLE:
+        return None
+    try:
+        return orjson.dumps(words, option=orjson.OPT_STRICT_INTEGER)
+    except orjson.JSONEncodeError:  # a lone surrogate, a larger number
+        return None
 
 
 class _Taken(DataAccessCommands):
@@ -263,8 +302,12 @@ class _Bundle:
             for args, options in self.commands:
                 pipe.execute_command(*args, **options)
             return
-        pipe.execute_command("EVAL", SEVERAL, 1, self.key,
-                             *_words(args for args, _ in self.commands))
+        words = _words(args for args, _ in self.commands)
+        packed = _packed(words)
+        if packed is None:
+            pipe.execute_command("EVAL", SEVERAL, 1, self.key, *words)
+        else:
+            pipe.execute_command("EVAL", SEVERAL_PACKED, 1, self.key, packed)
 
     def replies(self, got: list) -> list:
         if not self.one:
@@ -322,9 +365,13 @@ class Recorder(DataAccessCommands):
 
     def fenced(self, lease: str, folds: str, holder: str,
                seen: str) -> tuple:
-        """The FENCED_APPLY call of the commands kept: (EVAL, script, ...)."""
-        return ("EVAL", FENCED_APPLY, 2, lease, folds, holder, seen,
-                *_words(self.commands))
+        """The FENCED_APPLY call of the commands kept: (EVAL, script, ...),
+        their words packed in one where they can be (:func:`_packed`)."""
+        words = _words(self.commands)
+        packed = _packed(words)
+        if packed is None:
+            return ("EVAL", FENCED_APPLY, 2, lease, folds, holder, seen, *words)
+        return ("EVAL", FENCED_APPLY_PACKED, 2, lease, folds, holder, seen, packed)
 
 
 def hincrby_many(pipe: object,

@@ -13,7 +13,14 @@ from data.feed.aggregator import ensure_groups
 from data.feed.batch import Batch, LostLease
 from data.feed.check import check
 from data.keys import FEED_STREAMS, GROUP, Keys
-from data.redis_conn import FENCED_APPLY, Recorder, node_for
+from data.redis_conn import (
+    FENCED_APPLY,
+    FENCED_APPLY_PACKED,
+    Recorder,
+    _packed,
+    _words,
+    node_for,
+)
 from tests.common import PREFIX
 from tests.feed import crowd
 
@@ -157,3 +164,58 @@ def test_a_batch_from_thousands_of_devices_folds(r, raw, site):
     assert int(r.hget(KEYS.stats, "folded:crowd")) == 2_000
     seen = [f for f in r.hkeys(KEYS.producers) if f.endswith(":seen")]
     assert len(seen) == 2_000
+
+
+def test_the_writes_do_the_same_packed_in_one_word_as_word_by_word(r, raw, site):
+    """The writes go as one JSON word when they are all text and whole
+    numbers (redis-py packs word by word in Python): the script writes
+    exactly what the words would, numbers as redis-py writes them, text of
+    any kind as it is; anything else goes word by word."""
+    texts = ["二", "", "a\x00b", "line\nbreak", "\u2028", "😀", "1e5", " ", '"q"']
+    numbers = [0, -1, 7, 1_800_000_000, 1_796_609_640_001, 2**53 - 1]
+    expire = 1_800_000_000  # 2027: a round number
+
+    def writes(space: str) -> Recorder:
+        rec = Recorder()
+        rec.hset(f"{space}:h", mapping={f"t{n}": t for n, t in enumerate(texts)}
+                 | {f"n{n}": x for n, x in enumerate(numbers)})
+        rec.execute_command("HINCRBYS", f"{space}:c", expire,
+                            *(w for n, x in enumerate(numbers) for w in (f"n{n}", x)))
+        rec.sadd(f"{space}:s", *texts)
+        rec.expireat(f"{space}:h", expire)
+        return rec
+
+    packed_space, plain_space = KEYS.base + ":packed", KEYS.base + ":plain"
+    packed = writes(packed_space).fenced(KEYS.lease, KEYS.folds, "agg-a", "")
+    assert packed[1] == FENCED_APPLY_PACKED and len(packed) == 8
+    Batch.committed(None, send(raw, packed)[0])
+    words = _words(writes(plain_space).commands)
+    Batch.committed(None, send(raw, ("EVAL", FENCED_APPLY, 2, KEYS.lease, KEYS.folds,
+                                     "agg-a", r.get(KEYS.folds), *words))[0])
+    for space in (packed_space, plain_space):
+        assert r.hgetall(f"{space}:h") == {
+            **{f"t{n}": t for n, t in enumerate(texts)},
+            **{f"n{n}": str(x) for n, x in enumerate(numbers)}}
+        assert r.hgetall(f"{space}:c") == {
+            f"n{n}": str(x) for n, x in enumerate(numbers)}
+        assert r.smembers(f"{space}:s") == set(texts)
+        assert abs(r.ttl(f"{space}:h") - r.ttl(f"{space}:c")) <= 1
+        assert r.ttl(f"{space}:h") > 0
+    # what JSON or Lua would not keep exactly goes word by word
+    for odd in (b"\xff\xfe", 0.1, True, 2**60, "\ud800", None):
+        assert _packed(["SET", "k", odd]) is None
+    rec = Recorder()
+    rec.hset(KEYS.base + ":raw", "field", b"\xff\xfe")  # a producer's bytes
+    plain = rec.fenced(KEYS.lease, KEYS.folds, "agg-a", r.get(KEYS.folds))
+    assert plain[1] == FENCED_APPLY
+    Batch.committed(None, send(raw, plain)[0])
+    assert raw.hget(KEYS.base + ":raw", "field") == b"\xff\xfe"
+
+
+def test_a_malformed_packed_call_writes_nothing(r, raw, site):
+    words = [3, "SET", KEYS.base + ":a", "1", 8_000, "SET", KEYS.base + ":b", "2"]
+    command = ("EVAL", FENCED_APPLY_PACKED, 2, KEYS.lease, KEYS.folds, "agg-a", "",
+               _packed(words))
+    with pytest.raises(redis.ResponseError, match="FENCED_APPLY"):
+        Batch.committed(None, send(raw, command)[0])
+    assert r.get(KEYS.base + ":a") is None and r.get(KEYS.folds) is None

@@ -107,6 +107,9 @@ def test_a_bundle_answers_as_its_commands_would_one_by_one(r, backend):
     assert bundled[0][:3] == ["0", None, {"a": "0", "b": "二"}]
     assert by_node(r, [(KEYS[0], lambda pipe: pipe.get(KEYS[0]))],
                    several=True, bundle=True) == [["0"]]
+    assert by_node(r, [(KEYS[0], lambda pipe: (  # bytes: word by word
+        pipe.hmget(KEYS[0] + ":h", b"\xff", "a"), pipe.get(KEYS[0])))],
+        several=True, bundle=True) == [[[None, "0"], "0"]]
     long = [f"f{n}" for n in range(5000)]  # past what a script unpacks
     assert by_node(r, [(KEYS[0], lambda pipe: (
         pipe.hmget(KEYS[0] + ":h", "a", *long), pipe.get(KEYS[0])))],
