@@ -158,3 +158,45 @@ def test_a_unit_that_cannot_be_written_holds_up_no_site_and_catches_up(r, agg):
     r.delete(city)
     drain(agg)  # the next snapshot's roll-up adds what was left out
     assert figures(r, tree)["city"] == figures(r, tree)["D1"]
+
+
+def test_thousands_of_communities_add_into_their_city_in_one_call_each_unit(r, raw):
+    """A busy round moves every community of a city: each unit gets one
+    call with all of its communities that moved (5,000 here, past what
+    Lua unpacks at once), and the sums are what they add up to; adding the
+    same again changes nothing, and what moved since adds its difference."""
+    from data.units.rollup import FIGURES, add_parts
+    from data.units.tree import Node, UnitTree
+
+    n = 5_000
+    comms = [f"c{k}" for k in range(n)]
+    units = {"big": Node("big", "city", "大城", "Big", None, None,
+                         ("s1", "s2")),
+             "s1": Node("s1", "street", "一", "One", "big", None,
+                        tuple(comms[: n // 2])),
+             "s2": Node("s2", "street", "二", "Two", "big", None,
+                        tuple(comms[n // 2:]))}
+    units |= {c: Node(c, "community", c, c, "s1" if k < n // 2 else "s2", c)
+              for k, c in enumerate(comms)}
+    tree = UnitTree(units, "big", {c: (c,) for c in comms})
+
+    def parts(bump: int = 0):
+        return {c: tuple(k % 7 + (bump if k < 10 else 0)
+                         for _ in FIGURES) for k, c in enumerate(comms)}
+
+    def city() -> dict:
+        return r.hgetall(UnitKeys(PREFIX, "big").figures)
+
+    changed, failed = add_parts(raw, PREFIX, tree, parts(), now_ms(), "20261207")
+    assert (changed, failed) == (n + 3, set())
+    total = sum(k % 7 for k in range(n))
+    assert int(city()["incidents_open"]) == total
+    assert int(r.hget(UnitKeys(PREFIX, "s2").figures, "incidents_open")) == sum(
+        k % 7 for k in range(n // 2, n))
+    version = int(city()["version"])
+    assert add_parts(raw, PREFIX, tree, parts(), now_ms(), "20261207") == (0, set())
+    assert int(city()["version"]) == version
+    changed, _ = add_parts(raw, PREFIX, tree, parts(bump=2), now_ms(), "20261207")
+    assert changed == 10 + 2  # ten communities, their street, the city
+    assert int(city()["incidents_open"]) == total + 20
+    assert int(city()["version"]) == version + 1

@@ -3,11 +3,12 @@
 After the aggregator publishes a site's snapshot it calls
 :meth:`Rollup.after_publish`: one pipelined read of the site's own counts
 (people present by grid, and what :mod:`data.units.counts` keeps per
-community), and — only for a community whose figures moved — one script per
-unit of its chain (the community, its street, its district, the city). The
-script keeps the community's figures as last added (``parts``) and adds the
-difference into the unit's figures (``figures``) with HINCRBY, atomically on
-the unit's own slot (``{u:<unit>}``). Run twice with the same figures, it
+community); once a round, for the communities whose figures moved, one
+script call per unit of their chains (the community, its street, its
+district, the city), with all of that unit's communities. The script keeps
+each community's figures as last added (``parts``) and adds the differences
+into the unit's figures (``figures``) with HINCRBY, atomically on the unit's
+own slot (``{u:<unit>}``). Run twice with the same figures, it
 changes nothing; a roll-up cut short is completed by the next. So a report in
 a community reaches its street's, district's and city's figures in the same
 step as its own snapshot, a few tens of milliseconds after it is folded.
@@ -58,32 +59,52 @@ KPIS = ("people_present", "incidents_open", "overdue", "closed_today",
         "owned_here")
 
 # KEYS[1] figures, KEYS[2] parts, KEYS[3] today's copy of the figures;
-# ARGV[1] the community, ARGV[2] its figures ("n,n,…" in the order of
-# ARGV[5…], the names), ARGV[3] now (ms), ARGV[4] how long a day's copy is kept
-# (s). Returns the unit's new version, or 0 when nothing changed.
-ADD_PART = """
+# ARGV[1] now (ms), ARGV[2] how long a day's copy is kept (s), ARGV[3] how
+# many figures a community has, ARGV[4…] their names, then for each
+# community of the unit that moved: its id and its figures ("n,n,…" in the
+# order of the names). Each community's difference from what it last added
+# is added into the figures, once for all of them. Returns the unit's new
+# version, or 0 when nothing changed.
+ADD_PARTS = """
 local function keep_day()
   local all = redis.call('HGETALL', KEYS[1])
   if #all > 0 then
     redis.call('HSET', KEYS[3], unpack(all))
-    redis.call('EXPIRE', KEYS[3], ARGV[4])
+    redis.call('EXPIRE', KEYS[3], ARGV[2])
   end
 end
-local old = redis.call('HGET', KEYS[2], ARGV[1])
-if old == ARGV[2] then
+local n = tonumber(ARGV[3])
+local sums, moved = {}, {}
+for p = 4 + n, #ARGV, 2 do
+  local community, figures = ARGV[p], ARGV[p + 1]
+  local old = redis.call('HGET', KEYS[2], community)
+  if old ~= figures then
+    local before = {}
+    if old then for v in string.gmatch(old, '[^,]+') do before[#before + 1] = v end end
+    local i = 0
+    for v in string.gmatch(figures, '[^,]+') do
+      i = i + 1
+      sums[i] = (sums[i] or 0) + tonumber(v) - tonumber(before[i] or 0)
+    end
+    moved[#moved + 1] = community
+    moved[#moved + 1] = figures
+  end
+end
+if #moved == 0 then
   if redis.call('EXISTS', KEYS[3]) == 0 then keep_day() end
   return 0
 end
-local before = {}
-if old then for v in string.gmatch(old, '[^,]+') do before[#before + 1] = v end end
-local i = 0
-for v in string.gmatch(ARGV[2], '[^,]+') do
-  i = i + 1
-  local d = tonumber(v) - tonumber(before[i] or 0)
-  if d ~= 0 then redis.call('HINCRBY', KEYS[1], ARGV[4 + i], d) end
+-- the figures first: if they cannot be written (not a hash), the parts
+-- still say "not added", and the next roll-up adds them
+for i = 1, n do
+  if sums[i] and sums[i] ~= 0 then
+    redis.call('HINCRBY', KEYS[1], ARGV[3 + i], string.format('%d', sums[i]))
+  end
 end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[1], 'generated_ms', ARGV[3])
+for k = 1, #moved, 2000 do  -- (Lua unpacks 7,000 at most)
+  redis.call('HSET', KEYS[2], unpack(moved, k, math.min(k + 1999, #moved)))
+end
+redis.call('HSET', KEYS[1], 'generated_ms', ARGV[1])
 local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
 keep_day()
 return version
@@ -154,32 +175,44 @@ def site_figures(replies: list, site: Site, communities: list[str]
 
 def add_parts(r: redis.Redis, prefix: str, tree: UnitTree,
               parts: Mapping[str, tuple[int, ...]], now_ms: int,
-              day: str) -> int:
+              day: str) -> tuple[int, set[str]]:
     """Add each community's figures into every unit of its chain, keep each
     unit's figures of the local ``day`` (``YYYYMMDD``) and announce each
-    changed unit's newest version on its channel (its walls listen); returns
-    how many units changed."""
+    changed unit's newest version on its channel (its walls listen).
+
+    One script call a unit for all its communities that moved, one round
+    trip a node for all units: a busy round moves every community of the
+    city, and a call per community and unit was four thousand calls, the
+    city's own a thousand of them. Returns how many units changed, and the
+    communities a unit of whose chain could not be written (another
+    roll-up adds them again: adding is idempotent)."""
     if not parts:
-        return 0
-    pipe = r.pipeline(transaction=False)
-    order = []
+        return 0, set()
+    by_unit: dict[str, list[str]] = {}
     for comm, figures in parts.items():
         packed = ",".join(map(str, figures))
         for unit in tree.chain(comm):
-            keys = UnitKeys(prefix, unit)
-            pipe.execute_command("EVAL", ADD_PART, 3, keys.figures, keys.parts,
-                                 keys.day(day), comm, packed, now_ms, DAY_KEEP_S,
-                                 *FIGURES)
-            order.append(unit)
+            by_unit.setdefault(unit, []).extend((comm, packed))
+    units = list(by_unit)
+
+    def queue(unit: str):
+        keys = UnitKeys(prefix, unit)
+        return lambda pipe: pipe.execute_command(
+            "EVAL", ADD_PARTS, 3, keys.figures, keys.parts, keys.day(day),
+            now_ms, DAY_KEEP_S, len(FIGURES), *FIGURES, *by_unit[unit])
+    replies = by_node(r, [(UnitKeys(prefix, u).figures, queue(u)) for u in units])
     newest: dict[str, int] = {}
-    changed = 0
-    for unit, version in zip(order, pipe.execute(), strict=True):
-        if int(version):
-            changed += 1
-            newest[unit] = max(newest.get(unit, 0), int(version))
+    failed: set[str] = set()
+    for unit, version in zip(units, replies, strict=True):
+        if isinstance(version, Exception):
+            log.warning("roll-up into unit %s failed (%r); tried again with "
+                        "the next snapshots", unit, version)
+            failed.update(by_unit[unit][::2])
+        elif int(version):
+            newest[unit] = int(version)
     if newest:
         announce_each(r, {UnitKeys(prefix, u).channel: v for u, v in newest.items()})
-    return changed
+    return len(newest), failed
 
 
 @dataclass
@@ -262,9 +295,13 @@ class Rollup:
         by_day: dict[str, dict] = {}  # the sites' local days (one, but for
         for comm, (figures, day) in pending.items():  # a city across midnight)
             by_day.setdefault(day, {})[comm] = figures
+        changed, failed = 0, set()
         try:
-            changed = sum(add_parts(r, self.prefix, self.tree, parts, now_ms, day)
-                          for day, parts in by_day.items())
+            for day, parts in by_day.items():
+                n, not_added = add_parts(r, self.prefix, self.tree, parts,
+                                         now_ms, day)
+                changed += n
+                failed |= not_added
         except redis.RedisError as exc:
             # A unit's node away (the city's hash lives on one) must not stop
             # the folding of the sites: what was not added is added by a
@@ -275,7 +312,8 @@ class Rollup:
                         "tried again with their next snapshots", len(moved), exc)
             return 0
         clock = time.monotonic()
-        self.sent.update((c, (f, clock)) for c, f in moved.items())
+        self.sent.update((c, (f, clock)) for c, f in moved.items()
+                         if c not in failed)
         return changed
 
 
