@@ -428,6 +428,46 @@ def test_incident_views_kept_between_builds_follow_changes_and_the_clock(r, raw,
     assert (view["status"], view["sla"], view["overdue"]) == ("accepted", "red", True)
 
 
+def test_the_hour_kept_between_builds_is_the_hour_read_afresh(r, raw, agg, tiny):
+    """The last hour's sums are kept between builds and brought up to date
+    with the minutes that moved (data/feed/snapshot.py, _hour_total): after
+    late entries into old minutes and with the hour sliding on, every
+    figure of the hour is what a build that reads everything says."""
+    from data.feed.snapshot import build
+
+    keys, state = Keys(PREFIX, "tiny"), agg.states["tiny"]
+    t = now_ms()
+
+    def hour_figures(snapshot: dict) -> dict:
+        return {"site": (snapshot["people_in_1h"], snapshot["people_out_1h"]),
+                "vehicles": (snapshot["vehicles_in_1h"], snapshot["vehicles_out_1h"]),
+                **{e: (v["people_in_1h"], v["people_out_1h"], v["flow_5m"])
+                   for e, v in snapshot["entrances"].items()},
+                **{g: (v["people_in_1h"], v["people_out_1h"])
+                   for g, v in snapshot["grids"].items()}}
+
+    def same_as_afresh(at: int) -> dict:
+        kept = build(raw, keys, tiny, at, cache=state.kept)
+        afresh = build(raw, keys, tiny, at)
+        assert hour_figures(kept) == hour_figures(afresh)
+        return hour_figures(kept)
+
+    crowd(r, "E1", 5, 1, ts=t - 50 * 60_000)
+    crowd(r, "E2", 7, 0, ts=t - 10 * 60_000)
+    crowd(r, "E1", 3, 2, ts=t)
+    drain(agg)
+    assert same_as_afresh(now_ms())["site"] == (15, 3)
+    crowd(r, "E2", 11, 4, ts=t - 50 * 60_000)  # late, into a minute kept
+    crowd(r, "E1", 1, 0, ts=t - 2 * 60_000)
+    drain(agg)
+    assert same_as_afresh(now_ms())["site"] == (27, 7)
+    # twenty minutes on, the minute of t - 50 min has left the hour
+    assert same_as_afresh(now_ms() + 20 * 60_000)["site"] == (11, 2)
+    crowd(r, "E2", 2, 0, ts=t)
+    drain(agg)
+    assert same_as_afresh(now_ms())["site"] == (29, 7)  # and it comes back
+
+
 def test_a_report_mid_round_is_folded_before_the_round_ends(r, raw, tiny):
     """A busy round of many sites lasts seconds; a report XADDed during it
     is heard (the incident streams' keyspace events, data/feed/wake.py) and
