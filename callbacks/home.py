@@ -12,7 +12,7 @@ from data.feed.snapshot import read_snapshot
 from layouts import ids
 from layouts.home import SCREENS
 from layouts.i18n import age_text, t
-from web.auth import PAGE_SCREENS, principal
+from web.auth import PAGE_SCREENS, WHOLE_SITE_SCREENS, principal, sees_whole
 from web.state import AppState
 
 
@@ -27,12 +27,17 @@ def figure(label: str, value: Any, testid: str | None = None) -> html.Div:
 def site_card(snap: dict[str, Any] | None, site_id: str, name: str,
               lang: str, now: int) -> html.Section:
     caller = principal()
+    whole = caller is not None and sees_whole(caller, site_id)
     links = [html.A(t(key, lang), href=f"{path}?site={site_id}&lang={lang}")
              for key, path in SCREENS
-             if caller is not None and caller.may(PAGE_SCREENS[path])]
-    links.append(html.A(t("screen.api", lang),
-                        href=f"/api/v1/sites/{site_id}/snapshot"))
-    if snap is None:
+             if caller is not None and caller.may(PAGE_SCREENS[path])
+             and (whole or PAGE_SCREENS[path] not in WHOLE_SITE_SCREENS)]
+    if whole:
+        links.append(html.A(t("screen.api", lang),
+                            href=f"/api/v1/sites/{site_id}/snapshot"))
+    if not whole:  # a person of some grids: no figures of the site whole
+        body = [html.P(t("home.some_grids", lang), className="home-meta")]
+    elif snap is None:
         body = [html.P(t("home.waiting", lang))]
     else:
         inc = snap["incidents"]

@@ -583,6 +583,31 @@ def test_a_person_of_some_grids_has_no_whole_site_view(app, r):
     assert whole.get("/replay?site=yaozhai").status_code == 200
 
 
+def test_the_home_page_offers_a_person_of_some_grids_no_view_of_the_site_whole(
+        app, r):
+    """The home page's card of a site: for a supervisor limited to some
+    grids, no link to the wall or the snapshot (both refuse them) and no
+    figures of the site whole; the console is there. A supervisor of the
+    whole site gets the figures and every link."""
+    output = next(o for o in app.callback_map if "home-live.children" in o)
+
+    def card(name: str, site: str) -> str:
+        body = page_body(output, app.callback_map[output], site, "G01")
+        answer = client_for(app, r, name).post("/_dash-update-component", json=body)
+        assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
+        return json.dumps(answer.get_json(), ensure_ascii=False)
+
+    scoped = card(SCOPED, "erqi")
+    assert "/console?site=erqi" in scoped
+    for absent in ("/wall?", "/snapshot", "home-people-present",
+                   "home-incidents-open"):
+        assert absent not in scoped, absent
+    whole = card("sup_comm", "yaozhai")
+    for present in ("/wall?site=yaozhai", "/console?site=yaozhai",
+                    "/api/v1/sites/yaozhai/snapshot", "home-incidents-open"):
+        assert present in whole, present
+
+
 def test_no_route_of_its_site_shows_a_grid_scoped_supervisor_other_grids(
         app, r, sites):
     """Generated from the routes the app registers: each route that takes a

@@ -201,6 +201,8 @@ def _callback_gate(callbacks: dict[str, dict], callback_screens: dict[str, str])
 
 WHOLE_SITE = ("the wall, the snapshot and the replay show the whole site: not "
               "for a person limited to some grids")
+# the screens that show a site whole (the page gate; the home page's links)
+WHOLE_SITE_SCREENS = frozenset({"wall", "replay"})
 # the JSON API's views of a site whole (/api/v1/sites/<site>/<what>...)
 WHOLE_SITE_API = frozenset({"snapshot", "replay"})
 
@@ -228,7 +230,7 @@ def _api_gate(path: str):
     what = parts[5] if len(parts) > 5 else ""
     if site is not None and not caller.on_site(site):
         return _json_refusal(403, f"site {site} is outside this caller's scope")
-    if what in WHOLE_SITE_API and not _sees_whole(caller, site):
+    if what in WHOLE_SITE_API and not sees_whole(caller, site):
         return _json_refusal(403, WHOLE_SITE)
     if what == "feeds":
         need, allowed = "ingest", caller.role == "key:ingest"
@@ -319,7 +321,7 @@ def gate() -> Any:
             return _json_refusal(403, f"role {caller.role} may not follow "
                                       "this stream")
         if path.startswith("/events/") and request.args.get("wall") is not None \
-                and not _sees_whole(caller, site):
+                and not sees_whole(caller, site):
             return _json_refusal(403, WHOLE_SITE)
         return None
     if caller is None:
@@ -331,8 +333,8 @@ def gate() -> Any:
     site = request.args.get("site")
     if site and not caller.on_site(site):
         return forbidden(screen or "home")
-    if screen in ("wall", "replay") and request.args.get("unit") is None and \
-            not _sees_whole(caller, site or caller.site or ""):
+    if screen in WHOLE_SITE_SCREENS and request.args.get("unit") is None and \
+            not sees_whole(caller, site or caller.site or ""):
         return forbidden(screen)
     unit = request.args.get("unit")
     if unit is not None and not may_reach_unit(caller, unit):
@@ -340,7 +342,7 @@ def gate() -> Any:
     return None
 
 
-def _sees_whole(caller: Principal, site_id: str) -> bool:
+def sees_whole(caller: Principal, site_id: str) -> bool:
     """Whether ``caller`` may have a view of site ``site_id`` whole — its
     wall (page, stream, callbacks), its snapshot, its replay: not a person
     limited to some grids of it (:func:`web.tenant.sees_whole_site`)."""
