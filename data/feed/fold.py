@@ -13,9 +13,9 @@ grid, ``s:i|o`` people into the site, ``v:<gate>:i|o`` vehicles at a gate,
 
 from __future__ import annotations
 
+import weakref
 from collections import Counter
 from datetime import datetime, timedelta
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from data.feed.check import Tally
@@ -46,13 +46,31 @@ SITE_FIELDS = ("s:i", "s:o")
 VEHICLE_FIELDS = ("vs:i", "vs:o")
 
 
-@lru_cache(maxsize=4096)
-def _fields(site: Site, entrance_id: str) -> tuple[tuple[str, str], tuple[str, str],
-                                                   str]:
-    """Counter field names of an entrance and its grid, made once."""
-    grid = site.entrances[entrance_id].grid
-    return ((f"e:{entrance_id}:i", f"e:{entrance_id}:o"),
+Names = tuple[tuple[str, str], tuple[str, str], str]
+# per loaded site: entrance -> its counter field names (a city's entrances
+# are tens of thousands, and an LRU of a few thousand missed every time)
+_NAMES: weakref.WeakKeyDictionary[Site, dict[str, Names]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _names_of(site: Site) -> dict[str, Names]:
+    """The field names of ``site``'s entrances made so far (:func:`_fields`)."""
+    names = _NAMES.get(site)
+    if names is None:
+        names = _NAMES[site] = {}
+    return names
+
+
+def _fields(site: Site, entrance_id: str, names: dict[str, Names]) -> Names:
+    """Counter field names of an entrance and its grid, made once (kept in
+    ``names``, :func:`_names_of` the site)."""
+    found = names.get(entrance_id)
+    if found is None:
+        grid = site.entrances[entrance_id].grid
+        found = names[entrance_id] = (
+            (f"e:{entrance_id}:i", f"e:{entrance_id}:o"),
             (f"g:{grid}:i", f"g:{grid}:o"), f"g:{grid}")
+    return found
 
 
 class Fold:
@@ -62,6 +80,7 @@ class Fold:
                  parking: dict[str, str], now_ms: int) -> None:
         self.site, self.keys, self.now_ms = site, keys, now_ms
         self.tz = ZoneInfo(site.timezone)
+        self._names = _names_of(site)
         self.incr: Counter[tuple[str, str]] = Counter()
         self.expire_at: dict[str, int] = {}
         self.present = present  # "g:<grid>" -> people; changed in place
@@ -148,7 +167,7 @@ class Fold:
         else:
             acc[0] += tally.n_in
             acc[1] += tally.n_out
-        grid = _fields(self.site, tally.entrance)[2]
+        grid = _fields(self.site, tally.entrance, self._names)[2]
         present = self.present
         present[grid] = max(0, int(present.get(grid, 0)) + tally.n_in - tally.n_out)
         self.present_changed = True
@@ -165,7 +184,8 @@ class Fold:
     def finish(self) -> None:
         """Spread the per-slot sums over every counter hash they belong to."""
         for (tens, entrance), (n_in, n_out) in self._crowd.items():
-            entrance_fields, grid_fields, _ = _fields(self.site, entrance)
+            entrance_fields, grid_fields, _ = _fields(self.site, entrance,
+                                                      self._names)
             buckets = self._buckets(tens * 10_000)
             self._add(buckets, entrance_fields, n_in, n_out)
             self._add(buckets, grid_fields, n_in, n_out)
