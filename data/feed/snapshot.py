@@ -9,6 +9,7 @@ read it with :func:`read_snapshot`; they never scan raw streams.
 
 from __future__ import annotations
 
+import weakref
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -216,18 +217,16 @@ def _shape(r: redis.Redis, keys: Keys, site: Site, now_ms: int,
     def hour_sum(fld: str, totals: Counter[str] = hour_total) -> int:
         return totals.get(fld, 0)
 
+    got, recent_got = hour_total.get, recent.get
     entrances = {
-        e.id: {
-            "name": e.name, "name_en": e.name_en, "kind": e.kind, "grid": e.grid,
-            "lon": e.lon, "lat": e.lat,
-            "people_in_1h": hour_sum(f"e:{e.id}:i"),
-            "people_out_1h": hour_sum(f"e:{e.id}:o"),
-            "vehicles_in_1h": hour_sum(f"v:{e.id}:i"),
-            "vehicles_out_1h": hour_sum(f"v:{e.id}:o"),
-            "flow_5m": hour_sum(f"e:{e.id}:i", recent) + hour_sum(f"e:{e.id}:o", recent)
-            + hour_sum(f"v:{e.id}:i", recent) + hour_sum(f"v:{e.id}:o", recent),
+        entrance: {
+            **static,
+            "people_in_1h": got(e_in, 0), "people_out_1h": got(e_out, 0),
+            "vehicles_in_1h": got(v_in, 0), "vehicles_out_1h": got(v_out, 0),
+            "flow_5m": recent_got(e_in, 0) + recent_got(e_out, 0)
+            + recent_got(v_in, 0) + recent_got(v_out, 0),
         }
-        for e in site.entrances.values()
+        for entrance, static, (e_in, e_out, v_in, v_out) in _entrance_rows(site)
     }
     grids = {}
     for g in site.grids.values():
@@ -308,6 +307,24 @@ def _shape(r: redis.Redis, keys: Keys, site: Site, now_ms: int,
         "folded": {name: stats.get(f"folded:{name}", 0) for name in FEED_STREAMS},
         "alerts": alerts,
     }
+
+
+EntranceRow = tuple[str, dict[str, Any], tuple[str, str, str, str]]
+# per loaded site: each entrance's id, what the snapshot says of it that
+# never moves, and the names of its counters (made once, not each build)
+_ENTRANCE_ROWS: weakref.WeakKeyDictionary[Site, list[EntranceRow]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _entrance_rows(site: Site) -> list[EntranceRow]:
+    rows = _ENTRANCE_ROWS.get(site)
+    if rows is None:
+        rows = _ENTRANCE_ROWS[site] = [
+            (e.id, {"name": e.name, "name_en": e.name_en, "kind": e.kind,
+                    "grid": e.grid, "lon": e.lon, "lat": e.lat},
+             (f"e:{e.id}:i", f"e:{e.id}:o", f"v:{e.id}:i", f"v:{e.id}:o"))
+            for e in site.entrances.values()]
+    return rows
 
 
 def _hour_total(cache: dict, window: list[int]) -> Counter[str]:
