@@ -175,11 +175,16 @@ def test_the_spotlight_turns_with_no_request_from_the_wall(browser, live_app):
     other = browser.new_page(viewport={"width": 1920, "height": 1080})
     other.goto(live.wall_url("tiny"))
     wait_until(lambda: spot_title(other), timeout=20)
-    differ = 0
+    differ, run, longest = 0, 0, 0
     for _ in range(20):  # over two turns; they may differ for a moment
-        differ += spot_title(other) != spot_title(page)
+        apart = spot_title(other) != spot_title(page)
+        differ += apart
+        run = run + 1 if apart else 0
+        longest = max(longest, run)
         page.wait_for_timeout(200)  # deliberate: samples over two turns
-    assert differ <= 3
+    # apart only at a turn (one's event in before the other's), not for a
+    # turn: a wall a turn behind would be apart in every sample
+    assert longest <= 4 and differ <= 8, (longest, differ)
     other.close()
     page.close()
 
