@@ -12,7 +12,13 @@ from data.feed.snapshot import read_snapshot
 from layouts import ids
 from layouts.home import SCREENS
 from layouts.i18n import age_text, t
-from web.auth import PAGE_SCREENS, WHOLE_SITE_SCREENS, principal, sees_whole
+from web.auth import (
+    PAGE_SCREENS,
+    WHOLE_SITE_SCREENS,
+    Principal,
+    principal,
+    sees_whole,
+)
 from web.state import AppState
 
 
@@ -24,13 +30,13 @@ def figure(label: str, value: Any, testid: str | None = None) -> html.Div:
     ])
 
 
-def site_card(snap: dict[str, Any] | None, site_id: str, name: str,
-              lang: str, now: int) -> html.Section:
-    caller = principal()
-    whole = caller is not None and sees_whole(caller, site_id)
+def site_card(caller: Principal, snap: dict[str, Any] | None, site_id: str,
+              name: str, lang: str, now: int, *, whole: bool) -> html.Section:
+    """``whole``: the caller may see the site whole (not a person of some
+    of its grids): its figures, its wall and its snapshot."""
     links = [html.A(t(key, lang), href=f"{path}?site={site_id}&lang={lang}")
              for key, path in SCREENS
-             if caller is not None and caller.may(PAGE_SCREENS[path])
+             if caller.may(PAGE_SCREENS[path])
              and (whole or PAGE_SCREENS[path] not in WHOLE_SITE_SCREENS)]
     if whole:
         links.append(html.A(t("screen.api", lang),
@@ -68,17 +74,21 @@ def site_card(snap: dict[str, Any] | None, site_id: str, name: str,
         html.H2(name), *body, html.Nav(links, className="home-links")])
 
 
-def caller_on(site_id: str) -> bool:
-    caller = principal()
-    return caller is not None and caller.on_site(site_id)
-
-
 def update_home(_tick: int, lang: str, state: AppState) -> list | html.P:
+    caller = principal()
+    if caller is None:
+        return []
     try:
-        now = now_ms()
-        return [site_card(read_snapshot(state.redis, state.keys(s.id)), s.id,
-                          s.name_en if lang == "en" else s.name, lang, now)
-                for s in state.sites.values() if caller_on(s.id)]
+        now, cards = now_ms(), []
+        for site in state.sites.values():
+            if not caller.on_site(site.id):
+                continue
+            whole = sees_whole(caller, site.id)  # else no figures: not read
+            snap = read_snapshot(state.redis, state.keys(site.id)) if whole else None
+            cards.append(site_card(caller, snap, site.id,
+                                   site.name_en if lang == "en" else site.name,
+                                   lang, now, whole=whole))
+        return cards
     except redis.RedisError:
         return html.P(t("home.redis_down", lang), className="home-error")
 

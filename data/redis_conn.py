@@ -302,12 +302,9 @@ class _Bundle:
             for args, options in self.commands:
                 pipe.execute_command(*args, **options)
             return
-        words = _words(args for args, _ in self.commands)
-        packed = _packed(words)
-        if packed is None:
-            pipe.execute_command("EVAL", SEVERAL, 1, self.key, *words)
-        else:
-            pipe.execute_command("EVAL", SEVERAL_PACKED, 1, self.key, packed)
+        pipe.execute_command(*_script_call(
+            SEVERAL, SEVERAL_PACKED, (1, self.key),
+            (args for args, _ in self.commands)))
 
     def replies(self, got: list) -> list:
         if not self.one:
@@ -317,6 +314,17 @@ class _Bundle:
             return [reply] * len(self.commands)
         return [_as_given(args[0], x)
                 for (args, _), x in zip(self.commands, reply, strict=True)]
+
+
+def _script_call(plain: str, packed: str, head: tuple, commands: Any) -> tuple:
+    """The EVAL of a script that takes ``commands`` after ``head`` (its
+    number of keys, its keys, its fixed words): ``packed`` with their words
+    as one (:func:`_packed`) where they can be, else ``plain`` word by word."""
+    words = _words(commands)
+    one = _packed(words)
+    if one is None:
+        return ("EVAL", plain, *head, *words)
+    return ("EVAL", packed, *head, one)
 
 
 def _words(commands: Any) -> list[Any]:
@@ -367,11 +375,8 @@ class Recorder(DataAccessCommands):
                seen: str) -> tuple:
         """The FENCED_APPLY call of the commands kept: (EVAL, script, ...),
         their words packed in one where they can be (:func:`_packed`)."""
-        words = _words(self.commands)
-        packed = _packed(words)
-        if packed is None:
-            return ("EVAL", FENCED_APPLY, 2, lease, folds, holder, seen, *words)
-        return ("EVAL", FENCED_APPLY_PACKED, 2, lease, folds, holder, seen, packed)
+        return _script_call(FENCED_APPLY, FENCED_APPLY_PACKED,
+                            (2, lease, folds, holder, seen), self.commands)
 
 
 def hincrby_many(pipe: object,

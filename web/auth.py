@@ -191,7 +191,7 @@ def _callback_gate(callbacks: dict[str, dict], callback_screens: dict[str, str])
     try:
         tenant = callback_scope(caller, body, spec, app_state().sites,
                                 app_state().units)
-        if screen == "wall" and tenant.grids:
+        if screen in WHOLE_SITE_SCREENS and tenant.grids:
             raise Refusal(403, WHOLE_SITE)
     except Refusal as refusal:
         audit_log("callback", output[:120], "refused", refusal.message)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import weakref
 from collections import Counter
 from datetime import datetime, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from data.feed.check import Tally
@@ -46,31 +47,33 @@ SITE_FIELDS = ("s:i", "s:o")
 VEHICLE_FIELDS = ("vs:i", "vs:o")
 
 
-Names = tuple[tuple[str, str], tuple[str, str], str]
-# per loaded site: entrance -> its counter field names (a city's entrances
-# are tens of thousands, and an LRU of a few thousand missed every time)
-_NAMES: weakref.WeakKeyDictionary[Site, dict[str, Names]] = \
+class EntranceFields(NamedTuple):
+    """The counter field names of one entrance (see above)."""
+
+    people: tuple[str, str]  # e:<entrance>:i|o
+    vehicles: tuple[str, str]  # v:<entrance>:i|o
+    grid: tuple[str, str]  # g:<grid>:i|o, its grid's
+    present: str  # g:<grid>, people present in its grid
+
+
+# per loaded site (a city's entrances are tens of thousands: an LRU of a
+# few thousand names missed every time)
+_FIELDS: weakref.WeakKeyDictionary[Site, dict[str, EntranceFields]] = \
     weakref.WeakKeyDictionary()
 
 
-def _names_of(site: Site) -> dict[str, Names]:
-    """The field names of ``site``'s entrances made so far (:func:`_fields`)."""
-    names = _NAMES.get(site)
-    if names is None:
-        names = _NAMES[site] = {}
-    return names
-
-
-def _fields(site: Site, entrance_id: str, names: dict[str, Names]) -> Names:
-    """Counter field names of an entrance and its grid, made once (kept in
-    ``names``, :func:`_names_of` the site)."""
-    found = names.get(entrance_id)
-    if found is None:
-        grid = site.entrances[entrance_id].grid
-        found = names[entrance_id] = (
-            (f"e:{entrance_id}:i", f"e:{entrance_id}:o"),
-            (f"g:{grid}:i", f"g:{grid}:o"), f"g:{grid}")
-    return found
+def entrance_fields(site: Site) -> dict[str, EntranceFields]:
+    """Every entrance's counter field names, by entrance id, made once per
+    loaded site (the fold and the snapshot use them for every entry and
+    every build)."""
+    fields = _FIELDS.get(site)
+    if fields is None:
+        fields = _FIELDS[site] = {
+            e.id: EntranceFields((f"e:{e.id}:i", f"e:{e.id}:o"),
+                                 (f"v:{e.id}:i", f"v:{e.id}:o"),
+                                 (f"g:{e.grid}:i", f"g:{e.grid}:o"), f"g:{e.grid}")
+            for e in site.entrances.values()}
+    return fields
 
 
 class Fold:
@@ -80,7 +83,7 @@ class Fold:
                  parking: dict[str, str], now_ms: int) -> None:
         self.site, self.keys, self.now_ms = site, keys, now_ms
         self.tz = ZoneInfo(site.timezone)
-        self._names = _names_of(site)
+        self._fields = entrance_fields(site)
         self.incr: Counter[tuple[str, str]] = Counter()
         self.expire_at: dict[str, int] = {}
         self.present = present  # "g:<grid>" -> people; changed in place
@@ -167,7 +170,7 @@ class Fold:
         else:
             acc[0] += tally.n_in
             acc[1] += tally.n_out
-        grid = _fields(self.site, tally.entrance, self._names)[2]
+        grid = self._fields[tally.entrance].present
         present = self.present
         present[grid] = max(0, int(present.get(grid, 0)) + tally.n_in - tally.n_out)
         self.present_changed = True
@@ -184,16 +187,15 @@ class Fold:
     def finish(self) -> None:
         """Spread the per-slot sums over every counter hash they belong to."""
         for (tens, entrance), (n_in, n_out) in self._crowd.items():
-            entrance_fields, grid_fields, _ = _fields(self.site, entrance,
-                                                      self._names)
+            fields = self._fields[entrance]
             buckets = self._buckets(tens * 10_000)
-            self._add(buckets, entrance_fields, n_in, n_out)
-            self._add(buckets, grid_fields, n_in, n_out)
+            self._add(buckets, fields.people, n_in, n_out)
+            self._add(buckets, fields.grid, n_in, n_out)
             self._add(buckets, SITE_FIELDS, n_in, n_out)
             self._site_minute(tens * 10_000, n_in, n_out)
         for (tens, entrance), (n_in, n_out) in self._gates.items():
             buckets = self._buckets(tens * 10_000)
-            self._add(buckets, (f"v:{entrance}:i", f"v:{entrance}:o"), n_in, n_out)
+            self._add(buckets, self._fields[entrance].vehicles, n_in, n_out)
             self._add(buckets, VEHICLE_FIELDS, n_in, n_out)
         self._crowd.clear()
         self._gates.clear()

@@ -94,8 +94,7 @@ _COUNTERS_MAX = 65_536
 def _counter_key(tally: Tally) -> str:
     """:func:`device_of` a count (a people counter or a gate), kept: a site's
     devices report over and over, tens of thousands of times a second."""
-    dev = device_key(tally.src, tally.entrance,
-                     "counter" if tally.kind == "crowd" else "gate")
+    dev = device_of("crowd" if tally.kind == "crowd" else "traffic", tally)
     if len(_COUNTERS) >= _COUNTERS_MAX:  # producers may send any src
         _COUNTERS.clear()
     _COUNTERS[tally.kind, tally.src, tally.entrance] = dev

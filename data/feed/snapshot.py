@@ -9,7 +9,6 @@ read it with :func:`read_snapshot`; they never scan raw streams.
 
 from __future__ import annotations
 
-import weakref
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +19,7 @@ import orjson
 import redis
 
 from data import pubsub
+from data.feed.fold import entrance_fields
 from data.incidents.lifecycle import is_overdue, public_view, sla_light
 from data.incidents.store import load_incidents
 from data.keys import FEED_STREAMS, Keys
@@ -217,17 +217,18 @@ def _shape(r: redis.Redis, keys: Keys, site: Site, now_ms: int,
     def hour_sum(fld: str, totals: Counter[str] = hour_total) -> int:
         return totals.get(fld, 0)
 
-    got, recent_got = hour_total.get, recent.get
-    entrances = {
-        entrance: {
-            **static,
+    got, recent_got, fields = hour_total.get, recent.get, entrance_fields(site)
+    entrances = {}
+    for e in site.entrances.values():
+        (e_in, e_out), (v_in, v_out) = fields[e.id].people, fields[e.id].vehicles
+        entrances[e.id] = {
+            "name": e.name, "name_en": e.name_en, "kind": e.kind, "grid": e.grid,
+            "lon": e.lon, "lat": e.lat,
             "people_in_1h": got(e_in, 0), "people_out_1h": got(e_out, 0),
             "vehicles_in_1h": got(v_in, 0), "vehicles_out_1h": got(v_out, 0),
             "flow_5m": recent_got(e_in, 0) + recent_got(e_out, 0)
             + recent_got(v_in, 0) + recent_got(v_out, 0),
         }
-        for entrance, static, (e_in, e_out, v_in, v_out) in _entrance_rows(site)
-    }
     grids = {}
     for g in site.grids.values():
         people = present.get(f"g:{g.id}", 0)
@@ -309,24 +310,6 @@ def _shape(r: redis.Redis, keys: Keys, site: Site, now_ms: int,
     }
 
 
-EntranceRow = tuple[str, dict[str, Any], tuple[str, str, str, str]]
-# per loaded site: each entrance's id, what the snapshot says of it that
-# never moves, and the names of its counters (made once, not each build)
-_ENTRANCE_ROWS: weakref.WeakKeyDictionary[Site, list[EntranceRow]] = \
-    weakref.WeakKeyDictionary()
-
-
-def _entrance_rows(site: Site) -> list[EntranceRow]:
-    rows = _ENTRANCE_ROWS.get(site)
-    if rows is None:
-        rows = _ENTRANCE_ROWS[site] = [
-            (e.id, {"name": e.name, "name_en": e.name_en, "kind": e.kind,
-                    "grid": e.grid, "lon": e.lon, "lat": e.lat},
-             (f"e:{e.id}:i", f"e:{e.id}:o", f"v:{e.id}:i", f"v:{e.id}:o"))
-            for e in site.entrances.values()]
-    return rows
-
-
 def _hour_total(cache: dict, window: list[int]) -> Counter[str]:
     """The sum of the minute buckets of ``window`` (the last hour), kept in
     ``cache`` and brought up to date with the buckets that changed since
@@ -335,11 +318,8 @@ def _hour_total(cache: dict, window: list[int]) -> Counter[str]:
     is sixty buckets of some sixty fields, and summing them all was a sixth
     of a snapshot's cost; one or two change between builds."""
     buckets = cache["minutes"]
-    total: Counter[str] | None = cache.get("hour_total")
-    summed: dict[int, dict] = cache.get("hour_summed", {})
-    if total is None:
-        total = cache["hour_total"] = Counter()
-        summed = cache["hour_summed"] = {}
+    total: Counter[str] = cache.setdefault("hour_total", Counter())
+    summed: dict[int, dict] = cache.setdefault("hour_summed", {})  # in total
     wanted = set(window)
     for minute, bucket in list(summed.items()):
         if minute not in wanted or buckets.get(minute) is not bucket:
