@@ -411,12 +411,25 @@ class Aggregator:
 
     def _publish_many(self, states: list[SiteState]) -> None:
         """The snapshots due of ``states`` built (or restamped) and published
-        together (:func:`data.feed.snapshot.publish_many`: three round trips
-        a node), and the chain above each site with a new version noted for
-        the roll-up; a site that fails rests alone."""
+        together (:func:`data.feed.snapshot.publish_many`: two round trips a
+        node), each with its site's figures for the chain above read in the
+        same round trip and noted for the roll-up; a site that fails rests
+        alone."""
         now = now_ms()
-        due = [(state, job, kind) for state in states
-               for job, kind in [self._due(state, now)] if job is not None]
+        due = []
+        for state in states:
+            job, kind = self._due(state, now)
+            if job is None:
+                continue
+            try:  # the chain above, on every version (added up at the round's end)
+                job.also = self.rollup.figure_reads(self.r, state.keys,
+                                                    state.site, now)
+            except RETRY_ERRORS:
+                raise
+            except Exception as exc:  # this site's data alone
+                self._site_failed(state, exc)
+                continue
+            due.append((state, job, kind))
         if not due:
             return
         started = time.perf_counter()
@@ -425,20 +438,18 @@ class Aggregator:
         if builds:  # what one costs, for the throttle (:meth:`_interval`)
             spent = (time.perf_counter() - started) * 1000 / len(due)
             self._build_ms += 0.1 * (spent - self._build_ms)
-        published = []
-        for (state, _, kind), version in zip(due, versions, strict=True):
+        for (state, job, kind), version in zip(due, versions, strict=True):
             if isinstance(version, RETRY_ERRORS):
                 raise version
             if isinstance(version, Exception):
                 self._site_failed(state, version)
                 continue
             self._published(state, kind, version, now)
-            published.append(state)
-        # the chain above each, on every version (added up at the round's end)
-        failed = self.rollup.after_publish_many(
-            self.r, [(s.keys, s.site) for s in published], now_ms())
-        for state, exc in zip(published, failed, strict=True):
-            if exc is not None:
+            try:
+                self.rollup.note_figures(state.site, job.also_got, now)
+            except RETRY_ERRORS:
+                raise
+            except Exception as exc:  # this site's data alone
                 self._site_failed(state, exc)
 
     def _due(self, state: SiteState, now: int

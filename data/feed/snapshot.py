@@ -370,6 +370,11 @@ class Job:
     kept: dict  # the caller's cache of the site (the snapshot left in "snap")
     incidents: bool = False  # an incident changed since the last one
     restamp: bool = False  # the last snapshot again, newly timed (no reads)
+    # more reads of the site's slot sent with the snapshot's (the roll-up's
+    # figures, data/units/rollup.py): (what queues them, how many it queues);
+    # their replies are left in ``also_got``, an error among them as its reply
+    also: tuple[Any, int] | None = None
+    also_got: list | None = None
 
 
 def publish(r: redis.Redis, keys: Keys, site: Site, now_ms: int, *,
@@ -393,11 +398,11 @@ def publish(r: redis.Redis, keys: Keys, site: Site, now_ms: int, *,
 
 def publish_many(r: redis.Redis, jobs: list[Job]) -> list[int | Exception]:
     """Build (or restamp), store and announce the snapshots of many sites in
-    three round trips a node for all of them: each site's reads and its next
-    version in one, the stores in the next, the announcements in the last
-    (stored first, then announced: whoever hears the version can read it).
-    Returns each job's version, or the error that stopped that site alone;
-    Redis being away is raised.
+    two round trips a node for all of them: each site's reads, its next
+    version and :attr:`Job.also` in one, the stores with their announcements
+    in the other (stored first, then announced: whoever hears the version
+    can read it). Returns each job's version, or the error that stopped that
+    site alone; Redis being away is raised.
 
     A busy city's aggregator publishes a few hundred sites a second: four
     round trips each were more of its time than the rest of the snapshot."""
@@ -409,6 +414,8 @@ def publish_many(r: redis.Redis, jobs: list[Job]) -> list[int | Exception]:
 
     def queue(job: Job, read: Reads | None):
         def queue_on(pipe: Any) -> None:
+            if job.also is not None:
+                job.also[0](pipe)
             if read is not None:
                 read.queue(pipe)
             pipe.incr(job.keys.version)
@@ -419,6 +426,8 @@ def publish_many(r: redis.Redis, jobs: list[Job]) -> list[int | Exception]:
     out: list[int | Exception] = [RuntimeError("not published")] * len(jobs)
     made: list[tuple[int, Job, dict]] = []
     for n, (job, read, reply) in enumerate(zip(jobs, reads, replies, strict=True)):
+        also = job.also[1] if job.also is not None else 0
+        job.also_got, reply = reply[:also], reply[also:]
         try:
             *got, version = reply
             if isinstance(version, Exception):
@@ -443,37 +452,46 @@ def publish_many(r: redis.Redis, jobs: list[Job]) -> list[int | Exception]:
     return out
 
 
+# KEYS[1] the snapshot, KEYS[2] the incidents' latest version, KEYS[3] the
+# site's channel (all of the site's slot); ARGV[1] the snapshot, ARGV[2] its
+# version as the incidents' latest ('' when no incident changed), ARGV[3] the
+# command that announces (PUBLISH, or SPUBLISH on a cluster of Redis 7),
+# ARGV[4…] the messages. Stored, then announced, in one call: whoever hears
+# a version can read it, and a store that fails announces nothing.
+STORE = """
+redis.call('SET', KEYS[1], ARGV[1])
+if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2]) end
+for i = 4, #ARGV do redis.call(ARGV[3], KEYS[3], ARGV[i]) end
+return 1
+"""
+
+
 def _store_many(r: redis.Redis, made: list[tuple[int, Job, dict]]
                 ) -> list[tuple[int, int | Exception]]:
-    """Store each made snapshot (one round trip a node), then announce those
-    stored (another): whoever hears a version can read it."""
+    """Store and announce each made snapshot (:data:`STORE`), one round trip
+    a node for all of them; each one's version, or its error."""
+    announce = "SPUBLISH" if pubsub.mode(r) == "sharded" else "PUBLISH"
     replies = by_node(r, [(job.keys.snapshot,
                            lambda pipe, job=job, snap=snap: _queue_store(
-                               pipe, job.keys, snap, job.incidents))
-                          for _, job, snap in made], several=True)
-    out: list[tuple[int, int | Exception]] = []
-    news = []
-    for (n, job, snap), reply in zip(made, replies, strict=True):
-        error = next((x for x in reply if isinstance(x, Exception)), None)
-        if error is not None:
-            out.append((n, error))
-            continue
-        version = snap["version"]
-        out.append((n, version))
-        news.append((job.keys.channel,
-                     [f"inc:{version}", version] if job.incidents else [version]))
-    pubsub.announce_all(r, news)
-    return out
+                               pipe, job.keys, snap, job.incidents, announce))
+                          for _, job, snap in made])
+    return [(n, reply if isinstance(reply, Exception) else snap["version"])
+            for (n, _, snap), reply in zip(made, replies, strict=True)]
 
 
-def _queue_store(pipe: Any, keys: Keys, snap: dict, incidents: bool) -> None:
-    """Queue the store of ``snap`` (numbered) on ``pipe``, and for an
-    incident change its version as the incidents' latest."""
+def _queue_store(pipe: Any, keys: Keys, snap: dict, incidents: bool,
+                 announce: str) -> None:
+    """Queue the store and announcement of ``snap`` (numbered) on ``pipe``:
+    for an incident change also its version as the incidents' latest, and
+    ``inc:<version>`` ahead of the plain version (:func:`publish`)."""
     # orjson: a busy city stores a thousand snapshots a round, and the
     # standard library's encoder was a twelfth of an aggregator's time
-    pipe.set(keys.snapshot, orjson.dumps(snap, option=orjson.OPT_NON_STR_KEYS))
-    if incidents:
-        pipe.set(keys.incidents_version, snap["version"])
+    version = snap["version"]
+    pipe.execute_command(
+        "EVAL", STORE, 3, keys.snapshot, keys.incidents_version, keys.channel,
+        orjson.dumps(snap, option=orjson.OPT_NON_STR_KEYS),
+        version if incidents else "", announce,
+        *((f"inc:{version}", version) if incidents else (version,)))
 
 
 def _restamped(snap: dict, site: Site, now_ms: int) -> dict:

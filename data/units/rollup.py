@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -239,34 +239,22 @@ class Rollup:
                    now_ms)
         return 0 if defer else self.flush(r, now_ms)
 
-    def after_publish_many(self, r: redis.Redis, sites: list[tuple[Keys, Site]],
-                           now_ms: int) -> list[Exception | None]:
-        """:meth:`after_publish` (deferred) of many sites, their figures read
-        in one round trip a node; each site's error, or None."""
-        out: list[Exception | None] = [None] * len(sites)
-        items = []
-        for n, (keys, site) in enumerate(sites):
-            try:
-                self._counted(r, keys, site)
-            except RETRY_ERRORS:
-                raise
-            except Exception as exc:  # this site's data alone
-                out[n] = exc
-                continue
-            communities = list(self.tree.site_communities.get(site.id, ()))
-            items.append((n, site, communities, (keys.present, lambda pipe,
-                          k=keys, s=site, c=communities: queue_site_figures(
-                              pipe, k, s, c, now_ms))))
-        replies = by_node(r, [item for *_, item in items], several=True,
-                          bundle=True)
-        for (n, site, communities, _), reply in zip(items, replies, strict=True):
-            try:
-                self._note(site, site_figures(reply, site, communities), now_ms)
-            except RETRY_ERRORS:
-                raise
-            except Exception as exc:  # this site's data alone
-                out[n] = exc
-        return out
+    def figure_reads(self, r: redis.Redis, keys: Keys, site: Site,
+                     now_ms: int) -> tuple[Callable[[Any], None], int]:
+        """The reads of ``site``'s figures, sent with its snapshot's
+        (:attr:`data.feed.snapshot.Job.also`: no round trip of their own),
+        for :meth:`note_figures`: what queues them, and how many."""
+        self._counted(r, keys, site)
+        communities = list(self.tree.site_communities.get(site.id, ()))
+        return (lambda pipe: queue_site_figures(pipe, keys, site, communities,
+                                                now_ms),
+                4 + 2 * len(communities))
+
+    def note_figures(self, site: Site, replies: list, now_ms: int) -> None:
+        """:meth:`after_publish` (deferred) of the replies of
+        :meth:`figure_reads` (an error among them is raised)."""
+        communities = list(self.tree.site_communities.get(site.id, ()))
+        self._note(site, site_figures(replies, site, communities), now_ms)
 
     def _counted(self, r: redis.Redis, keys: Keys, site: Site) -> None:
         """The site's incident counts in the current layout (once)."""
