@@ -38,6 +38,7 @@ import redis.client
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from data import redis_conn  # noqa: E402
 from data.city.write import generate_city  # noqa: E402
 from data.feed.aggregator import Aggregator  # noqa: E402
 from data.keys import Keys  # noqa: E402
@@ -73,8 +74,17 @@ class ClientCount:
                 self.trips += 1
             return single(client, conn, command_name, *args, **options)
 
+        lean = redis_conn.send_all
+
+        def send_all(client, commands):
+            if self.on and commands:
+                self.commands += len(commands)
+                self.trips += 1
+            return lean(client, commands)
+
         redis.client.Pipeline._execute_pipeline = execute_pipeline
         redis.client.Redis._send_command_parse_response = send_command
+        redis_conn.send_all = send_all  # by_node's pipelines (data/redis_conn.py)
 
 
 def commands(r) -> Counter:

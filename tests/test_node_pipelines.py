@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from data.redis_conn import by_node
+from data.redis_conn import by_node, node_for, send_all
 from tests.common import PREFIX
 
 pytestmark = pytest.mark.cluster  # on one Redis and on a cluster
@@ -114,3 +114,81 @@ def test_a_bundle_answers_as_its_commands_would_one_by_one(r, backend):
     assert by_node(r, [(KEYS[0], lambda pipe: (
         pipe.hmget(KEYS[0] + ":h", "a", *long), pipe.get(KEYS[0])))],
         several=True, bundle=True) == [[["0", *([None] * 5000)], "0"]]
+
+
+def test_send_all_answers_what_the_pipeline_answers(r, raw):
+    """by_node sends a node's commands itself (send_all), not through
+    redis-py's pipeline: the same replies, shaped by the same response
+    callbacks (a hash as a dict, a stream's entries as pairs, a flag as a
+    bool, ids only when asked), an error reply as its own reply, on a
+    decoding client and a bytes one."""
+    for client in (r, raw):
+        key = KEYS[0]
+        r.delete(key, key + ":h", key + ":x", key + ":wrong")
+        r.hset(key + ":h", mapping={"a": 1, "b": "二"})
+        r.rpush(key + ":wrong", "a list")
+        r.xgroup_create(key + ":x", "g", id="0", mkstream=True)
+        for n in range(3):
+            r.xadd(key + ":x", {"n": n, "t": "文"})
+        node = node_for(client, key)
+
+        def queue(pipe, key=key):
+            pipe.set(key, "v")
+            pipe.get(key)
+            pipe.hgetall(key + ":h")
+            pipe.hgetall(key + ":wrong")
+            pipe.zrange(key + ":none", 0, -1, withscores=True)
+            pipe.xreadgroup("g", "c1", {key + ":x": ">"}, count=2)
+            pipe.xautoclaim(key + ":x", "g", "c2", 0, justid=True)
+            pipe.execute_command("EVAL", "return {1, 'x', false}", 0)
+
+        piped = node.pipeline(transaction=False)
+        queue(piped)
+        expected = piped.execute(raise_on_error=False)
+        r.delete(key + ":x")
+        r.xgroup_create(key + ":x", "g", id="0", mkstream=True)
+        for n in range(3):
+            r.xadd(key + ":x", {"n": n, "t": "文"}, id=f"{n + 1}-0")
+        sent = node.pipeline(transaction=False)
+        queue(sent)
+        got = send_all(node, sent.command_stack)
+        assert isinstance(expected[3], redis.ResponseError)
+        assert isinstance(got[3], redis.ResponseError) and "WRONGTYPE" in str(got[3])
+        assert got[:3] + got[4:5] == expected[:3] + expected[4:5]
+        assert got[2] in ({"a": "1", "b": "二"},
+                          {b"a": b"1", b"b": "二".encode()})
+        read, claimed = got[5], got[6]
+        assert type(read) is type(expected[5]) and len(claimed) == 2
+        entries = (next(iter(read.values()))[0] if isinstance(read, dict)
+                   else read[0][1])
+        assert [dict(fields) for _, fields in entries] == [
+            {"n": str(n), "t": "文"} if client is r else
+            {b"n": str(n).encode(), b"t": "文".encode()} for n in range(2)]
+        assert got[7] == expected[7] == [1, "x" if client is r else b"x", None]
+    assert send_all(r, []) == []
+
+
+def test_send_all_sends_again_over_a_new_connection_when_one_is_lost(r, backend):
+    """A connection the server dropped (a restart, a failover, an idle
+    timeout) is disconnected and the commands sent again over a new one, as
+    redis-py's pipeline does; the pool gets no connection with replies
+    left unread."""
+    node = node_for(r, KEYS[0])
+    node.set(KEYS[0], "before")
+
+    def ask(*queue) -> list:
+        pipe = node.pipeline(transaction=False)
+        for command in queue:
+            pipe.execute_command(*command)
+        return send_all(node, pipe.command_stack)
+
+    (mine,) = ask(("CLIENT", "ID"))
+    other = redis.Redis(connection_pool=redis.ConnectionPool(
+        **node.connection_pool.connection_kwargs))
+    assert other.client_kill_filter(_id=mine) == 1
+    other.close()
+    assert ask(("SET", KEYS[0], "after"), ("GET", KEYS[0]),
+               ("CLIENT", "ID"))[:2] == [True, "after"]
+    (now,) = ask(("CLIENT", "ID"))
+    assert now != mine  # a new connection
+    assert node.get(KEYS[0]) == "after"
