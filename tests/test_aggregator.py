@@ -429,10 +429,11 @@ def test_incident_views_kept_between_builds_follow_changes_and_the_clock(r, raw,
 
 
 def test_the_hour_kept_between_builds_is_the_hour_read_afresh(r, raw, agg, tiny):
-    """The last hour's sums are kept between builds and brought up to date
-    with the minutes that moved (data/feed/snapshot.py, _hour_total): after
-    late entries into old minutes and with the hour sliding on, every
-    figure of the hour is what a build that reads everything says."""
+    """The last hour's sums and the flow's curves are kept between builds
+    and brought up to date with the minutes that moved (data/feed/snapshot.py,
+    _hour_total and _flow): after late entries into old minutes and with the
+    hour sliding on, every figure of the hour and every minute of the curves
+    is what a build that reads everything says."""
     from data.feed.snapshot import build
 
     keys, state = Keys(PREFIX, "tiny"), agg.states["tiny"]
@@ -444,7 +445,8 @@ def test_the_hour_kept_between_builds_is_the_hour_read_afresh(r, raw, agg, tiny)
                 **{e: (v["people_in_1h"], v["people_out_1h"], v["flow_5m"])
                    for e, v in snapshot["entrances"].items()},
                 **{g: (v["people_in_1h"], v["people_out_1h"])
-                   for g, v in snapshot["grids"].items()}}
+                   for g, v in snapshot["grids"].items()},
+                "flow": snapshot["flow"]}
 
     def same_as_afresh(at: int) -> dict:
         kept = build(raw, keys, tiny, at, cache=state.kept)
