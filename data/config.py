@@ -40,6 +40,7 @@ class Config:
     demo_days: int = 30  # history the demo writes on its first start (0: none)
     dedup_seconds: int = 3600
     snapshot_interval_ms: int = 200
+    fold_period_ms: int = 3000
     wall_reload_hour: int = 4
     wall_spot_seconds: int = 15
     wall_interrupt_seconds: int = 60  # an urgent event's hold on the spotlight
@@ -205,6 +206,9 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         ),
         snapshot_interval_ms=_int(
             "GOV_SNAPSHOT_MS", get("GOV_SNAPSHOT_MS", "200"), 50, 10_000
+        ),
+        fold_period_ms=_int(
+            "GOV_FOLD_PERIOD_MS", get("GOV_FOLD_PERIOD_MS", "3000"), 0, 60_000
         ),
         secret_key=get("GOV_SECRET_KEY") or None,
         session_hours=_int("GOV_SESSION_HOURS", get("GOV_SESSION_HOURS", "12"),

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import pytest
 
 from data import pubsub as channels
 from data.clock import now_ms
+from data.feed import aggregator as aggregators
 from data.feed.aggregator import Aggregator
 from data.feed.snapshot import read_snapshot
 from data.keys import Keys
@@ -524,6 +526,49 @@ def test_a_report_mid_round_is_folded_before_the_round_ends(r, raw, tiny):
     record = read_incident(r, Keys(PREFIX, "b001"), incident)
     assert record["status"] == "accepted"
     assert r.xlen(Keys(PREFIX, "b001").stream("dead")) == 0
+
+
+def test_a_busy_round_waits_for_its_entries_and_a_report_does_not(
+        r, raw, tiny, monkeypatch):
+    """Busy, a round's reads wait until its sites have entries enough to be
+    worth their round (data/feed/aggregator.py, _paced), at most
+    ``fold_period_ms`` after the last round's reads began; a report XADDed
+    meanwhile is folded and on the walls before the wait ends, and the
+    round then reads every site's counts."""
+    monkeypatch.setattr(aggregators, "SITE_ROUND_ENTRIES", 10**6)  # the cap decides
+    sites, agg = many_sites(raw, tiny, 30, "w")
+    agg.fold_period_ms = 2_000
+    t = now_ms()
+    for _ in range(2):  # busy: the waker hears incident streams alone
+        for name in sites:
+            counts_of(r, name, 20, t)
+        agg.step(block_ms=20)
+    assert agg.waker.paused.is_set()
+    began = agg._round_at  # the last round's reads
+    time.sleep(0.6)  # the listeners resubscribed to the incident streams
+    for name in sites:
+        counts_of(r, name, 20, t)
+    done: dict[str, float] = {}
+
+    def step() -> None:
+        agg.step(block_ms=20)
+        done["at"] = time.monotonic()
+
+    round_ = threading.Thread(target=step)
+    round_.start()
+    time.sleep(0.2)
+    xadd(r, "incident", v=1, src="hotline", op="report", id=INC1, ts=now_ms(),
+         category="parking", level=1, title="占道", grid="G2")
+    while round_.is_alive() and INC1 not in {
+            i["id"] for i in (snap(r) or {}).get("recent_incidents", [])}:
+        time.sleep(0.01)
+    assert time.monotonic() < began + 2.0  # on the walls while the round waits
+    assert snap(r)["people_in_1h"] == 40  # ... its counts not read yet
+    round_.join(10)
+    assert done["at"] - began >= 2.0  # the wait was the period's
+    people = {name: read_snapshot(r, Keys(PREFIX, name))["people_in_1h"]
+              for name in sites}
+    assert people == dict.fromkeys(sites, 60)  # and then every site was read
 
 
 def test_an_urgent_report_is_published_at_once_another_on_its_throttle(r, raw, tiny):

@@ -84,6 +84,7 @@ class Runtime:
             self.config.prefix,
             dedup_seconds=self.config.dedup_seconds,
             snapshot_interval_ms=self.config.snapshot_interval_ms,
+            fold_period_ms=self.config.fold_period_ms,
         )
         self.aggregator.producer_limits = limits_of(self.config)
         settle()

@@ -66,6 +66,11 @@ VITALS_S = 60.0  # how the rounds go, logged this often while busy
 CHUNK_SITES = 25  # sites read and folded together (three round trips a node), then
 #                    the incident streams that grew are looked at
 FOLD_TRIES = 4  # a site whose reads went stale is folded again this often
+FOLD_PERIOD_MS = 3_000  # busy: a round's reads begin at most this long after
+#                         the last round's did (0: at once) ...
+SITE_ROUND_ENTRIES = 60  # ... once its sites have about this many entries each
+URGENT_WAIT_S = 0.05  # meanwhile the urgent lane is looked at this often, with
+#                       reports on their throttle (else on each report heard)
 
 
 
@@ -162,13 +167,15 @@ class Aggregator:
     def __init__(self, client: redis.Redis, sites: dict[str, Site], prefix: str,
                  *, dedup_seconds: int = 3600, snapshot_interval_ms: int = 200,
                  consumer: str | None = None, lease_ms: int = LEASE_MS,
-                 reclaim_idle_ms: int = RECLAIM_IDLE_MS) -> None:
+                 reclaim_idle_ms: int = RECLAIM_IDLE_MS,
+                 fold_period_ms: int = FOLD_PERIOD_MS) -> None:
         # Raw bytes: a producer may write anything, validation decides.
         self.r = client
         self.prefix = prefix
         self.states = {s: SiteState(site, Keys(prefix, s)) for s, site in sites.items()}
         self.dedup_seconds = dedup_seconds
         self.snapshot_interval_ms = snapshot_interval_ms
+        self.fold_period_ms = fold_period_ms
         self.consumer = consumer or f"agg-{uuid.uuid4().hex[:12]}"
         self.lease_ms, self.reclaim_idle_ms = lease_ms, reclaim_idle_ms
         # beat well within the lease, so a live process never loses one
@@ -183,6 +190,8 @@ class Aggregator:
         self._urgent_gap = snapshot_interval_ms // 4
         self._quiet_rebuild_ms = QUIET_REBUILD_MS
         self._busy_until = 0.0
+        self._round_at = 0.0  # when the last round's reads began
+        self._rate = 0.0  # entries a second those rounds read (a running mean)
         self.vitals = Vitals()
         self.chunk_sites = CHUNK_SITES
         self._people_out: dict[str, tuple[str, list]] = {}  # site -> channel, msg
@@ -282,9 +291,16 @@ class Aggregator:
             every, woken = self.waker.take(wait / 1000)
         if time.monotonic() >= self._next_sweep:
             every, self._next_sweep = True, time.monotonic() + SWEEP_S
+        if self.waker.paused.is_set() and not any(s.more for s in owned):
+            handled += self._paced(len(owned))
         owned = self._owned()
         due = [s for s in owned if every or s.more or s.site.id in woken]
-        handled += self._fold_new(due)
+        began, since = time.monotonic(), time.monotonic() - self._round_at
+        read = self._fold_new(due)
+        if read and self._round_at:
+            self._rate += 0.3 * (read / max(since, 0.001) - self._rate)
+        self._round_at = began
+        handled += read
         self._pace(handled)
         for start in range(0, len(owned), self.chunk_sites):
             chunk = owned[start:start + self.chunk_sites]
@@ -333,6 +349,29 @@ class Aggregator:
         elif self.waker.paused.is_set() and now >= self._busy_until:
             log.info("aggregator %s: quiet, waiting for events", self.consumer)
             self.waker.resume()
+
+    def _paced(self, sites: int) -> int:
+        """Busy, wait before the next round's reads until its ``sites`` have
+        about :data:`SITE_ROUND_ENTRIES` entries each at the rate of the last
+        rounds, at most :attr:`fold_period_ms` after the last round's reads
+        began; the entries handled meanwhile.
+
+        A site's round costs its read, its fenced write and its snapshot
+        however few entries it brings: a thousand sites read as fast as the
+        rounds go spent most of their CPU on those (bench/README.md). A busy
+        site alone waits a snapshot interval or less, a busy city's sites a
+        few seconds (their walls' counts as old); reports do not wait: the
+        urgent lane is served all the while, as between two chunks."""
+        if not (self.fold_period_ms and self._rate and self._round_at):
+            return 0
+        period = min(self.fold_period_ms / 1000,
+                     sites * SITE_ROUND_ENTRIES / self._rate)
+        handled, end = 0, self._round_at + period
+        while not self._stop.is_set() and (left := end - time.monotonic()) > 0:
+            self.waker.wait_urgent(min(left, URGENT_WAIT_S if self._held else 0.25))
+            self._keep_leases()
+            handled += self._urgent_lane()
+        return handled
 
     def _keep_leases(self) -> None:
         """Renew the leases when due, also in the middle of a long round (a

@@ -38,6 +38,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import redis
 
 from data.feed.check import Tally
@@ -344,9 +345,9 @@ def _judged(site: Site, now: int, limits: Limits, fields: dict,
         total_recent = refused_recent + _sum(last_hour[-ERROR_MINUTES:], dev)
         raw = raw_state(quiet, late, silent, refused_recent, total_recent)
         prev_text = fields.get(f"{dev}:state")
-        prev = json.loads(prev_text) if prev_text else None
+        prev = orjson.loads(prev_text) if prev_text else None
         state = step(prev, raw, now, limits.late_ms)
-        stored[f"{dev}:state"] = json.dumps(state, separators=(",", ":"))
+        stored[f"{dev}:state"] = orjson.dumps(state).decode()
         shown, since = shown_state(state)
         ts = fields.get(f"{dev}:ts")
         rows.append({
@@ -451,7 +452,7 @@ def judge_many(r: redis.Redis, jobs: list[tuple[Keys, Site, dict[int, dict]]],
                 continue  # another judges it now
             rows, stored = _judged(site, now, limits, *minute_reads.take(reply[1:]))
             open_or_comment(r, keys, site, rows, now, limits)
-            text = json.dumps(summary(rows, now), ensure_ascii=False)
+            text = orjson.dumps(summary(rows, now)).decode()
         except RETRY_ERRORS:
             raise
         except Exception as exc:  # this site's data alone

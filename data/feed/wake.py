@@ -157,6 +157,13 @@ class Waker:
             urgent, self._urgent = self._urgent, set()
         return urgent
 
+    def wait_urgent(self, timeout: float) -> None:
+        """Wait up to ``timeout`` s for an incident stream to grow (at once
+        if one has since the last :meth:`take_urgent`)."""
+        with self._changed:
+            if not self._urgent:
+                self._changed.wait(timeout)
+
     # --- what the listeners call -------------------------------------------
 
     def _drain(self, pubsub: redis.client.PubSub) -> None:
