@@ -173,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="longest wait for the backlog once the feed stops")
     group.add_argument("--memory-sites", type=int, default=2)
     group.add_argument("--snapshot-ms", type=int, default=200)
+    group.add_argument("--fold-period-ms", type=int, default=3000,
+                       help="the aggregators' GOV_FOLD_PERIOD_MS (0: a busy "
+                            "round reads again at once)")
     group.add_argument("--profile", type=float, default=0.0, metavar="SECONDS",
                        help="py-spy the single aggregator this long (py-spy on "
                             "PATH or GOV_PY_SPY)")

@@ -133,10 +133,13 @@ def run(args, city: Path, names: list[str], work: Path) -> dict:
     results: dict = {}
     cluster = LocalCluster(work / "cluster", binary=args.redis_server)
     cluster.start()
-    procs = Processes(cluster.url, city, work, args.snapshot_ms)
+    procs = Processes(cluster.url, city, work, args.snapshot_ms,
+                      args.fold_period_ms)
     r = connect(cluster.url)
     try:
         version = r.info("server", target_nodes=r.RANDOM).get("redis_version")
+        results["aggregators_env"] = {
+            k: procs.env[k] for k in ("GOV_SNAPSHOT_MS", "GOV_FOLD_PERIOD_MS")}
         results["redis"] = {"binary": cluster.binary, "version": version,
                             "masters": len(masters(cluster)),
                             "nodes": len(cluster.nodes)}

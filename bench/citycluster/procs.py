@@ -49,11 +49,12 @@ class Processes:
     """Aggregators and one simulator on ``url``, over the city in ``city``."""
 
     def __init__(self, url: str, city: Path, logs: Path,
-                 snapshot_ms: int = 200) -> None:
+                 snapshot_ms: int = 200, fold_period_ms: int = 3000) -> None:
         self.env = {**os.environ, "REDIS_URL": url, "GOV_PREFIX": PREFIX,
                     "GOV_SITES_DIR": str(city), "GOV_DEMO": "0",
                     "GOV_DATA_DIR": str(logs / "data"), "PYTHONPATH": str(ROOT),
-                    "GOV_SNAPSHOT_MS": str(snapshot_ms)}
+                    "GOV_SNAPSHOT_MS": str(snapshot_ms),
+                    "GOV_FOLD_PERIOD_MS": str(fold_period_ms)}
         self.env.pop("GOV_SITES", None)
         self.logs = logs
         self.aggregators: list[subprocess.Popen] = []
