@@ -8,6 +8,9 @@ script call fenced by the lease and the site's count of commits
 (data/feed/batch.py) — at-least-once delivery, exactly-once effect.
 Rejected entries go to the site's dead-letter stream with their reason. After
 a change it publishes a new snapshot, at most every ``snapshot_interval_ms``.
+Busy, it reads every site each round, and a round's reads wait for entries
+enough, at most ``fold_period_ms`` (:meth:`Aggregator._paced`); reports do
+not wait for a round.
 """
 
 from __future__ import annotations
@@ -295,7 +298,8 @@ class Aggregator:
             handled += self._paced(len(owned))
         owned = self._owned()
         due = [s for s in owned if every or s.more or s.site.id in woken]
-        began, since = time.monotonic(), time.monotonic() - self._round_at
+        began = time.monotonic()
+        since = began - self._round_at
         read = self._fold_new(due)
         if read and self._round_at:
             self._rate += 0.3 * (read / max(since, 0.001) - self._rate)
@@ -359,7 +363,7 @@ class Aggregator:
         A site's round costs its read, its fenced write and its snapshot
         however few entries it brings: a thousand sites read as fast as the
         rounds go spent most of their CPU on those (bench/README.md). A busy
-        site alone waits a snapshot interval or less, a busy city's sites a
+        site alone waits a tenth of a second or so, a busy city's sites a
         few seconds (their walls' counts as old); reports do not wait: the
         urgent lane is served all the while, as between two chunks."""
         if not (self.fold_period_ms and self._rate and self._round_at):
