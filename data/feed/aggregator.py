@@ -184,6 +184,7 @@ class Aggregator:
         # beat well within the lease, so a live process never loses one
         self.beat_s = min(share.BEAT_S, lease_ms / 4000)
         self.members: list[str] = [self.consumer]
+        self._mine: set[str] | None = None  # this process's share among them
         self._stop = threading.Event()
         self._ready = False
         self._next_beat = 0.0
@@ -399,9 +400,13 @@ class Aggregator:
         """Beat, work out this process's share, and take, keep or give up
         leases accordingly (one round trip per node for all sites)."""
         self._next_beat = time.monotonic() + self.beat_s
-        self.members = share.beat(self.r, self.prefix, self.consumer,
-                                  now_ms(), self.lease_ms)
-        mine = share.share(self.states, self.members, self.consumer)
+        members = share.beat(self.r, self.prefix, self.consumer, now_ms(),
+                             self.lease_ms)
+        if members != self.members or self._mine is None:
+            # the same members, the same division: a thousand sites' hashes
+            # for each member every beat were a thirtieth of a busy process
+            self._mine = share.share(self.states, members, self.consumer)
+        self.members, mine = members, self._mine
         for state in self.states.values():
             if not state.resting and not state.ready:
                 self._guarded(state, self._setup_site, state)
