@@ -571,6 +571,38 @@ def test_a_busy_round_waits_for_its_entries_and_a_report_does_not(
     assert people == dict.fromkeys(sites, 60)  # and then every site was read
 
 
+def test_a_site_behind_is_read_while_the_others_wait_for_their_round(
+        r, raw, tiny, monkeypatch):
+    """A site whose last read was a full batch (a big site, a backlog) is
+    not held to the busy round's pace: it is read again while the others
+    wait, until it has caught up."""
+    monkeypatch.setattr(aggregators, "SITE_ROUND_ENTRIES", 10**6)  # the cap decides
+    sites, agg = many_sites(raw, tiny, 30, "v")
+    agg.fold_period_ms = 1_000
+    t = now_ms()
+    for _ in range(2):  # busy
+        for name in sites:
+            counts_of(r, name, 20, t)
+        agg.step(block_ms=20)
+    assert agg.waker.paused.is_set()
+    counts_of(r, "v000", 2_500, t)  # more than a round reads of one site
+    agg.step(block_ms=20)
+    assert agg.states["v000"].more  # behind
+    calls: list[list[str]] = []
+    fold_new = agg._fold_new
+
+    def noting(due):
+        calls.append([state.site.id for state in due])
+        return fold_new(due)
+
+    agg._fold_new = noting
+    agg.step(block_ms=20)
+    assert calls[0] == ["v000"]  # while the others waited
+    assert sorted(calls[-1]) == sorted(sites)  # then the round
+    assert not agg.states["v000"].more
+    assert read_snapshot(r, Keys(PREFIX, "v000"))["people_in_1h"] == 2_540
+
+
 def test_an_urgent_report_is_published_at_once_another_on_its_throttle(r, raw, tiny):
     """Within the snapshot throttle, a general incident's change waits for a
     quarter of the interval; an urgent (level 1) one goes out at once: it

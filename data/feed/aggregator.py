@@ -295,8 +295,8 @@ class Aggregator:
             every, woken = self.waker.take(wait / 1000)
         if time.monotonic() >= self._next_sweep:
             every, self._next_sweep = True, time.monotonic() + SWEEP_S
-        if self.waker.paused.is_set() and not any(s.more for s in owned):
-            handled += self._paced(len(owned))
+        if self.waker.paused.is_set():
+            handled += self._paced(owned)
         owned = self._owned()
         due = [s for s in owned if every or s.more or s.site.id in woken]
         began = time.monotonic()
@@ -355,24 +355,30 @@ class Aggregator:
             log.info("aggregator %s: quiet, waiting for events", self.consumer)
             self.waker.resume()
 
-    def _paced(self, sites: int) -> int:
-        """Busy, wait before the next round's reads until its ``sites`` have
-        about :data:`SITE_ROUND_ENTRIES` entries each at the rate of the last
-        rounds, at most :attr:`fold_period_ms` after the last round's reads
-        began; the entries handled meanwhile.
+    def _paced(self, owned: list[SiteState]) -> int:
+        """Busy, wait before the next round's reads until the ``owned`` sites
+        have about :data:`SITE_ROUND_ENTRIES` entries each at the rate of the
+        last rounds, at most :attr:`fold_period_ms` after the last round's
+        reads began; the entries handled meanwhile.
 
         A site's round costs its read, its fenced write and its snapshot
         however few entries it brings: a thousand sites read as fast as the
         rounds go spent most of their CPU on those (bench/README.md). A busy
         site alone waits a tenth of a second or so, a busy city's sites a
-        few seconds (their walls' counts as old); reports do not wait: the
-        urgent lane is served all the while, as between two chunks."""
+        few seconds (their walls' counts as old). Reports do not wait: the
+        urgent lane is served all the while, as between two chunks; nor do
+        the sites behind (their last read was a full batch: a big site, a
+        backlog), which are read again meanwhile, as often as they fill one."""
         if not (self.fold_period_ms and self._rate and self._round_at):
             return 0
         period = min(self.fold_period_ms / 1000,
-                     sites * SITE_ROUND_ENTRIES / self._rate)
+                     len(owned) * SITE_ROUND_ENTRIES / self._rate)
         handled, end = 0, self._round_at + period
         while not self._stop.is_set() and (left := end - time.monotonic()) > 0:
+            behind = [s for s in owned if s.more and s.owned and not s.resting]
+            if behind:
+                handled += self._fold_new(behind)
+                continue
             self.waker.wait_urgent(min(left, URGENT_WAIT_S if self._held else 0.25))
             self._keep_leases()
             handled += self._urgent_lane()
