@@ -283,6 +283,9 @@ class _Taken(DataAccessCommands):
     def __init__(self) -> None:
         self.commands: list[tuple[tuple, dict]] = []
 
+    def __len__(self) -> int:  # as a pipeline's: the commands queued
+        return len(self.commands)
+
     def execute_command(self, *args: Any, **options: Any) -> None:
         self.commands.append((args, options))
 

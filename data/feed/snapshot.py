@@ -10,6 +10,7 @@ read it with :func:`read_snapshot`; they never scan raw streams.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -396,9 +397,9 @@ class Job:
     incidents: bool = False  # an incident changed since the last one
     restamp: bool = False  # the last snapshot again, newly timed (no reads)
     # more reads of the site's slot sent with the snapshot's (the roll-up's
-    # figures, data/units/rollup.py): (what queues them, how many it queues);
-    # their replies are left in ``also_got``, an error among them as its reply
-    also: tuple[Any, int] | None = None
+    # figures, data/units/rollup.py): what queues them on a pipeline; their
+    # replies are left in ``also_got``, an error among them as its reply
+    also: Callable[[Any], Any] | None = None
     also_got: list | None = None
 
 
@@ -437,22 +438,26 @@ def publish_many(r: redis.Redis, jobs: list[Job]) -> list[int | Exception]:
     reads = [None if job.restamp else Reads(job.keys, job.site, job.now_ms,
                                             job.kept) for job in jobs]
 
-    def queue(job: Job, read: Reads | None):
+    also = [0] * len(jobs)  # how many commands each job's ``also`` queued
+
+    def queue(n: int, job: Job, read: Reads | None):
         def queue_on(pipe: Any) -> None:
             if job.also is not None:
-                job.also[0](pipe)
+                before = len(pipe)
+                job.also(pipe)
+                also[n] = len(pipe) - before
             if read is not None:
                 read.queue(pipe)
             pipe.incr(job.keys.version)
         return queue_on
-    replies = by_node(r, [(job.keys.snapshot, queue(job, read))
-                          for job, read in zip(jobs, reads, strict=True)],
+    replies = by_node(r, [(job.keys.snapshot, queue(n, job, read))
+                          for n, (job, read) in enumerate(zip(jobs, reads,
+                                                              strict=True))],
                       several=True, bundle=True)
     out: list[int | Exception] = [RuntimeError("not published")] * len(jobs)
     made: list[tuple[int, Job, dict]] = []
     for n, (job, read, reply) in enumerate(zip(jobs, reads, replies, strict=True)):
-        also = job.also[1] if job.also is not None else 0
-        job.also_got, reply = reply[:also], reply[also:]
+        job.also_got, reply = reply[:also[n]], reply[also[n]:]
         try:
             *got, version = reply
             if isinstance(version, Exception):

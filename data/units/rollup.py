@@ -240,15 +240,14 @@ class Rollup:
         return 0 if defer else self.flush(r, now_ms)
 
     def figure_reads(self, r: redis.Redis, keys: Keys, site: Site,
-                     now_ms: int) -> tuple[Callable[[Any], None], int]:
-        """The reads of ``site``'s figures, sent with its snapshot's
-        (:attr:`data.feed.snapshot.Job.also`: no round trip of their own),
-        for :meth:`note_figures`: what queues them, and how many."""
+                     now_ms: int) -> Callable[[Any], None]:
+        """What queues the reads of ``site``'s figures, sent with its
+        snapshot's (:attr:`data.feed.snapshot.Job.also`: no round trip of
+        their own), for :meth:`note_figures`."""
         self._counted(r, keys, site)
         communities = list(self.tree.site_communities.get(site.id, ()))
-        return (lambda pipe: queue_site_figures(pipe, keys, site, communities,
-                                                now_ms),
-                4 + 2 * len(communities))
+        return lambda pipe: queue_site_figures(pipe, keys, site, communities,
+                                               now_ms)
 
     def note_figures(self, site: Site, replies: list, now_ms: int) -> None:
         """:meth:`after_publish` (deferred) of the replies of
